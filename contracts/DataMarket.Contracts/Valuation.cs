@@ -1,0 +1,76 @@
+namespace DataMarket.Contracts;
+
+/// <summary>Where a dataset's bytes live and how to read them.</summary>
+public record DatasetReference
+{
+    public required string BlobId { get; init; }
+    public required string Format { get; init; }
+    public required string LabelColumn { get; init; }
+}
+
+/// <summary>One listing taking part in a valuation; its rows are the players.</summary>
+public record ValuationListing
+{
+    public required Guid ListingId { get; init; }
+    public required string SellerId { get; init; }
+    public required DatasetReference Data { get; init; }
+}
+
+/// <summary>Ask the valuation worker to value the listings' points for the buyer's test task.</summary>
+public record RequestValuation
+{
+    public required Guid ValuationId { get; init; }
+    public required string BuyerId { get; init; }
+    public required Guid TaskId { get; init; }
+    public required DatasetReference Task { get; init; }
+    public required IReadOnlyList<ValuationListing> Listings { get; init; }
+    /// <summary>Valuation method, e.g. <c>knn-shapley</c>.</summary>
+    public required string Method { get; init; }
+    public required int K { get; init; }
+    public required DateTimeOffset RequestedAt { get; init; }
+}
+
+/// <summary>The worker picked the request up.</summary>
+public record ValuationStarted
+{
+    public required Guid ValuationId { get; init; }
+    public required int TrainingPoints { get; init; }
+    public required int TestPoints { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+}
+
+/// <summary>A value with its standard error over the buyer's test points.</summary>
+public record SellerValue
+{
+    public required string SellerId { get; init; }
+    public required int Points { get; init; }
+    public required double Value { get; init; }
+    public required double StandardError { get; init; }
+}
+
+/// <summary>The value of one row of one listing (row is 0-based in the listing's file order).</summary>
+public record PointValue
+{
+    public required Guid ListingId { get; init; }
+    public required int Row { get; init; }
+    public required double Value { get; init; }
+    public required double StandardError { get; init; }
+}
+
+public record ValuationCompleted
+{
+    public required Guid ValuationId { get; init; }
+    public required string Method { get; init; }
+    /// <summary>Utility of the whole training set for the task; by efficiency it equals the sum of all point values.</summary>
+    public required double TotalUtility { get; init; }
+    public required IReadOnlyList<SellerValue> Sellers { get; init; }
+    public required IReadOnlyList<PointValue> Points { get; init; }
+    public required DateTimeOffset CompletedAt { get; init; }
+}
+
+public record ValuationFailed
+{
+    public required Guid ValuationId { get; init; }
+    public required string Reason { get; init; }
+    public required DateTimeOffset FailedAt { get; init; }
+}

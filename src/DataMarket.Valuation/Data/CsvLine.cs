@@ -1,0 +1,58 @@
+using System.Text;
+
+namespace DataMarket.Valuation.Data;
+
+/// <summary>Splits one CSV line (RFC 4180 quoting within the line; fields may not span lines).</summary>
+internal static class CsvLine
+{
+    public static List<string> Split(string line, string source, long row)
+    {
+        var fields = new List<string>();
+        var field = new StringBuilder();
+        var inQuotes = false;
+        for (var i = 0; i < line.Length; i++)
+        {
+            var ch = line[i];
+            if (inQuotes)
+            {
+                if (ch == '"')
+                {
+                    if (i + 1 < line.Length && line[i + 1] == '"')
+                    {
+                        field.Append('"');
+                        i++;
+                    }
+                    else
+                    {
+                        inQuotes = false;
+                    }
+                }
+                else
+                {
+                    field.Append(ch);
+                }
+            }
+            else if (ch == ',')
+            {
+                fields.Add(field.ToString());
+                field.Clear();
+            }
+            else if (ch == '"' && field.Length == 0)
+            {
+                inQuotes = true;
+            }
+            else
+            {
+                field.Append(ch);
+            }
+        }
+
+        if (inQuotes)
+        {
+            throw new DatasetFormatException(source, row == 0 ? null : row, null, "a quoted field is not closed on this line");
+        }
+
+        fields.Add(field.ToString());
+        return fields;
+    }
+}

@@ -1,0 +1,89 @@
+namespace DataMarket.Valuation.Statistics;
+
+/// <summary>
+/// Welford means and sums of squared deviations for a vector of quantities observed once per sample
+/// (here: once per buyer test point). Partial accumulators from parallel workers merge exactly (Chan et al.).
+/// </summary>
+public sealed class RunningMoments
+{
+    private readonly double[] _mean;
+    private readonly double[] _m2;
+
+    public RunningMoments(int length)
+    {
+        _mean = new double[length];
+        _m2 = new double[length];
+    }
+
+    public long Count { get; private set; }
+
+    public int Length => _mean.Length;
+
+    public void Add(ReadOnlySpan<double> sample)
+    {
+        if (sample.Length != _mean.Length)
+        {
+            throw new ArgumentException($"sample has {sample.Length} values, expected {_mean.Length}", nameof(sample));
+        }
+
+        Count++;
+        var n = (double)Count;
+        for (var i = 0; i < sample.Length; i++)
+        {
+            var delta = sample[i] - _mean[i];
+            _mean[i] += delta / n;
+            _m2[i] += delta * (sample[i] - _mean[i]);
+        }
+    }
+
+    public void Merge(RunningMoments other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other.Length != Length)
+        {
+            throw new ArgumentException("lengths differ", nameof(other));
+        }
+
+        if (other.Count == 0)
+        {
+            return;
+        }
+
+        if (Count == 0)
+        {
+            other._mean.CopyTo(_mean, 0);
+            other._m2.CopyTo(_m2, 0);
+            Count = other.Count;
+            return;
+        }
+
+        double na = Count, nb = other.Count, n = na + nb;
+        for (var i = 0; i < _mean.Length; i++)
+        {
+            var delta = other._mean[i] - _mean[i];
+            _mean[i] += delta * nb / n;
+            _m2[i] += other._m2[i] + delta * delta * na * nb / n;
+        }
+
+        Count += other.Count;
+    }
+
+    public double Mean(int index) => _mean[index];
+
+    /// <summary>Standard error of the mean, sd / sqrt(n) with the n - 1 sample variance; NaN with fewer than two samples.</summary>
+    public double StandardError(int index) =>
+        Count < 2 ? double.NaN : Math.Sqrt(Math.Max(0, _m2[index]) / (Count - 1) / Count);
+
+    public ValueEstimate Estimate(int index) => new(Mean(index), StandardError(index));
+
+    public ValueEstimate[] Estimates()
+    {
+        var result = new ValueEstimate[Length];
+        for (var i = 0; i < result.Length; i++)
+        {
+            result[i] = Estimate(i);
+        }
+
+        return result;
+    }
+}
