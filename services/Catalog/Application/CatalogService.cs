@@ -1,0 +1,307 @@
+using DataMarket.Catalog.Infrastructure;
+using DataMarket.Catalog.Model;
+using DataMarket.Contracts;
+using DataMarket.ServiceDefaults.Storage;
+using DataMarket.Valuation.Data;
+using FluentValidation;
+using Microsoft.EntityFrameworkCore;
+
+namespace DataMarket.Catalog.Application;
+
+/// <summary>
+/// The catalog's use cases, shared by the HTTP API and the in-process demo. Every method takes the acting
+/// user's id: sellers change only their own listings, buyers see only their own tasks and valuations.
+/// </summary>
+public sealed class CatalogService(
+    CatalogDbContext db,
+    Outbox outbox,
+    ContentAddressedBlobStore blobs,
+    CatalogOptions options,
+    IValidator<CreateListingRequest> createListingValidator,
+    IValidator<UploadOptions> uploadValidator,
+    IValidator<PostTestTaskRequest> testTaskValidator,
+    IValidator<RequestValuationRequest> valuationValidator)
+{
+    public const int MaxPageSize = 1000;
+
+    public async Task<ListingView> CreateListingAsync(string sellerId, CreateListingRequest request, CancellationToken cancellationToken)
+    {
+        RequireActor(sellerId);
+        await ValidateAsync(createListingValidator, request, cancellationToken);
+        var listing = new Listing
+        {
+            Id = Guid.NewGuid(),
+            SellerId = sellerId,
+            Name = request.Name.Trim(),
+            Description = request.Description?.Trim(),
+            Status = ListingStatus.Draft,
+            CreatedAt = DateTime.UtcNow,
+        };
+        db.Listings.Add(listing);
+        await db.SaveChangesAsync(cancellationToken);
+        return ListingView.From(listing);
+    }
+
+    /// <summary>Validates the whole file before anything is kept; a rejected upload leaves no blob and no change.</summary>
+    public async Task<ListingView> UploadListingDataAsync(
+        string sellerId, Guid listingId, UploadOptions upload, Stream content, CancellationToken cancellationToken)
+    {
+        RequireActor(sellerId);
+        await ValidateAsync(uploadValidator, upload, cancellationToken);
+        var listing = await db.Listings.SingleOrDefaultAsync(l => l.Id == listingId && l.SellerId == sellerId, cancellationToken)
+            ?? throw CatalogException.NotFound($"listing {listingId}");
+        if (listing.Status != ListingStatus.Draft)
+        {
+            throw new CatalogException(CatalogErrorKind.Conflict,
+                $"listing {listingId} already has data; listed data is immutable, create a new listing for new data");
+        }
+
+        var (staged, summary) = await StageAndValidateAsync(upload, content, expectedFeatures: null, cancellationToken);
+        using (staged)
+        {
+            staged.Commit();
+            listing.Status = ListingStatus.Listed;
+            listing.BlobId = staged.BlobId;
+            listing.Format = DatasetFormats.Parse(upload.Format).Name();
+            listing.LabelColumn = upload.LabelColumn;
+            listing.Rows = summary.Rows;
+            listing.Features = summary.Features;
+            listing.ListedAt = DateTime.UtcNow;
+            outbox.Add(new DatasetListed
+            {
+                ListingId = listing.Id,
+                SellerId = listing.SellerId,
+                Name = listing.Name,
+                BlobId = staged.BlobId,
+                Format = listing.Format,
+                Rows = listing.Rows,
+                Features = listing.Features,
+                ListedAt = listing.ListedAt.Value,
+            });
+            await outbox.SaveAndSendAsync(cancellationToken);
+        }
+
+        return ListingView.From(listing);
+    }
+
+    public async Task<IReadOnlyList<ListingView>> ListListingsAsync(string actorId, bool mineOnly, CancellationToken cancellationToken)
+    {
+        RequireActor(actorId);
+        var query = db.Listings.AsNoTracking();
+        // Others' drafts are private; listed data is public metadata (not the data itself).
+        query = mineOnly
+            ? query.Where(l => l.SellerId == actorId)
+            : query.Where(l => l.Status == ListingStatus.Listed || l.SellerId == actorId);
+        var listings = await query.OrderBy(l => l.CreatedAt).ToListAsync(cancellationToken);
+        return listings.Select(ListingView.From).ToList();
+    }
+
+    public async Task<ListingView> GetListingAsync(string actorId, Guid listingId, CancellationToken cancellationToken)
+    {
+        RequireActor(actorId);
+        var listing = await db.Listings.AsNoTracking()
+            .SingleOrDefaultAsync(l => l.Id == listingId && (l.Status == ListingStatus.Listed || l.SellerId == actorId), cancellationToken)
+            ?? throw CatalogException.NotFound($"listing {listingId}");
+        return ListingView.From(listing);
+    }
+
+    public async Task<TestTaskView> PostTestTaskAsync(string buyerId, PostTestTaskRequest request, Stream content, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        await ValidateAsync(testTaskValidator, request, cancellationToken);
+        var (staged, summary) = await StageAndValidateAsync(request.Upload, content, expectedFeatures: null, cancellationToken);
+        using (staged)
+        {
+            staged.Commit();
+            var task = new TestTask
+            {
+                Id = Guid.NewGuid(),
+                BuyerId = buyerId,
+                Name = request.Name.Trim(),
+                BlobId = staged.BlobId,
+                Format = DatasetFormats.Parse(request.Upload.Format).Name(),
+                LabelColumn = request.Upload.LabelColumn,
+                Rows = summary.Rows,
+                Features = summary.Features,
+                PostedAt = DateTime.UtcNow,
+            };
+            db.TestTasks.Add(task);
+            outbox.Add(new TestTaskPosted
+            {
+                TaskId = task.Id,
+                BuyerId = buyerId,
+                BlobId = task.BlobId,
+                Rows = task.Rows,
+                Features = task.Features,
+                PostedAt = task.PostedAt,
+            });
+            await outbox.SaveAndSendAsync(cancellationToken);
+            return TestTaskView.From(task);
+        }
+    }
+
+    public async Task<ValuationView> RequestValuationAsync(string buyerId, RequestValuationRequest request, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        await ValidateAsync(valuationValidator, request, cancellationToken);
+        var task = await db.TestTasks.SingleOrDefaultAsync(t => t.Id == request.TaskId && t.BuyerId == buyerId, cancellationToken)
+            ?? throw CatalogException.NotFound($"test task {request.TaskId}");
+        var ids = request.ListingIds.ToList();
+        var found = await db.Listings.Where(l => ids.Contains(l.Id)).ToDictionaryAsync(l => l.Id, cancellationToken);
+        var errors = new Dictionary<string, string[]>();
+        var listings = new List<Listing>(ids.Count);
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var key = $"listingIds[{i}]";
+            if (!found.TryGetValue(ids[i], out var listing) || (listing.Status != ListingStatus.Listed && listing.SellerId != buyerId))
+            {
+                errors[key] = [$"listing {ids[i]} does not exist"];
+            }
+            else if (listing.Status != ListingStatus.Listed)
+            {
+                errors[key] = [$"listing {ids[i]} has no data yet"];
+            }
+            else if (listing.Features != task.Features)
+            {
+                errors[key] = [$"listing {ids[i]} has {listing.Features} features but the test task has {task.Features}"];
+            }
+            else
+            {
+                listings.Add(listing);
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new CatalogException(CatalogErrorKind.Invalid, "some listings cannot be valued against this task", errors);
+        }
+
+        var valuation = new ValuationRun
+        {
+            Id = Guid.NewGuid(),
+            BuyerId = buyerId,
+            TaskId = task.Id,
+            Method = request.Method ?? ValuationMethods.KnnShapley,
+            K = request.K ?? ValuationMethods.DefaultK,
+            ListingIds = string.Join(',', ids),
+            Status = ValuationStatus.Pending,
+            RequestedAt = DateTime.UtcNow,
+        };
+        db.Valuations.Add(valuation);
+        outbox.Add(new RequestValuation
+        {
+            ValuationId = valuation.Id,
+            BuyerId = buyerId,
+            TaskId = task.Id,
+            Task = new DatasetReference { BlobId = task.BlobId, Format = task.Format, LabelColumn = task.LabelColumn },
+            Listings = listings.Select(l => new ValuationListing
+            {
+                ListingId = l.Id,
+                SellerId = l.SellerId,
+                Data = new DatasetReference { BlobId = l.BlobId!, Format = l.Format!, LabelColumn = l.LabelColumn! },
+            }).ToList(),
+            Method = valuation.Method,
+            K = valuation.K,
+            RequestedAt = valuation.RequestedAt,
+        });
+        await outbox.SaveAndSendAsync(cancellationToken);
+        return ToView(valuation);
+    }
+
+    public async Task<ValuationView> GetValuationAsync(string buyerId, Guid valuationId, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        var valuation = await db.Valuations.AsNoTracking().Include(v => v.Sellers)
+            .SingleOrDefaultAsync(v => v.Id == valuationId && v.BuyerId == buyerId, cancellationToken)
+            ?? throw CatalogException.NotFound($"valuation {valuationId}");
+        return ToView(valuation);
+    }
+
+    public async Task<PointPage> GetPointValuesAsync(string buyerId, Guid valuationId, int offset, int limit, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        if (offset < 0 || limit < 1 || limit > MaxPageSize)
+        {
+            throw new CatalogException(CatalogErrorKind.Invalid, $"offset must be >= 0 and limit between 1 and {MaxPageSize}");
+        }
+
+        var valuation = await db.Valuations.AsNoTracking()
+            .SingleOrDefaultAsync(v => v.Id == valuationId && v.BuyerId == buyerId, cancellationToken)
+            ?? throw CatalogException.NotFound($"valuation {valuationId}");
+        if (valuation.Status != ValuationStatus.Completed)
+        {
+            throw new CatalogException(CatalogErrorKind.Conflict, $"valuation {valuationId} is {valuation.Status}, not completed");
+        }
+
+        var points = await db.ValuationPoints.AsNoTracking()
+            .Where(p => p.ValuationId == valuationId && p.Ordinal >= offset)
+            .OrderBy(p => p.Ordinal)
+            .Take(limit)
+            .ToListAsync(cancellationToken);
+        return new PointPage(
+            valuation.TrainingPoints ?? 0,
+            offset,
+            limit,
+            points.Select(p => new PointValueView(p.Ordinal, p.ListingId, p.Row, EstimateView.From(p.Value, p.StandardError))).ToList());
+    }
+
+    private async Task<(StagedBlob Staged, DatasetSummary Summary)> StageAndValidateAsync(
+        UploadOptions upload, Stream content, int? expectedFeatures, CancellationToken cancellationToken)
+    {
+        StagedBlob staged;
+        try
+        {
+            staged = await blobs.StageAsync(content, options.MaxUploadBytes, cancellationToken);
+        }
+        catch (BlobTooLargeException exception)
+        {
+            throw new CatalogException(CatalogErrorKind.Invalid, exception.Message);
+        }
+
+        try
+        {
+            await using var file = File.OpenRead(staged.Path);
+            var summary = DatasetReader.Validate(file, new DatasetReadOptions
+            {
+                SourceName = upload.FileName,
+                Format = DatasetFormats.Parse(upload.Format),
+                LabelColumn = upload.LabelColumn,
+                ExpectedFeatures = expectedFeatures,
+            });
+            return (staged, summary);
+        }
+        catch (DatasetFormatException exception)
+        {
+            staged.Dispose();
+            throw CatalogException.BadData(exception);
+        }
+        catch
+        {
+            staged.Dispose();
+            throw;
+        }
+    }
+
+    private static ValuationView ToView(ValuationRun v) => new(
+        v.Id, v.BuyerId, v.TaskId, v.Method, v.K,
+        v.ListingIds.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Guid.Parse).ToList(),
+        v.Status, v.Error, v.TrainingPoints, v.TestPoints, v.TotalUtility, v.RequestedAt, v.StartedAt, v.FinishedAt,
+        v.Sellers.OrderByDescending(s => s.Value).Select(s => new SellerValueView(s.SellerId, s.Points, EstimateView.From(s.Value, s.StandardError))).ToList());
+
+    private static void RequireActor(string actorId)
+    {
+        if (string.IsNullOrWhiteSpace(actorId))
+        {
+            throw new CatalogException(CatalogErrorKind.Unauthorized, "the request does not say who is acting (X-Actor-Id header)");
+        }
+    }
+
+    private static async Task ValidateAsync<T>(IValidator<T> validator, T request, CancellationToken cancellationToken)
+    {
+        var result = await validator.ValidateAsync(request, cancellationToken);
+        if (!result.IsValid)
+        {
+            throw new CatalogException(CatalogErrorKind.Invalid, "the request is not valid", new Dictionary<string, string[]>(result.ToDictionary()));
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using DataMarket.Valuation.Data;
+using FluentValidation;
+
+namespace DataMarket.Catalog.Application;
+
+public sealed record CreateListingRequest(string Name, string? Description);
+
+/// <summary>How to read an uploaded file.</summary>
+public sealed record UploadOptions(string Format, string LabelColumn, string FileName);
+
+public sealed record PostTestTaskRequest(string Name, UploadOptions Upload);
+
+public sealed record RequestValuationRequest(Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K);
+
+public sealed class CreateListingRequestValidator : AbstractValidator<CreateListingRequest>
+{
+    public CreateListingRequestValidator()
+    {
+        RuleFor(r => r.Name).NotEmpty().MaximumLength(200);
+        RuleFor(r => r.Description).MaximumLength(2000);
+    }
+}
+
+public sealed class UploadOptionsValidator : AbstractValidator<UploadOptions>
+{
+    public UploadOptionsValidator()
+    {
+        RuleFor(o => o.Format)
+            .Must(f => DatasetFormats.TryParse(f, out _))
+            .WithMessage("format must be 'csv' or 'jsonl'");
+        RuleFor(o => o.LabelColumn).NotEmpty().MaximumLength(200);
+        RuleFor(o => o.FileName).NotEmpty().MaximumLength(260);
+    }
+}
+
+public sealed class PostTestTaskRequestValidator : AbstractValidator<PostTestTaskRequest>
+{
+    public PostTestTaskRequestValidator()
+    {
+        RuleFor(r => r.Name).NotEmpty().MaximumLength(200);
+        RuleFor(r => r.Upload).SetValidator(new UploadOptionsValidator());
+    }
+}
+
+public sealed class RequestValuationRequestValidator : AbstractValidator<RequestValuationRequest>
+{
+    public const int MaxListings = 1000;
+
+    public RequestValuationRequestValidator()
+    {
+        RuleFor(r => r.TaskId).NotEmpty();
+        RuleFor(r => r.ListingIds).NotEmpty().WithMessage("name at least one listing to value");
+        RuleFor(r => r.ListingIds.Count).LessThanOrEqualTo(MaxListings).OverridePropertyName("listingIds");
+        RuleFor(r => r.ListingIds)
+            .Must(ids => ids.Distinct().Count() == ids.Count)
+            .WithMessage("a listing is named more than once");
+        RuleFor(r => r.Method)
+            .Must(m => m is null || ValuationMethods.All.Contains(m))
+            .WithMessage(r => $"unknown method '{r.Method}' (supported: {string.Join(", ", ValuationMethods.All)})");
+        RuleFor(r => r.K).InclusiveBetween(1, 1000).When(r => r.K is not null);
+    }
+}
+
+public static class ValuationMethods
+{
+    public const string KnnShapley = "knn-shapley";
+
+    public const int DefaultK = 5;
+
+    public static IReadOnlyList<string> All { get; } = [KnnShapley];
+}

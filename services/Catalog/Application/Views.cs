@@ -1,0 +1,37 @@
+using DataMarket.Catalog.Model;
+using DataMarket.Valuation.Statistics;
+
+namespace DataMarket.Catalog.Application;
+
+public sealed record ListingView(
+    Guid Id, string SellerId, string Name, string? Description, ListingStatus Status,
+    string? BlobId, string? Format, int Rows, int Features, DateTime CreatedAt, DateTime? ListedAt)
+{
+    public static ListingView From(Listing l) =>
+        new(l.Id, l.SellerId, l.Name, l.Description, l.Status, l.BlobId, l.Format, l.Rows, l.Features, l.CreatedAt, l.ListedAt);
+}
+
+public sealed record TestTaskView(Guid Id, string BuyerId, string Name, string BlobId, string Format, int Rows, int Features, DateTime PostedAt)
+{
+    public static TestTaskView From(TestTask t) => new(t.Id, t.BuyerId, t.Name, t.BlobId, t.Format, t.Rows, t.Features, t.PostedAt);
+}
+
+/// <summary>A value with its standard error and 95% interval; the error and interval are null when they cannot be estimated.</summary>
+public sealed record EstimateView(double Value, double? StandardError, double? Lower95, double? Upper95)
+{
+    public static EstimateView From(double value, double? standardError) =>
+        standardError is { } se
+            ? new(value, se, value - ValueEstimate.Z95 * se, value + ValueEstimate.Z95 * se)
+            : new(value, null, null, null);
+}
+
+public sealed record SellerValueView(string SellerId, int Points, EstimateView Value);
+
+public sealed record ValuationView(
+    Guid Id, string BuyerId, Guid TaskId, string Method, int K, IReadOnlyList<Guid> ListingIds, ValuationStatus Status,
+    string? Error, int? TrainingPoints, int? TestPoints, double? TotalUtility,
+    DateTime RequestedAt, DateTime? StartedAt, DateTime? FinishedAt, IReadOnlyList<SellerValueView> Sellers);
+
+public sealed record PointValueView(int Ordinal, Guid ListingId, int Row, EstimateView Value);
+
+public sealed record PointPage(int Total, int Offset, int Limit, IReadOnlyList<PointValueView> Items);

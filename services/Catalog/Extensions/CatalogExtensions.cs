@@ -1,0 +1,54 @@
+using DataMarket.Catalog.Application;
+using DataMarket.Catalog.Consumers;
+using DataMarket.Catalog.Infrastructure;
+using DataMarket.Catalog.Model;
+using FluentValidation;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+public static class CatalogExtensions
+{
+    public static IServiceCollection AddCatalog(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(CatalogOptions.SectionName).Get<CatalogOptions>() ?? new CatalogOptions();
+        options.ConnectionString ??= configuration.GetConnectionString("Catalog");
+        services.AddSingleton(options);
+        services.AddDbContext<CatalogDbContext>(db =>
+        {
+            switch (options.Database)
+            {
+                case CatalogDatabase.Sqlite:
+                    db.UseSqlite(options.ConnectionString ?? "Data Source=datamarket-catalog.db");
+                    break;
+                case CatalogDatabase.Postgres:
+                    db.UseNpgsql(options.ConnectionString ?? CatalogOptions.DefaultPostgres);
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown catalog database '{options.Database}'");
+            }
+        });
+        services.AddSingleton<IValidator<CreateListingRequest>, CreateListingRequestValidator>();
+        services.AddSingleton<IValidator<UploadOptions>, UploadOptionsValidator>();
+        services.AddSingleton<IValidator<PostTestTaskRequest>, PostTestTaskRequestValidator>();
+        services.AddSingleton<IValidator<RequestValuationRequest>, RequestValuationRequestValidator>();
+        services.AddScoped<Outbox>();
+        services.AddSingleton<OutboxSignal>();
+        services.AddScoped<CatalogService>();
+        // The schema must exist before the relay or the bus touch it, so the initializer is registered first.
+        services.AddHostedService<CatalogDatabaseInitializer>();
+        services.AddHostedService<OutboxRelay>();
+        return services;
+    }
+
+    public static IBusRegistrationConfigurator AddCatalogConsumers(this IBusRegistrationConfigurator bus)
+    {
+        bus.AddConsumer<ValuationStartedConsumer>();
+        bus.AddConsumer<ValuationCompletedConsumer>();
+        bus.AddConsumer<ValuationFailedConsumer>();
+        bus.AddConsumer<RequestValuationFaultConsumer>();
+        return bus;
+    }
+}

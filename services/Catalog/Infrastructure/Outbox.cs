@@ -1,0 +1,135 @@
+using System.Text.Json;
+using DataMarket.Catalog.Model;
+using MassTransit;
+using Microsoft.EntityFrameworkCore;
+
+namespace DataMarket.Catalog.Infrastructure;
+
+/// <summary>Adds integration events to the unit of work; they are sent only if the state change commits.</summary>
+public sealed class Outbox(CatalogDbContext db, OutboxSignal signal)
+{
+    private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web);
+
+    public void Add<T>(T message)
+        where T : class
+    {
+        db.Outbox.Add(new OutboxMessage
+        {
+            MessageId = NewId.NextGuid(),
+            MessageType = typeof(T).FullName!,
+            Body = JsonSerializer.Serialize(message, s_json),
+            CreatedAt = DateTime.UtcNow,
+        });
+    }
+
+    /// <summary>Commits the unit of work and wakes the relay.</summary>
+    public async Task SaveAndSendAsync(CancellationToken cancellationToken)
+    {
+        await db.SaveChangesAsync(cancellationToken);
+        signal.Wake();
+    }
+
+    internal static object Deserialize(OutboxMessage message)
+    {
+        var type = typeof(Contracts.RequestValuation).Assembly.GetType(message.MessageType)
+            ?? throw new InvalidOperationException($"unknown outbox message type {message.MessageType}");
+        return JsonSerializer.Deserialize(message.Body, type, s_json)
+            ?? throw new InvalidOperationException($"outbox message {message.Id} has an empty body");
+    }
+}
+
+public sealed class OutboxSignal
+{
+    private readonly SemaphoreSlim _signal = new(0, 1);
+
+    public void Wake()
+    {
+        try
+        {
+            _signal.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already awake.
+        }
+    }
+
+    public Task WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
+}
+
+/// <summary>
+/// Publishes committed outbox rows in order and marks them dispatched. A crash between publish and marking
+/// re-sends the row with the same message id after restart; consumers are idempotent, so that is harmless.
+/// One relay per catalog database is assumed.
+/// </summary>
+public sealed class OutboxRelay(
+    IServiceScopeFactory scopes,
+    OutboxSignal signal,
+    CatalogOptions options,
+    ILogger<OutboxRelay> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            int sent;
+            try
+            {
+                sent = await DispatchBatchAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception exception)
+            {
+                logger.LogWarning(exception, "Outbox relay failed; retrying");
+                sent = 0;
+            }
+
+            if (sent == 0)
+            {
+                try
+                {
+                    await signal.WaitAsync(options.OutboxPollInterval, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task<int> DispatchBatchAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<CatalogDbContext>();
+        var publish = scope.ServiceProvider.GetRequiredService<IPublishEndpoint>();
+        var batch = await db.Outbox
+            .Where(m => m.DispatchedAt == null)
+            .OrderBy(m => m.Id)
+            .Take(50)
+            .ToListAsync(cancellationToken);
+        foreach (var message in batch)
+        {
+            try
+            {
+                var payload = Outbox.Deserialize(message);
+                await publish.Publish(payload, payload.GetType(), context => context.MessageId = message.MessageId, cancellationToken);
+                message.DispatchedAt = DateTime.UtcNow;
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                message.Attempts++;
+                message.LastError = exception.Message;
+                await db.SaveChangesAsync(cancellationToken);
+                throw;
+            }
+
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        return batch.Count;
+    }
+}

@@ -1,0 +1,101 @@
+namespace DataMarket.Catalog.Model;
+
+public enum ListingStatus
+{
+    /// <summary>Created; no data uploaded yet.</summary>
+    Draft,
+    /// <summary>Data validated and stored; buyers can value it.</summary>
+    Listed,
+}
+
+public enum ValuationStatus
+{
+    Pending,
+    Running,
+    Completed,
+    Failed,
+}
+
+public sealed class Listing
+{
+    public Guid Id { get; set; }
+    public required string SellerId { get; set; }
+    public required string Name { get; set; }
+    public string? Description { get; set; }
+    public ListingStatus Status { get; set; }
+    public string? BlobId { get; set; }
+    public string? Format { get; set; }
+    public string? LabelColumn { get; set; }
+    public int Rows { get; set; }
+    public int Features { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime? ListedAt { get; set; }
+}
+
+public sealed class TestTask
+{
+    public Guid Id { get; set; }
+    public required string BuyerId { get; set; }
+    public required string Name { get; set; }
+    public required string BlobId { get; set; }
+    public required string Format { get; set; }
+    public required string LabelColumn { get; set; }
+    public int Rows { get; set; }
+    public int Features { get; set; }
+    public DateTime PostedAt { get; set; }
+}
+
+public sealed class ValuationRun
+{
+    public Guid Id { get; set; }
+    public required string BuyerId { get; set; }
+    public Guid TaskId { get; set; }
+    public required string Method { get; set; }
+    public int K { get; set; }
+    /// <summary>The listings in the order they were valued, comma-separated.</summary>
+    public required string ListingIds { get; set; }
+    public ValuationStatus Status { get; set; }
+    public string? Error { get; set; }
+    public int? TrainingPoints { get; set; }
+    public int? TestPoints { get; set; }
+    public double? TotalUtility { get; set; }
+    public DateTime RequestedAt { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public DateTime? FinishedAt { get; set; }
+    public List<ValuationSellerValue> Sellers { get; set; } = [];
+}
+
+public sealed class ValuationSellerValue
+{
+    public Guid ValuationId { get; set; }
+    public required string SellerId { get; set; }
+    public int Points { get; set; }
+    public double Value { get; set; }
+    /// <summary>Null when it cannot be estimated (a task with a single test point).</summary>
+    public double? StandardError { get; set; }
+}
+
+public sealed class ValuationPointValue
+{
+    public Guid ValuationId { get; set; }
+    /// <summary>Position in the valuation's concatenated training data; the paging key.</summary>
+    public int Ordinal { get; set; }
+    public Guid ListingId { get; set; }
+    public int Row { get; set; }
+    public double Value { get; set; }
+    public double? StandardError { get; set; }
+}
+
+/// <summary>An integration event written in the same transaction as the state change that caused it.</summary>
+public sealed class OutboxMessage
+{
+    public long Id { get; set; }
+    /// <summary>The bus message id, so a re-sent row is recognisable downstream.</summary>
+    public Guid MessageId { get; set; }
+    public required string MessageType { get; set; }
+    public required string Body { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime? DispatchedAt { get; set; }
+    public int Attempts { get; set; }
+    public string? LastError { get; set; }
+}

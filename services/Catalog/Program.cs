@@ -1,0 +1,9 @@
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.Services.AddCatalog(builder.Configuration);
+builder.Services.AddDataMarketBus(builder.Configuration, bus => bus.AddCatalogConsumers());
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.MapCatalogApi();
+app.Run();

@@ -1,0 +1,109 @@
+using DataMarket.Contracts;
+using DataMarket.ServiceDefaults.Storage;
+using DataMarket.Valuation.Data;
+using DataMarket.Valuation.Shapley;
+
+namespace DataMarket.ValuationWorker.Infrastructure;
+
+/// <summary>Bad request content found by the worker (unreadable data, unknown method): retrying cannot help.</summary>
+public sealed class ValuationRejectedException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Loads a request's datasets from the blob store and computes the values it asks for.</summary>
+public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<ValuationRunner> logger)
+{
+    public const string KnnShapleyMethod = "knn-shapley";
+
+    public static IReadOnlyList<string> Methods { get; } = [KnnShapleyMethod];
+
+    public async Task<ValuationCompleted> RunAsync(
+        RequestValuation request,
+        Func<int, int, Task>? started,
+        CancellationToken cancellationToken)
+    {
+        if (!Methods.Contains(request.Method))
+        {
+            throw new ValuationRejectedException($"unknown valuation method '{request.Method}' (supported: {string.Join(", ", Methods)})");
+        }
+
+        if (request.K < 1)
+        {
+            throw new ValuationRejectedException($"K must be at least 1, got {request.K}");
+        }
+
+        var test = Load(request.Task, $"test task {request.TaskId}", expectedFeatures: null);
+        var parts = request.Listings
+            .Select(l => new TrainingPart(l.ListingId.ToString(), l.SellerId, Load(l.Data, $"listing {l.ListingId}", test.FeatureCount)))
+            .ToList();
+        if (started is not null)
+        {
+            await started(parts.Sum(p => p.Data.Rows), test.Rows);
+        }
+
+        var startedAt = DateTimeOffset.UtcNow;
+        var result = await Task.Run(
+            () => DatasetValuation.KnnShapleyClassification(parts, test, request.K, cancellationToken: cancellationToken),
+            cancellationToken);
+        logger.LogInformation(
+            "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} in {Elapsed:F2}s",
+            request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
+
+        var points = new List<PointValue>(parts.Sum(p => p.Data.Rows));
+        for (var p = 0; p < parts.Count; p++)
+        {
+            var listing = request.Listings[p];
+            var values = result.PartValues[p];
+            for (var row = 0; row < values.Length; row++)
+            {
+                points.Add(new PointValue { ListingId = listing.ListingId, Row = row, Value = values[row].Value, StandardError = values[row].StandardError });
+            }
+        }
+
+        var sellers = result.GroupOrder
+            .Select(seller => new SellerValue
+            {
+                SellerId = seller,
+                Points = parts.Where(p => p.Group == seller).Sum(p => p.Data.Rows),
+                Value = result.GroupValues[seller].Value,
+                StandardError = result.GroupValues[seller].StandardError,
+            })
+            .ToList();
+
+        return new ValuationCompleted
+        {
+            ValuationId = request.ValuationId,
+            Method = request.Method,
+            TotalUtility = result.TotalUtility.Value,
+            Sellers = sellers,
+            Points = points,
+            CompletedAt = DateTimeOffset.UtcNow,
+        };
+    }
+
+    private TabularDataset Load(DatasetReference reference, string name, int? expectedFeatures)
+    {
+        if (!DatasetFormats.TryParse(reference.Format, out var format))
+        {
+            throw new ValuationRejectedException($"{name}: unknown dataset format '{reference.Format}'");
+        }
+
+        try
+        {
+            using var stream = blobs.OpenRead(reference.BlobId);
+            return DatasetReader.Load(stream, new DatasetReadOptions
+            {
+                SourceName = name,
+                Format = format,
+                LabelColumn = reference.LabelColumn,
+                ExpectedFeatures = expectedFeatures,
+            });
+        }
+        catch (DatasetFormatException exception)
+        {
+            throw new ValuationRejectedException(exception.Message, exception);
+        }
+        catch (FileNotFoundException exception)
+        {
+            throw new ValuationRejectedException($"{name}: data not found in the blob store ({reference.BlobId})", exception);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.Services.AddValuationWorker();
+builder.Services.AddDataMarketBus(builder.Configuration, bus => bus.AddValuationConsumers());
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.Run();

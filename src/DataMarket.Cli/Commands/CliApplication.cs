@@ -1,0 +1,25 @@
+using System.CommandLine;
+
+namespace DataMarket.Cli.Commands;
+
+public static class CliApplication
+{
+    public static RootCommand BuildRootCommand()
+    {
+        var root = new RootCommand("DataMarket: value data for a buyer's task, price it, and pay its sellers.");
+        root.Subcommands.Add(DemoCommand.Build());
+        root.Subcommands.Add(ServeCommand.Build());
+        var value = new Command("value", "Value training data for a test task from files.");
+        value.Subcommands.Add(ValueKnnShapleyCommand.Build());
+        root.Subcommands.Add(value);
+        return root;
+    }
+}
+
+/// <summary>Exit codes shared by every command.</summary>
+public static class ExitCodes
+{
+    public const int Success = 0;
+    public const int Failure = 1;
+    public const int BadInput = 2;
+}

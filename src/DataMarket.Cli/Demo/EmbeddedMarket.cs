@@ -1,0 +1,32 @@
+using DataMarket.ServiceDefaults.Messaging;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DataMarket.Cli.Demo;
+
+/// <summary>
+/// The whole market in one process: catalog and valuation worker on MassTransit's in-memory bus, catalog
+/// state in SQLite and blobs on disk under one data folder. Environment variables still override these.
+/// </summary>
+public static class EmbeddedMarket
+{
+    public static void Configure(IConfigurationManager configuration, IServiceCollection services, string dataDirectory)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        var defaults = new Dictionary<string, string?>
+        {
+            ["Bus:Transport"] = nameof(BusTransport.InMemory),
+            ["Catalog:Database"] = "Sqlite",
+            ["ConnectionStrings:Catalog"] = $"Data Source={Path.Combine(dataDirectory, "catalog.db")}",
+            ["Storage:BlobRoot"] = Path.Combine(dataDirectory, "blobs"),
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        // Defaults go underneath every other source, so DATAMARKET settings from the environment win.
+        configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
+
+        services.AddDataMarketDefaults(configuration);
+        services.AddCatalog(configuration);
+        services.AddValuationWorker();
+        services.AddDataMarketBus(configuration, bus => bus.AddCatalogConsumers(), bus => bus.AddValuationConsumers());
+    }
+}

@@ -1,0 +1,3 @@
+using DataMarket.Cli.Commands;
+
+return await CliApplication.BuildRootCommand().Parse(args).InvokeAsync();

@@ -1,0 +1,58 @@
+using DataMarket.ServiceDefaults.Messaging;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+public static class BusExtensions
+{
+    /// <summary>
+    /// Registers MassTransit with the transport named in configuration. Each module contributes its consumers
+    /// through <paramref name="modules"/>, so the same modules run together in one process or apart.
+    /// </summary>
+    public static IServiceCollection AddDataMarketBus(
+        this IServiceCollection services,
+        IConfiguration configuration,
+        params Action<IBusRegistrationConfigurator>[] modules)
+    {
+        var options = configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
+        services.AddSingleton(options);
+        services.AddMassTransit(bus =>
+        {
+            bus.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(options.EndpointPrefix, includeNamespace: false));
+            foreach (var module in modules)
+            {
+                module(bus);
+            }
+
+            if (options.TemporaryEndpoints)
+            {
+                bus.AddConfigureEndpointsCallback((_, _, endpoint) =>
+                {
+                    if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
+                    {
+                        rabbit.AutoDelete = true;
+                        rabbit.Durable = false;
+                    }
+                });
+            }
+
+            switch (options.Transport)
+            {
+                case BusTransport.InMemory:
+                    bus.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
+                    break;
+                case BusTransport.RabbitMq:
+                    bus.UsingRabbitMq((context, cfg) =>
+                    {
+                        cfg.Host(new Uri(options.RabbitMqUri));
+                        cfg.ConfigureEndpoints(context);
+                    });
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown bus transport '{options.Transport}'");
+            }
+        });
+        return services;
+    }
+}
