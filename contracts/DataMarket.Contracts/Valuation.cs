@@ -45,7 +45,8 @@ public record SellerValue
     public required string SellerId { get; init; }
     public required int Points { get; init; }
     public required double Value { get; init; }
-    public required double StandardError { get; init; }
+    /// <summary>Null when it cannot be estimated (a task with a single test point).</summary>
+    public required double? StandardError { get; init; }
 }
 
 /// <summary>The value of one row of one listing (row is 0-based in the listing's file order).</summary>
@@ -54,7 +55,8 @@ public record PointValue
     public required Guid ListingId { get; init; }
     public required int Row { get; init; }
     public required double Value { get; init; }
-    public required double StandardError { get; init; }
+    /// <summary>Null when it cannot be estimated (a task with a single test point).</summary>
+    public required double? StandardError { get; init; }
 }
 
 public record ValuationCompleted

@@ -49,7 +49,7 @@ public sealed class ValuationCompletedConsumer(CatalogDbContext db) : IConsumer<
             SellerId = s.SellerId,
             Points = s.Points,
             Value = s.Value,
-            StandardError = Finite(s.StandardError),
+            StandardError = s.StandardError,
         }));
         db.ValuationPoints.AddRange(message.Points.Select((p, ordinal) => new ValuationPointValue
         {
@@ -58,12 +58,10 @@ public sealed class ValuationCompletedConsumer(CatalogDbContext db) : IConsumer<
             ListingId = p.ListingId,
             Row = p.Row,
             Value = p.Value,
-            StandardError = Finite(p.StandardError),
+            StandardError = p.StandardError,
         }));
         await db.SaveChangesAsync(context.CancellationToken);
     }
-
-    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
 }
 
 public sealed class ValuationFailedConsumer(CatalogDbContext db) : IConsumer<ValuationFailed>

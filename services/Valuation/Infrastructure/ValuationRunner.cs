@@ -54,7 +54,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
             var values = result.PartValues[p];
             for (var row = 0; row < values.Length; row++)
             {
-                points.Add(new PointValue { ListingId = listing.ListingId, Row = row, Value = values[row].Value, StandardError = values[row].StandardError });
+                points.Add(new PointValue { ListingId = listing.ListingId, Row = row, Value = values[row].Value, StandardError = Finite(values[row].StandardError) });
             }
         }
 
@@ -64,7 +64,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
                 SellerId = seller,
                 Points = parts.Where(p => p.Group == seller).Sum(p => p.Data.Rows),
                 Value = result.GroupValues[seller].Value,
-                StandardError = result.GroupValues[seller].StandardError,
+                StandardError = Finite(result.GroupValues[seller].StandardError),
             })
             .ToList();
 
@@ -78,6 +78,9 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
             CompletedAt = DateTimeOffset.UtcNow,
         };
     }
+
+    // JSON has no NaN; a standard error that cannot be estimated travels as null.
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
 
     private TabularDataset Load(DatasetReference reference, string name, int? expectedFeatures)
     {

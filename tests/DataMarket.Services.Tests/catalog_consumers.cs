@@ -1,0 +1,160 @@
+using DataMarket.Catalog.Model;
+using DataMarket.Contracts;
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DataMarket.Services.Tests;
+
+public sealed class catalog_consumers : IAsyncLifetime
+{
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), $"datamarket-catalog-{Guid.NewGuid():N}");
+    private ServiceProvider _provider = null!;
+    private ITestHarness _harness = null!;
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_folder);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Catalog:Database"] = "Sqlite",
+            ["ConnectionStrings:Catalog"] = $"Data Source={Path.Combine(_folder, "catalog.db")};Pooling=false",
+            ["Storage:BlobRoot"] = Path.Combine(_folder, "blobs"),
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddDataMarketDefaults(configuration);
+        services.AddCatalog(configuration);
+        services.AddMassTransitTestHarness(bus =>
+        {
+            bus.AddCatalogConsumers();
+            bus.AddConsumer<BrokenWorker>();
+        });
+        _provider = services.BuildServiceProvider(validateScopes: true);
+        await using (var scope = _provider.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<CatalogDbContext>().Database.EnsureCreatedAsync();
+        }
+
+        _harness = _provider.GetRequiredService<ITestHarness>();
+        await _harness.Start();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _harness.Stop();
+        await _provider.DisposeAsync();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task Should_store_a_completed_valuation_once_when_the_message_arrives_twice()
+    {
+        var valuationId = await AddPendingValuationAsync();
+        var completed = Completed(valuationId, points: 5);
+
+        await _harness.Bus.Publish(completed);
+        await _harness.Bus.Publish(completed);
+
+        Assert.Equal(2, await ConsumedCountAsync<ValuationCompleted>(2));
+        await using var scope = _provider.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<CatalogDbContext>();
+        var valuation = await db.Valuations.Include(v => v.Sellers).SingleAsync(v => v.Id == valuationId);
+        Assert.Equal(ValuationStatus.Completed, valuation.Status);
+        Assert.Single(valuation.Sellers);
+        Assert.Equal(5, await db.ValuationPoints.CountAsync(p => p.ValuationId == valuationId));
+    }
+
+    [Fact]
+    public async Task Should_not_go_back_to_running_when_started_arrives_after_completed()
+    {
+        var valuationId = await AddPendingValuationAsync();
+        await _harness.Bus.Publish(Completed(valuationId, points: 2));
+        Assert.Equal(1, await ConsumedCountAsync<ValuationCompleted>(1));
+        await _harness.Bus.Publish(new ValuationStarted { ValuationId = valuationId, TrainingPoints = 2, TestPoints = 1, StartedAt = DateTimeOffset.UtcNow });
+        Assert.Equal(1, await ConsumedCountAsync<ValuationStarted>(1));
+
+        Assert.Equal(ValuationStatus.Completed, await StatusAsync(valuationId));
+    }
+
+    [Fact]
+    public async Task Should_mark_the_valuation_failed_when_the_worker_gives_up()
+    {
+        var valuationId = await AddPendingValuationAsync();
+        // A worker that blows up: MassTransit itself publishes the Fault<RequestValuation> the catalog listens for.
+        await _harness.Bus.Publish(new RequestValuation
+        {
+            ValuationId = valuationId,
+            BuyerId = "buyer",
+            TaskId = Guid.NewGuid(),
+            Task = new DatasetReference { BlobId = "x", Format = "csv", LabelColumn = "label" },
+            Listings = [],
+            Method = "knn-shapley",
+            K = 5,
+            RequestedAt = DateTimeOffset.UtcNow,
+        });
+        Assert.Equal(1, await ConsumedCountAsync<Fault<RequestValuation>>(1));
+
+        await using var scope = _provider.CreateAsyncScope();
+        var valuation = await scope.ServiceProvider.GetRequiredService<CatalogDbContext>().Valuations.SingleAsync(v => v.Id == valuationId);
+        Assert.Equal(ValuationStatus.Failed, valuation.Status);
+        Assert.Contains("disk on fire", valuation.Error);
+    }
+
+    private async Task<int> ConsumedCountAsync<T>(int expected)
+        where T : class
+    {
+        // Wait until the harness has seen the expected number of consumptions (or its inactivity timeout).
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (_harness.Consumed.Select<T>().Count() < expected && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        await _harness.InactivityTask;
+        return _harness.Consumed.Select<T>().Count();
+    }
+
+    private async Task<ValuationStatus> StatusAsync(Guid valuationId)
+    {
+        await using var scope = _provider.CreateAsyncScope();
+        return (await scope.ServiceProvider.GetRequiredService<CatalogDbContext>().Valuations.SingleAsync(v => v.Id == valuationId)).Status;
+    }
+
+    private async Task<Guid> AddPendingValuationAsync()
+    {
+        await using var scope = _provider.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<CatalogDbContext>();
+        var valuation = new ValuationRun
+        {
+            Id = Guid.NewGuid(),
+            BuyerId = "buyer",
+            TaskId = Guid.NewGuid(),
+            Method = "knn-shapley",
+            K = 5,
+            ListingIds = Guid.NewGuid().ToString(),
+            Status = ValuationStatus.Pending,
+            RequestedAt = DateTime.UtcNow,
+        };
+        db.Valuations.Add(valuation);
+        await db.SaveChangesAsync();
+        return valuation.Id;
+    }
+
+    private static ValuationCompleted Completed(Guid valuationId, int points) => new()
+    {
+        ValuationId = valuationId,
+        Method = "knn-shapley",
+        TotalUtility = 0.5,
+        Sellers = [new SellerValue { SellerId = "s1", Points = points, Value = 0.5, StandardError = null }],
+        Points = Enumerable.Range(0, points).Select(i => new PointValue { ListingId = Guid.Empty, Row = i, Value = 0.1, StandardError = 0.01 }).ToList(),
+        CompletedAt = DateTimeOffset.UtcNow,
+    };
+
+    private sealed class BrokenWorker : IConsumer<RequestValuation>
+    {
+        public Task Consume(ConsumeContext<RequestValuation> context) => throw new IOException("disk on fire");
+    }
+}

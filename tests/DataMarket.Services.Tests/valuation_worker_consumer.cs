@@ -1,0 +1,103 @@
+using System.Text;
+using DataMarket.Contracts;
+using DataMarket.ServiceDefaults.Storage;
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DataMarket.Services.Tests;
+
+public sealed class valuation_worker_consumer : IAsyncLifetime
+{
+    private readonly string _blobRoot = Path.Combine(Path.GetTempPath(), $"datamarket-worker-{Guid.NewGuid():N}");
+    private ServiceProvider _provider = null!;
+    private ITestHarness _harness = null!;
+
+    public async Task InitializeAsync()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton(new StorageOptions { BlobRoot = _blobRoot });
+        services.AddSingleton<ContentAddressedBlobStore>();
+        services.AddValuationWorker();
+        services.AddMassTransitTestHarness(bus => bus.AddValuationConsumers());
+        _provider = services.BuildServiceProvider(validateScopes: true);
+        _harness = _provider.GetRequiredService<ITestHarness>();
+        await _harness.Start();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _harness.Stop();
+        await _provider.DisposeAsync();
+        Directory.Delete(_blobRoot, recursive: true);
+    }
+
+    [Fact]
+    public async Task Should_publish_started_then_completed_values_that_sum_to_the_total_utility()
+    {
+        var train = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n");
+        var test = await StoreAsync("x,label\n0.5,a\n9,b\n");
+
+        await _harness.Bus.Publish(Request(test, [("s1", train), ("s2", train)], "knn-shapley", 2));
+
+        Assert.True(await _harness.Published.Any<ValuationStarted>());
+        var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
+        Assert.Equal(8, completed.Points.Count);
+        Assert.Equal(["s1", "s2"], completed.Sellers.Select(s => s.SellerId));
+        Assert.Equal(completed.TotalUtility, completed.Points.Sum(p => p.Value), 12);
+        Assert.Equal(completed.Sellers[0].Value, completed.Points.Take(4).Sum(p => p.Value), 12);
+        Assert.False(await _harness.Published.Any<ValuationFailed>());
+    }
+
+    [Theory]
+    [InlineData("knn-magic", 5, "unknown valuation method 'knn-magic'")]
+    [InlineData("knn-shapley", 0, "K must be at least 1")]
+    public async Task Should_fail_a_request_it_cannot_serve_without_retrying(string method, int k, string reason)
+    {
+        var train = await StoreAsync("x,label\n0,a\n");
+        await _harness.Bus.Publish(Request(train, [("s1", train)], method, k));
+
+        Assert.True(await _harness.Published.Any<ValuationFailed>());
+        var failed = _harness.Published.Select<ValuationFailed>().Single().Context.Message;
+        Assert.Contains(reason, failed.Reason);
+        Assert.False(await _harness.Published.Any<ValuationCompleted>());
+        Assert.False(await _harness.Published.Any<Fault<RequestValuation>>());
+    }
+
+    [Fact]
+    public async Task Should_fail_with_the_row_and_column_when_stored_data_does_not_match_the_task()
+    {
+        var train = await StoreAsync("x,y,label\n0,1,a\n");
+        var test = await StoreAsync("x,label\n0,a\n");
+        await _harness.Bus.Publish(Request(test, [("s1", train)], "knn-shapley", 1));
+
+        Assert.True(await _harness.Published.Any<ValuationFailed>());
+        var failed = _harness.Published.Select<ValuationFailed>().Single().Context.Message;
+        Assert.Contains("has 2 feature columns but the buyer's task has 1", failed.Reason);
+    }
+
+    private async Task<string> StoreAsync(string csv)
+    {
+        var store = _provider.GetRequiredService<ContentAddressedBlobStore>();
+        using var staged = await store.StageAsync(new MemoryStream(Encoding.UTF8.GetBytes(csv)));
+        return staged.Commit();
+    }
+
+    private static RequestValuation Request(string testBlob, IEnumerable<(string Seller, string Blob)> listings, string method, int k) => new()
+    {
+        ValuationId = Guid.NewGuid(),
+        BuyerId = "buyer",
+        TaskId = Guid.NewGuid(),
+        Task = new DatasetReference { BlobId = testBlob, Format = "csv", LabelColumn = "label" },
+        Listings = listings.Select(l => new ValuationListing
+        {
+            ListingId = Guid.NewGuid(),
+            SellerId = l.Seller,
+            Data = new DatasetReference { BlobId = l.Blob, Format = "csv", LabelColumn = "label" },
+        }).ToList(),
+        Method = method,
+        K = k,
+        RequestedAt = DateTimeOffset.UtcNow,
+    };
+}
