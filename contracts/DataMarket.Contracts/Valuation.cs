@@ -39,6 +39,15 @@ public record ValuationStarted
     public required DateTimeOffset StartedAt { get; init; }
 }
 
+/// <summary>How far a running valuation has got, in test points done.</summary>
+public record ValuationProgressed
+{
+    public required Guid ValuationId { get; init; }
+    public required int CompletedTestPoints { get; init; }
+    public required int TotalTestPoints { get; init; }
+    public required DateTimeOffset At { get; init; }
+}
+
 /// <summary>A value with its standard error over the buyer's test points.</summary>
 public record SellerValue
 {

@@ -80,6 +80,21 @@ public sealed class catalog_consumers : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Should_record_progress_that_only_moves_forward()
+    {
+        var valuationId = await AddPendingValuationAsync();
+        await _harness.Bus.Publish(Progressed(valuationId, 40));
+        Assert.Equal(1, await ConsumedCountAsync<ValuationProgressed>(1));
+        await _harness.Bus.Publish(Progressed(valuationId, 10));
+        Assert.Equal(2, await ConsumedCountAsync<ValuationProgressed>(2));
+
+        await using var scope = _provider.CreateAsyncScope();
+        var valuation = await scope.ServiceProvider.GetRequiredService<CatalogDbContext>().Valuations.SingleAsync(v => v.Id == valuationId);
+        Assert.Equal(40, valuation.CompletedTestPoints);
+        Assert.Equal(100, valuation.TestPoints);
+    }
+
+    [Fact]
     public async Task Should_mark_the_valuation_failed_when_the_worker_gives_up()
     {
         var valuationId = await AddPendingValuationAsync();
@@ -142,6 +157,14 @@ public sealed class catalog_consumers : IAsyncLifetime
         await db.SaveChangesAsync();
         return valuation.Id;
     }
+
+    private static ValuationProgressed Progressed(Guid valuationId, int done) => new()
+    {
+        ValuationId = valuationId,
+        CompletedTestPoints = done,
+        TotalTestPoints = 100,
+        At = DateTimeOffset.UtcNow,
+    };
 
     private static ValuationCompleted Completed(Guid valuationId, int points) => new()
     {

@@ -285,7 +285,7 @@ public sealed class CatalogService(
     private static ValuationView ToView(ValuationRun v) => new(
         v.Id, v.BuyerId, v.TaskId, v.Method, v.K,
         v.ListingIds.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Guid.Parse).ToList(),
-        v.Status, v.Error, v.TrainingPoints, v.TestPoints, v.TotalUtility, v.RequestedAt, v.StartedAt, v.FinishedAt,
+        v.Status, v.Error, v.TrainingPoints, v.TestPoints, v.CompletedTestPoints, v.TotalUtility, v.RequestedAt, v.StartedAt, v.FinishedAt,
         v.Sellers.OrderByDescending(s => s.Value).Select(s => new SellerValueView(s.SellerId, s.Points, EstimateView.From(s.Value, s.StandardError))).ToList());
 
     private static void RequireActor(string actorId)

@@ -29,7 +29,7 @@ public sealed record SellerValueView(string SellerId, int Points, EstimateView V
 
 public sealed record ValuationView(
     Guid Id, string BuyerId, Guid TaskId, string Method, int K, IReadOnlyList<Guid> ListingIds, ValuationStatus Status,
-    string? Error, int? TrainingPoints, int? TestPoints, double? TotalUtility,
+    string? Error, int? TrainingPoints, int? TestPoints, int CompletedTestPoints, double? TotalUtility,
     DateTime RequestedAt, DateTime? StartedAt, DateTime? FinishedAt, IReadOnlyList<SellerValueView> Sellers);
 
 public sealed record PointValueView(int Ordinal, Guid ListingId, int Row, EstimateView Value);

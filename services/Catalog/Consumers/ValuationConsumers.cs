@@ -27,6 +27,25 @@ public sealed class ValuationStartedConsumer(CatalogDbContext db) : IConsumer<Va
     }
 }
 
+public sealed class ValuationProgressedConsumer(CatalogDbContext db) : IConsumer<ValuationProgressed>
+{
+    public async Task Consume(ConsumeContext<ValuationProgressed> context)
+    {
+        var message = context.Message;
+        var valuation = await db.Valuations.SingleOrDefaultAsync(v => v.Id == message.ValuationId, context.CancellationToken);
+        // Progress only moves forward, and never touches a finished valuation.
+        if (valuation is null || valuation.Status is ValuationStatus.Completed or ValuationStatus.Failed
+            || message.CompletedTestPoints <= valuation.CompletedTestPoints)
+        {
+            return;
+        }
+
+        valuation.CompletedTestPoints = message.CompletedTestPoints;
+        valuation.TestPoints ??= message.TotalTestPoints;
+        await db.SaveChangesAsync(context.CancellationToken);
+    }
+}
+
 public sealed class ValuationCompletedConsumer(CatalogDbContext db) : IConsumer<ValuationCompleted>
 {
     public async Task Consume(ConsumeContext<ValuationCompleted> context)
@@ -39,6 +58,7 @@ public sealed class ValuationCompletedConsumer(CatalogDbContext db) : IConsumer<
         }
 
         valuation.Status = ValuationStatus.Completed;
+        valuation.CompletedTestPoints = valuation.TestPoints ?? valuation.CompletedTestPoints;
         valuation.FinishedAt = message.CompletedAt.UtcDateTime;
         valuation.StartedAt ??= valuation.FinishedAt;
         valuation.TotalUtility = message.TotalUtility;

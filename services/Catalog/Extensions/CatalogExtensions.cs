@@ -46,6 +46,7 @@ public static class CatalogExtensions
     public static IBusRegistrationConfigurator AddCatalogConsumers(this IBusRegistrationConfigurator bus)
     {
         bus.AddConsumer<ValuationStartedConsumer>();
+        bus.AddConsumer<ValuationProgressedConsumer>();
         bus.AddConsumer<ValuationCompletedConsumer>();
         bus.AddConsumer<ValuationFailedConsumer>();
         bus.AddConsumer<RequestValuationFaultConsumer>();

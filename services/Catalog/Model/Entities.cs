@@ -58,6 +58,8 @@ public sealed class ValuationRun
     public string? Error { get; set; }
     public int? TrainingPoints { get; set; }
     public int? TestPoints { get; set; }
+    /// <summary>Test points done so far, while running.</summary>
+    public int CompletedTestPoints { get; set; }
     public double? TotalUtility { get; set; }
     public DateTime RequestedAt { get; set; }
     public DateTime? StartedAt { get; set; }

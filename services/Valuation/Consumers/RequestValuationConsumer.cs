@@ -14,18 +14,31 @@ public sealed class RequestValuationConsumer(ValuationRunner runner, ILogger<Req
     public async Task Consume(ConsumeContext<RequestValuation> context)
     {
         var request = context.Message;
+        var progress = new ThrottledProgress(TimeSpan.FromSeconds(1), (done, total) => context.Publish(new ValuationProgressed
+        {
+            ValuationId = request.ValuationId,
+            CompletedTestPoints = done,
+            TotalTestPoints = total,
+            At = DateTimeOffset.UtcNow,
+        }));
         try
         {
             var completed = await runner.RunAsync(
                 request,
-                (trainingPoints, testPoints) => context.Publish(new ValuationStarted
+                (trainingPoints, testPoints) =>
                 {
-                    ValuationId = request.ValuationId,
-                    TrainingPoints = trainingPoints,
-                    TestPoints = testPoints,
-                    StartedAt = DateTimeOffset.UtcNow,
-                }),
+                    progress.Total = testPoints;
+                    return context.Publish(new ValuationStarted
+                    {
+                        ValuationId = request.ValuationId,
+                        TrainingPoints = trainingPoints,
+                        TestPoints = testPoints,
+                        StartedAt = DateTimeOffset.UtcNow,
+                    });
+                },
+                progress,
                 context.CancellationToken);
+            await progress.FlushAsync();
             await context.Publish(completed);
         }
         catch (ValuationRejectedException exception)
@@ -37,6 +50,43 @@ public sealed class RequestValuationConsumer(ValuationRunner runner, ILogger<Req
                 Reason = exception.Message,
                 FailedAt = DateTimeOffset.UtcNow,
             });
+        }
+    }
+}
+
+/// <summary>
+/// Turns the engine's per-test-point progress into at most one bus message per interval. Reports arrive on
+/// worker threads; publishing happens off those threads so the computation never waits on the broker.
+/// </summary>
+internal sealed class ThrottledProgress(TimeSpan interval, Func<int, int, Task> publish) : IProgress<int>
+{
+    private readonly Lock _gate = new();
+    private long _lastTicks = Environment.TickCount64;
+    private Task _pending = Task.CompletedTask;
+
+    public int Total { get; set; }
+
+    public void Report(int value)
+    {
+        lock (_gate)
+        {
+            var now = Environment.TickCount64;
+            if (now - _lastTicks < interval.TotalMilliseconds || !_pending.IsCompleted)
+            {
+                return;
+            }
+
+            _lastTicks = now;
+            var total = Total;
+            _pending = Task.Run(() => publish(value, total));
+        }
+    }
+
+    public Task FlushAsync()
+    {
+        lock (_gate)
+        {
+            return _pending;
         }
     }
 }

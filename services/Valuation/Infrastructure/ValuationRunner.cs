@@ -18,6 +18,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
     public async Task<ValuationCompleted> RunAsync(
         RequestValuation request,
         Func<int, int, Task>? started,
+        IProgress<int>? progress,
         CancellationToken cancellationToken)
     {
         if (!Methods.Contains(request.Method))
@@ -41,7 +42,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
 
         var startedAt = DateTimeOffset.UtcNow;
         var result = await Task.Run(
-            () => DatasetValuation.KnnShapleyClassification(parts, test, request.K, cancellationToken: cancellationToken),
+            () => DatasetValuation.KnnShapleyClassification(parts, test, request.K, progress, cancellationToken),
             cancellationToken);
         logger.LogInformation(
             "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} in {Elapsed:F2}s",

@@ -101,7 +101,9 @@ public static class DemoCommand
                 await using var scope = services.CreateAsyncScope();
                 var catalog = scope.ServiceProvider.GetRequiredService<CatalogService>();
                 var current = await catalog.GetValuationAsync(buyer, valuation.Id, cancellationToken);
-                status.Status($"Valuation {current.Status}…");
+                status.Status(current.TestPoints is { } total
+                    ? $"Valuation {current.Status}: {current.CompletedTestPoints}/{total} test points…"
+                    : $"Valuation {current.Status}…");
                 if (current.Status is ValuationStatus.Completed or ValuationStatus.Failed)
                 {
                     return current;
