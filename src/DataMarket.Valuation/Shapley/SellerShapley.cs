@@ -102,34 +102,35 @@ public static class SellerShapley
         CancellationToken cancellationToken,
         Func<Workspace, int, double> valueTestPoint)
     {
+        // Per-test-point samples are kept (M x m, small) and folded in test-point order afterwards, so the same inputs
+        // and seed give bit-identical results however the work was split across threads.
         var m = train.GroupCount;
-        var groupMoments = new RunningMoments(m);
-        var utilityMoments = new RunningMoments(1);
+        var samples = new double[(long)test.Count * m];
+        var utilities = new double[test.Count];
         var completed = 0;
-        var gate = new object();
         Parallel.For(
             0,
             test.Count,
-            new ParallelOptions { CancellationToken = cancellationToken },
+            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount },
             () => new Workspace(train.Count, m, k),
             (j, _, workspace) =>
             {
                 workspace.Ranking.Rank(train.Features, train.FeatureCount, test.Row(j));
                 Array.Clear(workspace.Values);
-                var utility = valueTestPoint(workspace, j);
-                workspace.GroupMoments.Add(workspace.Values);
-                workspace.UtilityMoments.Add([utility]);
+                utilities[j] = valueTestPoint(workspace, j);
+                workspace.Values.CopyTo(samples.AsSpan((int)((long)j * m), m));
                 progress?.Report(Interlocked.Increment(ref completed));
                 return workspace;
             },
-            workspace =>
-            {
-                lock (gate)
-                {
-                    groupMoments.Merge(workspace.GroupMoments);
-                    utilityMoments.Merge(workspace.UtilityMoments);
-                }
-            });
+            _ => { });
+
+        var groupMoments = new RunningMoments(m);
+        var utilityMoments = new RunningMoments(1);
+        for (var j = 0; j < test.Count; j++)
+        {
+            groupMoments.Add(samples.AsSpan((int)((long)j * m), m));
+            utilityMoments.Add([utilities[j]]);
+        }
 
         return new GroupShapleyResult(groupMoments.Estimates(), utilityMoments.Estimate(0), test.Count, permutations == 0, permutations);
     }
@@ -354,9 +355,5 @@ public static class SellerShapley
         public int[] CurrentTop { get; } = new int[k];
 
         public int[] NextTop { get; } = new int[k];
-
-        public RunningMoments GroupMoments { get; } = new(m);
-
-        public RunningMoments UtilityMoments { get; } = new(1);
     }
 }
