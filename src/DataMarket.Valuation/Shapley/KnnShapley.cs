@@ -422,11 +422,24 @@ public static class KnnShapley
         return TopMatches(classes, testClass, k, order) / k;
     }
 
-    internal sealed class Workspace(int n, int groupCount)
+    /// <summary>Per-worker buffers for ranking training points against one test point at a time.</summary>
+    internal class Ranker(int n)
     {
         private readonly ulong[] _keys = new ulong[n];
-        private ulong[]? _scratch;
-        private int[]? _histogram;
+        private readonly ulong[] _scratch = new ulong[n];
+        private readonly int[] _histogram = new int[DistanceRanking.HistogramLength];
+
+        public int[] Order { get; } = new int[n];
+
+        protected int PointCount => Order.Length;
+
+        public void Rank(float[] features, int featureCount, ReadOnlySpan<float> testRow) =>
+            DistanceRanking.Rank(features, featureCount, testRow, _keys, _scratch, _histogram, Order);
+    }
+
+    /// <summary>Per-worker buffers for one valuation run: all O(N), allocated once per worker, reused per test point.</summary>
+    internal sealed class Workspace(int n, int groupCount) : Ranker(n)
+    {
         private double[]? _byRank;
         private double[]? _sortedTargets;
         private double[]? _prefix;
@@ -436,8 +449,6 @@ public static class KnnShapley
         private int[]? _earlierTop;
         private int[]? _mergedTop;
         private int[]? _matchPrefix;
-
-        public int[] Order { get; } = new int[n];
 
         public double[] Values { get; } = new double[n];
 
@@ -449,29 +460,22 @@ public static class KnnShapley
 
         public RunningMoments UtilityMoments { get; } = new(1);
 
-        public double[] ByRank => _byRank ??= new double[n];
+        public double[] ByRank => _byRank ??= new double[PointCount];
 
-        public double[] SortedTargets => _sortedTargets ??= new double[n + 1];
+        public double[] SortedTargets => _sortedTargets ??= new double[PointCount + 1];
 
-        public double[] Prefix => _prefix ??= new double[n + 1];
+        public double[] Prefix => _prefix ??= new double[PointCount + 1];
 
-        public int[] ByGroup => _byGroup ??= new int[n];
+        public int[] ByGroup => _byGroup ??= new int[PointCount];
 
-        public int[] GroupCursor => _groupCursor ??= new int[groupCount];
+        public int[] GroupCursor => _groupCursor ??= new int[GroupValues.Length];
 
-        public int[] Beta => _beta ??= new int[n];
+        public int[] Beta => _beta ??= new int[PointCount];
 
         public int[] EarlierTop(int k) => _earlierTop ??= new int[k];
 
         public int[] MergedTop(int k) => _mergedTop ??= new int[k];
 
         public int[] MatchPrefix(int k) => _matchPrefix ??= new int[k + 1];
-
-        public void Rank(float[] features, int featureCount, ReadOnlySpan<float> testRow)
-        {
-            _scratch ??= new ulong[n];
-            _histogram ??= new int[DistanceRanking.HistogramLength];
-            DistanceRanking.Rank(features, featureCount, testRow, _keys, _scratch, _histogram, Order);
-        }
     }
 }

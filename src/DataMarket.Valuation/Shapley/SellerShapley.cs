@@ -338,7 +338,7 @@ public static class SellerShapley
 
     private sealed class Workspace(int n, int m, int k)
     {
-        public KnnShapley.Workspace Ranking { get; } = new(n, 0);
+        public KnnShapley.Ranker Ranking { get; } = new(n);
 
         public double[] Values { get; } = new double[m];
 
