@@ -40,16 +40,21 @@ public static class DatasetValuation
         return ToDatasetResult(parts, result, groupOrder);
     }
 
-    /// <summary>Plain exact KNN-Shapley, regression utility; every label must be a number.</summary>
+    /// <summary>
+    /// Plain exact KNN-Shapley, regression utility; every label must be a number. <paramref name="testName"/> and
+    /// <paramref name="labelColumn"/> only shape the error message for a non-numeric test label.
+    /// </summary>
     public static DatasetValuationResult KnnShapleyRegression(
         IReadOnlyList<TrainingPart> parts,
         TabularDataset test,
         int k,
+        string testName = "test data",
+        string labelColumn = DatasetReadOptions.DefaultLabelColumn,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default)
     {
         KnnShapley.CheckK(k);
-        var (train, testSet, groupOrder) = EncodeRegression(parts, test);
+        var (train, testSet, groupOrder) = EncodeRegression(parts, test, testName, labelColumn);
         var result = KnnShapley.Regression(train, testSet, k, progress, cancellationToken);
         return ToDatasetResult(parts, result, groupOrder);
     }

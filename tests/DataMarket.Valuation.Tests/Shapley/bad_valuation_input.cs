@@ -73,8 +73,9 @@ public class bad_valuation_input
         Assert.Equal("label", error.Column);
         Assert.Contains("regression needs a numeric label, got 'high'", error.Message);
 
-        var testError = Assert.Throws<DatasetFormatException>(() => DatasetValuation.KnnShapleyRegression([Part("ok", "alice", "1")], Dataset("NaN"), 1));
-        Assert.Equal("test data", testError.Source);
+        var testError = Assert.Throws<DatasetFormatException>(() => DatasetValuation.KnnShapleyRegression([Part("ok", "alice", "1")], Dataset("NaN"), 1, testName: "query.csv", labelColumn: "price"));
+        Assert.Equal("query.csv", testError.Source);
+        Assert.Equal("price", testError.Column);
         Assert.Equal(1, testError.Row);
     }
 
