@@ -1,9 +1,12 @@
-using System.Numerics.Tensors;
 using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Valuation.Shapley;
 
-/// <summary>Per-point and per-group values with standard errors over the test points.</summary>
+/// <summary>
+/// Per-point and per-group values with standard errors over the test points.
+/// <see cref="TotalUtility"/> is U(all training data) - U(no data), which the point values (and the group values) sum to;
+/// for classification U(no data) = 0, so it is the utility of the whole training set.
+/// </summary>
 public sealed record ShapleyResult(
     ValueEstimate[] Points,
     ValueEstimate[] Groups,
@@ -11,15 +14,19 @@ public sealed record ShapleyResult(
     int TestPoints);
 
 /// <summary>
-/// Exact KNN-Shapley for the unweighted KNN classifier utility (Jia et al., PVLDB 2019):
-/// U(S) = (1/K) * number of label matches among the min(K, |S|) nearest points of S, U(empty) = 0.
-/// Training points are ranked by Euclidean distance to each test point (float32), ties broken by the lower
-/// training index. With c_i the match indicator at rank i (1 = nearest):
-/// s_N = c_N * min(K, N) / (N * K) and s_i = s_{i+1} + (c_i - c_{i+1}) / K * min(K, i) / i.
-/// The value of a point is the mean of s over test points; its standard error is the spread of those samples.
+/// Exact KNN-Shapley values (Jia et al., PVLDB 2019) and their asymmetric, structure-aware variant
+/// (Zheng et al., arXiv 2411.00388). Training points are ranked by squared Euclidean float32 distance to each
+/// test point, ties broken by the lower training index. Every method computes one exact value per training point and
+/// test point; a point's value is the mean over test points and its standard error the spread of those samples.
+/// Work runs in parallel over test points with O(N) memory per worker thread.
 /// </summary>
 public static class KnnShapley
 {
+    /// <summary>
+    /// Classification utility U(S) = (1/K) * number of label matches among the min(K, |S|) nearest points of S,
+    /// U(empty) = 0. With c_i the match indicator at rank i (1 = nearest):
+    /// s_N = c_N * min(K, N) / (N * K) and s_i = s_{i+1} + (c_i - c_{i+1}) / K * min(K, i) / i.
+    /// </summary>
     public static ShapleyResult Classification(
         TrainingSet train,
         TestSet test,
@@ -27,36 +34,137 @@ public static class KnnShapley
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        CheckArguments(train, test, k);
+        return Run(
+            train,
+            test.Features,
+            test.Count,
+            (workspace, j) => ClassificationValues(train.Classes, test.Classes[j], k, workspace),
+            progress,
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Regression utility U(S) = -((1/K) * sum of the targets of the min(K, |S|) nearest points of S - y_test)^2,
+    /// U(empty) = -y_test^2, so values sum to U(all) + y_test^2 per test point. Exact in O(N) per test point after
+    /// the sort through prefix and suffix sums (closed form in /work/shared/notes/shapley.md, checked against brute force).
+    /// </summary>
+    public static ShapleyResult Regression(
+        RegressionTrainingSet train,
+        RegressionTestSet test,
+        int k,
+        IProgress<int>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(test);
-        ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
-        if (train.FeatureCount != test.FeatureCount)
+        CheckK(k);
+        CheckWidths(train.FeatureCount, test.FeatureCount);
+        return Run(
+            train.Points,
+            test.Features,
+            test.Count,
+            (workspace, j) => RegressionValues(train.Targets, test.Targets[j], k, workspace),
+            progress,
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Asymmetric KNN-Shapley for the classification utility. Groups are an ordered partition: group index 0 precedes
+    /// group 1 precedes group 2 and so on, and only permutations in which every earlier group entirely precedes every
+    /// later group count. A point in group a gets its Shapley value in the game v(S) = U(B_a + S) - U(B_a) on the
+    /// players of group a, where B_a is the union of all earlier groups; each group's value is therefore
+    /// U(B_a + G_a) - U(B_a). Per test point: one sort, then a linear pass per group using prefix sums of the label
+    /// matches of the K nearest earlier-group points. No binomial coefficients, so nothing overflows.
+    /// </summary>
+    public static ShapleyResult Asymmetric(
+        TrainingSet train,
+        TestSet test,
+        int k,
+        IProgress<int>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        CheckArguments(train, test, k);
+        var groupStart = new int[train.GroupCount + 1];
+        foreach (var group in train.Groups)
         {
-            throw new ArgumentException($"training data has {train.FeatureCount} features, test data {test.FeatureCount}");
+            groupStart[group + 1]++;
         }
 
+        for (var g = 0; g < train.GroupCount; g++)
+        {
+            groupStart[g + 1] += groupStart[g];
+        }
+
+        return Run(
+            train,
+            test.Features,
+            test.Count,
+            (workspace, j) => AsymmetricValues(train, test.Classes[j], k, groupStart, workspace),
+            progress,
+            cancellationToken);
+    }
+
+    internal static void CheckK(int k)
+    {
+        if (k < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(k), k, $"K (the number of neighbours) must be at least 1, got {k}");
+        }
+    }
+
+    private static void CheckArguments(TrainingSet train, TestSet test, int k)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(test);
+        CheckK(k);
+        CheckWidths(train.FeatureCount, test.FeatureCount);
+    }
+
+    private static void CheckWidths(int trainFeatures, int testFeatures)
+    {
+        if (trainFeatures != testFeatures)
+        {
+            throw new ArgumentException($"training data has {trainFeatures} features, test data {testFeatures}");
+        }
+    }
+
+    /// <summary>
+    /// Runs one exact valuation per test point in parallel and aggregates the samples. <paramref name="valueTestPoint"/>
+    /// sees the workspace with <c>Order</c> ranked for that test point, fills <c>Values</c> in training order and
+    /// returns U(all) - U(empty).
+    /// </summary>
+    internal static ShapleyResult Run(
+        TrainingSet train,
+        float[] testFeatures,
+        int testCount,
+        Func<Workspace, int, double> valueTestPoint,
+        IProgress<int>? progress,
+        CancellationToken cancellationToken)
+    {
         var n = train.Count;
         var groupCount = train.GroupCount;
+        var featureCount = train.FeatureCount;
         var pointMoments = new RunningMoments(n);
         var groupMoments = new RunningMoments(groupCount);
         var utilityMoments = new RunningMoments(1);
         var completed = 0;
         var gate = new object();
 
+        // Each worker holds O(N) buffers, so the worker count is capped at the core count rather than left to the
+        // thread pool, which may inject extra threads (and extra buffers) when the machine is busy.
         Parallel.For(
             0,
-            test.Count,
-            new ParallelOptions { CancellationToken = cancellationToken },
+            testCount,
+            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount },
             () => new Workspace(n, groupCount),
             (j, _, workspace) =>
             {
-                var utility = ValuesForTestPoint(train, test.Row(j), test.Classes[j], k, workspace);
+                workspace.Rank(train.Features, featureCount, testFeatures.AsSpan(j * featureCount, featureCount));
+                var utility = valueTestPoint(workspace, j);
                 workspace.PointMoments.Add(workspace.Values);
                 Array.Clear(workspace.GroupValues);
-                for (var i = 0; i < n; i++)
-                {
-                    workspace.GroupValues[train.Groups[i]] += workspace.Values[i];
-                }
+                SumByGroup(train.Groups, workspace.Values, workspace.GroupValues);
 
                 workspace.GroupMoments.Add(workspace.GroupValues);
                 workspace.UtilityMoments.Add([utility]);
@@ -74,73 +182,273 @@ public static class KnnShapley
                 }
             });
 
-        return new ShapleyResult(pointMoments.Estimates(), groupMoments.Estimates(), utilityMoments.Estimate(0), test.Count);
+        return new ShapleyResult(pointMoments.Estimates(), groupMoments.Estimates(), utilityMoments.Estimate(0), testCount);
+    }
+
+    /// <summary>
+    /// Adds each value to its group's total. Groups usually come in long runs (one listing after another), so a run is
+    /// summed in a register: adding into memory element by element would wait on the previous store every time.
+    /// </summary>
+    private static void SumByGroup(int[] groups, double[] values, double[] totals)
+    {
+        var i = 0;
+        while (i < groups.Length)
+        {
+            var group = groups[i];
+            var sum = 0.0;
+            for (; i < groups.Length && groups[i] == group; i++)
+            {
+                sum += values[i];
+            }
+
+            totals[group] += sum;
+        }
     }
 
     /// <summary>Fills <c>workspace.Values</c> with one test point's exact values (training order) and returns U(all).</summary>
-    internal static double ValuesForTestPoint(TrainingSet train, ReadOnlySpan<float> testRow, int testClass, int k, Workspace workspace)
+    internal static double ClassificationValues(int[] classes, int testClass, int k, Workspace workspace)
     {
-        var n = train.Count;
         var order = workspace.Order;
-        RankByDistance(train, testRow, workspace.Keys, order);
-
-        var values = workspace.Values;
+        var n = order.Length;
         if (n == 0)
         {
             return 0;
         }
 
-        // Ranks are 1-based in the formulas; position r in `order` is rank r + 1.
-        var matchNext = train.Classes[order[n - 1]] == testClass ? 1.0 : 0.0;
+        // Gather, recurse and scatter in separate passes: at a million points the fused loop is about twice as slow,
+        // because its random reads and writes no longer overlap.
+        var byRank = workspace.ByRank;
+        var matches = 0;
+        for (var r = 0; r < n; r++)
+        {
+            var match = classes[order[r]] == testClass ? 1 : 0;
+            byRank[r] = match;
+            if (r < k)
+            {
+                matches += match;
+            }
+        }
+
+        // Ranks are 1-based in the formulas; position r in `byRank` is rank r + 1.
+        var matchNext = byRank[n - 1];
         var current = matchNext * Math.Min(k, n) / ((double)n * k);
-        values[order[n - 1]] = current;
+        byRank[n - 1] = current;
         for (var rank = n - 1; rank >= 1; rank--)
         {
-            var match = train.Classes[order[rank - 1]] == testClass ? 1.0 : 0.0;
+            var match = byRank[rank - 1];
             current += (match - matchNext) / k * Math.Min(k, rank) / rank;
-            values[order[rank - 1]] = current;
+            byRank[rank - 1] = current;
             matchNext = match;
         }
 
-        var top = Math.Min(k, n);
+        Scatter(byRank, order, workspace.Values);
+        return (double)matches / k;
+    }
+
+    private static void Scatter(double[] byRank, int[] order, double[] values)
+    {
+        for (var r = 0; r < order.Length; r++)
+        {
+            values[order[r]] = byRank[r];
+        }
+    }
+
+    private static double TopMatches(int[] classes, int testClass, int k, int[] order)
+    {
+        var top = Math.Min(k, order.Length);
         var matches = 0;
         for (var r = 0; r < top; r++)
         {
-            if (train.Classes[order[r]] == testClass)
+            if (classes[order[r]] == testClass)
             {
                 matches++;
             }
         }
 
-        return (double)matches / k;
+        return matches;
     }
 
-    /// <summary>
-    /// Writes the training indices sorted by (distance, index) into <paramref name="order"/>. The key packs the
-    /// non-negative float32 distance's bits (which order like the floats) above the index, so one primitive sort
-    /// of 64-bit integers gives the tie-break for free.
-    /// </summary>
-    internal static void RankByDistance(TrainingSet train, ReadOnlySpan<float> testRow, ulong[] keys, int[] order)
+    private static double RegressionValues(double[] targets, double testTarget, int k, Workspace workspace)
     {
-        var n = train.Count;
-        for (var i = 0; i < n; i++)
+        var order = workspace.Order;
+        var values = workspace.Values;
+        var n = order.Length;
+        if (n == 0)
         {
-            var distance = TensorPrimitives.Distance(train.Row(i), testRow);
-            keys[i] = ((ulong)BitConverter.SingleToUInt32Bits(distance) << 32) | (uint)i;
+            return 0;
         }
 
-        Array.Sort(keys, 0, n);
-        for (var i = 0; i < n; i++)
+        // y[i] with 1-based i as in the notes; prefix[i] = y[1] + ... + y[i].
+        var y = workspace.SortedTargets;
+        var prefix = workspace.Prefix;
+        prefix[0] = 0;
+        for (var i = 1; i <= n; i++)
         {
-            order[i] = (int)(uint)keys[i];
+            y[i] = targets[order[i - 1]];
+            prefix[i] = prefix[i - 1] + y[i];
         }
+
+        double kd = k;
+        double q = Math.Min(k, n);
+        var meanOfRest = n > 1 ? prefix[n - 1] / (n - 1) : 0;
+        var current = -(y[n] * q / (n * kd)) * ((((q - 1) * meanOfRest) + y[n]) / kd - (2 * testTarget));
+        var byRank = workspace.ByRank;
+        byRank[n - 1] = current;
+
+        // suffix = sum over j >= i + 2 of y_j * w_j, with w_j = L(L + 1) / (2 (j - 2)(j - 1)) and L = min(K - 1, j - 2).
+        var suffix = 0.0;
+        for (var i = n - 1; i >= 1; i--)
+        {
+            double m = Math.Min(k - 1, i - 1);
+            var earlier = i > 1 ? prefix[i - 1] * m * (m + 1) / (2.0 * i * (i - 1)) : 0;
+            var e = earlier + suffix;
+            current += (y[i + 1] - y[i]) / kd * ((((y[i] + y[i + 1]) / kd) - (2 * testTarget)) * Math.Min(k, i) / i + (2 / kd * e));
+            byRank[i - 1] = current;
+            if (i >= 2)
+            {
+                double l = Math.Min(k - 1, i - 1);
+                suffix += y[i + 1] * l * (l + 1) / (2.0 * (i - 1) * i);
+            }
+        }
+
+        Scatter(byRank, order, values);
+        var prediction = prefix[(int)q] / kd;
+        var error = prediction - testTarget;
+        return (testTarget * testTarget) - (error * error);
     }
 
-    internal sealed class Workspace(int n, int groupCount)
+    private static double AsymmetricValues(TrainingSet train, int testClass, int k, int[] groupStart, Workspace workspace)
     {
-        public ulong[] Keys { get; } = new ulong[n];
+        var order = workspace.Order;
+        var values = workspace.Values;
+        var n = order.Length;
+        if (n == 0)
+        {
+            return 0;
+        }
+
+        var classes = train.Classes;
+        var groups = train.Groups;
+        var groupCount = train.GroupCount;
+
+        // Rank positions bucketed by group, each bucket in rank order.
+        var byGroup = workspace.ByGroup;
+        var cursor = workspace.GroupCursor;
+        Array.Copy(groupStart, cursor, groupCount);
+        for (var r = 0; r < n; r++)
+        {
+            byGroup[cursor[groups[order[r]]]++] = r;
+        }
+
+        // The K nearest points of all earlier groups (rank positions, ascending) are all a later group needs:
+        // beta (earlier points ranked before a point) only matters up to K, and so do the prefix sums.
+        var earlier = workspace.EarlierTop(k);
+        var merged = workspace.MergedTop(k);
+        var earlierCount = 0;
+        var prefix = workspace.MatchPrefix(k);
+        var beta = workspace.Beta;
+
+        for (var a = 0; a < groupCount; a++)
+        {
+            var start = groupStart[a];
+            var size = groupStart[a + 1] - start;
+            if (size == 0)
+            {
+                continue;
+            }
+
+            prefix[0] = 0;
+            for (var r = 1; r <= k; r++)
+            {
+                var match = r <= earlierCount && classes[order[earlier[r - 1]]] == testClass ? 1 : 0;
+                prefix[r] = prefix[r - 1] + match;
+            }
+
+            var pointer = 0;
+            for (var l = 0; l < size; l++)
+            {
+                var rank = byGroup[start + l];
+                while (pointer < earlierCount && earlier[pointer] < rank)
+                {
+                    pointer++;
+                }
+
+                beta[l] = pointer;
+            }
+
+            double kd = k;
+            var last = size - 1;
+            var matchNext = classes[order[byGroup[start + last]]] == testClass ? 1.0 : 0.0;
+            var farthestSubsets = Math.Min(last, k - beta[last] - 1);
+            var current = farthestSubsets < 0
+                ? 0.0
+                : (((farthestSubsets + 1) * matchNext) - (prefix[k] - prefix[k - farthestSubsets - 1])) / (size * kd);
+            values[order[byGroup[start + last]]] = current;
+            for (var l = last - 1; l >= 0; l--)
+            {
+                var match = classes[order[byGroup[start + l]]] == testClass ? 1.0 : 0.0;
+                var room = k - beta[l + 1];
+                if (room > 0)
+                {
+                    current += (match - matchNext) * Math.Min(room, l + 1) / (kd * (l + 1));
+                }
+
+                // Subsets in which adding this point instead of the next one displaces an earlier-group point.
+                var low = Math.Max(0, room);
+                var high = Math.Min(k - beta[l] - 1, l);
+                if (high >= low)
+                {
+                    current += (((high - low + 1) * match) - (prefix[k - low] - prefix[k - high - 1])) / (kd * (l + 1));
+                }
+
+                values[order[byGroup[start + l]]] = current;
+                matchNext = match;
+            }
+
+            // Fold this group's nearest K into the earlier-group list for the groups after it.
+            int x = 0, y = 0, count = 0;
+            var take = Math.Min(k, size);
+            while (count < k && (x < earlierCount || y < take))
+            {
+                merged[count++] = y >= take || (x < earlierCount && earlier[x] < byGroup[start + y])
+                    ? earlier[x++]
+                    : byGroup[start + y++];
+            }
+
+            (earlier, merged) = (merged, earlier);
+            earlierCount = count;
+        }
+
+        return TopMatches(classes, testClass, k, order) / k;
+    }
+
+    /// <summary>Per-worker buffers for ranking training points against one test point at a time.</summary>
+    internal class Ranker(int n)
+    {
+        private readonly ulong[] _keys = new ulong[n];
+        private readonly ulong[] _scratch = new ulong[n];
+        private readonly int[] _histogram = new int[DistanceRanking.HistogramLength];
 
         public int[] Order { get; } = new int[n];
+
+        protected int PointCount => Order.Length;
+
+        public void Rank(float[] features, int featureCount, ReadOnlySpan<float> testRow) =>
+            DistanceRanking.Rank(features, featureCount, testRow, _keys, _scratch, _histogram, Order);
+    }
+
+    /// <summary>Per-worker buffers for one valuation run: all O(N), allocated once per worker, reused per test point.</summary>
+    internal sealed class Workspace(int n, int groupCount) : Ranker(n)
+    {
+        private double[]? _byRank;
+        private double[]? _sortedTargets;
+        private double[]? _prefix;
+        private int[]? _byGroup;
+        private int[]? _groupCursor;
+        private int[]? _beta;
+        private int[]? _earlierTop;
+        private int[]? _mergedTop;
+        private int[]? _matchPrefix;
 
         public double[] Values { get; } = new double[n];
 
@@ -151,5 +459,23 @@ public static class KnnShapley
         public RunningMoments GroupMoments { get; } = new(groupCount);
 
         public RunningMoments UtilityMoments { get; } = new(1);
+
+        public double[] ByRank => _byRank ??= new double[PointCount];
+
+        public double[] SortedTargets => _sortedTargets ??= new double[PointCount + 1];
+
+        public double[] Prefix => _prefix ??= new double[PointCount + 1];
+
+        public int[] ByGroup => _byGroup ??= new int[PointCount];
+
+        public int[] GroupCursor => _groupCursor ??= new int[GroupValues.Length];
+
+        public int[] Beta => _beta ??= new int[PointCount];
+
+        public int[] EarlierTop(int k) => _earlierTop ??= new int[k];
+
+        public int[] MergedTop(int k) => _mergedTop ??= new int[k];
+
+        public int[] MatchPrefix(int k) => _matchPrefix ??= new int[k + 1];
     }
 }

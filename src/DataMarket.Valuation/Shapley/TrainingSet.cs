@@ -77,3 +77,74 @@ public sealed class TestSet
 
     public ReadOnlySpan<float> Row(int index) => Features.AsSpan(index * FeatureCount, FeatureCount);
 }
+
+/// <summary>Training points with a numeric target each, for KNN regression valuation.</summary>
+public sealed class RegressionTrainingSet
+{
+    public RegressionTrainingSet(float[] features, int featureCount, double[] targets, int[]? groups = null, int groupCount = 1)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        foreach (var target in targets)
+        {
+            if (!double.IsFinite(target))
+            {
+                throw new ArgumentException("targets must be finite numbers", nameof(targets));
+            }
+        }
+
+        // The classification set validates shapes and groups; its classes are unused placeholders.
+        Points = new TrainingSet(features, featureCount, new int[targets.Length], groups, groupCount);
+        Targets = targets;
+    }
+
+    internal TrainingSet Points { get; }
+
+    public float[] Features => Points.Features;
+
+    public int FeatureCount => Points.FeatureCount;
+
+    public double[] Targets { get; }
+
+    public int[] Groups => Points.Groups;
+
+    public int GroupCount => Points.GroupCount;
+
+    public int Count => Targets.Length;
+}
+
+/// <summary>The buyer's test points with numeric targets.</summary>
+public sealed class RegressionTestSet
+{
+    public RegressionTestSet(float[] features, int featureCount, double[] targets)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(featureCount);
+        if (features.Length != targets.Length * featureCount)
+        {
+            throw new ArgumentException("features must hold featureCount values per target", nameof(features));
+        }
+
+        foreach (var target in targets)
+        {
+            if (!double.IsFinite(target))
+            {
+                throw new ArgumentException("targets must be finite numbers", nameof(targets));
+            }
+        }
+
+        Features = features;
+        FeatureCount = featureCount;
+        Targets = targets;
+    }
+
+    public float[] Features { get; }
+
+    public int FeatureCount { get; }
+
+    public double[] Targets { get; }
+
+    public int Count => Targets.Length;
+
+    public ReadOnlySpan<float> Row(int index) => Features.AsSpan(index * FeatureCount, FeatureCount);
+}

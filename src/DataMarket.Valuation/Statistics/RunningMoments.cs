@@ -27,11 +27,13 @@ public sealed class RunningMoments
         }
 
         Count++;
-        var n = (double)Count;
+
+        // One division per sample rather than per element: this runs over every training point per test point.
+        var reciprocal = 1.0 / Count;
         for (var i = 0; i < sample.Length; i++)
         {
             var delta = sample[i] - _mean[i];
-            _mean[i] += delta / n;
+            _mean[i] += delta * reciprocal;
             _m2[i] += delta * (sample[i] - _mean[i]);
         }
     }

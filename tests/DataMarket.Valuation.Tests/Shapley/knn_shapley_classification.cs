@@ -18,7 +18,7 @@ public class knn_shapley_classification
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void matches_brute_force_enumeration_of_permutations(int n, int k)
+    public void matches_brute_force_enumeration_of_subsets(int n, int k)
     {
         var random = new Random(1000 * n + k);
         for (var trial = 0; trial < 4; trial++)
@@ -33,7 +33,7 @@ public class knn_shapley_classification
             var expected = new double[n];
             for (var j = 0; j < test.Length; j++)
             {
-                var perTest = BruteForceShapley.Values(n, s => BruteForceShapley.KnnUtility(s, train, classes, test[j], testClasses[j], k));
+                var perTest = BruteForceShapley.SubsetValues(n, s => BruteForceShapley.KnnUtility(s, train, classes, test[j], testClasses[j], k));
                 for (var i = 0; i < n; i++)
                 {
                     expected[i] += perTest[i] / test.Length;

@@ -1,0 +1,162 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace DataMarket.Valuation.Shapley;
+
+/// <summary>
+/// Orders training points by squared Euclidean float32 distance to one test point, ties broken by the lower
+/// training index. Squared distances order like distances and skip a square root per point.
+/// </summary>
+internal static class DistanceRanking
+{
+    // Three 11-bit digits cover the 31 bits of a non-negative float; the sign bit is always clear.
+    private const int DigitBits = 11;
+    private const int Buckets = 1 << DigitBits;
+    private const int Passes = 3;
+
+    // Below this a comparison sort of the packed keys beats three counting passes over 2^11 buckets.
+    private const int RadixThreshold = 2048;
+
+    /// <summary>
+    /// Writes the training indices sorted by (distance, index) into <paramref name="order"/>.
+    /// <paramref name="keys"/> and <paramref name="scratch"/> need room for every point; <paramref name="histogram"/>
+    /// needs <see cref="HistogramLength"/> entries.
+    /// </summary>
+    public static void Rank(ReadOnlySpan<float> features, int featureCount, ReadOnlySpan<float> testRow, Span<ulong> keys, Span<ulong> scratch, Span<int> histogram, Span<int> order)
+    {
+        var n = order.Length;
+        for (var i = 0; i < n; i++)
+        {
+            var distance = SquaredDistance(features.Slice(i * featureCount, featureCount), testRow);
+            keys[i] = ((ulong)BitConverter.SingleToUInt32Bits(distance) << 32) | (uint)i;
+        }
+
+        SortKeys(keys[..n], scratch[..n], histogram);
+        for (var i = 0; i < n; i++)
+        {
+            order[i] = (int)(uint)keys[i];
+        }
+    }
+
+    public const int HistogramLength = Passes * Buckets;
+
+    /// <summary>
+    /// Sorts packed (distance bits, index) keys ascending. Keys arrive in index order, so a stable LSD radix sort
+    /// on the distance half alone leaves equal distances in index order: the same result as sorting whole keys.
+    /// </summary>
+    public static void SortKeys(Span<ulong> keys, Span<ulong> scratch, Span<int> histogram)
+    {
+        var n = keys.Length;
+        if (n < RadixThreshold)
+        {
+            keys.Sort();
+            return;
+        }
+
+        histogram = histogram[..HistogramLength];
+        histogram.Clear();
+        ref var key0 = ref MemoryMarshal.GetReference(keys);
+        for (var i = 0; i < n; i++)
+        {
+            var high = (uint)(Unsafe.Add(ref key0, i) >> 32);
+            histogram[(int)(high & (Buckets - 1))]++;
+            histogram[Buckets + (int)((high >> DigitBits) & (Buckets - 1))]++;
+            histogram[(2 * Buckets) + (int)(high >> (2 * DigitBits))]++;
+        }
+
+        var source = keys;
+        var target = scratch;
+        for (var pass = 0; pass < Passes; pass++)
+        {
+            var counts = histogram.Slice(pass * Buckets, Buckets);
+            var shift = 32 + (pass * DigitBits);
+
+            // A digit every key shares would only copy the keys; skipping it is common for the top digit.
+            var sharedDigit = (int)((source[0] >> shift) & (Buckets - 1));
+            if (counts[sharedDigit] == n)
+            {
+                continue;
+            }
+
+            var offset = 0;
+            for (var b = 0; b < Buckets; b++)
+            {
+                var count = counts[b];
+                counts[b] = offset;
+                offset += count;
+            }
+
+            ref var sourceRef = ref MemoryMarshal.GetReference(source);
+            ref var targetRef = ref MemoryMarshal.GetReference(target);
+            ref var countRef = ref MemoryMarshal.GetReference(counts);
+            for (var i = 0; i < n; i++)
+            {
+                var key = Unsafe.Add(ref sourceRef, i);
+                ref var slot = ref Unsafe.Add(ref countRef, (int)((key >> shift) & (Buckets - 1)));
+                Unsafe.Add(ref targetRef, slot) = key;
+                slot++;
+            }
+
+            var swap = source;
+            source = target;
+            target = swap;
+        }
+
+        if (source != keys)
+        {
+            source.CopyTo(keys);
+        }
+    }
+
+    /// <summary>Squared Euclidean distance in float32, vectorised where the hardware allows.</summary>
+    public static float SquaredDistance(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        var length = a.Length;
+        ref var aRef = ref MemoryMarshal.GetReference(a);
+        ref var bRef = ref MemoryMarshal.GetReference(b);
+        var i = 0;
+        var sum = 0f;
+        if (Vector512.IsHardwareAccelerated && length >= Vector512<float>.Count)
+        {
+            var accumulator = Vector512<float>.Zero;
+            for (; i <= length - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var difference = Vector512.LoadUnsafe(ref aRef, (nuint)i) - Vector512.LoadUnsafe(ref bRef, (nuint)i);
+                accumulator += difference * difference;
+            }
+
+            sum = Vector512.Sum(accumulator);
+        }
+        else if (Vector256.IsHardwareAccelerated && length >= Vector256<float>.Count)
+        {
+            var accumulator = Vector256<float>.Zero;
+            for (; i <= length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var difference = Vector256.LoadUnsafe(ref aRef, (nuint)i) - Vector256.LoadUnsafe(ref bRef, (nuint)i);
+                accumulator += difference * difference;
+            }
+
+            sum = Vector256.Sum(accumulator);
+        }
+        else if (Vector128.IsHardwareAccelerated && length >= Vector128<float>.Count)
+        {
+            var accumulator = Vector128<float>.Zero;
+            for (; i <= length - Vector128<float>.Count; i += Vector128<float>.Count)
+            {
+                var difference = Vector128.LoadUnsafe(ref aRef, (nuint)i) - Vector128.LoadUnsafe(ref bRef, (nuint)i);
+                accumulator += difference * difference;
+            }
+
+            sum = Vector128.Sum(accumulator);
+        }
+
+        for (; i < length; i++)
+        {
+            var difference = Unsafe.Add(ref aRef, i) - Unsafe.Add(ref bRef, i);
+            sum += difference * difference;
+        }
+
+        return sum;
+    }
+}
