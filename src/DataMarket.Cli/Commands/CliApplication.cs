@@ -11,7 +11,9 @@ public static class CliApplication
         root.Subcommands.Add(ServeCommand.Build());
         var value = new Command("value", "Value training data for a test task from files.");
         value.Subcommands.Add(ValueKnnShapleyCommand.Build());
+        value.Subcommands.Add(ValueAsymmetricShapleyCommand.Build());
         root.Subcommands.Add(value);
+        root.Subcommands.Add(BenchCommand.Build());
         return root;
     }
 }

@@ -1,72 +1,140 @@
 using System.CommandLine;
-using System.Globalization;
 using DataMarket.Cli.Output;
 using DataMarket.Valuation.Data;
 using DataMarket.Valuation.Shapley;
 
 namespace DataMarket.Cli.Commands;
 
-/// <summary><c>datamarket value knn-shapley</c>: exact KNN-Shapley of every training row for a test file.</summary>
+/// <summary>
+/// <c>datamarket value knn-shapley</c>: exact KNN-Shapley of every training row for a test file, for the
+/// classification or the regression utility; with <c>--by-group</c>, the sums per group instead.
+/// </summary>
 public static class ValueKnnShapleyCommand
 {
     public static Command Build()
     {
-        var train = new Option<FileInfo>("--train") { Description = "Training data (CSV with a header, or JSONL).", Required = true };
-        var test = new Option<FileInfo>("--test") { Description = "The buyer's test data, same format and features.", Required = true };
-        var k = new Option<int>("--k") { Description = "Number of neighbours.", DefaultValueFactory = _ => 5 };
-        var labelColumn = new Option<string>("--label-column") { Description = "Name of the label column or field.", DefaultValueFactory = _ => DatasetReadOptions.DefaultLabelColumn };
-        var output = new Option<FileInfo>("--out") { Description = "Output CSV: index,value,stderr per training row, in input order.", Required = true };
-        var command = new Command("knn-shapley", "Exact KNN-Shapley values (Jia et al. 2019) with standard errors over test points.")
+        var options = new ValueOptions();
+        var task = new Option<string>("--task") { Description = "Utility: classification (top-K label agreement) or regression (negative squared error of the top-K mean).", DefaultValueFactory = _ => "classification" };
+        task.AcceptOnlyFromAmong("classification", "regression");
+        var command = new Command("knn-shapley", "Exact KNN-Shapley values (Jia et al. 2019) with standard errors over test points.") { task };
+        options.AddTo(command, groupColumnRequired: false);
+        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k) =>
         {
-            train, test, k, labelColumn, output,
-        };
-        command.SetAction((parse, cancellationToken) => Task.FromResult(Run(
-            parse.GetValue(train)!, parse.GetValue(test)!, parse.GetValue(k), parse.GetValue(labelColumn)!, parse.GetValue(output)!,
-            parse.InvocationConfiguration.Error, cancellationToken)));
+            var parts = new[] { new TrainingPart(options.TrainName(parse), "all", train) };
+            return parse.GetValue(task) == "regression"
+                ? DatasetValuation.KnnShapleyRegression(parts, test, k, options.TestName(parse), parse.GetValue(options.LabelColumn)!, cancellationToken: cancellationToken)
+                : DatasetValuation.KnnShapleyClassification(parts, test, k, cancellationToken: cancellationToken);
+        })));
         return command;
     }
 
-    public static int Run(FileInfo trainFile, FileInfo testFile, int k, string labelColumn, FileInfo outputFile, TextWriter error, CancellationToken cancellationToken)
+    internal static TabularDataset LoadFile(FileInfo file, string labelColumn, int? expectedFeatures, string? groupColumn = null) =>
+        DatasetReader.Load(file.FullName, new DatasetReadOptions
+        {
+            SourceName = file.FullName,
+            Format = DatasetFormats.FromPath(file.FullName),
+            LabelColumn = labelColumn,
+            GroupColumn = groupColumn,
+            ExpectedFeatures = expectedFeatures,
+        });
+}
+
+/// <summary><c>datamarket value asymmetric-shapley</c>: exact asymmetric KNN-Shapley with groups in a precedence order.</summary>
+public static class ValueAsymmetricShapleyCommand
+{
+    public static Command Build()
     {
+        var options = new ValueOptions();
+        var groupOrder = new Option<string>("--group-order")
+        {
+            Description = "Comma-separated precedence of the groups, earliest first (for example sellers by listing time); must name every group once.",
+            Required = true,
+        };
+        var command = new Command("asymmetric-shapley", "Exact asymmetric (structure-aware) KNN-Shapley (Zheng et al. 2024): earlier groups keep their value, later copies earn only what they add.")
+        {
+            groupOrder,
+        };
+        options.AddTo(command, groupColumnRequired: true);
+        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k) =>
+        {
+            var order = parse.GetValue(groupOrder)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            return DatasetValuation.AsymmetricKnnShapley([new TrainingPart(options.TrainName(parse), "all", train)], test, k, order, cancellationToken: cancellationToken);
+        })));
+        return command;
+    }
+}
+
+/// <summary>The options every <c>value</c> command shares, and the shared way to run one and write its output.</summary>
+internal sealed class ValueOptions
+{
+    public Option<FileInfo> Train { get; } = new("--train") { Description = "Training data (CSV with a header, or JSONL).", Required = true };
+
+    public Option<FileInfo> Test { get; } = new("--test") { Description = "The buyer's test data, same format and features.", Required = true };
+
+    public Option<int> K { get; } = new("--k") { Description = "Number of neighbours.", DefaultValueFactory = _ => 5 };
+
+    public Option<string> LabelColumn { get; } = new("--label-column") { Description = "Name of the label column or field.", DefaultValueFactory = _ => DatasetReadOptions.DefaultLabelColumn };
+
+    public Option<string?> GroupColumn { get; } = new("--group-column") { Description = "Column (or JSON field) naming each training row's group, for example its seller." };
+
+    public Option<bool> ByGroup { get; } = new("--by-group") { Description = "Write group,value,stderr per group instead of one row per training point." };
+
+    public Option<FileInfo> Output { get; } = new("--out") { Description = "Output CSV: index,value,stderr per training row in input order (or group,value,stderr).", Required = true };
+
+    public void AddTo(Command command, bool groupColumnRequired)
+    {
+        GroupColumn.Required = groupColumnRequired;
+        foreach (var option in new Option[] { Train, Test, K, LabelColumn, GroupColumn, ByGroup, Output })
+        {
+            command.Options.Add(option);
+        }
+    }
+
+    public string TrainName(ParseResult parse) => parse.GetValue(Train)!.FullName;
+
+    public string TestName(ParseResult parse) => parse.GetValue(Test)!.FullName;
+
+    /// <summary>Loads the files, runs <paramref name="value"/>, writes the output atomically; bad input exits 2 and writes nothing.</summary>
+    public int Execute(ParseResult parse, Func<TabularDataset, TabularDataset, int, DatasetValuationResult> value)
+    {
+        var error = parse.InvocationConfiguration.Error;
+        var k = parse.GetValue(K);
+        var groupColumn = parse.GetValue(GroupColumn);
+        var byGroup = parse.GetValue(ByGroup);
         if (k < 1)
         {
             error.WriteLine($"error: --k must be at least 1, got {k}");
             return ExitCodes.BadInput;
         }
 
+        if (byGroup && groupColumn is null)
+        {
+            error.WriteLine("error: --by-group needs --group-column to say which group each training row belongs to");
+            return ExitCodes.BadInput;
+        }
+
         try
         {
-            var test = LoadFile(testFile, labelColumn, expectedFeatures: null);
-            var train = LoadFile(trainFile, labelColumn, test.FeatureCount);
-            var result = DatasetValuation.KnnShapleyClassification([new TrainingPart(trainFile.Name, "all", train)], test, k, cancellationToken: cancellationToken);
-            var values = result.PartValues[0];
-            AtomicFile.Write(outputFile.FullName, writer =>
+            var labelColumn = parse.GetValue(LabelColumn)!;
+            var test = ValueKnnShapleyCommand.LoadFile(parse.GetValue(Test)!, labelColumn, expectedFeatures: null);
+            var train = ValueKnnShapleyCommand.LoadFile(parse.GetValue(Train)!, labelColumn, test.FeatureCount, groupColumn);
+            var result = value(train, test, k);
+            var path = parse.GetValue(Output)!.FullName;
+            if (byGroup)
             {
-                writer.WriteLine("index,value,stderr");
-                for (var i = 0; i < values.Length; i++)
-                {
-                    writer.Write(i.ToString(CultureInfo.InvariantCulture));
-                    writer.Write(',');
-                    writer.Write(values[i].Value.ToString("R", CultureInfo.InvariantCulture));
-                    writer.Write(',');
-                    writer.WriteLine(values[i].StandardError.ToString("R", CultureInfo.InvariantCulture));
-                }
-            });
+                ValueFiles.WriteGroups(path, result.GroupOrder.Select(g => (g, result.GroupValues[g])));
+            }
+            else
+            {
+                ValueFiles.WritePoints(path, result.PartValues[0]);
+            }
+
             return ExitCodes.Success;
         }
-        catch (DatasetFormatException exception)
+        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
         {
             error.WriteLine($"error: {exception.Message}");
             return ExitCodes.BadInput;
         }
     }
-
-    internal static TabularDataset LoadFile(FileInfo file, string labelColumn, int? expectedFeatures) =>
-        DatasetReader.Load(file.FullName, new DatasetReadOptions
-        {
-            SourceName = file.FullName,
-            Format = DatasetFormats.FromPath(file.FullName),
-            LabelColumn = labelColumn,
-            ExpectedFeatures = expectedFeatures,
-        });
 }
