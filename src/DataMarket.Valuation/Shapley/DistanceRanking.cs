@@ -28,16 +28,44 @@ internal static class DistanceRanking
         var n = order.Length;
         for (var i = 0; i < n; i++)
         {
-            var distance = SquaredDistance(features.Slice(i * featureCount, featureCount), testRow);
-            keys[i] = ((ulong)BitConverter.SingleToUInt32Bits(distance) << 32) | (uint)i;
+            keys[i] = Key(SquaredDistance(features.Slice(i * featureCount, featureCount), testRow), i);
         }
 
-        SortKeys(keys[..n], scratch[..n], histogram);
+        SortIntoOrder(keys[..n], scratch, histogram, order);
+    }
+
+    /// <summary>
+    /// Fills one key array per test row. Each training row is read once for the whole block of test rows, which cuts
+    /// the memory traffic of streaming a large training matrix per test point.
+    /// </summary>
+    public static void ComputeKeys(ReadOnlySpan<float> features, int featureCount, ReadOnlySpan<float> testRows, ulong[][] keys)
+    {
+        var testCount = testRows.Length / featureCount;
+        var n = features.Length / featureCount;
+        for (var i = 0; i < n; i++)
+        {
+            var row = features.Slice(i * featureCount, featureCount);
+            for (var t = 0; t < testCount; t++)
+            {
+                keys[t][i] = Key(SquaredDistance(row, testRows.Slice(t * featureCount, featureCount)), i);
+            }
+        }
+    }
+
+    /// <summary>Sorts keys made by <see cref="ComputeKeys"/> and writes the training indices in rank order.</summary>
+    public static void SortIntoOrder(Span<ulong> keys, Span<ulong> scratch, Span<int> histogram, Span<int> order)
+    {
+        var n = keys.Length;
+        SortKeys(keys, scratch[..n], histogram);
         for (var i = 0; i < n; i++)
         {
             order[i] = (int)(uint)keys[i];
         }
     }
+
+    // The distance's bits order like the non-negative float; the index below them breaks ties towards the lower index.
+    private static ulong Key(float squaredDistance, int index) =>
+        ((ulong)BitConverter.SingleToUInt32Bits(squaredDistance) << 32) | (uint)index;
 
     public const int HistogramLength = Passes * Buckets;
 

@@ -22,6 +22,9 @@ public sealed record ShapleyResult(
 /// </summary>
 public static class KnnShapley
 {
+    // Four test points per pass over the training data already make distances a minor cost next to the sort.
+    private const int MaxBlock = 4;
+
     /// <summary>
     /// Classification utility U(S) = (1/K) * number of label matches among the min(K, |S|) nearest points of S,
     /// U(empty) = 0. With c_i the match indicator at rank i (1 = nearest):
@@ -151,25 +154,37 @@ public static class KnnShapley
         var completed = 0;
         var gate = new object();
 
-        // Each worker holds O(N) buffers, so the worker count is capped at the core count rather than left to the
-        // thread pool, which may inject extra threads (and extra buffers) when the machine is busy.
+        // Test points go to workers in blocks that share one pass over the training matrix. Blocks stay small enough
+        // to leave every core several of them, and each worker holds O(N * block) buffers, so the worker count is
+        // capped at the core count rather than left to the thread pool, which may inject extra threads (and extra
+        // buffers) when the machine is busy.
+        var workers = Environment.ProcessorCount;
+        var block = Math.Clamp(testCount / (4 * workers), 1, MaxBlock);
+        var blocks = (testCount + block - 1) / block;
         Parallel.For(
             0,
-            testCount,
-            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => new Workspace(n, groupCount),
-            (j, _, workspace) =>
+            blocks,
+            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = workers },
+            () => new Workspace(n, groupCount, block),
+            (b, _, workspace) =>
             {
-                workspace.Rank(train.Features, featureCount, testFeatures.AsSpan(j * featureCount, featureCount));
-                var utility = valueTestPoint(workspace, j);
-                workspace.PointMoments.Add(workspace.Values);
-                Array.Clear(workspace.GroupValues);
-                SumByGroup(train.Groups, workspace.Values, workspace.GroupValues);
+                var first = b * block;
+                var count = Math.Min(block, testCount - first);
+                workspace.ComputeDistances(train.Features, featureCount, testFeatures.AsSpan(first * featureCount, count * featureCount));
+                for (var t = 0; t < count; t++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    workspace.RankTestPoint(t);
+                    var utility = valueTestPoint(workspace, first + t);
+                    workspace.PointMoments.Add(workspace.Values);
+                    Array.Clear(workspace.GroupValues);
+                    SumByGroup(train.Groups, workspace.Values, workspace.GroupValues);
+                    workspace.GroupMoments.Add(workspace.GroupValues);
+                    workspace.UtilityMoments.Add([utility]);
+                    var done = Interlocked.Increment(ref completed);
+                    progress?.Report(done);
+                }
 
-                workspace.GroupMoments.Add(workspace.GroupValues);
-                workspace.UtilityMoments.Add([utility]);
-                var done = Interlocked.Increment(ref completed);
-                progress?.Report(done);
                 return workspace;
             },
             workspace =>
@@ -422,10 +437,13 @@ public static class KnnShapley
         return TopMatches(classes, testClass, k, order) / k;
     }
 
-    /// <summary>Per-worker buffers for ranking training points against one test point at a time.</summary>
-    internal class Ranker(int n)
+    /// <summary>
+    /// Per-worker buffers for ranking training points against test points: distances for a block of up to
+    /// <paramref name="block"/> test points at once, then one ranking at a time into <see cref="Order"/>.
+    /// </summary>
+    internal class Ranker(int n, int block = 1)
     {
-        private readonly ulong[] _keys = new ulong[n];
+        private readonly ulong[][] _keys = Enumerable.Range(0, block).Select(_ => new ulong[n]).ToArray();
         private readonly ulong[] _scratch = new ulong[n];
         private readonly int[] _histogram = new int[DistanceRanking.HistogramLength];
 
@@ -433,12 +451,23 @@ public static class KnnShapley
 
         protected int PointCount => Order.Length;
 
-        public void Rank(float[] features, int featureCount, ReadOnlySpan<float> testRow) =>
-            DistanceRanking.Rank(features, featureCount, testRow, _keys, _scratch, _histogram, Order);
+        public void Rank(float[] features, int featureCount, ReadOnlySpan<float> testRow)
+        {
+            ComputeDistances(features, featureCount, testRow);
+            RankTestPoint(0);
+        }
+
+        /// <summary>Distances from every training point to each of the (at most block) rows in <paramref name="testRows"/>.</summary>
+        public void ComputeDistances(float[] features, int featureCount, ReadOnlySpan<float> testRows) =>
+            DistanceRanking.ComputeKeys(features, featureCount, testRows, _keys);
+
+        /// <summary>Ranks the training points for the block's test point <paramref name="indexInBlock"/>.</summary>
+        public void RankTestPoint(int indexInBlock) =>
+            DistanceRanking.SortIntoOrder(_keys[indexInBlock], _scratch, _histogram, Order);
     }
 
     /// <summary>Per-worker buffers for one valuation run: all O(N), allocated once per worker, reused per test point.</summary>
-    internal sealed class Workspace(int n, int groupCount) : Ranker(n)
+    internal sealed class Workspace(int n, int groupCount, int block) : Ranker(n, block)
     {
         private double[]? _byRank;
         private double[]? _sortedTargets;

@@ -90,6 +90,33 @@ public class knn_shapley_classification
     }
 
     [Fact]
+    public void test_points_valued_in_blocks_give_the_same_values_as_one_at_a_time()
+    {
+        // 37 test points are shared out in blocks of four with a short last block; every block reuses buffers.
+        var random = new Random(37);
+        var (train, classes, test, testClasses) = RandomProblem(random, 3000, testPoints: 37, features: 9, classCount: 3, span: 7);
+        var trainingSet = new TrainingSet(Flatten(train), 9, classes);
+        var together = KnnShapley.Classification(trainingSet, new TestSet(Flatten(test), 9, testClasses), 4);
+        var asymmetricTogether = KnnShapley.Asymmetric(trainingSet, new TestSet(Flatten(test), 9, testClasses), 4);
+
+        var expected = new double[3000];
+        for (var j = 0; j < test.Length; j++)
+        {
+            var single = KnnShapley.Classification(trainingSet, new TestSet(Flatten([test[j]]), 9, [testClasses[j]]), 4);
+            for (var i = 0; i < expected.Length; i++)
+            {
+                expected[i] += single.Points[i].Value / test.Length;
+            }
+        }
+
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i], together.Points[i].Value, 1e-12);
+            Assert.Equal(expected[i], asymmetricTogether.Points[i].Value, 1e-12);
+        }
+    }
+
+    [Fact]
     public void a_single_test_point_has_no_standard_error()
     {
         var result = KnnShapley.Classification(new TrainingSet([0f, 1f], 1, [0, 1]), new TestSet([0f], 1, [0]), 1);
