@@ -24,9 +24,13 @@ public record RequestValuation
     public required Guid TaskId { get; init; }
     public required DatasetReference Task { get; init; }
     public required IReadOnlyList<ValuationListing> Listings { get; init; }
-    /// <summary>Valuation method, e.g. <c>knn-shapley</c>.</summary>
+    /// <summary>Valuation method, e.g. <c>knn-shapley</c> or <c>asymmetric-knn-shapley</c>.</summary>
     public required string Method { get; init; }
     public required int K { get; init; }
+    /// <summary><c>classification</c> (label agreement) or <c>regression</c> (squared error of numeric labels).</summary>
+    public string TaskType { get; init; } = "classification";
+    /// <summary>Sellers in precedence order (earliest listing first), for asymmetric valuation.</summary>
+    public IReadOnlyList<string>? GroupOrder { get; init; }
     public required DateTimeOffset RequestedAt { get; init; }
 }
 

@@ -1,5 +1,6 @@
 using DataMarket.Catalog.Model;
 using DataMarket.Cli.Commands;
+using DataMarket.Valuation;
 using Spectre.Console;
 
 namespace DataMarket.Cli.Tests;
@@ -18,8 +19,10 @@ public sealed class demo_command
         });
         using var folder = new TempFolder();
 
-        var valuation = await DemoCommand.RunAsync(new DirectoryInfo(folder.Path), 5, console, CancellationToken.None);
+        var result = await DemoCommand.RunAsync(new DirectoryInfo(folder.Path), 5, console, CancellationToken.None);
 
+        Assert.True(result.Succeeded);
+        var valuation = result.Valuations[ValuationMethods.KnnShapley];
         Assert.Equal(ValuationStatus.Completed, valuation.Status);
         var values = valuation.Sellers.ToDictionary(s => s.SellerId, s => s.Value.Value);
         Assert.Equal(6, values.Count);
@@ -30,9 +33,17 @@ public sealed class demo_command
         }
 
         Assert.Equal(valuation.TotalUtility!.Value, values.Values.Sum(), 10);
+
+        // The copying seller, listed after the original, earns far less under asymmetric Shapley than under plain.
+        var asymmetric = result.Valuations[ValuationMethods.AsymmetricKnnShapley].Sellers.ToDictionary(s => s.SellerId, s => s.Value.Value);
+        Assert.True(asymmetric["copycat"] < 0.25 * values["copycat"], $"copycat: asymmetric {asymmetric["copycat"]} vs plain {values["copycat"]}");
+        Assert.True(asymmetric["northwind"] > values["northwind"], "the original keeps (more than) its plain value");
+        Assert.Equal(valuation.TotalUtility.Value, asymmetric.Values.Sum(), 10);
+        var sellerLevel = result.Valuations[ValuationMethods.SellerShapley].Sellers.ToDictionary(s => s.SellerId, s => s.Value.Value);
+        Assert.Equal(valuation.TotalUtility.Value, sellerLevel.Values.Sum(), 10);
         var printed = writer.ToString();
         Assert.Contains("noisy-labels", printed);
-        Assert.Contains("95% interval", printed);
+        Assert.Contains("asymmetric", printed);
         // The data folder was kept because it was given, and holds the market's state.
         Assert.True(File.Exists(Path.Combine(folder.Path, "catalog.db")));
     }

@@ -79,6 +79,51 @@ public sealed class valuation_end_to_end(MarketFixture market)
     }
 
     [Fact]
+    public async Task every_method_is_served_over_the_bus_and_matches_the_library()
+    {
+        var random = new Random(43);
+        var sellers = new[] { "original", "copier" };
+        var originalCsv = MarketClient.Csv(Rows(random, 30, flip: 0));
+        var csvs = new Dictionary<string, string> { ["original"] = originalCsv, ["copier"] = originalCsv };
+        var listingIds = new List<Guid>();
+        foreach (var seller in sellers)
+        {
+            listingIds.Add(await new MarketClient(market.Catalog.CreateClient(), $"{seller}-methods").ListAsync(seller, csvs[seller]));
+        }
+
+        var buyer = new MarketClient(market.Catalog.CreateClient(), "buyer-methods");
+        var taskCsv = MarketClient.Csv(Rows(random, 10, flip: 0));
+        var taskId = await buyer.PostTaskAsync(taskCsv);
+        var parts = sellers.Select(s => new TrainingPart(s, $"{s}-methods", Parse(csvs[s]))).ToList();
+        var test = Parse(taskCsv);
+        var expected = new Dictionary<string, DatasetValuationResult>
+        {
+            ["asymmetric-knn-shapley"] = DatasetValuation.AsymmetricKnnShapley(parts, test, 3, ["original-methods", "copier-methods"]),
+            ["knn-shapley/regression"] = DatasetValuation.KnnShapleyRegression(parts, test, 3),
+        };
+
+        foreach (var (key, reference) in expected)
+        {
+            var method = key.Split('/')[0];
+            var taskType = key.Contains("regression") ? "regression" : "classification";
+            var response = await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId, listingIds, method, k = 3, taskType });
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            var valuationId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+            var valuation = await buyer.WaitForValuationAsync(valuationId, s_timeout);
+            Assert.Equal("Completed", valuation.GetProperty("status").GetString());
+            foreach (var seller in valuation.GetProperty("sellers").EnumerateArray())
+            {
+                var name = seller.GetProperty("sellerId").GetString()!;
+                Assert.Equal(reference.GroupValues[name].Value, seller.GetProperty("value").GetProperty("value").GetDouble(), 12);
+            }
+        }
+
+        var unknown = await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId, listingIds, method = "astrology", k = 3 });
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        Assert.Contains("unknown method 'astrology'", await unknown.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task a_buyer_cannot_see_another_buyers_valuation()
     {
         var random = new Random(5);

@@ -2,6 +2,7 @@ using DataMarket.Catalog.Infrastructure;
 using DataMarket.Catalog.Model;
 using DataMarket.Contracts;
 using DataMarket.ServiceDefaults.Storage;
+using DataMarket.Valuation;
 using DataMarket.Valuation.Data;
 using FluentValidation;
 using Microsoft.EntityFrameworkCore;
@@ -183,6 +184,7 @@ public sealed class CatalogService(
             TaskId = task.Id,
             Method = request.Method ?? ValuationMethods.KnnShapley,
             K = request.K ?? ValuationMethods.DefaultK,
+            TaskType = request.TaskType ?? ValuationMethods.Classification,
             ListingIds = string.Join(',', ids),
             Status = ValuationStatus.Pending,
             RequestedAt = DateTime.UtcNow,
@@ -202,6 +204,9 @@ public sealed class CatalogService(
             }).ToList(),
             Method = valuation.Method,
             K = valuation.K,
+            TaskType = valuation.TaskType,
+            // Precedence for asymmetric valuation: sellers by their earliest listing among those valued.
+            GroupOrder = listings.OrderBy(l => l.ListedAt).ThenBy(l => l.Id).Select(l => l.SellerId).Distinct().ToList(),
             RequestedAt = valuation.RequestedAt,
         });
         await outbox.SaveAndSendAsync(cancellationToken);
@@ -283,7 +288,7 @@ public sealed class CatalogService(
     }
 
     private static ValuationView ToView(ValuationRun v) => new(
-        v.Id, v.BuyerId, v.TaskId, v.Method, v.K,
+        v.Id, v.BuyerId, v.TaskId, v.Method, v.TaskType, v.K,
         v.ListingIds.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Guid.Parse).ToList(),
         v.Status, v.Error, v.TrainingPoints, v.TestPoints, v.CompletedTestPoints, v.TotalUtility, v.RequestedAt, v.StartedAt, v.FinishedAt,
         v.Sellers.OrderByDescending(s => s.Value).Select(s => new SellerValueView(s.SellerId, s.Points, EstimateView.From(s.Value, s.StandardError))).ToList());

@@ -1,3 +1,4 @@
+using DataMarket.Valuation;
 using DataMarket.Valuation.Data;
 using FluentValidation;
 
@@ -10,7 +11,7 @@ public sealed record UploadOptions(string Format, string LabelColumn, string Fil
 
 public sealed record PostTestTaskRequest(string Name, UploadOptions Upload);
 
-public sealed record RequestValuationRequest(Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K);
+public sealed record RequestValuationRequest(Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K, string? TaskType = null);
 
 public sealed class CreateListingRequestValidator : AbstractValidator<CreateListingRequest>
 {
@@ -58,14 +59,12 @@ public sealed class RequestValuationRequestValidator : AbstractValidator<Request
             .Must(m => m is null || ValuationMethods.All.Contains(m))
             .WithMessage(r => $"unknown method '{r.Method}' (supported: {string.Join(", ", ValuationMethods.All)})");
         RuleFor(r => r.K).InclusiveBetween(1, 1000).When(r => r.K is not null);
+        RuleFor(r => r.TaskType)
+            .Must(t => t is null || ValuationMethods.TaskTypes.Contains(t))
+            .WithMessage(r => $"unknown task type '{r.TaskType}' (supported: {string.Join(", ", ValuationMethods.TaskTypes)})");
+        RuleFor(r => r.TaskType)
+            .Must(t => t is null or ValuationMethods.Classification)
+            .When(r => r.Method is not null && r.Method != ValuationMethods.KnnShapley)
+            .WithMessage(r => $"method '{r.Method}' values classification tasks only");
     }
-}
-
-public static class ValuationMethods
-{
-    public const string KnnShapley = "knn-shapley";
-
-    public const int DefaultK = 5;
-
-    public static IReadOnlyList<string> All { get; } = [KnnShapley];
 }

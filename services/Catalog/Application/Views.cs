@@ -28,7 +28,7 @@ public sealed record EstimateView(double Value, double? StandardError, double? L
 public sealed record SellerValueView(string SellerId, int Points, EstimateView Value);
 
 public sealed record ValuationView(
-    Guid Id, string BuyerId, Guid TaskId, string Method, int K, IReadOnlyList<Guid> ListingIds, ValuationStatus Status,
+    Guid Id, string BuyerId, Guid TaskId, string Method, string TaskType, int K, IReadOnlyList<Guid> ListingIds, ValuationStatus Status,
     string? Error, int? TrainingPoints, int? TestPoints, int CompletedTestPoints, double? TotalUtility,
     DateTime RequestedAt, DateTime? StartedAt, DateTime? FinishedAt, IReadOnlyList<SellerValueView> Sellers);
 

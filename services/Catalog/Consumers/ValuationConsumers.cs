@@ -62,7 +62,11 @@ public sealed class ValuationCompletedConsumer(CatalogDbContext db) : IConsumer<
         valuation.FinishedAt = message.CompletedAt.UtcDateTime;
         valuation.StartedAt ??= valuation.FinishedAt;
         valuation.TotalUtility = message.TotalUtility;
-        valuation.TrainingPoints = message.Points.Count;
+        // Seller-level methods value sellers only; the point count then stays what the worker reported at start.
+        if (message.Points.Count > 0)
+        {
+            valuation.TrainingPoints = message.Points.Count;
+        }
         valuation.Sellers.AddRange(message.Sellers.Select(s => new ValuationSellerValue
         {
             ValuationId = valuation.Id,

@@ -51,6 +51,7 @@ public sealed class ValuationRun
     public required string BuyerId { get; set; }
     public Guid TaskId { get; set; }
     public required string Method { get; set; }
+    public string TaskType { get; set; } = "classification";
     public int K { get; set; }
     /// <summary>The listings in the order they were valued, comma-separated.</summary>
     public required string ListingIds { get; set; }

@@ -1,5 +1,6 @@
 using DataMarket.Contracts;
 using DataMarket.ServiceDefaults.Storage;
+using DataMarket.Valuation;
 using DataMarket.Valuation.Data;
 using DataMarket.Valuation.Shapley;
 
@@ -11,9 +12,6 @@ public sealed class ValuationRejectedException(string message, Exception? inner 
 /// <summary>Loads a request's datasets from the blob store and computes the values it asks for.</summary>
 public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<ValuationRunner> logger)
 {
-    public const string KnnShapleyMethod = "knn-shapley";
-
-    public static IReadOnlyList<string> Methods { get; } = [KnnShapleyMethod];
 
     public async Task<ValuationCompleted> RunAsync(
         RequestValuation request,
@@ -21,9 +19,14 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
         IProgress<int>? progress,
         CancellationToken cancellationToken)
     {
-        if (!Methods.Contains(request.Method))
+        if (!ValuationMethods.All.Contains(request.Method))
         {
-            throw new ValuationRejectedException($"unknown valuation method '{request.Method}' (supported: {string.Join(", ", Methods)})");
+            throw new ValuationRejectedException($"unknown valuation method '{request.Method}' (supported: {string.Join(", ", ValuationMethods.All)})");
+        }
+
+        if (!ValuationMethods.TaskTypes.Contains(request.TaskType))
+        {
+            throw new ValuationRejectedException($"unknown task type '{request.TaskType}' (supported: {string.Join(", ", ValuationMethods.TaskTypes)})");
         }
 
         if (request.K < 1)
@@ -41,15 +44,22 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
         }
 
         var startedAt = DateTimeOffset.UtcNow;
-        var result = await Task.Run(
-            () => DatasetValuation.KnnShapleyClassification(parts, test, request.K, progress, cancellationToken),
-            cancellationToken);
+        DatasetValuationResult result;
+        try
+        {
+            result = await Task.Run(() => Compute(request, parts, test, progress, cancellationToken), cancellationToken);
+        }
+        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
+        {
+            throw new ValuationRejectedException(exception.Message, exception);
+        }
+
         logger.LogInformation(
             "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} in {Elapsed:F2}s",
             request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
 
         var points = new List<PointValue>(parts.Sum(p => p.Data.Rows));
-        for (var p = 0; p < parts.Count; p++)
+        for (var p = 0; p < result.PartValues.Count; p++)
         {
             var listing = request.Listings[p];
             var values = result.PartValues[p];
@@ -78,6 +88,42 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
             Points = points,
             CompletedAt = DateTimeOffset.UtcNow,
         };
+    }
+
+    private static DatasetValuationResult Compute(
+        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        switch (request.Method)
+        {
+            case ValuationMethods.KnnShapley when request.TaskType == ValuationMethods.Regression:
+                return DatasetValuation.KnnShapleyRegression(parts, test, request.K, $"test task {request.TaskId}", request.Task.LabelColumn, progress, cancellationToken);
+            case ValuationMethods.KnnShapley:
+                return DatasetValuation.KnnShapleyClassification(parts, test, request.K, progress, cancellationToken);
+            case ValuationMethods.AsymmetricKnnShapley:
+                RequireClassification(request);
+                var order = request.GroupOrder ?? parts.Select(p => p.Group).Distinct().ToList();
+                return DatasetValuation.AsymmetricKnnShapley(parts, test, request.K, order, progress, cancellationToken);
+            case ValuationMethods.SellerShapley:
+                RequireClassification(request);
+                var sellers = DatasetValuation.SellerShapleyClassification(parts, test, request.K, progress: progress, cancellationToken: cancellationToken);
+                var names = sellers.GroupNames!;
+                return new DatasetValuationResult(
+                    [],
+                    names.Select((name, g) => (name, g)).ToDictionary(x => x.name, x => sellers.Groups[x.g]),
+                    names,
+                    sellers.TotalUtility,
+                    sellers.TestPoints);
+            default:
+                throw new ValuationRejectedException($"unknown valuation method '{request.Method}'");
+        }
+    }
+
+    private static void RequireClassification(RequestValuation request)
+    {
+        if (request.TaskType != ValuationMethods.Classification)
+        {
+            throw new ValuationRejectedException($"method '{request.Method}' values classification tasks only");
+        }
     }
 
     // JSON has no NaN; a standard error that cannot be estimated travels as null.

@@ -5,6 +5,7 @@ using System.Text;
 using DataMarket.Catalog.Application;
 using DataMarket.Catalog.Model;
 using DataMarket.Cli.Demo;
+using DataMarket.Valuation;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Spectre.Console;
@@ -25,12 +26,12 @@ public static class DemoCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var result = await RunAsync(parse.GetValue(dataDir), parse.GetValue(k), AnsiConsole.Console, cancellationToken);
-            return result.Status == ValuationStatus.Completed ? ExitCodes.Success : ExitCodes.Failure;
+            return result.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
         });
         return command;
     }
 
-    public static async Task<ValuationView> RunAsync(DirectoryInfo? dataDir, int k, IAnsiConsole console, CancellationToken cancellationToken)
+    public static async Task<DemoResult> RunAsync(DirectoryInfo? dataDir, int k, IAnsiConsole console, CancellationToken cancellationToken)
     {
         var temporary = dataDir is null;
         var directory = dataDir?.FullName ?? Path.Combine(Path.GetTempPath(), $"datamarket-demo-{Guid.NewGuid():N}");
@@ -58,7 +59,7 @@ public static class DemoCommand
         }
     }
 
-    private static async Task<ValuationView> RunMarketAsync(IServiceProvider services, string directory, int k, IAnsiConsole console, CancellationToken cancellationToken)
+    private static async Task<DemoResult> RunMarketAsync(IServiceProvider services, string directory, int k, IAnsiConsole console, CancellationToken cancellationToken)
     {
         var stopwatch = Stopwatch.StartNew();
         var market = new DemoMarket();
@@ -66,7 +67,6 @@ public static class DemoCommand
 
         var table = new Table().Title("Listings").AddColumns("seller", "what it sells", "rows", "content (SHA-256)");
         var listingIds = new List<Guid>();
-        var kinds = new Dictionary<string, string>();
         foreach (var seller in market.Sellers)
         {
             await using var scope = services.CreateAsyncScope();
@@ -75,25 +75,71 @@ public static class DemoCommand
             listing = await catalog.UploadListingDataAsync(
                 seller.Id, listing.Id, new UploadOptions("csv", "label", $"{seller.Id}.csv"), new MemoryStream(Encoding.UTF8.GetBytes(seller.Csv)), cancellationToken);
             listingIds.Add(listing.Id);
-            kinds[seller.Id] = seller.Kind;
             table.AddRow(seller.Id, seller.Kind, listing.Rows.ToString(CultureInfo.InvariantCulture), listing.BlobId![..16] + "…");
         }
 
         console.Write(table);
 
         const string buyer = "buyer-1";
-        ValuationView valuation;
+        Guid taskId;
         await using (var scope = services.CreateAsyncScope())
         {
             var catalog = scope.ServiceProvider.GetRequiredService<CatalogService>();
             var task = await catalog.PostTestTaskAsync(
                 buyer, new PostTestTaskRequest("buyer task", new UploadOptions("csv", "label", "buyer-task.csv")),
                 new MemoryStream(Encoding.UTF8.GetBytes(market.TestTaskCsv)), cancellationToken);
-            console.MarkupLine($"Buyer [bold]{buyer}[/] posted a test task of {task.Rows} rows and asked for a KNN-Shapley valuation (K={k}).");
-            valuation = await catalog.RequestValuationAsync(buyer, new RequestValuationRequest(task.Id, listingIds, ValuationMethods.KnnShapley, k), cancellationToken);
+            taskId = task.Id;
+            console.MarkupLine($"Buyer [bold]{buyer}[/] posted a test task of {task.Rows} rows and asked for three valuations (K={k}).");
         }
 
-        valuation = await console.Status().StartAsync("Valuing…", async status =>
+        var results = new Dictionary<string, ValuationView>();
+        foreach (var method in new[] { ValuationMethods.KnnShapley, ValuationMethods.AsymmetricKnnShapley, ValuationMethods.SellerShapley })
+        {
+            var valuation = await ValueAsync(services, console, buyer, taskId, listingIds, method, k, cancellationToken);
+            if (valuation.Status == ValuationStatus.Failed)
+            {
+                console.MarkupLine($"[red]Valuation by {method} failed:[/] {Markup.Escape(valuation.Error ?? "unknown reason")}");
+                return new DemoResult(results, valuation);
+            }
+
+            results[method] = valuation;
+        }
+
+        var plain = results[ValuationMethods.KnnShapley];
+        var values = new Table()
+            .Title($"What each seller's data is worth to {buyer}'s task ({plain.TestPoints} test points; value ± standard error)")
+            .AddColumns("seller", "points", "KNN-Shapley", "asymmetric", "seller-level");
+        foreach (var seller in plain.Sellers)
+        {
+            var v = seller.Value;
+            var asymmetric = results[ValuationMethods.AsymmetricKnnShapley].Sellers.Single(s => s.SellerId == seller.SellerId).Value;
+            var sellerLevel = results[ValuationMethods.SellerShapley].Sellers.Single(s => s.SellerId == seller.SellerId).Value;
+            values.AddRow(
+                seller.SellerId,
+                seller.Points.ToString(CultureInfo.InvariantCulture),
+                WithError(v),
+                WithError(asymmetric),
+                WithError(sellerLevel));
+        }
+
+        console.Write(values);
+        console.MarkupLine($"Each column sums to the utility of all listed data for the task, {F(plain.TotalUtility!.Value)} (mean top-{k} label agreement).");
+        console.MarkupLine("[grey]KNN-Shapley: per-point values summed per seller. Asymmetric: sellers in listing order, so a later copy earns only what it adds. Seller-level: sellers as the players.[/]");
+        console.MarkupLine($"Done in {stopwatch.Elapsed.TotalSeconds:F1}s.");
+        return new DemoResult(results, null);
+    }
+
+    private static async Task<ValuationView> ValueAsync(
+        IServiceProvider services, IAnsiConsole console, string buyer, Guid taskId, List<Guid> listingIds, string method, int k, CancellationToken cancellationToken)
+    {
+        ValuationView valuation;
+        await using (var scope = services.CreateAsyncScope())
+        {
+            var catalog = scope.ServiceProvider.GetRequiredService<CatalogService>();
+            valuation = await catalog.RequestValuationAsync(buyer, new RequestValuationRequest(taskId, listingIds, method, k), cancellationToken);
+        }
+
+        return await console.Status().StartAsync($"Valuing by {method}…", async status =>
         {
             var deadline = DateTime.UtcNow.AddMinutes(2);
             while (true)
@@ -102,8 +148,8 @@ public static class DemoCommand
                 var catalog = scope.ServiceProvider.GetRequiredService<CatalogService>();
                 var current = await catalog.GetValuationAsync(buyer, valuation.Id, cancellationToken);
                 status.Status(current.TestPoints is { } total
-                    ? $"Valuation {current.Status}: {current.CompletedTestPoints}/{total} test points…"
-                    : $"Valuation {current.Status}…");
+                    ? $"{method}: {current.Status}, {current.CompletedTestPoints}/{total} test points…"
+                    : $"{method}: {current.Status}…");
                 if (current.Status is ValuationStatus.Completed or ValuationStatus.Failed)
                 {
                     return current;
@@ -117,30 +163,16 @@ public static class DemoCommand
                 await Task.Delay(100, cancellationToken);
             }
         });
-
-        if (valuation.Status == ValuationStatus.Failed)
-        {
-            console.MarkupLine($"[red]Valuation failed:[/] {Markup.Escape(valuation.Error ?? "unknown reason")}");
-            return valuation;
-        }
-
-        var values = new Table()
-            .Title($"What each seller's data is worth to {buyer}'s task (KNN-Shapley, K={k}, {valuation.TestPoints} test points)")
-            .AddColumns("seller", "points", "value", "std. error", "95% interval", "share");
-        foreach (var seller in valuation.Sellers)
-        {
-            var v = seller.Value;
-            values.AddRow(
-                $"{seller.SellerId} [grey]({Markup.Escape(kinds.GetValueOrDefault(seller.SellerId, "?"))})[/]",
-                seller.Points.ToString(CultureInfo.InvariantCulture),
-                v.Value.ToString("F4", CultureInfo.InvariantCulture),
-                v.StandardError?.ToString("F4", CultureInfo.InvariantCulture) ?? "n/a",
-                v.Lower95 is { } lo && v.Upper95 is { } hi ? $"[[{lo.ToString("F4", CultureInfo.InvariantCulture)}, {hi.ToString("F4", CultureInfo.InvariantCulture)}]]" : "n/a",
-                (v.Value / valuation.TotalUtility!.Value).ToString("P1", CultureInfo.InvariantCulture));
-        }
-
-        console.Write(values);
-        console.MarkupLine($"Values sum to the utility of all listed data for the task: {valuation.TotalUtility!.Value.ToString("F4", CultureInfo.InvariantCulture)} (top-K label agreement). Done in {stopwatch.Elapsed.TotalSeconds:F1}s.");
-        return valuation;
     }
+
+    private static string F(double value) => value.ToString("F4", CultureInfo.InvariantCulture);
+
+    private static string WithError(EstimateView value) =>
+        value.StandardError is { } se ? $"{F(value.Value)} ± {F(se)}" : F(value.Value);
+}
+
+/// <summary>The demo's valuations by method, or the one that failed.</summary>
+public sealed record DemoResult(IReadOnlyDictionary<string, ValuationView> Valuations, ValuationView? Failed)
+{
+    public bool Succeeded => Failed is null;
 }

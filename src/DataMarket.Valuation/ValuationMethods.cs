@@ -1,0 +1,24 @@
+namespace DataMarket.Valuation;
+
+/// <summary>The valuation methods a buyer can ask for, by the names the API, the bus and the CLI use.</summary>
+public static class ValuationMethods
+{
+    /// <summary>Exact KNN-Shapley per point; per-seller value is the sum of its points.</summary>
+    public const string KnnShapley = "knn-shapley";
+
+    /// <summary>Exact asymmetric KNN-Shapley with sellers as ordered groups (earlier listings first).</summary>
+    public const string AsymmetricKnnShapley = "asymmetric-knn-shapley";
+
+    /// <summary>Sellers as the players of the KNN utility game (no per-point values).</summary>
+    public const string SellerShapley = "seller-shapley";
+
+    public const string Classification = "classification";
+
+    public const string Regression = "regression";
+
+    public const int DefaultK = 5;
+
+    public static IReadOnlyList<string> All { get; } = [KnnShapley, AsymmetricKnnShapley, SellerShapley];
+
+    public static IReadOnlyList<string> TaskTypes { get; } = [Classification, Regression];
+}
