@@ -180,6 +180,39 @@ public class gemm_against_a_float64_reference
         Assert.Equal([1f, 4f, 2f, 5f, 3f, 6f], c.ToArray());
     }
 
+    [Theory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public void matmul_on_rank_3_tensors_runs_a_batched_gemm(string backendName)
+    {
+        var backend = Backends.Get(backendName);
+        if (backend is null)
+        {
+            return;
+        }
+        var random = new SeededRandom(21);
+        using var a = Tensor.Zeros(4, 3, 5);
+        using var b = Tensor.Zeros(4, 6, 5); // used through a transposed view: 4 x (5 x 6)
+        using var c = Tensor.Zeros(4, 3, 6);
+        backend.FillNormal(a.AsSpan(), random);
+        backend.FillNormal(b.AsSpan(), random);
+        backend.MatMul(a, b.Transposed(), c);
+        for (int batch = 0; batch < 4; batch++)
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                for (int j = 0; j < 6; j++)
+                {
+                    double expected = 0;
+                    for (int p = 0; p < 5; p++)
+                    {
+                        expected += a[batch, i, p] * b[batch, j, p];
+                    }
+                    Assert.Equal(expected, c[batch, i, j], 1e-5);
+                }
+            }
+        }
+    }
+
     [Fact]
     public void gemm_rejects_a_too_short_operand()
     {
