@@ -55,15 +55,16 @@ public sealed class Residual<T> : Layer<T> where T : unmanaged, IFloatingPointIe
 
     public override T[] Forward(T[] input, BatchShape shape)
     {
-        var output = Inner.Forward(input, shape);
-        TensorPrimitives.Add(output, input, output);
+        // A new array: the inner layer may keep its output for its own backward (Tanh does).
+        var output = new T[input.Length];
+        TensorPrimitives.Add(Inner.Forward(input, shape), input, output);
         return output;
     }
 
     public override T[] Backward(T[] outputGradient)
     {
-        var inputGradient = Inner.Backward(outputGradient);
-        TensorPrimitives.Add(inputGradient, outputGradient, inputGradient);
+        var inputGradient = new T[outputGradient.Length];
+        TensorPrimitives.Add(Inner.Backward(outputGradient), outputGradient, inputGradient);
         return inputGradient;
     }
 

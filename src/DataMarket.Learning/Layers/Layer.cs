@@ -6,7 +6,9 @@ namespace DataMarket.Learning.Layers;
 /// <summary>
 /// A differentiable map on a row-major activation matrix (rows = batch x sequence). Forward caches what
 /// Backward needs; Backward takes dLoss/dOutput, adds parameter gradients into <see cref="Parameter{T}.Gradient"/>
-/// and returns dLoss/dInput. Arrays returned by Forward/Backward are fresh and owned by the caller.
+/// and returns dLoss/dInput. Arrays passed to and returned by Forward/Backward are newly allocated per call and
+/// read-only by convention: a layer may keep its input or output for Backward, and a Linear keeps both x and
+/// dy for valuation hooks, so nobody writes into an array after handing it over.
 /// </summary>
 public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Numerics.Tensors;
 using DataMarket.Compute;
 
 namespace DataMarket.Learning.Losses;
@@ -54,10 +55,8 @@ public static class SoftmaxCrossEntropy
                 continue;
             }
             total -= double.CreateTruncating(row[targets[r]]);
-            for (int j = 0; j < classes; j++)
-            {
-                row[j] = T.Exp(row[j]) * scale; // softmax - onehot
-            }
+            TensorPrimitives.Exp<T>(row, row); // softmax - onehot, scaled
+            TensorPrimitives.Multiply(row, scale, row);
             row[targets[r]] -= scale;
         }
         double value = reduction == Reduction.Mean ? (counted > 0 ? total / counted : 0) : total;
