@@ -20,10 +20,39 @@ public static class ComputeBackends
 {
     public const string EnvironmentVariable = "DATAMARKET_BACKEND";
 
-    private static readonly Lazy<BackendSelection> s_default = new(() => Select(FromEnvironmentVariable()));
+    private static readonly Lock s_defaultLock = new();
+    private static BackendSelection? s_default;
 
-    /// <summary>The process-wide backend, chosen on first use from DATAMARKET_BACKEND (default auto).</summary>
-    public static BackendSelection Default => s_default.Value;
+    /// <summary>The process-wide backend: the one passed to <see cref="Initialize"/>, else chosen on first use from DATAMARKET_BACKEND (default auto).</summary>
+    public static BackendSelection Default
+    {
+        get
+        {
+            lock (s_defaultLock)
+            {
+                return s_default ??= Select(FromEnvironmentVariable());
+            }
+        }
+    }
+
+    /// <summary>
+    /// Chooses the process-wide backend once, at startup: <paramref name="kind"/> from configuration when
+    /// given, otherwise DATAMARKET_BACKEND, otherwise auto. Later calls return the first choice unchanged
+    /// (the backend never changes under running models) and say so through <paramref name="log"/>.
+    /// </summary>
+    public static BackendSelection Initialize(BackendKind? kind = null, Action<string>? log = null)
+    {
+        lock (s_defaultLock)
+        {
+            if (s_default is not null)
+            {
+                log?.Invoke($"Compute backend already chosen: {s_default.Backend.Name} ({s_default.Reason})");
+                return s_default;
+            }
+            s_default = Select(kind ?? FromEnvironmentVariable(), log);
+            return s_default;
+        }
+    }
 
     public static ManagedBackend Managed { get; } = new();
 

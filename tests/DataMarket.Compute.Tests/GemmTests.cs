@@ -214,6 +214,37 @@ public class gemm_against_a_float64_reference
     }
 
     [Fact]
+    public void concurrent_managed_gemms_do_not_share_scratch_buffers()
+    {
+        var backend = ComputeBackends.Managed;
+        const int size = 150;
+        var inputs = Enumerable.Range(0, 4).Select(i =>
+        {
+            var random = new SeededRandom((ulong)i + 100);
+            return (A: RandomArray(random, size * size), B: RandomArray(random, size * size));
+        }).ToArray();
+        var sequential = inputs.Select(x =>
+        {
+            var c = new float[size * size];
+            backend.Gemm(Transpose.None, Transpose.None, size, size, size, 1f, x.A, size, x.B, size, 0f, c, size);
+            return c;
+        }).ToArray();
+        var concurrent = new float[4][];
+        Parallel.For(0, 4, i =>
+        {
+            concurrent[i] = new float[size * size];
+            for (int repeat = 0; repeat < 5; repeat++)
+            {
+                backend.Gemm(Transpose.None, Transpose.None, size, size, size, 1f, inputs[i].A, size, inputs[i].B, size, 0f, concurrent[i], size);
+            }
+        });
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(sequential[i], concurrent[i]);
+        }
+    }
+
+    [Fact]
     public void gemm_rejects_a_too_short_operand()
     {
         var backend = ComputeBackends.Managed;
