@@ -3,12 +3,12 @@ using System.Numerics.Tensors;
 
 namespace DataMarket.Learning.Layers;
 
-/// <summary>An elementwise activation: y = f(x), dx = f'(x) dy.</summary>
-public abstract class ElementwiseActivation<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+/// <summary>max(x, 0); the backward passes dy where x &gt; 0 (the subgradient at 0 is taken as 0).</summary>
+public sealed class Relu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T[]? _input;
 
-    protected ElementwiseActivation() : base(Compute.ComputeBackends.Managed)
+    public Relu() : base(Compute.ComputeBackends.Managed)
     {
     }
 
@@ -16,7 +16,7 @@ public abstract class ElementwiseActivation<T> : Layer<T> where T : unmanaged, I
     {
         _input = input;
         var output = new T[input.Length];
-        Apply(input, output);
+        TensorPrimitives.Max(input, T.Zero, output);
         return output;
     }
 
@@ -24,23 +24,21 @@ public abstract class ElementwiseActivation<T> : Layer<T> where T : unmanaged, I
     {
         var input = Cached(_input);
         var inputGradient = new T[input.Length];
-        for (int i = 0; i < input.Length; i++)
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
         {
-            inputGradient[i] = Derivative(input[i]) * outputGradient[i];
+            for (; i <= input.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var positive = Vector.GreaterThan(new Vector<T>(input, i), Vector<T>.Zero);
+                Vector.ConditionalSelect(positive, new Vector<T>(outputGradient, i), Vector<T>.Zero).CopyTo(inputGradient, i);
+            }
+        }
+        for (; i < input.Length; i++)
+        {
+            inputGradient[i] = input[i] > T.Zero ? outputGradient[i] : T.Zero;
         }
         return inputGradient;
     }
-
-    protected abstract void Apply(ReadOnlySpan<T> input, Span<T> output);
-
-    protected abstract T Derivative(T x);
-}
-
-public sealed class Relu<T> : ElementwiseActivation<T> where T : unmanaged, IFloatingPointIeee754<T>
-{
-    protected override void Apply(ReadOnlySpan<T> input, Span<T> output) => TensorPrimitives.Max(input, T.Zero, output);
-
-    protected override T Derivative(T x) => x > T.Zero ? T.One : T.Zero;
 }
 
 /// <summary>tanh; the backward uses the cached output: dx = (1 - y²) dy.</summary>

@@ -102,7 +102,29 @@ public sealed class AdamW<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
             var g = Parameters[i].Gradient;
             var m = _firstMoment[i];
             var v = _secondMoment[i];
-            for (int j = 0; j < w.Length; j++)
+            int j = 0;
+            if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+            {
+                var vBeta1 = new Vector<T>(beta1);
+                var vBeta2 = new Vector<T>(beta2);
+                var vOneMinusBeta1 = new Vector<T>(oneMinusBeta1);
+                var vOneMinusBeta2 = new Vector<T>(oneMinusBeta2);
+                var vEpsilon = new Vector<T>(epsilon);
+                var vStep = new Vector<T>(stepSize);
+                var vCorrection = new Vector<T>(secondCorrection);
+                var vDecay = new Vector<T>(decay);
+                for (; j <= w.Length - Vector<T>.Count; j += Vector<T>.Count)
+                {
+                    var gj = new Vector<T>(g, j);
+                    var mj = vBeta1 * new Vector<T>(m, j) + vOneMinusBeta1 * gj;
+                    var vj = vBeta2 * new Vector<T>(v, j) + vOneMinusBeta2 * gj * gj;
+                    mj.CopyTo(m, j);
+                    vj.CopyTo(v, j);
+                    var wj = new Vector<T>(w, j) * vDecay - vStep * mj / (Vector.SquareRoot(vj * vCorrection) + vEpsilon);
+                    wj.CopyTo(w, j);
+                }
+            }
+            for (; j < w.Length; j++)
             {
                 m[j] = beta1 * m[j] + oneMinusBeta1 * g[j];
                 v[j] = beta2 * v[j] + oneMinusBeta2 * g[j] * g[j];
