@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using DataMarket.Learning.Benchmarks;
 using DataMarket.Valuation.Shapley;
 using Spectre.Console;
 
@@ -13,7 +14,29 @@ public static class BenchCommand
     {
         var bench = new Command("bench", "Measure DataMarket's speed on this machine.");
         bench.Subcommands.Add(BuildShapley());
+        bench.Subcommands.Add(BuildCompute());
         return bench;
+    }
+
+    private static Command BuildCompute()
+    {
+        var quick = new Option<bool>("--quick") { Description = "Shorter measurements (noisier)." };
+        var noTraining = new Option<bool>("--no-training") { Description = "GEMM only." };
+        var command = new Command("compute", "GEMM GFLOP/s of every available backend, the managed/OpenBLAS ratio, and MLP/GPT training throughput.") { quick, noTraining };
+        command.SetAction(parse =>
+        {
+            var options = new ComputeBenchmarkOptions { IncludeTraining = !parse.GetValue(noTraining) };
+            if (parse.GetValue(quick))
+            {
+                options = options with { SecondsPerGemmMeasurement = 0.15, TrainingSteps = 8 };
+            }
+
+            var output = parse.InvocationConfiguration.Output;
+            var report = ComputeBenchmark.Run(options, output.WriteLine);
+            output.WriteLine(ComputeBenchmark.Format(report));
+            return ExitCodes.Success;
+        });
+        return command;
     }
 
     private static Command BuildShapley()
