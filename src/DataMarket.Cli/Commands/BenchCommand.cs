@@ -45,8 +45,9 @@ public static class BenchCommand
         var m = new Option<int>("--m") { Description = "Test points.", DefaultValueFactory = _ => 1_000 };
         var d = new Option<int>("--d") { Description = "Features.", DefaultValueFactory = _ => 32 };
         var k = new Option<int>("--k") { Description = "Neighbours.", DefaultValueFactory = _ => 5 };
-        var baselinePoints = new Option<int>("--baseline-test-points") { Description = "Test points the straightforward baseline runs on (it is slow).", DefaultValueFactory = _ => 5 };
-        var command = new Command("shapley", "Exact KNN-Shapley: CPU seconds per test point, against a straightforward implementation timed in the same run.") { n, m, d, k, baselinePoints };
+        var baselinePoints = new Option<int>("--baseline-test-points") { Description = "Test points the baselines run on (they are slow).", DefaultValueFactory = _ => 5 };
+        var numpy = new Option<bool>("--numpy") { Description = "Also time a vectorised NumPy implementation (needs python3 with NumPy, e.g. Debian's python3-numpy)." };
+        var command = new Command("shapley", "Exact KNN-Shapley: CPU seconds per test point, against baselines timed in the same run.") { n, m, d, k, baselinePoints, numpy };
         command.SetAction(parse =>
         {
             var console = AnsiConsole.Console;
@@ -69,6 +70,16 @@ public static class BenchCommand
             table.AddRow("CPU seconds per test point", Format(result.CpuSecondsPerTestPoint));
             table.AddRow($"baseline CPU seconds per test point ({baselineCount} points)", Format(baselinePerPoint));
             table.AddRow("speed-up over baseline", Format(baselinePerPoint / result.CpuSecondsPerTestPoint) + "x");
+            if (parse.GetValue(numpy))
+            {
+                var numpyPerPoint = NumPyBaseline.CpuSecondsPerTestPoint(train, test, neighbours, out var why);
+                table.AddRow($"NumPy CPU seconds per test point ({baselineCount} points)", numpyPerPoint is { } v ? Format(v) : $"not measured: {Markup.Escape(why!)}");
+                if (numpyPerPoint is { } perPoint)
+                {
+                    table.AddRow("speed-up over NumPy", Format(perPoint / result.CpuSecondsPerTestPoint) + "x");
+                }
+            }
+
             table.AddRow("target: under 0.1 CPU-s per test point", result.CpuSecondsPerTestPoint < 0.1 ? "met" : "not met");
             console.Write(table);
             return ExitCodes.Success;
@@ -78,14 +89,16 @@ public static class BenchCommand
 
     /// <summary>
     /// The straightforward way, as a baseline: double-precision distances, a comparison sort of (distance, index)
-    /// pairs, then the recursion; single-threaded, so its CPU time is its wall time.
+    /// pairs, then the recursion, one thread.
     /// </summary>
     private static double StraightforwardCpuSecondsPerTestPoint(TrainingSet train, TestSet test, int k)
     {
         var n = train.Count;
         var pairs = new (double Distance, int Index)[n];
         var values = new double[n];
-        var stopwatch = Stopwatch.StartNew();
+        // Single-threaded, so the process's CPU time over the loop is the baseline's own.
+        var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         for (var j = 0; j < test.Count; j++)
         {
             var t = test.Row(j);
@@ -115,7 +128,8 @@ public static class BenchCommand
             }
         }
 
-        return stopwatch.Elapsed.TotalSeconds / test.Count;
+        process.Refresh();
+        return (process.TotalProcessorTime - cpuBefore).TotalSeconds / test.Count;
     }
 
     private static string Format(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
