@@ -80,6 +80,31 @@ public sealed class catalog_consumers : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Should_end_completed_when_started_and_completed_race()
+    {
+        var ids = new List<Guid>();
+        for (var i = 0; i < 20; i++)
+        {
+            ids.Add(await AddPendingValuationAsync());
+        }
+
+        await Task.WhenAll(ids.SelectMany(id => new[]
+        {
+            _harness.Bus.Publish(new ValuationStarted { ValuationId = id, TrainingPoints = 3, TestPoints = 1, StartedAt = DateTimeOffset.UtcNow }),
+            _harness.Bus.Publish(Completed(id, points: 3)),
+            _harness.Bus.Publish(Progressed(id, 1)),
+        }));
+        Assert.Equal(20, await ConsumedCountAsync<ValuationCompleted>(20));
+        Assert.Equal(20, await ConsumedCountAsync<ValuationStarted>(20));
+        Assert.Equal(20, await ConsumedCountAsync<ValuationProgressed>(20));
+
+        foreach (var id in ids)
+        {
+            Assert.Equal(ValuationStatus.Completed, await StatusAsync(id));
+        }
+    }
+
+    [Fact]
     public async Task Should_record_progress_that_only_moves_forward()
     {
         var valuationId = await AddPendingValuationAsync();

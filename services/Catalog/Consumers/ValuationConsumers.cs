@@ -5,44 +5,43 @@ using Microsoft.EntityFrameworkCore;
 
 namespace DataMarket.Catalog.Consumers;
 
-// Each consumer is idempotent on the valuation's state: a redelivered or late message finds the valuation
-// already past the state it would move it to, and changes nothing.
+// The four consumers run concurrently on their own queues, so a valuation's state may only change through a
+// conditional update in the database: "move to X if still in one of the states before X". A late, redelivered or
+// out-of-order message then matches no row and changes nothing, and no consumer can overwrite another's result.
 
 public sealed class ValuationStartedConsumer(CatalogDbContext db) : IConsumer<ValuationStarted>
 {
-    public async Task Consume(ConsumeContext<ValuationStarted> context)
+    public Task Consume(ConsumeContext<ValuationStarted> context)
     {
         var message = context.Message;
-        var valuation = await db.Valuations.SingleOrDefaultAsync(v => v.Id == message.ValuationId, context.CancellationToken);
-        if (valuation is null || valuation.Status != ValuationStatus.Pending)
-        {
-            return;
-        }
-
-        valuation.Status = ValuationStatus.Running;
-        valuation.StartedAt = message.StartedAt.UtcDateTime;
-        valuation.TrainingPoints = message.TrainingPoints;
-        valuation.TestPoints = message.TestPoints;
-        await db.SaveChangesAsync(context.CancellationToken);
+        var startedAt = message.StartedAt.UtcDateTime;
+        return db.Valuations
+            .Where(v => v.Id == message.ValuationId && v.Status == ValuationStatus.Pending)
+            .ExecuteUpdateAsync(
+                set => set
+                    .SetProperty(v => v.Status, ValuationStatus.Running)
+                    .SetProperty(v => v.StartedAt, startedAt)
+                    .SetProperty(v => v.TrainingPoints, message.TrainingPoints)
+                    .SetProperty(v => v.TestPoints, message.TestPoints),
+                context.CancellationToken);
     }
 }
 
 public sealed class ValuationProgressedConsumer(CatalogDbContext db) : IConsumer<ValuationProgressed>
 {
-    public async Task Consume(ConsumeContext<ValuationProgressed> context)
+    public Task Consume(ConsumeContext<ValuationProgressed> context)
     {
         var message = context.Message;
-        var valuation = await db.Valuations.SingleOrDefaultAsync(v => v.Id == message.ValuationId, context.CancellationToken);
         // Progress only moves forward, and never touches a finished valuation.
-        if (valuation is null || valuation.Status is ValuationStatus.Completed or ValuationStatus.Failed
-            || message.CompletedTestPoints <= valuation.CompletedTestPoints)
-        {
-            return;
-        }
-
-        valuation.CompletedTestPoints = message.CompletedTestPoints;
-        valuation.TestPoints ??= message.TotalTestPoints;
-        await db.SaveChangesAsync(context.CancellationToken);
+        return db.Valuations
+            .Where(v => v.Id == message.ValuationId
+                && (v.Status == ValuationStatus.Pending || v.Status == ValuationStatus.Running)
+                && v.CompletedTestPoints < message.CompletedTestPoints)
+            .ExecuteUpdateAsync(
+                set => set
+                    .SetProperty(v => v.CompletedTestPoints, message.CompletedTestPoints)
+                    .SetProperty(v => v.TestPoints, message.TotalTestPoints),
+                context.CancellationToken);
     }
 }
 
@@ -51,25 +50,30 @@ public sealed class ValuationCompletedConsumer(CatalogDbContext db) : IConsumer<
     public async Task Consume(ConsumeContext<ValuationCompleted> context)
     {
         var message = context.Message;
-        var valuation = await db.Valuations.SingleOrDefaultAsync(v => v.Id == message.ValuationId, context.CancellationToken);
-        if (valuation is null || valuation.Status is ValuationStatus.Completed or ValuationStatus.Failed)
+        var finishedAt = message.CompletedAt.UtcDateTime;
+        await using var transaction = await db.Database.BeginTransactionAsync(context.CancellationToken);
+        // Seller-level methods value sellers only; the point count then stays what the worker reported at start.
+        var pointCount = message.Points.Count;
+        var claimed = await db.Valuations
+            .Where(v => v.Id == message.ValuationId && (v.Status == ValuationStatus.Pending || v.Status == ValuationStatus.Running))
+            .ExecuteUpdateAsync(
+                set => set
+                    .SetProperty(v => v.Status, ValuationStatus.Completed)
+                    .SetProperty(v => v.FinishedAt, finishedAt)
+                    .SetProperty(v => v.StartedAt, v => v.StartedAt ?? finishedAt)
+                    .SetProperty(v => v.TotalUtility, message.TotalUtility)
+                    .SetProperty(v => v.TrainingPoints, v => pointCount > 0 ? pointCount : v.TrainingPoints)
+                    .SetProperty(v => v.CompletedTestPoints, v => v.TestPoints ?? v.CompletedTestPoints),
+                context.CancellationToken);
+        if (claimed == 0)
         {
+            // Already finished (a duplicate) or unknown here.
             return;
         }
 
-        valuation.Status = ValuationStatus.Completed;
-        valuation.CompletedTestPoints = valuation.TestPoints ?? valuation.CompletedTestPoints;
-        valuation.FinishedAt = message.CompletedAt.UtcDateTime;
-        valuation.StartedAt ??= valuation.FinishedAt;
-        valuation.TotalUtility = message.TotalUtility;
-        // Seller-level methods value sellers only; the point count then stays what the worker reported at start.
-        if (message.Points.Count > 0)
+        db.AddRange(message.Sellers.Select(s => new ValuationSellerValue
         {
-            valuation.TrainingPoints = message.Points.Count;
-        }
-        valuation.Sellers.AddRange(message.Sellers.Select(s => new ValuationSellerValue
-        {
-            ValuationId = valuation.Id,
+            ValuationId = message.ValuationId,
             SellerId = s.SellerId,
             Points = s.Points,
             Value = s.Value,
@@ -77,7 +81,7 @@ public sealed class ValuationCompletedConsumer(CatalogDbContext db) : IConsumer<
         }));
         db.ValuationPoints.AddRange(message.Points.Select((p, ordinal) => new ValuationPointValue
         {
-            ValuationId = valuation.Id,
+            ValuationId = message.ValuationId,
             Ordinal = ordinal,
             ListingId = p.ListingId,
             Row = p.Row,
@@ -85,6 +89,7 @@ public sealed class ValuationCompletedConsumer(CatalogDbContext db) : IConsumer<
             StandardError = p.StandardError,
         }));
         await db.SaveChangesAsync(context.CancellationToken);
+        await transaction.CommitAsync(context.CancellationToken);
     }
 }
 
@@ -106,17 +111,16 @@ public sealed class RequestValuationFaultConsumer(CatalogDbContext db) : IConsum
 
 internal static class ValuationFailures
 {
-    public static async Task MarkFailedAsync(CatalogDbContext db, Guid valuationId, string reason, DateTime at, CancellationToken cancellationToken)
+    public static Task MarkFailedAsync(CatalogDbContext db, Guid valuationId, string reason, DateTime at, CancellationToken cancellationToken)
     {
-        var valuation = await db.Valuations.SingleOrDefaultAsync(v => v.Id == valuationId, cancellationToken);
-        if (valuation is null || valuation.Status is ValuationStatus.Completed or ValuationStatus.Failed)
-        {
-            return;
-        }
-
-        valuation.Status = ValuationStatus.Failed;
-        valuation.Error = reason;
-        valuation.FinishedAt = DateTime.SpecifyKind(at, DateTimeKind.Utc);
-        await db.SaveChangesAsync(cancellationToken);
+        var finishedAt = DateTime.SpecifyKind(at, DateTimeKind.Utc);
+        return db.Valuations
+            .Where(v => v.Id == valuationId && (v.Status == ValuationStatus.Pending || v.Status == ValuationStatus.Running))
+            .ExecuteUpdateAsync(
+                set => set
+                    .SetProperty(v => v.Status, ValuationStatus.Failed)
+                    .SetProperty(v => v.Error, reason)
+                    .SetProperty(v => v.FinishedAt, finishedAt),
+                cancellationToken);
     }
 }
