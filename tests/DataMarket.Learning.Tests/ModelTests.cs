@@ -153,6 +153,10 @@ public class training_models
         var (tokens, targets) = heldOutTask.Window(Enumerable.Range(0, heldOutTask.ExampleCount).ToArray());
         double loss = model.Loss(tokens, targets, new BatchShape(heldOutTask.ExampleCount, 16));
         Console.WriteLine($"GPT held-out loss {loss:F3} nats, unigram {unigram:F3}");
+        var sample = model.Generate("the cat "u8, 24, new SeededRandom(14), temperature: 0);
+        Console.WriteLine($"greedy continuation of 'the cat ': '{Encoding.ASCII.GetString(sample)}'");
+        Assert.Equal(24, sample.Length);
+        Assert.Equal(sample, model.Generate("the cat "u8, 24, new SeededRandom(99), temperature: 0));
         Assert.True(loss < 0.5 * unigram, $"held-out loss {loss:F3} nats vs unigram entropy {unigram:F3} nats");
     }
 
