@@ -20,7 +20,7 @@ if (args is ["profile", ..])
     {
         var timed = new TimedBackend(inner);
         var gpt = ComputeBenchmark.MeasureGpt(timed, 10);
-        Console.WriteLine($"{inner.Name,-9} gpt {gpt.SecondsPerStep * 1e3,7:F1} ms/step, of which GEMM {timed.Seconds * 1e3 / 12,7:F1} ms/step in {timed.Calls / 12} calls");
+        Console.WriteLine($"{inner.Name,-9} gpt {gpt.SecondsPerStep * 1e3,7:F1} ms/step (median); per step on average: GEMM {timed.Seconds * 1e3 / 12,7:F1} ms in {timed.Calls / 12} calls, of which small (< 1 MFLOP) {timed.SmallSeconds * 1e3 / 12,6:F1} ms");
     }
     return;
 }
@@ -72,6 +72,8 @@ internal sealed class TimedBackend(ComputeBackend inner) : ComputeBackend
 
     public long Calls { get; private set; }
 
+    public double SmallSeconds { get; private set; }
+
     public override string Name => inner.Name;
 
     public override void Gemm(Transpose transposeA, Transpose transposeB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int leadingDimensionA,
@@ -79,7 +81,12 @@ internal sealed class TimedBackend(ComputeBackend inner) : ComputeBackend
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         inner.Gemm(transposeA, transposeB, m, n, k, alpha, a, leadingDimensionA, b, leadingDimensionB, beta, c, leadingDimensionC);
-        Seconds += System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
+        double elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
+        Seconds += elapsed;
+        if (2.0 * m * n * k < 1e6)
+        {
+            SmallSeconds += elapsed;
+        }
         Calls++;
     }
 

@@ -113,6 +113,43 @@ public class every_layer_backward_matches_central_finite_differences
         Assert.True(GradientCheck.RelativeError(result.Gradient, numeric) < GradientCheck.Tolerance);
     }
 
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void the_float32_path_agrees_with_the_checked_float64_path(string backend)
+    {
+        // The finite-difference checks above run the generic layer code in float64; this ties the float32
+        // instantiation used for training (float GEMM, float TensorPrimitives) to it.
+        var shape = new BatchShape(3, 7);
+        var single = new TransformerBlock<float>(16, 4, new SeededRandom(30), Backend(backend));
+        var dual = new TransformerBlock<double>(16, 4, new SeededRandom(30), Backend(backend));
+        var singleParameters = single.NamedParameters().ToList();
+        var dualParameters = dual.NamedParameters().ToList();
+        for (int p = 0; p < singleParameters.Count; p++)
+        {
+            for (int i = 0; i < singleParameters[p].Parameter.Value.Length; i++)
+            {
+                dualParameters[p].Parameter.Value[i] = singleParameters[p].Parameter.Value[i];
+            }
+        }
+        var input = new float[shape.Rows * 16];
+        var upstream = new float[shape.Rows * 16];
+        new SeededRandom(31).FillNormal(input, 0f, 1f);
+        new SeededRandom(32).FillNormal(upstream, 0f, 1f);
+        double[] Widen(float[] values) => values.Select(v => (double)v).ToArray();
+
+        var singleOutput = single.Forward(input, shape);
+        var dualOutput = dual.Forward(Widen(input), shape);
+        Assert.True(GradientCheck.RelativeError(Widen(singleOutput), dualOutput) < 1e-5);
+        var singleGradient = single.Backward(upstream);
+        var dualGradient = dual.Backward(Widen(upstream));
+        Assert.True(GradientCheck.RelativeError(Widen(singleGradient), dualGradient) < 1e-4);
+        for (int p = 0; p < singleParameters.Count; p++)
+        {
+            double error = GradientCheck.RelativeError(Widen(singleParameters[p].Parameter.Gradient), dualParameters[p].Parameter.Gradient);
+            Assert.True(error < 1e-4, $"{singleParameters[p].Name}: float32 vs float64 relative error {error:E2}");
+        }
+    }
+
     private static LayerNorm<double> RandomizedLayerNorm(int width)
     {
         // Non-trivial gamma and beta, so their gradients are not checked only at the identity.

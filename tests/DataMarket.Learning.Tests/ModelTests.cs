@@ -102,6 +102,31 @@ public class training_models
     }
 
     [Fact]
+    public void training_is_reproducible_for_a_seed_and_cancellable()
+    {
+        var (x, y) = SyntheticData.TeacherClassification(300, 8, 3, seed: 20);
+        float[] Train(ulong shuffleSeed)
+        {
+            var model = new MlpModel<float>(new MlpOptions(8, [16], 3, Seed: 21));
+            Trainer.Fit(new ClassificationTask<float>(model, x, y), new AdamW<float>(model.Parameters, 1e-2), new TrainerOptions(Epochs: 2, BatchSize: 32, Seed: shuffleSeed));
+            return model.Parameters.SelectMany(p => p.Value).ToArray();
+        }
+        Assert.Equal(Train(1), Train(1));
+        Assert.NotEqual(Train(1), Train(2));
+
+        var cancelled = new MlpModel<float>(new MlpOptions(8, [16], 3));
+        using var source = new CancellationTokenSource();
+        Assert.Throws<OperationCanceledException>(() => Trainer.Fit(new ClassificationTask<float>(cancelled, x, y),
+            new Sgd<float>(cancelled.Parameters, 0.1), new TrainerOptions(Epochs: 5), progress =>
+            {
+                if (progress.Step == 3)
+                {
+                    source.Cancel();
+                }
+            }, source.Token));
+    }
+
+    [Fact]
     public void sgd_with_momentum_reduces_the_loss()
     {
         var (trainX, trainY) = SyntheticData.TeacherClassification(500, 8, 3, seed: 8);
@@ -128,6 +153,10 @@ public class training_models
         var (tokens, targets) = heldOutTask.Window(Enumerable.Range(0, heldOutTask.ExampleCount).ToArray());
         double loss = model.Loss(tokens, targets, new BatchShape(heldOutTask.ExampleCount, 16));
         Console.WriteLine($"GPT held-out loss {loss:F3} nats, unigram {unigram:F3}");
+        var sample = model.Generate("the cat "u8, 24, new SeededRandom(14), temperature: 0);
+        Console.WriteLine($"greedy continuation of 'the cat ': '{Encoding.ASCII.GetString(sample)}'");
+        Assert.Equal(24, sample.Length);
+        Assert.Equal(sample, model.Generate("the cat "u8, 24, new SeededRandom(99), temperature: 0));
         Assert.True(loss < 0.5 * unigram, $"held-out loss {loss:F3} nats vs unigram entropy {unigram:F3} nats");
     }
 

@@ -37,13 +37,6 @@ internal static unsafe class ManagedSgemm
         : Vector256.IsHardwareAccelerated && Fma.IsSupported ? SgemmKernel.Vector256
         : SgemmKernel.Scalar;
 
-    public static IReadOnlyList<SgemmKernel> SupportedKernels { get; } = BestKernel switch
-    {
-        SgemmKernel.Vector512 => [SgemmKernel.Scalar, SgemmKernel.Vector256, SgemmKernel.Vector512],
-        SgemmKernel.Vector256 => [SgemmKernel.Scalar, SgemmKernel.Vector256],
-        _ => [SgemmKernel.Scalar],
-    };
-
     private static (int Rows, int Columns) TileShape(SgemmKernel kernel) => kernel switch
     {
         SgemmKernel.Vector512 => (12, 32),

@@ -15,7 +15,7 @@ public sealed class Relu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     public override T[] Forward(T[] input, BatchShape shape)
     {
         _input = input;
-        var output = new T[input.Length];
+        var output = Buffers.Uninitialized<T>(input.Length);
         TensorPrimitives.Max(input, T.Zero, output);
         return output;
     }
@@ -23,7 +23,7 @@ public sealed class Relu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     public override T[] Backward(T[] outputGradient)
     {
         var input = Cached(_input);
-        var inputGradient = new T[input.Length];
+        var inputGradient = Buffers.Uninitialized<T>(input.Length);
         int i = 0;
         if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
         {
@@ -52,7 +52,7 @@ public sealed class Tanh<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
 
     public override T[] Forward(T[] input, BatchShape shape)
     {
-        var output = new T[input.Length];
+        var output = Buffers.Uninitialized<T>(input.Length);
         TensorPrimitives.Tanh<T>(input, output);
         _output = output;
         return output;
@@ -61,7 +61,7 @@ public sealed class Tanh<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     public override T[] Backward(T[] outputGradient)
     {
         var output = Cached(_output);
-        var inputGradient = new T[output.Length];
+        var inputGradient = Buffers.Uninitialized<T>(output.Length);
         TensorPrimitives.Multiply<T>(output, output, inputGradient);
         TensorPrimitives.Subtract(T.One, inputGradient, inputGradient);
         TensorPrimitives.Multiply<T>(inputGradient, outputGradient, inputGradient);
@@ -90,8 +90,8 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
 
     public override T[] Forward(T[] input, BatchShape shape)
     {
-        var tanh = new T[input.Length];
-        var output = new T[input.Length];
+        var tanh = Buffers.Uninitialized<T>(input.Length);
+        var output = Buffers.Uninitialized<T>(input.Length);
         TensorPrimitives.Multiply<T>(input, input, tanh);                 // x²
         TensorPrimitives.Multiply(tanh, s_cubic, tanh);
         TensorPrimitives.Add(tanh, T.One, tanh);                          // 1 + c x²
@@ -110,7 +110,7 @@ public sealed class Gelu<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     {
         var input = Cached(_input);
         var tanh = Cached(_tanh);
-        var inputGradient = new T[input.Length];
+        var inputGradient = Buffers.Uninitialized<T>(input.Length);
         for (int i = 0; i < input.Length; i++)
         {
             T x = input[i], t = tanh[i];

@@ -44,8 +44,8 @@ public sealed class CausalSelfAttention<T> : Layer<T> where T : unmanaged, IFloa
         _shape = shape;
         int time = shape.Sequence, width = Width, headWidth = HeadWidth, stride = 3 * width;
         var qkv = QueryKeyValue.Forward(input, shape);
-        var attended = new T[shape.Rows * width];
-        var probabilities = new T[shape.Batch * Heads * time * time];
+        var attended = Buffers.Uninitialized<T>(shape.Rows * width);
+        var probabilities = Buffers.Uninitialized<T>(shape.Batch * Heads * time * time);
         T scale = T.One / T.Sqrt(T.CreateTruncating(headWidth));
         for (int b = 0; b < shape.Batch; b++)
         {
@@ -80,7 +80,7 @@ public sealed class CausalSelfAttention<T> : Layer<T> where T : unmanaged, IFloa
         var shape = _shape;
         int time = shape.Sequence, width = Width, headWidth = HeadWidth, stride = 3 * width;
         var attendedGradient = Projection.Backward(outputGradient);
-        var qkvGradient = new T[qkv.Length];
+        var qkvGradient = Buffers.Uninitialized<T>(qkv.Length);
         var probabilityGradient = new T[time * time];
         T scale = T.One / T.Sqrt(T.CreateTruncating(headWidth));
         for (int b = 0; b < shape.Batch; b++)

@@ -56,14 +56,14 @@ public sealed class Residual<T> : Layer<T> where T : unmanaged, IFloatingPointIe
     public override T[] Forward(T[] input, BatchShape shape)
     {
         // A new array: the inner layer may keep its output for its own backward (Tanh does).
-        var output = new T[input.Length];
+        var output = Buffers.Uninitialized<T>(input.Length);
         TensorPrimitives.Add(Inner.Forward(input, shape), input, output);
         return output;
     }
 
     public override T[] Backward(T[] outputGradient)
     {
-        var inputGradient = new T[outputGradient.Length];
+        var inputGradient = Buffers.Uninitialized<T>(outputGradient.Length);
         TensorPrimitives.Add(Inner.Backward(outputGradient), outputGradient, inputGradient);
         return inputGradient;
     }

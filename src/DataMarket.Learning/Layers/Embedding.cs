@@ -26,7 +26,7 @@ public sealed class Embedding<T> where T : unmanaged, IFloatingPointIeee754<T>
     public T[] Forward(int[] tokens)
     {
         _tokens = tokens;
-        var output = new T[tokens.Length * Width];
+        var output = Buffers.Uninitialized<T>(tokens.Length * Width);
         for (int r = 0; r < tokens.Length; r++)
         {
             int token = tokens[r];

@@ -27,8 +27,8 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
     public override T[] Forward(T[] input, BatchShape shape)
     {
         int rows = input.Length / Width;
-        var output = new T[input.Length];
-        _normalized = new T[input.Length];
+        var output = Buffers.Uninitialized<T>(input.Length);
+        _normalized = Buffers.Uninitialized<T>(input.Length);
         _inverseStd = new T[rows];
         T n = T.CreateTruncating(Width);
         for (int r = 0; r < rows; r++)
@@ -63,7 +63,7 @@ public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         var normalized = Cached(_normalized);
         var inverseStd = Cached(_inverseStd);
         int rows = inverseStd.Length;
-        var inputGradient = new T[normalized.Length];
+        var inputGradient = Buffers.Uninitialized<T>(normalized.Length);
         T n = T.CreateTruncating(Width);
         for (int r = 0; r < rows; r++)
         {

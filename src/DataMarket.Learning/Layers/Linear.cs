@@ -92,7 +92,7 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         }
         _input = input;
         _shape = shape;
-        var output = new T[rows * OutputWidth];
+        var output = Buffers.Uninitialized<T>(rows * OutputWidth);
         if (Bias is not null)
         {
             for (int r = 0; r < rows; r++)
@@ -124,7 +124,7 @@ public sealed class Linear<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
                 TensorPrimitives.Add(Bias.Gradient, row, Bias.Gradient);
             }
         }
-        var inputGradient = new T[rows * InputWidth];
+        var inputGradient = Buffers.Uninitialized<T>(rows * InputWidth);
         Blas.Gemm(Backend, Transpose.None, Transpose.None, rows, InputWidth, OutputWidth, T.One,
             outputGradient, OutputWidth, Weight.Value, InputWidth, T.Zero, inputGradient, InputWidth);
         if (CaptureActivations)

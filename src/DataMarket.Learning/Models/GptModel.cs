@@ -71,7 +71,7 @@ public sealed class GptModel<T> : Model<T> where T : unmanaged, IFloatingPointIe
             positions[r] = r % shape.Sequence;
         }
         var hidden = _tokenEmbedding.Forward(tokens);
-        TensorPrimitives.Add<T>(hidden, _positionEmbedding.Forward(positions), hidden);
+        TensorPrimitives.Add<T>(hidden, _positionEmbedding.Forward(positions), hidden); // Embedding keeps no reference to its output
         foreach (var block in _blocks)
         {
             hidden = block.Forward(hidden, shape);
@@ -97,6 +97,53 @@ public sealed class GptModel<T> : Model<T> where T : unmanaged, IFloatingPointIe
         var loss = SoftmaxCrossEntropy.Compute<T>(logits, Options.VocabularySize, targets, reduction);
         Backward(loss.Gradient);
         return loss.Value;
+    }
+
+    /// <summary>
+    /// Continues <paramref name="prompt"/> by <paramref name="count"/> bytes, sampling from softmax(logits / temperature)
+    /// with <paramref name="random"/>; temperature 0 is greedy. Only the last ContextLength bytes condition each step.
+    /// </summary>
+    public byte[] Generate(ReadOnlySpan<byte> prompt, int count, SeededRandom random, double temperature = 1.0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (prompt.IsEmpty)
+        {
+            throw new ArgumentException("Generation needs at least one prompt byte.", nameof(prompt));
+        }
+        var text = new List<byte>(prompt.ToArray());
+        var probabilities = new double[Options.VocabularySize];
+        for (int step = 0; step < count; step++)
+        {
+            int length = Math.Min(text.Count, Options.ContextLength);
+            var tokens = text.Skip(text.Count - length).Select(b => (int)b).ToArray();
+            var logits = Forward(tokens, new BatchShape(1, length)).AsSpan((length - 1) * Options.VocabularySize, Options.VocabularySize);
+            int next;
+            if (temperature <= 0)
+            {
+                next = TensorPrimitives.IndexOfMax<T>(logits);
+            }
+            else
+            {
+                for (int v = 0; v < probabilities.Length; v++)
+                {
+                    probabilities[v] = double.CreateTruncating(logits[v]) / temperature;
+                }
+                RowOps.SoftmaxRows<double>(probabilities, probabilities, probabilities.Length);
+                double u = random.NextDouble(), cumulative = 0;
+                next = probabilities.Length - 1;
+                for (int v = 0; v < probabilities.Length; v++)
+                {
+                    cumulative += probabilities[v];
+                    if (u < cumulative)
+                    {
+                        next = v;
+                        break;
+                    }
+                }
+            }
+            text.Add((byte)next);
+        }
+        return text.Skip(prompt.Length).ToArray();
     }
 
     /// <summary>Mean next-token cross-entropy (nats) without touching gradients.</summary>

@@ -31,7 +31,7 @@ public sealed record TrainingSummary(int Steps, long ExamplesSeen, double FinalL
 public static class Trainer
 {
     public static TrainingSummary Fit<T>(ITrainingTask<T> task, Optimizer<T> optimizer, TrainerOptions options,
-        Action<TrainingProgress>? progress = null) where T : unmanaged, IFloatingPointIeee754<T>
+        Action<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.BatchSize);
         var random = new SeededRandom(options.Seed);
@@ -52,6 +52,7 @@ public static class Trainer
                 {
                     return new TrainingSummary(step, seen, last, epochTotal / Math.Max(1, epochSteps), clock.Elapsed);
                 }
+                cancellationToken.ThrowIfCancellationRequested();
                 var batch = order.AsSpan(start, Math.Min(options.BatchSize, order.Length - start));
                 optimizer.ZeroGradients();
                 last = task.ForwardBackward(batch);
