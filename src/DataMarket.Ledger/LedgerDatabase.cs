@@ -1,7 +1,10 @@
 using DataMarket.Ledger.Events;
 using DataMarket.Ledger.Events.Postgres;
 using DataMarket.Ledger.Events.Sqlite;
+using DataMarket.Ledger.Model;
+using DataMarket.Ledger.Projections;
 using DataMarket.Ledger.Storage;
+using DataMarket.Ledger.Verification;
 
 namespace DataMarket.Ledger;
 
@@ -16,12 +19,29 @@ public sealed class LedgerDatabase : IAsyncDisposable
         Backend = backend;
         Events = new RelationalEventStore(backend);
         TimeProvider = timeProvider;
+        var ledger = new LedgerService(backend, timeProvider);
+        Ledger = ledger;
+        _rebuilder = new ProjectionRebuilder(backend, ledger);
+        _verifier = new LedgerVerifier(backend);
     }
+
+    private readonly ProjectionRebuilder _rebuilder;
+    private readonly LedgerVerifier _verifier;
+
+    /// <summary>Checks every invariant over the live database (one consistent snapshot) and returns a summary.</summary>
+    public Task<LedgerVerificationReport> VerifyAsync(CancellationToken cancellationToken = default) =>
+        _verifier.VerifyAsync(cancellationToken);
+
+    /// <summary>Replaces the projections with a replay of the whole log; returns the number of events replayed.</summary>
+    public Task<long> RebuildProjectionsAsync(CancellationToken cancellationToken = default) =>
+        _rebuilder.RebuildAsync(cancellationToken);
 
     /// <summary>"postgresql" or "sqlite".</summary>
     public string Provider => Backend.ProviderName;
 
     public IEventStore Events { get; }
+
+    public ILedger Ledger { get; }
 
     internal StorageBackend Backend { get; }
 

@@ -60,6 +60,20 @@ internal abstract class StorageBackend : IAsyncDisposable
         }
     }
 
+    /// <summary>Appends to streams, then runs the statements, all in the caller's transaction.</summary>
+    public virtual async Task WriteAsync(DbTransaction transaction, IReadOnlyList<StreamAppend> appends, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
+    {
+        foreach (var append in appends)
+        {
+            await AppendAsync(transaction, append.StreamId, append.StreamType, append.Expected, append.Events, cancellationToken).ConfigureAwait(false);
+        }
+
+        await ExecuteAsync(transaction, statements, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A read-only transaction that sees one consistent snapshot (for verification).</summary>
+    public abstract Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken);
+
     public static DbCommand CreateCommand(DbTransaction transaction, string sql, params (string Name, object? Value)[] parameters)
     {
         var command = transaction.Connection!.CreateCommand();
@@ -90,3 +104,6 @@ internal abstract class StorageBackend : IAsyncDisposable
 
     public abstract ValueTask DisposeAsync();
 }
+
+/// <summary>An append that the ledger sends together with its projection writes.</summary>
+internal sealed record StreamAppend(string StreamId, string StreamType, Events.ExpectedVersion Expected, IReadOnlyList<Events.NewEvent> Events);

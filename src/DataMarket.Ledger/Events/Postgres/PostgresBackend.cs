@@ -254,6 +254,39 @@ internal sealed class PostgresBackend : StorageBackend
         await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    public override async Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>One round trip: every append, then every projection, outbox and inbox statement.</summary>
+    public override async Task WriteAsync(DbTransaction transaction, IReadOnlyList<StreamAppend> appends, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
+        foreach (var append in appends)
+        {
+            batch.BatchCommands.Add(CreateAppendBatchCommand(append.StreamId, append.StreamType, append.Expected, append.Events));
+        }
+
+        foreach (var statement in statements)
+        {
+            var command = new NpgsqlBatchCommand(statement.Sql);
+            foreach (var (name, value) in statement.Parameters)
+            {
+                command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            }
+
+            batch.BatchCommands.Add(command);
+        }
+
+        try
+        {
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException exception) when (appends.Count > 0 && TryTranslate(exception, appends[0].StreamId, appends[0].Expected, out var translated))
+        {
+            throw translated;
+        }
+    }
+
     /// <summary>Drops this store's schema. For tests and benchmarks that made their own schema.</summary>
     public async Task DropSchemaAsync(CancellationToken cancellationToken)
     {

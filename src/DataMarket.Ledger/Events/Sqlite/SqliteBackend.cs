@@ -56,6 +56,9 @@ internal sealed class SqliteBackend : StorageBackend
         // deferred: false is BEGIN IMMEDIATE: take the write lock now, not at the first write.
         await Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false)).ConfigureAwait(false);
 
+    public override async Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        await Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: true)).ConfigureAwait(false);
+
     public override async Task InitializeAsync(CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);

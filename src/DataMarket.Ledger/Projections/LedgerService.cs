@@ -1,0 +1,473 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using DataMarket.Ledger.Events;
+using DataMarket.Ledger.Model;
+using DataMarket.Ledger.Storage;
+
+namespace DataMarket.Ledger.Projections;
+
+/// <summary>
+/// Runs each command in one transaction: inbox check, idempotency check, row locks on the accounts it
+/// touches (in id order, so writers never deadlock), the shared fold, then events, projections and
+/// outbox rows written together. Lost races are retried from the top.
+/// </summary>
+internal sealed class LedgerService(StorageBackend backend, TimeProvider timeProvider) : ILedger
+{
+    private const int MaxAttempts = 25;
+    private const string TransferColumns = "id, debit_account_id, credit_account_id, amount, currency, code, pending, state, batch_id, reference, created_at, resolved_at";
+    private const string AccountColumns = "id, kind, owner, currency, flags, debits_pending, debits_posted, credits_pending, credits_posted";
+
+    internal static readonly JsonSerializerOptions IntegrationJson = new(JsonSerializerDefaults.Web);
+
+    public Task<LedgerResult> CommitAsync(IReadOnlyList<TransferRequest> transfers, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transfers);
+        var invalid = Validate(transfers);
+        if (invalid is not null)
+        {
+            return Task.FromResult(invalid);
+        }
+
+        return RunAsync(options, (transaction, metadata, ct) => CommitCoreAsync(transaction, transfers, metadata, options, ct), cancellationToken);
+    }
+
+    public Task<LedgerResult> PostPendingAsync(Guid pendingTransferId, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default) =>
+        RunAsync(options, (transaction, metadata, ct) => ResolveCoreAsync(transaction, pendingTransferId, post: true, metadata, options, ct), cancellationToken);
+
+    public Task<LedgerResult> VoidPendingAsync(Guid pendingTransferId, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default) =>
+        RunAsync(options, (transaction, metadata, ct) => ResolveCoreAsync(transaction, pendingTransferId, post: false, metadata, options, ct), cancellationToken);
+
+    private static LedgerResult? Validate(IReadOnlyList<TransferRequest> transfers)
+    {
+        if (transfers.Count == 0)
+        {
+            return LedgerResult.Reject(LedgerRejection.EmptyBatch, "A batch needs at least one transfer.");
+        }
+
+        var ids = new HashSet<Guid>();
+        foreach (var transfer in transfers)
+        {
+            if (transfer.Amount <= 0)
+            {
+                return LedgerResult.Reject(LedgerRejection.InvalidAmount, $"Transfer {transfer.Id} amount must be positive.");
+            }
+
+            if (transfer.Debit == transfer.Credit)
+            {
+                return LedgerResult.Reject(LedgerRejection.SameAccount, $"Transfer {transfer.Id} debits and credits {transfer.Debit}.");
+            }
+
+            if (transfer.Debit.Currency != transfer.Credit.Currency)
+            {
+                return LedgerResult.Reject(LedgerRejection.CurrencyMismatch, $"Transfer {transfer.Id} crosses currencies.");
+            }
+
+            if (!ids.Add(transfer.Id))
+            {
+                return LedgerResult.Reject(LedgerRejection.DuplicateIdInBatch, $"Transfer {transfer.Id} appears twice.");
+            }
+        }
+
+        return null;
+    }
+
+    private async Task<LedgerResult> RunAsync(
+        LedgerCommandOptions? options,
+        Func<DbTransaction, EventMetadata, CancellationToken, Task<LedgerResult>> body,
+        CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var metadata = new EventMetadata
+            {
+                Actor = options?.Actor,
+                CorrelationId = options?.CorrelationId,
+                CausationId = options?.CausationId ?? options?.Inbox?.MessageId.ToString(),
+                Timestamp = Time.ToMicroseconds(timeProvider.GetUtcNow()),
+            };
+            await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var transaction = await backend.BeginAsync(connection, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (options?.Inbox is { } inbox && !await RecordInboxAsync(transaction, inbox, metadata.Timestamp, cancellationToken).ConfigureAwait(false))
+                {
+                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                    return new LedgerResult(LedgerStatus.DuplicateMessage);
+                }
+
+                var result = await body(transaction, metadata, cancellationToken).ConfigureAwait(false);
+                if (result.Status == LedgerStatus.Rejected)
+                {
+                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                return result;
+            }
+            catch (Exception exception) when (attempt < MaxAttempts && backend.IsTransient(exception))
+            {
+                // Lost a race (stream or account created concurrently, deadlock, busy): start over.
+                await TryRollbackAsync(transaction).ConfigureAwait(false);
+                await Task.Delay(Random.Shared.Next(1, 1 + Math.Min(50, 1 << Math.Min(attempt, 6))), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task TryRollbackAsync(DbTransaction transaction)
+    {
+        try
+        {
+            await transaction.RollbackAsync().ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is DbException or InvalidOperationException)
+        {
+            // The connection may already be broken; disposing it releases everything.
+        }
+    }
+
+    private async Task<bool> RecordInboxAsync(DbTransaction transaction, InboxReceipt inbox, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key and then skips it.
+        await using var command = StorageBackend.CreateCommand(
+            transaction,
+            $"INSERT INTO {backend.Table("inbox")} (consumer, message_id, processed_at) VALUES (@consumer, @message, @now) ON CONFLICT (consumer, message_id) DO NOTHING",
+            ("consumer", inbox.Consumer),
+            ("message", inbox.MessageId.ToString()),
+            ("now", Time.ToUnixMicroseconds(now)));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    private async Task<LedgerResult> CommitCoreAsync(
+        DbTransaction transaction,
+        IReadOnlyList<TransferRequest> transfers,
+        EventMetadata metadata,
+        LedgerCommandOptions? options,
+        CancellationToken cancellationToken)
+    {
+        Guid? batchId = transfers.Count > 1 ? transfers[0].Id : null;
+        var existing = await LoadTransfersAsync(transaction, transfers.Select(t => t.Id).ToArray(), forUpdate: false, cancellationToken).ConfigureAwait(false);
+        if (existing.Count > 0)
+        {
+            var identical = existing.Count == transfers.Count
+                && transfers.All(t => existing.TryGetValue(t.Id, out var stored) && SameContent(stored, t, batchId));
+            return identical
+                ? new LedgerResult(LedgerStatus.AlreadyCommitted)
+                : LedgerResult.Reject(LedgerRejection.IdReusedWithDifferentContent, $"Transfer id(s) {string.Join(", ", existing.Keys)} already used with different content.");
+        }
+
+        var accountRefs = transfers.SelectMany(t => new[] { t.Debit, t.Credit }).DistinctBy(a => a.Id).ToDictionary(a => a.Id, StringComparer.Ordinal);
+        var projection = new LedgerProjection();
+        await LoadAccountsAsync(transaction, accountRefs.Keys, projection, cancellationToken).ConfigureAwait(false);
+
+        var appends = new List<StreamAppend>();
+        var events = new List<LedgerEvent>();
+        foreach (var account in accountRefs.Values.OrderBy(a => a.Id, StringComparer.Ordinal))
+        {
+            if (!projection.Accounts.ContainsKey(account.Id))
+            {
+                var opened = new AccountOpened(account.Id, AccountRef.KindName(account.Kind), account.Owner, account.Currency, (int)account.Flags);
+                events.Add(opened);
+                appends.Add(new StreamAppend(LedgerEvent.AccountStream(account.Id), "account", ExpectedVersion.NoStream, [ToNewEvent(opened, metadata)]));
+            }
+        }
+
+        foreach (var transfer in transfers)
+        {
+            var committed = new TransferCommitted(
+                transfer.Id,
+                transfer.Debit.Id,
+                transfer.Credit.Id,
+                transfer.Amount,
+                transfer.Debit.Currency,
+                transfer.Code.ToString(),
+                transfer.Pending,
+                batchId,
+                transfer.Reference);
+            events.Add(committed);
+            appends.Add(new StreamAppend(LedgerEvent.TransferStream(transfer.Id), "transfer", ExpectedVersion.NoStream, [ToNewEvent(committed, metadata)]));
+        }
+
+        foreach (var ledgerEvent in events)
+        {
+            if (projection.Apply(ledgerEvent, metadata.Timestamp) is { } rejection)
+            {
+                return rejection;
+            }
+        }
+
+        await WriteAsync(transaction, projection, appends, metadata, options, cancellationToken).ConfigureAwait(false);
+        return new LedgerResult(LedgerStatus.Committed);
+    }
+
+    private async Task<LedgerResult> ResolveCoreAsync(
+        DbTransaction transaction,
+        Guid transferId,
+        bool post,
+        EventMetadata metadata,
+        LedgerCommandOptions? options,
+        CancellationToken cancellationToken)
+    {
+        var loaded = await LoadTransfersAsync(transaction, [transferId], forUpdate: true, cancellationToken).ConfigureAwait(false);
+        if (!loaded.TryGetValue(transferId, out var transfer))
+        {
+            return LedgerResult.Reject(LedgerRejection.PendingNotFound, $"No transfer {transferId}.");
+        }
+
+        if (!transfer.Pending)
+        {
+            return LedgerResult.Reject(LedgerRejection.NotPending, $"Transfer {transferId} was not pending.");
+        }
+
+        var wanted = post ? TransferState.PendingPosted : TransferState.PendingVoided;
+        if (transfer.State == wanted)
+        {
+            return new LedgerResult(LedgerStatus.AlreadyCommitted);
+        }
+
+        if (transfer.State != TransferState.Pending)
+        {
+            return LedgerResult.Reject(LedgerRejection.PendingAlreadyResolved, $"Transfer {transferId} is already {transfer.State}.");
+        }
+
+        var projection = new LedgerProjection();
+        projection.Transfers[transferId] = transfer;
+        await LoadAccountsAsync(transaction, [transfer.DebitAccountId, transfer.CreditAccountId], projection, cancellationToken).ConfigureAwait(false);
+        LedgerEvent resolution = post ? new PendingTransferPosted(transferId) : new PendingTransferVoided(transferId);
+        if (projection.Apply(resolution, metadata.Timestamp) is { } rejection)
+        {
+            return rejection;
+        }
+
+        // The transfer stream holds exactly its commit; a second resolution would find version 2.
+        var append = new StreamAppend(LedgerEvent.TransferStream(transferId), "transfer", ExpectedVersion.Exactly(1), [ToNewEvent(resolution, metadata)]);
+        await WriteAsync(transaction, projection, [append], metadata, options, cancellationToken).ConfigureAwait(false);
+        return new LedgerResult(LedgerStatus.Committed);
+    }
+
+    private static bool SameContent(TransferRecord stored, TransferRequest request, Guid? batchId) =>
+        stored.DebitAccountId == request.Debit.Id
+        && stored.CreditAccountId == request.Credit.Id
+        && stored.Amount == request.Amount
+        && stored.Currency == request.Debit.Currency
+        && stored.Code == request.Code
+        && stored.Pending == request.Pending
+        && stored.BatchId == batchId
+        && stored.Reference == request.Reference;
+
+    private static NewEvent ToNewEvent(LedgerEvent ledgerEvent, EventMetadata metadata) =>
+        new(Guid.NewGuid(), ledgerEvent.TypeName, ledgerEvent.ToJson(), metadata);
+
+    private async Task WriteAsync(
+        DbTransaction transaction,
+        LedgerProjection projection,
+        IReadOnlyList<StreamAppend> appends,
+        EventMetadata metadata,
+        LedgerCommandOptions? options,
+        CancellationToken cancellationToken)
+    {
+        var statements = new List<SqlStatement>();
+        foreach (var id in projection.TouchedAccounts.Order(StringComparer.Ordinal))
+        {
+            statements.Add(UpsertAccount(projection.Accounts[id]));
+        }
+
+        foreach (var id in projection.NewTransfers)
+        {
+            statements.Add(InsertTransfer(projection.Transfers[id]));
+        }
+
+        foreach (var id in projection.ResolvedTransfers.Where(id => !projection.NewTransfers.Contains(id)))
+        {
+            var transfer = projection.Transfers[id];
+            statements.Add(new SqlStatement(
+                $"UPDATE {backend.Table("transfers")} SET state = @state, resolved_at = @resolved WHERE id = @id",
+                ("state", transfer.State.ToString()),
+                ("resolved", transfer.ResolvedAt is { } resolved ? Time.ToUnixMicroseconds(resolved) : null),
+                ("id", transfer.Id.ToString())));
+        }
+
+        foreach (var (key, delta) in projection.Statements)
+        {
+            statements.Add(new SqlStatement(
+                $"""
+                INSERT INTO {backend.Table("seller_statements")} AS st (seller, currency, period, earned, held, paid)
+                VALUES (@seller, @currency, @period, @earned, @held, @paid)
+                ON CONFLICT (seller, currency, period) DO UPDATE SET
+                    earned = st.earned + excluded.earned, held = st.held + excluded.held, paid = st.paid + excluded.paid
+                """,
+                ("seller", key.Seller), ("currency", key.Currency), ("period", key.Period),
+                ("earned", delta.Earned), ("held", delta.Held), ("paid", delta.Paid)));
+        }
+
+        foreach (var message in options?.Publish ?? [])
+        {
+            statements.Add(OutboxInsert(message, metadata));
+        }
+
+        await backend.WriteAsync(transaction, appends, statements, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal SqlStatement UpsertAccount(AccountRow account) => new(
+        $"""
+        INSERT INTO {backend.Table("accounts")} ({AccountColumns})
+        VALUES (@id, @kind, @owner, @currency, @flags, @dpend, @dpost, @cpend, @cpost)
+        ON CONFLICT (id) DO UPDATE SET
+            debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,
+            credits_pending = excluded.credits_pending, credits_posted = excluded.credits_posted
+        """,
+        ("id", account.Id), ("kind", AccountRef.KindName(account.Kind)), ("owner", account.Owner), ("currency", account.Currency),
+        ("flags", (int)account.Flags), ("dpend", account.DebitsPending), ("dpost", account.DebitsPosted),
+        ("cpend", account.CreditsPending), ("cpost", account.CreditsPosted));
+
+    internal SqlStatement InsertTransfer(TransferRecord transfer) => new(
+        $"""
+        INSERT INTO {backend.Table("transfers")} ({TransferColumns})
+        VALUES (@id, @debit, @credit, @amount, @currency, @code, @pending, @state, @batch, @reference, @created, @resolved)
+        """,
+        ("id", transfer.Id.ToString()), ("debit", transfer.DebitAccountId), ("credit", transfer.CreditAccountId),
+        ("amount", transfer.Amount), ("currency", transfer.Currency), ("code", transfer.Code.ToString()),
+        ("pending", transfer.Pending ? 1 : 0), ("state", transfer.State.ToString()), ("batch", transfer.BatchId?.ToString()),
+        ("reference", transfer.Reference), ("created", Time.ToUnixMicroseconds(transfer.CreatedAt)),
+        ("resolved", transfer.ResolvedAt is { } resolved ? Time.ToUnixMicroseconds(resolved) : null));
+
+    internal static SqlStatement StatementInsert(StorageBackend backend, StatementKey key, StatementTotals totals) => new(
+        $"INSERT INTO {backend.Table("seller_statements")} (seller, currency, period, earned, held, paid) VALUES (@seller, @currency, @period, @earned, @held, @paid)",
+        ("seller", key.Seller), ("currency", key.Currency), ("period", key.Period),
+        ("earned", totals.Earned), ("held", totals.Held), ("paid", totals.Paid));
+
+    private SqlStatement OutboxInsert(object message, EventMetadata metadata)
+    {
+        var type = message.GetType();
+        var headers = JsonSerializer.Serialize(new Dictionary<string, string?>
+        {
+            ["correlationId"] = metadata.CorrelationId,
+            ["causationId"] = metadata.CausationId,
+            ["actor"] = metadata.Actor,
+        });
+        return new SqlStatement(
+            $"INSERT INTO {backend.Table("outbox")} (id, type, payload, headers, created_at) VALUES (@id, @type, {backend.Json("@payload")}, {backend.Json("@headers")}, @created)",
+            ("id", Guid.NewGuid().ToString()),
+            ("type", type.FullName ?? type.Name),
+            ("payload", JsonSerializer.Serialize(message, type, IntegrationJson)),
+            ("headers", headers),
+            ("created", Time.ToUnixMicroseconds(metadata.Timestamp)));
+    }
+
+    private async Task<Dictionary<Guid, TransferRecord>> LoadTransfersAsync(DbTransaction transaction, IReadOnlyList<Guid> ids, bool forUpdate, CancellationToken cancellationToken)
+    {
+        var parameters = ids.Select((id, i) => ($"t{i}", (object?)id.ToString())).ToArray();
+        await using var command = StorageBackend.CreateCommand(
+            transaction,
+            $"SELECT {TransferColumns} FROM {backend.Table("transfers")} WHERE id IN ({string.Join(", ", parameters.Select(p => "@" + p.Item1))}){(forUpdate ? backend.ForUpdate : "")}",
+            parameters);
+        var result = new Dictionary<Guid, TransferRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var transfer = ReadTransfer(reader);
+            result[transfer.Id] = transfer;
+        }
+
+        return result;
+    }
+
+    private async Task LoadAccountsAsync(DbTransaction transaction, IEnumerable<string> ids, LedgerProjection projection, CancellationToken cancellationToken)
+    {
+        var parameters = ids.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select((id, i) => ($"a{i}", (object?)id)).ToArray();
+        // Locking in id order means two transfers over the same accounts queue instead of deadlocking.
+        await using var command = StorageBackend.CreateCommand(
+            transaction,
+            $"SELECT {AccountColumns} FROM {backend.Table("accounts")} WHERE id IN ({string.Join(", ", parameters.Select(p => "@" + p.Item1))}) ORDER BY id{backend.ForUpdate}",
+            parameters);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var account = ReadAccount(reader);
+            projection.Accounts[account.Id] = account;
+        }
+    }
+
+    internal static AccountRow ReadAccount(DbDataReader reader) => new()
+    {
+        Id = reader.GetString(0),
+        Kind = AccountRef.ParseKind(reader.GetString(1)),
+        Owner = reader.GetString(2),
+        Currency = reader.GetString(3),
+        Flags = (AccountFlags)reader.GetInt32(4),
+        DebitsPending = reader.GetInt64(5),
+        DebitsPosted = reader.GetInt64(6),
+        CreditsPending = reader.GetInt64(7),
+        CreditsPosted = reader.GetInt64(8),
+    };
+
+    internal static TransferRecord ReadTransfer(DbDataReader reader) => new(
+        Guid.Parse(reader.GetString(0)),
+        reader.GetString(1),
+        reader.GetString(2),
+        reader.GetInt64(3),
+        reader.GetString(4),
+        Enum.Parse<TransferCode>(reader.GetString(5)),
+        reader.GetInt32(6) != 0,
+        Enum.Parse<TransferState>(reader.GetString(7)),
+        reader.IsDBNull(8) ? null : Guid.Parse(reader.GetString(8)),
+        reader.IsDBNull(9) ? null : reader.GetString(9),
+        Time.FromUnixMicroseconds(reader.GetInt64(10)),
+        reader.IsDBNull(11) ? null : Time.FromUnixMicroseconds(reader.GetInt64(11)));
+
+    public async Task<TransferRecord?> GetTransferAsync(Guid transferId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = StorageBackend.CreateCommand(
+            connection,
+            $"SELECT {TransferColumns} FROM {backend.Table("transfers")} WHERE id = @id",
+            ("id", transferId.ToString()));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadTransfer(reader) : null;
+    }
+
+    public async Task<IReadOnlyList<AccountBalance>> GetBalancesAsync(string? accountIdPrefix = null, CancellationToken cancellationToken = default)
+    {
+        var prefix = accountIdPrefix ?? string.Empty;
+        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = StorageBackend.CreateCommand(
+            connection,
+            $"SELECT {AccountColumns} FROM {backend.Table("accounts")} WHERE substr(id, 1, length(@prefix)) = @prefix ORDER BY id",
+            ("prefix", prefix));
+        var balances = new List<AccountBalance>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            balances.Add(ReadAccount(reader).ToBalance());
+        }
+
+        return balances;
+    }
+
+    public async Task<SellerStatement> GetSellerStatementAsync(string sellerId, string period, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sellerId);
+        if (!DateTime.TryParseExact(period, "yyyy-MM", CultureInfo.InvariantCulture, DateTimeStyles.None, out _))
+        {
+            throw new ArgumentException($"Period '{period}' is not a month written yyyy-MM.", nameof(period));
+        }
+
+        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = StorageBackend.CreateCommand(
+            connection,
+            $"SELECT currency, earned, held, paid FROM {backend.Table("seller_statements")} WHERE seller = @seller AND period = @period ORDER BY currency",
+            ("seller", sellerId),
+            ("period", period));
+        var lines = new List<SellerStatementLine>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            lines.Add(new SellerStatementLine(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+        }
+
+        return new SellerStatement(sellerId, period, lines);
+    }
+}
