@@ -14,17 +14,19 @@ namespace DataMarket.Ledger;
 /// </summary>
 public sealed class LedgerDatabase : IAsyncDisposable
 {
-    private LedgerDatabase(StorageBackend backend, TimeProvider timeProvider)
+    private LedgerDatabase(StorageBackend backend, TimeProvider timeProvider, int groupCommitWriters)
     {
         Backend = backend;
         Events = new RelationalEventStore(backend);
         TimeProvider = timeProvider;
-        var ledger = new LedgerService(backend, timeProvider);
+        var ledger = new LedgerService(backend, timeProvider, groupCommitWriters);
+        _ledger = ledger;
         Ledger = ledger;
         _rebuilder = new ProjectionRebuilder(backend, ledger);
         _verifier = new LedgerVerifier(backend);
     }
 
+    private readonly LedgerService _ledger;
     private readonly ProjectionRebuilder _rebuilder;
     private readonly LedgerVerifier _verifier;
 
@@ -53,7 +55,7 @@ public sealed class LedgerDatabase : IAsyncDisposable
         string schema = "ledger",
         TimeProvider? timeProvider = null,
         CancellationToken cancellationToken = default) =>
-        OpenAsync(new PostgresBackend(connectionString, schema), timeProvider, cancellationToken);
+        OpenAsync(new PostgresBackend(connectionString, schema), timeProvider, PostgresGroupCommitWriters, cancellationToken);
 
     /// <summary>Opens (and creates or migrates) a ledger in a SQLite file, e.g. "Data Source=datamarket.db".</summary>
     public static Task<LedgerDatabase> OpenSqliteAsync(
@@ -61,9 +63,9 @@ public sealed class LedgerDatabase : IAsyncDisposable
         string tablePrefix = "ledger",
         TimeProvider? timeProvider = null,
         CancellationToken cancellationToken = default) =>
-        OpenAsync(new SqliteBackend(connectionString, tablePrefix), timeProvider, cancellationToken);
+        OpenAsync(new SqliteBackend(connectionString, tablePrefix), timeProvider, SqliteGroupCommitWriters, cancellationToken);
 
-    private static async Task<LedgerDatabase> OpenAsync(StorageBackend backend, TimeProvider? timeProvider, CancellationToken cancellationToken)
+    private static async Task<LedgerDatabase> OpenAsync(StorageBackend backend, TimeProvider? timeProvider, int groupCommitWriters, CancellationToken cancellationToken)
     {
         try
         {
@@ -75,8 +77,16 @@ public sealed class LedgerDatabase : IAsyncDisposable
             throw;
         }
 
-        return new LedgerDatabase(backend, timeProvider ?? TimeProvider.System);
+        return new LedgerDatabase(backend, timeProvider ?? TimeProvider.System, groupCommitWriters);
     }
 
-    public ValueTask DisposeAsync() => Backend.DisposeAsync();
+    /// <summary>Transactions in flight at once for group-committed transfers; PostgreSQL overlaps them, SQLite has one writer.</summary>
+    private static readonly int PostgresGroupCommitWriters = int.Parse(Environment.GetEnvironmentVariable("GCW") ?? "4", System.Globalization.CultureInfo.InvariantCulture);
+    private const int SqliteGroupCommitWriters = 1;
+
+    public async ValueTask DisposeAsync()
+    {
+        await _ledger.DisposeAsync().ConfigureAwait(false);
+        await Backend.DisposeAsync().ConfigureAwait(false);
+    }
 }

@@ -14,6 +14,11 @@ internal sealed class AccountRow
     public long CreditsPending { get; set; }
     public long CreditsPosted { get; set; }
 
+    /// <summary>Read (and locked) from the database, rather than opened by the command being applied.</summary>
+    public bool Loaded { get; init; }
+
+    public AccountRow Clone() => (AccountRow)MemberwiseClone();
+
     public AccountBalance ToBalance() => new(Id, Kind, Owner, Currency, Flags, DebitsPending, DebitsPosted, CreditsPending, CreditsPosted);
 
     public bool IsWithinLimits() =>

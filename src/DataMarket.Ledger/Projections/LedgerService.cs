@@ -12,8 +12,21 @@ namespace DataMarket.Ledger.Projections;
 /// touches (in id order, so writers never deadlock), the shared fold, then events, projections and
 /// outbox rows written together. Lost races are retried from the top.
 /// </summary>
-internal sealed class LedgerService(StorageBackend backend, TimeProvider timeProvider) : ILedger
+internal sealed class LedgerService : ILedger
 {
+    private readonly StorageBackend backend;
+    private readonly TimeProvider timeProvider;
+    private readonly CommitBatcher? _batcher;
+
+    public LedgerService(StorageBackend backend, TimeProvider timeProvider, int groupCommitWriters)
+    {
+        this.backend = backend;
+        this.timeProvider = timeProvider;
+        _batcher = groupCommitWriters > 0 ? new CommitBatcher(this, groupCommitWriters) : null;
+    }
+
+    public ValueTask DisposeAsync() => _batcher?.DisposeAsync() ?? ValueTask.CompletedTask;
+
     private const int MaxAttempts = 25;
     private const string TransferColumns = "id, debit_account_id, credit_account_id, amount, currency, code, pending, state, batch_id, reference, created_at, resolved_at";
     private const string AccountColumns = "id, kind, owner, currency, flags, debits_pending, debits_posted, credits_pending, credits_posted";
@@ -29,7 +42,16 @@ internal sealed class LedgerService(StorageBackend backend, TimeProvider timePro
             return Task.FromResult(invalid);
         }
 
-        return RunAsync(options, (transaction, metadata, ct) => CommitCoreAsync(transaction, transfers, metadata, options, ct), cancellationToken);
+        if (options?.Inbox is null && _batcher is not null)
+        {
+            // No inbox row to check first: share a transaction (and its fsync) with concurrent commands.
+            return _batcher.CommitAsync(transfers, options, cancellationToken);
+        }
+
+        return RunAsync(
+            options,
+            async (transaction, metadata, ct) => (await CommitManyAsync(transaction, [new CommitCommand(transfers, options, metadata)], ct).ConfigureAwait(false))[0],
+            cancellationToken);
     }
 
     public Task<LedgerResult> PostPendingAsync(Guid pendingTransferId, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default) =>
@@ -72,6 +94,16 @@ internal sealed class LedgerService(StorageBackend backend, TimeProvider timePro
         return null;
     }
 
+    internal EventMetadata NewMetadata(LedgerCommandOptions? options) => new()
+    {
+        Actor = options?.Actor,
+        CorrelationId = options?.CorrelationId,
+        CausationId = options?.CausationId ?? options?.Inbox?.MessageId.ToString(),
+        Timestamp = Time.ToMicroseconds(timeProvider.GetUtcNow()),
+    };
+
+    internal StorageBackend Backend => backend;
+
     private async Task<LedgerResult> RunAsync(
         LedgerCommandOptions? options,
         Func<DbTransaction, EventMetadata, CancellationToken, Task<LedgerResult>> body,
@@ -79,13 +111,7 @@ internal sealed class LedgerService(StorageBackend backend, TimeProvider timePro
     {
         for (var attempt = 1; ; attempt++)
         {
-            var metadata = new EventMetadata
-            {
-                Actor = options?.Actor,
-                CorrelationId = options?.CorrelationId,
-                CausationId = options?.CausationId ?? options?.Inbox?.MessageId.ToString(),
-                Timestamp = Time.ToMicroseconds(timeProvider.GetUtcNow()),
-            };
+            var metadata = NewMetadata(options);
             await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var transaction = await backend.BeginAsync(connection, cancellationToken).ConfigureAwait(false);
             try
@@ -141,66 +167,136 @@ internal sealed class LedgerService(StorageBackend backend, TimeProvider timePro
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
-    private async Task<LedgerResult> CommitCoreAsync(
-        DbTransaction transaction,
-        IReadOnlyList<TransferRequest> transfers,
-        EventMetadata metadata,
-        LedgerCommandOptions? options,
-        CancellationToken cancellationToken)
+    /// <summary>
+    /// Commits several independent commands in one transaction (group commit). Each command is its own
+    /// all-or-nothing unit: it is applied to a copy of the rows it touches and merged only if no rule
+    /// breaks, so one rejected command never affects another. Commands are applied, and their events
+    /// appended, in order, so a replay of the log reaches the same decisions.
+    /// </summary>
+    internal async Task<LedgerResult[]> CommitManyAsync(DbTransaction transaction, IReadOnlyList<CommitCommand> commands, CancellationToken cancellationToken)
     {
-        Guid? batchId = transfers.Count > 1 ? transfers[0].Id : null;
-        var existing = await LoadTransfersAsync(transaction, transfers.Select(t => t.Id).ToArray(), forUpdate: false, cancellationToken).ConfigureAwait(false);
-        if (existing.Count > 0)
-        {
-            var identical = existing.Count == transfers.Count
-                && transfers.All(t => existing.TryGetValue(t.Id, out var stored) && SameContent(stored, t, batchId));
-            return identical
-                ? new LedgerResult(LedgerStatus.AlreadyCommitted)
-                : LedgerResult.Reject(LedgerRejection.IdReusedWithDifferentContent, $"Transfer id(s) {string.Join(", ", existing.Keys)} already used with different content.");
-        }
+        var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id)).Distinct().ToArray();
+        var existing = await LoadTransfersAsync(transaction, allIds, forUpdate: false, cancellationToken).ConfigureAwait(false);
+        var state = new LedgerProjection();
+        var accountIds = commands.SelectMany(c => c.Transfers.SelectMany(t => new[] { t.Debit.Id, t.Credit.Id }));
+        await LoadAccountsAsync(transaction, accountIds, state, cancellationToken).ConfigureAwait(false);
 
-        var accountRefs = transfers.SelectMany(t => new[] { t.Debit, t.Credit }).DistinctBy(a => a.Id).ToDictionary(a => a.Id, StringComparer.Ordinal);
-        var projection = new LedgerProjection();
-        await LoadAccountsAsync(transaction, accountRefs.Keys, projection, cancellationToken).ConfigureAwait(false);
-
+        var committedHere = new Dictionary<Guid, TransferRecord>();
+        var touched = new HashSet<string>(StringComparer.Ordinal);
+        var statementDeltas = new Dictionary<StatementKey, StatementTotals>();
         var appends = new List<StreamAppend>();
-        var events = new List<LedgerEvent>();
-        foreach (var account in accountRefs.Values.OrderBy(a => a.Id, StringComparer.Ordinal))
+        var outbox = new List<SqlStatement>();
+        var results = new LedgerResult[commands.Count];
+
+        for (var i = 0; i < commands.Count; i++)
         {
-            if (!projection.Accounts.ContainsKey(account.Id))
+            var (transfers, options, metadata) = commands[i];
+            Guid? batchId = transfers.Count > 1 ? transfers[0].Id : null;
+            var known = transfers.Where(t => existing.ContainsKey(t.Id) || committedHere.ContainsKey(t.Id)).ToList();
+            if (known.Count > 0)
             {
+                var identical = known.Count == transfers.Count
+                    && transfers.All(t => SameContent(existing.TryGetValue(t.Id, out var stored) ? stored : committedHere[t.Id], t, batchId));
+                results[i] = identical
+                    ? new LedgerResult(LedgerStatus.AlreadyCommitted)
+                    : LedgerResult.Reject(LedgerRejection.IdReusedWithDifferentContent, $"Transfer id(s) {string.Join(", ", known.Select(t => t.Id))} already used with different content.");
+                continue;
+            }
+
+            var accountRefs = transfers.SelectMany(t => new[] { t.Debit, t.Credit }).DistinctBy(a => a.Id).OrderBy(a => a.Id, StringComparer.Ordinal).ToList();
+            var projection = new LedgerProjection();
+            var commandAppends = new List<StreamAppend>();
+            var events = new List<LedgerEvent>();
+            foreach (var account in accountRefs)
+            {
+                if (state.Accounts.TryGetValue(account.Id, out var row))
+                {
+                    projection.Accounts[account.Id] = row.Clone();
+                    continue;
+                }
+
                 var opened = new AccountOpened(account.Id, AccountRef.KindName(account.Kind), account.Owner, account.Currency, (int)account.Flags);
                 events.Add(opened);
-                appends.Add(new StreamAppend(LedgerEvent.AccountStream(account.Id), "account", ExpectedVersion.NoStream, [ToNewEvent(opened, metadata)]));
+                commandAppends.Add(new StreamAppend(LedgerEvent.AccountStream(account.Id), "account", ExpectedVersion.NoStream, [ToNewEvent(opened, metadata)]));
             }
-        }
 
-        foreach (var transfer in transfers)
-        {
-            var committed = new TransferCommitted(
-                transfer.Id,
-                transfer.Debit.Id,
-                transfer.Credit.Id,
-                transfer.Amount,
-                transfer.Debit.Currency,
-                transfer.Code.ToString(),
-                transfer.Pending,
-                batchId,
-                transfer.Reference);
-            events.Add(committed);
-            appends.Add(new StreamAppend(LedgerEvent.TransferStream(transfer.Id), "transfer", ExpectedVersion.NoStream, [ToNewEvent(committed, metadata)]));
-        }
-
-        foreach (var ledgerEvent in events)
-        {
-            if (projection.Apply(ledgerEvent, metadata.Timestamp) is { } rejection)
+            foreach (var transfer in transfers)
             {
-                return rejection;
+                var committed = new TransferCommitted(
+                    transfer.Id,
+                    transfer.Debit.Id,
+                    transfer.Credit.Id,
+                    transfer.Amount,
+                    transfer.Debit.Currency,
+                    transfer.Code.ToString(),
+                    transfer.Pending,
+                    batchId,
+                    transfer.Reference);
+                events.Add(committed);
+                commandAppends.Add(new StreamAppend(LedgerEvent.TransferStream(transfer.Id), "transfer", ExpectedVersion.NoStream, [ToNewEvent(committed, metadata)]));
             }
+
+            LedgerResult? rejection = null;
+            foreach (var ledgerEvent in events)
+            {
+                rejection = projection.Apply(ledgerEvent, metadata.Timestamp);
+                if (rejection is not null)
+                {
+                    break;
+                }
+            }
+
+            if (rejection is not null)
+            {
+                results[i] = rejection;
+                continue;
+            }
+
+            foreach (var id in projection.TouchedAccounts)
+            {
+                state.Accounts[id] = projection.Accounts[id];
+                touched.Add(id);
+            }
+
+            foreach (var id in projection.NewTransfers)
+            {
+                committedHere[id] = projection.Transfers[id];
+            }
+
+            foreach (var (key, delta) in projection.Statements)
+            {
+                statementDeltas[key] = statementDeltas.TryGetValue(key, out var sum) ? sum.Add(delta.Earned, delta.Held, delta.Paid) : delta;
+            }
+
+            appends.AddRange(commandAppends);
+            outbox.AddRange((options?.Publish ?? []).Select(message => OutboxInsert(message, metadata)));
+            results[i] = new LedgerResult(LedgerStatus.Committed);
         }
 
-        await WriteAsync(transaction, projection, appends, metadata, options, cancellationToken).ConfigureAwait(false);
-        return new LedgerResult(LedgerStatus.Committed);
+        if (appends.Count > 0)
+        {
+            var merged = new LedgerProjection();
+            foreach (var id in touched)
+            {
+                merged.Accounts[id] = state.Accounts[id];
+                merged.TouchedAccounts.Add(id);
+            }
+
+            foreach (var (id, transfer) in committedHere)
+            {
+                merged.Transfers[id] = transfer;
+                merged.NewTransfers.Add(id);
+            }
+
+            foreach (var (key, delta) in statementDeltas)
+            {
+                merged.Statements[key] = delta;
+            }
+
+            await WriteAsync(transaction, merged, appends, outbox, cancellationToken).ConfigureAwait(false);
+        }
+
+        return results;
     }
 
     private async Task<LedgerResult> ResolveCoreAsync(
@@ -244,7 +340,8 @@ internal sealed class LedgerService(StorageBackend backend, TimeProvider timePro
 
         // The transfer stream holds exactly its commit; a second resolution would find version 2.
         var append = new StreamAppend(LedgerEvent.TransferStream(transferId), "transfer", ExpectedVersion.Exactly(1), [ToNewEvent(resolution, metadata)]);
-        await WriteAsync(transaction, projection, [append], metadata, options, cancellationToken).ConfigureAwait(false);
+        var outbox = (options?.Publish ?? []).Select(message => OutboxInsert(message, metadata)).ToList();
+        await WriteAsync(transaction, projection, [append], outbox, cancellationToken).ConfigureAwait(false);
         return new LedgerResult(LedgerStatus.Committed);
     }
 
@@ -265,19 +362,29 @@ internal sealed class LedgerService(StorageBackend backend, TimeProvider timePro
         DbTransaction transaction,
         LedgerProjection projection,
         IReadOnlyList<StreamAppend> appends,
-        EventMetadata metadata,
-        LedgerCommandOptions? options,
+        IReadOnlyList<SqlStatement> outbox,
         CancellationToken cancellationToken)
     {
         var statements = new List<SqlStatement>();
-        foreach (var id in projection.TouchedAccounts.Order(StringComparer.Ordinal))
+        var accounts = projection.TouchedAccounts.Order(StringComparer.Ordinal).Select(id => projection.Accounts[id]).ToList();
+        var transfers = projection.NewTransfers.Select(id => projection.Transfers[id]).ToList();
+        if (backend.SupportsArrayParameters && accounts.Count(a => a.Loaded) > 1)
         {
-            statements.Add(UpsertAccount(projection.Accounts[id]));
+            statements.Add(UpdateAccounts(accounts.Where(a => a.Loaded).ToList()));
+            statements.AddRange(accounts.Where(a => !a.Loaded).Select(UpsertAccount));
+        }
+        else
+        {
+            statements.AddRange(accounts.Select(a => a.Loaded ? UpdateAccount(a) : UpsertAccount(a)));
         }
 
-        foreach (var id in projection.NewTransfers)
+        if (backend.SupportsArrayParameters && transfers.Count > 1)
         {
-            statements.Add(InsertTransfer(projection.Transfers[id]));
+            statements.Add(InsertTransfers(transfers));
+        }
+        else
+        {
+            statements.AddRange(transfers.Select(InsertTransfer));
         }
 
         foreach (var id in projection.ResolvedTransfers.Where(id => !projection.NewTransfers.Contains(id)))
@@ -303,10 +410,7 @@ internal sealed class LedgerService(StorageBackend backend, TimeProvider timePro
                 ("earned", delta.Earned), ("held", delta.Held), ("paid", delta.Paid)));
         }
 
-        foreach (var message in options?.Publish ?? [])
-        {
-            statements.Add(OutboxInsert(message, metadata));
-        }
+        statements.AddRange(outbox);
 
         await backend.WriteAsync(transaction, appends, statements, cancellationToken).ConfigureAwait(false);
     }
@@ -322,6 +426,43 @@ internal sealed class LedgerService(StorageBackend backend, TimeProvider timePro
         ("id", account.Id), ("kind", AccountRef.KindName(account.Kind)), ("owner", account.Owner), ("currency", account.Currency),
         ("flags", (int)account.Flags), ("dpend", account.DebitsPending), ("dpost", account.DebitsPosted),
         ("cpend", account.CreditsPending), ("cpost", account.CreditsPosted));
+
+    /// <summary>A row this transaction read and locked: a plain UPDATE is cheaper than an upsert.</summary>
+    private SqlStatement UpdateAccount(AccountRow account) => new(
+        $"UPDATE {backend.Table("accounts")} SET debits_pending = @dpend, debits_posted = @dpost, credits_pending = @cpend, credits_posted = @cpost WHERE id = @id",
+        ("dpend", account.DebitsPending), ("dpost", account.DebitsPosted), ("cpend", account.CreditsPending), ("cpost", account.CreditsPosted), ("id", account.Id));
+
+    /// <summary>Many locked rows in one statement (PostgreSQL arrays).</summary>
+    private SqlStatement UpdateAccounts(IReadOnlyList<AccountRow> accounts) => new(
+        $"""
+        UPDATE {backend.Table("accounts")} AS a SET
+            debits_pending = u.dpend, debits_posted = u.dpost, credits_pending = u.cpend, credits_posted = u.cpost
+        FROM unnest(@ids, @dpend, @dpost, @cpend, @cpost) AS u(id, dpend, dpost, cpend, cpost)
+        WHERE a.id = u.id
+        """,
+        ("ids", accounts.Select(a => a.Id).ToArray()),
+        ("dpend", accounts.Select(a => a.DebitsPending).ToArray()),
+        ("dpost", accounts.Select(a => a.DebitsPosted).ToArray()),
+        ("cpend", accounts.Select(a => a.CreditsPending).ToArray()),
+        ("cpost", accounts.Select(a => a.CreditsPosted).ToArray()));
+
+    private SqlStatement InsertTransfers(IReadOnlyList<TransferRecord> transfers) => new(
+        $"""
+        INSERT INTO {backend.Table("transfers")} ({TransferColumns})
+        SELECT * FROM unnest(@id, @debit, @credit, @amount, @currency, @code, @pending, @state, @batch, @reference, @created, @resolved)
+        """,
+        ("id", transfers.Select(t => t.Id.ToString()).ToArray()),
+        ("debit", transfers.Select(t => t.DebitAccountId).ToArray()),
+        ("credit", transfers.Select(t => t.CreditAccountId).ToArray()),
+        ("amount", transfers.Select(t => t.Amount).ToArray()),
+        ("currency", transfers.Select(t => t.Currency).ToArray()),
+        ("code", transfers.Select(t => t.Code.ToString()).ToArray()),
+        ("pending", transfers.Select(t => t.Pending ? 1 : 0).ToArray()),
+        ("state", transfers.Select(t => t.State.ToString()).ToArray()),
+        ("batch", transfers.Select(t => t.BatchId?.ToString()).ToArray()),
+        ("reference", transfers.Select(t => t.Reference).ToArray()),
+        ("created", transfers.Select(t => Time.ToUnixMicroseconds(t.CreatedAt)).ToArray()),
+        ("resolved", transfers.Select(t => t.ResolvedAt is { } r ? Time.ToUnixMicroseconds(r) : (long?)null).ToArray()));
 
     internal SqlStatement InsertTransfer(TransferRecord transfer) => new(
         $"""
@@ -402,6 +543,7 @@ internal sealed class LedgerService(StorageBackend backend, TimeProvider timePro
         DebitsPosted = reader.GetInt64(6),
         CreditsPending = reader.GetInt64(7),
         CreditsPosted = reader.GetInt64(8),
+        Loaded = true,
     };
 
     internal static TransferRecord ReadTransfer(DbDataReader reader) => new(

@@ -22,6 +22,9 @@ internal abstract class StorageBackend : IAsyncDisposable
     /// <summary>Suffix that lets several relays claim different outbox rows.</summary>
     public abstract string SkipLocked { get; }
 
+    /// <summary>Whether array parameters (and unnest) can turn many row writes into one statement.</summary>
+    public virtual bool SupportsArrayParameters => false;
+
     /// <summary>Wraps a text parameter so it is stored as JSON.</summary>
     public abstract string Json(string parameter);
 

@@ -17,7 +17,16 @@ internal sealed class PostgresBackend : StorageBackend
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
         _schema = SchemaName.Validate(schema);
-        _dataSource = NpgsqlDataSource.Create(connectionString);
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            // The same dozen statements run for every transfer: let the server keep their plans.
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
+        }
+
+        // Our sessions carry no state worth resetting between pooled uses.
+        builder.ConnectionStringBuilder.NoResetOnClose = true;
+        _dataSource = builder.Build();
     }
 
     public string Schema => _schema;
@@ -30,6 +39,8 @@ internal sealed class PostgresBackend : StorageBackend
     public override string Table(string name) => $"{_schema}.{name}";
 
     public override string ForUpdate => " FOR UPDATE";
+
+    public override bool SupportsArrayParameters => true;
 
     public override string SkipLocked => " FOR UPDATE SKIP LOCKED";
 
@@ -261,9 +272,16 @@ internal sealed class PostgresBackend : StorageBackend
     public override async Task WriteAsync(DbTransaction transaction, IReadOnlyList<StreamAppend> appends, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
     {
         await using var batch = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
-        foreach (var append in appends)
+        if (appends.Count > 1 && appends.All(a => a.Expected.IsNoStream))
         {
-            batch.BatchCommands.Add(CreateAppendBatchCommand(append.StreamId, append.StreamType, append.Expected, append.Events));
+            AddNewStreamsCommands(batch, appends);
+        }
+        else
+        {
+            foreach (var append in appends)
+            {
+                batch.BatchCommands.Add(CreateAppendBatchCommand(append.StreamId, append.StreamType, append.Expected, append.Events));
+            }
         }
 
         foreach (var statement in statements)
@@ -285,6 +303,76 @@ internal sealed class PostgresBackend : StorageBackend
         {
             throw translated;
         }
+    }
+
+    /// <summary>
+    /// Many new streams at once (a group of transfers): two set-based statements instead of one function
+    /// call per stream. Inserting the streams first is the version check (a duplicate id fails on the
+    /// primary key before any sequence number is taken), gives the transaction its id and locks the
+    /// streams table, which is all the high-water mark relies on.
+    /// </summary>
+    private void AddNewStreamsCommands(NpgsqlBatch batch, IReadOnlyList<StreamAppend> appends)
+    {
+        var streamIds = new string[appends.Count];
+        var streamTypes = new string[appends.Count];
+        var streamVersions = new long[appends.Count];
+        var events = appends.Sum(a => a.Events.Count);
+        var ids = new Guid[events];
+        var eventStreams = new string[events];
+        var versions = new long[events];
+        var types = new string[events];
+        var data = new string[events];
+        var correlation = new string?[events];
+        var causation = new string?[events];
+        var actor = new string?[events];
+        var created = new DateTimeOffset[events];
+        var e = 0;
+        for (var i = 0; i < appends.Count; i++)
+        {
+            var append = appends[i];
+            streamIds[i] = append.StreamId;
+            streamTypes[i] = append.StreamType;
+            streamVersions[i] = append.Events.Count;
+            for (var v = 0; v < append.Events.Count; v++, e++)
+            {
+                var newEvent = append.Events[v];
+                var metadata = newEvent.Metadata.Normalized();
+                ids[e] = newEvent.EventId;
+                eventStreams[e] = append.StreamId;
+                versions[e] = v + 1;
+                types[e] = newEvent.Type;
+                data[e] = newEvent.Data;
+                correlation[e] = metadata.CorrelationId;
+                causation[e] = metadata.CausationId;
+                actor[e] = metadata.Actor;
+                created[e] = metadata.Timestamp;
+            }
+        }
+
+        var streams = new NpgsqlBatchCommand($"INSERT INTO {_schema}.streams (id, type, version) SELECT * FROM unnest(@ids, @types, @versions)");
+        streams.Parameters.AddWithValue("ids", streamIds);
+        streams.Parameters.AddWithValue("types", streamTypes);
+        streams.Parameters.AddWithValue("versions", streamVersions);
+        batch.BatchCommands.Add(streams);
+
+        var insert = new NpgsqlBatchCommand(
+            $"""
+            INSERT INTO {_schema}.events (seq, id, stream_id, version, type, data, correlation_id, causation_id, actor, created_at)
+            SELECT nextval('{_schema}.event_sequence'), u.id, u.stream_id, u.version, u.type, u.data::jsonb, u.correlation, u.causation, u.actor, u.created
+            FROM unnest(@ids, @streams, @versions, @types, @data, @correlation, @causation, @actor, @created) WITH ORDINALITY
+                AS u(id, stream_id, version, type, data, correlation, causation, actor, created, n)
+            ORDER BY u.n
+            """);
+        insert.Parameters.AddWithValue("ids", ids);
+        insert.Parameters.AddWithValue("streams", eventStreams);
+        insert.Parameters.AddWithValue("versions", versions);
+        insert.Parameters.AddWithValue("types", types);
+        insert.Parameters.AddWithValue("data", data);
+        insert.Parameters.Add(new NpgsqlParameter("correlation", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = correlation });
+        insert.Parameters.Add(new NpgsqlParameter("causation", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = causation });
+        insert.Parameters.Add(new NpgsqlParameter("actor", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = actor });
+        insert.Parameters.AddWithValue("created", created);
+        batch.BatchCommands.Add(insert);
     }
 
     /// <summary>Drops this store's schema. For tests and benchmarks that made their own schema.</summary>

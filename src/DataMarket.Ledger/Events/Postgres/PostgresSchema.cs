@@ -41,6 +41,7 @@ internal static class PostgresSchema
             v_count int := coalesce(array_length(p_ids, 1), 0);
             v_first bigint := 0;
             v_seq bigint := 0;
+            v_existing boolean := true;
         BEGIN
             -- Take a transaction id before any sequence number: the high-water mark depends on it.
             PERFORM pg_current_xact_id();
@@ -49,8 +50,10 @@ internal static class PostgresSchema
                 IF p_expected > 0 THEN
                     RAISE EXCEPTION USING ERRCODE = 'DM001', MESSAGE = 'absent';
                 END IF;
-                INSERT INTO {s}.streams (id, type, version) VALUES (p_stream_id, p_stream_type, 0);
+                -- A new stream is written once, at its final version (no second tuple from an UPDATE).
+                INSERT INTO {s}.streams (id, type, version) VALUES (p_stream_id, p_stream_type, v_count);
                 v_current := 0;
+                v_existing := false;
             ELSIF p_expected = -1 OR (p_expected >= 0 AND p_expected <> v_current) THEN
                 RAISE EXCEPTION USING ERRCODE = 'DM001', MESSAGE = v_current::text;
             END IF;
@@ -63,7 +66,9 @@ internal static class PostgresSchema
                         p_correlation[i], p_causation[i], p_actor[i], p_created[i]);
             END LOOP;
 
-            UPDATE {s}.streams SET version = v_current + v_count, updated_at = now() WHERE id = p_stream_id;
+            IF v_existing THEN
+                UPDATE {s}.streams SET version = v_current + v_count, updated_at = now() WHERE id = p_stream_id;
+            END IF;
             RETURN QUERY SELECT v_current + v_count, v_first, v_seq;
         END
         $fn$;
