@@ -17,6 +17,12 @@ public sealed record LedgerBenchmarkOptions
 
     public IReadOnlyList<int> TransferWriters { get; init; } = [1, 4, 16];
 
+    /// <summary>
+    /// Extra scenario: writers that each keep this many transfers in flight (a service handling several
+    /// requests at once). 0 or 1 skips it. Every transfer is still acknowledged only once durable.
+    /// </summary>
+    public int PipelinedInFlightPerWriter { get; init; } = 8;
+
     /// <summary>Transfers pick a random buyer and seller from this many of each, so writers rarely queue on one row.</summary>
     public int Accounts { get; init; } = 1_000;
 }
@@ -35,7 +41,7 @@ public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<Ledger
         text.AppendLine(CultureInfo.InvariantCulture, $"ledger benchmark on {Provider}");
         foreach (var r in Results)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"  {r.Scenario,-28} writers {r.Writers,3}: {r.OperationsPerSecond,10:F0} ops/s  {r.EventsPerSecond,10:F0} events/s  ({r.Operations} in {r.Elapsed.TotalSeconds:F1} s)");
+            text.AppendLine(CultureInfo.InvariantCulture, $"  {r.Scenario,-36} writers {r.Writers,3}: {r.OperationsPerSecond,10:F0} ops/s  {r.EventsPerSecond,10:F0} events/s  ({r.Operations} in {r.Elapsed.TotalSeconds:F1} s)");
         }
 
         return text.ToString();
@@ -89,9 +95,16 @@ public static class LedgerBenchmark
             await database.Ledger.CommitAsync(funding, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
-        foreach (var writers in options.TransferWriters)
+        var scenarios = options.TransferWriters.Select(w => ("transfers", w, 1)).ToList();
+        if (options.PipelinedInFlightPerWriter > 1 && options.TransferWriters.Count > 0)
         {
-            var result = await MeasureAsync("transfers", writers, options, async ct =>
+            var most = options.TransferWriters.Max();
+            scenarios.Add(($"transfers, {options.PipelinedInFlightPerWriter} in flight/writer", most, options.PipelinedInFlightPerWriter));
+        }
+
+        foreach (var (scenario, writers, inFlight) in scenarios)
+        {
+            var result = await MeasureAsync(scenario, writers * inFlight, options, async ct =>
             {
                 var transfer = new TransferRequest
                 {
@@ -109,7 +122,7 @@ public static class LedgerBenchmark
 
                 return 1;
             }, cancellationToken).ConfigureAwait(false);
-            results.Add(result);
+            results.Add(result with { Writers = writers });
         }
 
         return new LedgerBenchmarkReport(database.Provider, results);

@@ -176,10 +176,9 @@ internal sealed class LedgerService : ILedger
     internal async Task<LedgerResult[]> CommitManyAsync(DbTransaction transaction, IReadOnlyList<CommitCommand> commands, CancellationToken cancellationToken)
     {
         var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id)).Distinct().ToArray();
-        var existing = await LoadTransfersAsync(transaction, allIds, forUpdate: false, cancellationToken).ConfigureAwait(false);
         var state = new LedgerProjection();
         var accountIds = commands.SelectMany(c => c.Transfers.SelectMany(t => new[] { t.Debit.Id, t.Credit.Id }));
-        await LoadAccountsAsync(transaction, accountIds, state, cancellationToken).ConfigureAwait(false);
+        var existing = await LoadAsync(transaction, TransfersQuery(allIds, forUpdate: false), AccountsQuery(accountIds), state, cancellationToken).ConfigureAwait(false);
 
         var committedHere = new Dictionary<Guid, TransferRecord>();
         var touched = new HashSet<string>(StringComparer.Ordinal);
@@ -307,7 +306,7 @@ internal sealed class LedgerService : ILedger
         LedgerCommandOptions? options,
         CancellationToken cancellationToken)
     {
-        var loaded = await LoadTransfersAsync(transaction, [transferId], forUpdate: true, cancellationToken).ConfigureAwait(false);
+        var loaded = await LoadAsync(transaction, TransfersQuery([transferId], forUpdate: true), AccountsQuery([]), new LedgerProjection(), cancellationToken).ConfigureAwait(false);
         if (!loaded.TryGetValue(transferId, out var transfer))
         {
             return LedgerResult.Reject(LedgerRejection.PendingNotFound, $"No transfer {transferId}.");
@@ -331,7 +330,7 @@ internal sealed class LedgerService : ILedger
 
         var projection = new LedgerProjection();
         projection.Transfers[transferId] = transfer;
-        await LoadAccountsAsync(transaction, [transfer.DebitAccountId, transfer.CreditAccountId], projection, cancellationToken).ConfigureAwait(false);
+        await LoadAsync(transaction, TransfersQuery([], forUpdate: false), AccountsQuery([transfer.DebitAccountId, transfer.CreditAccountId]), projection, cancellationToken).ConfigureAwait(false);
         LedgerEvent resolution = post ? new PendingTransferPosted(transferId) : new PendingTransferVoided(transferId);
         if (projection.Apply(resolution, metadata.Timestamp) is { } rejection)
         {
@@ -498,38 +497,57 @@ internal sealed class LedgerService : ILedger
             ("created", Time.ToUnixMicroseconds(metadata.Timestamp)));
     }
 
-    private async Task<Dictionary<Guid, TransferRecord>> LoadTransfersAsync(DbTransaction transaction, IReadOnlyList<Guid> ids, bool forUpdate, CancellationToken cancellationToken)
+    /// <summary>"id IN (...)" as one reusable statement text: an array on PostgreSQL (so it is prepared once), a list on SQLite.</summary>
+    private (string Condition, (string Name, object? Value)[] Parameters) IdsIn(string prefix, IReadOnlyList<string> ids)
     {
-        var parameters = ids.Select((id, i) => ($"t{i}", (object?)id.ToString())).ToArray();
-        await using var command = StorageBackend.CreateCommand(
-            transaction,
-            $"SELECT {TransferColumns} FROM {backend.Table("transfers")} WHERE id IN ({string.Join(", ", parameters.Select(p => "@" + p.Item1))}){(forUpdate ? backend.ForUpdate : "")}",
-            parameters);
-        var result = new Dictionary<Guid, TransferRecord>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        if (backend.SupportsArrayParameters)
         {
-            var transfer = ReadTransfer(reader);
-            result[transfer.Id] = transfer;
+            return ($"id = ANY(@{prefix})", [(prefix, ids.ToArray())]);
         }
 
-        return result;
+        var parameters = ids.Select((id, i) => ($"{prefix}{i}", (object?)id)).ToArray();
+        return ($"id IN ({string.Join(", ", parameters.Select(p => "@" + p.Item1))})", parameters);
     }
 
-    private async Task LoadAccountsAsync(DbTransaction transaction, IEnumerable<string> ids, LedgerProjection projection, CancellationToken cancellationToken)
+    private SqlStatement TransfersQuery(IReadOnlyList<Guid> ids, bool forUpdate)
     {
-        var parameters = ids.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select((id, i) => ($"a{i}", (object?)id)).ToArray();
-        // Locking in id order means two transfers over the same accounts queue instead of deadlocking.
-        await using var command = StorageBackend.CreateCommand(
-            transaction,
-            $"SELECT {AccountColumns} FROM {backend.Table("accounts")} WHERE id IN ({string.Join(", ", parameters.Select(p => "@" + p.Item1))}) ORDER BY id{backend.ForUpdate}",
-            parameters);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        var (condition, parameters) = IdsIn("t", ids.Select(id => id.ToString()).ToList());
+        return new SqlStatement($"SELECT {TransferColumns} FROM {backend.Table("transfers")} WHERE {condition}{(forUpdate ? backend.ForUpdate : "")}", parameters);
+    }
+
+    private SqlStatement AccountsQuery(IEnumerable<string> ids)
+    {
+        // Locking in id order means two transactions over the same accounts queue instead of deadlocking.
+        var (condition, parameters) = IdsIn("a", ids.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList());
+        return new SqlStatement($"SELECT {AccountColumns} FROM {backend.Table("accounts")} WHERE {condition} ORDER BY id{backend.ForUpdate}", parameters);
+    }
+
+    /// <summary>Existing transfers and the locked accounts, in one round trip where the backend can batch.</summary>
+    private async Task<Dictionary<Guid, TransferRecord>> LoadAsync(
+        DbTransaction transaction,
+        SqlStatement transfersQuery,
+        SqlStatement accountsQuery,
+        LedgerProjection projection,
+        CancellationToken cancellationToken)
+    {
+        var transfers = new Dictionary<Guid, TransferRecord>();
+        await backend.QueryAsync(transaction, [transfersQuery, accountsQuery], async (index, reader, ct) =>
         {
-            var account = ReadAccount(reader);
-            projection.Accounts[account.Id] = account;
-        }
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (index == 0)
+                {
+                    var transfer = ReadTransfer(reader);
+                    transfers[transfer.Id] = transfer;
+                }
+                else
+                {
+                    var account = ReadAccount(reader);
+                    projection.Accounts[account.Id] = account;
+                }
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        return transfers;
     }
 
     internal static AccountRow ReadAccount(DbDataReader reader) => new()

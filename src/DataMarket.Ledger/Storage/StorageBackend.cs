@@ -63,6 +63,17 @@ internal abstract class StorageBackend : IAsyncDisposable
         }
     }
 
+    /// <summary>Runs queries in order, handing each result set to <paramref name="read"/> with its index.</summary>
+    public virtual async Task QueryAsync(DbTransaction transaction, IReadOnlyList<SqlStatement> queries, Func<int, DbDataReader, CancellationToken, Task> read, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < queries.Count; i++)
+        {
+            await using var command = CreateCommand(transaction, queries[i].Sql, queries[i].Parameters);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await read(i, reader, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Appends to streams, then runs the statements, all in the caller's transaction.</summary>
     public virtual async Task WriteAsync(DbTransaction transaction, IReadOnlyList<StreamAppend> appends, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
     {
