@@ -14,14 +14,14 @@ namespace DataMarket.Ledger.Projections;
 /// </summary>
 internal sealed class LedgerService : ILedger
 {
-    private readonly StorageBackend backend;
-    private readonly TimeProvider timeProvider;
+    private readonly StorageBackend _backend;
+    private readonly TimeProvider _timeProvider;
     private readonly CommitBatcher? _batcher;
 
     public LedgerService(StorageBackend backend, TimeProvider timeProvider, int groupCommitWriters)
     {
-        this.backend = backend;
-        this.timeProvider = timeProvider;
+        _backend = backend;
+        _timeProvider = timeProvider;
         _batcher = groupCommitWriters > 0 ? new CommitBatcher(this, groupCommitWriters) : null;
     }
 
@@ -99,10 +99,10 @@ internal sealed class LedgerService : ILedger
         Actor = options?.Actor,
         CorrelationId = options?.CorrelationId,
         CausationId = options?.CausationId ?? options?.Inbox?.MessageId.ToString(),
-        Timestamp = Time.ToMicroseconds(timeProvider.GetUtcNow()),
+        Timestamp = Time.ToMicroseconds(_timeProvider.GetUtcNow()),
     };
 
-    internal StorageBackend Backend => backend;
+    internal StorageBackend Backend => _backend;
 
     private async Task<LedgerResult> RunAsync(
         LedgerCommandOptions? options,
@@ -112,8 +112,8 @@ internal sealed class LedgerService : ILedger
         for (var attempt = 1; ; attempt++)
         {
             var metadata = NewMetadata(options);
-            await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using var transaction = await backend.BeginAsync(connection, cancellationToken).ConfigureAwait(false);
+            await using var connection = await _backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var transaction = await _backend.BeginAsync(connection, cancellationToken).ConfigureAwait(false);
             try
             {
                 if (options?.Inbox is { } inbox && !await RecordInboxAsync(transaction, inbox, metadata.Timestamp, cancellationToken).ConfigureAwait(false))
@@ -134,7 +134,7 @@ internal sealed class LedgerService : ILedger
 
                 return result;
             }
-            catch (Exception exception) when (attempt < MaxAttempts && backend.IsTransient(exception))
+            catch (Exception exception) when (attempt < MaxAttempts && _backend.IsTransient(exception))
             {
                 // Lost a race (stream or account created concurrently, deadlock, busy): start over.
                 await TryRollbackAsync(transaction).ConfigureAwait(false);
@@ -160,7 +160,7 @@ internal sealed class LedgerService : ILedger
         // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key and then skips it.
         await using var command = StorageBackend.CreateCommand(
             transaction,
-            $"INSERT INTO {backend.Table("inbox")} (consumer, message_id, processed_at) VALUES (@consumer, @message, @now) ON CONFLICT (consumer, message_id) DO NOTHING",
+            $"INSERT INTO {_backend.Table("inbox")} (consumer, message_id, processed_at) VALUES (@consumer, @message, @now) ON CONFLICT (consumer, message_id) DO NOTHING",
             ("consumer", inbox.Consumer),
             ("message", inbox.MessageId.ToString()),
             ("now", Time.ToUnixMicroseconds(now)));
@@ -367,7 +367,7 @@ internal sealed class LedgerService : ILedger
         var statements = new List<SqlStatement>();
         var accounts = projection.TouchedAccounts.Order(StringComparer.Ordinal).Select(id => projection.Accounts[id]).ToList();
         var transfers = projection.NewTransfers.Select(id => projection.Transfers[id]).ToList();
-        if (backend.SupportsArrayParameters && accounts.Count(a => a.Loaded) > 1)
+        if (_backend.SupportsArrayParameters && accounts.Count(a => a.Loaded) > 1)
         {
             statements.Add(UpdateAccounts(accounts.Where(a => a.Loaded).ToList()));
             statements.AddRange(accounts.Where(a => !a.Loaded).Select(UpsertAccount));
@@ -377,7 +377,7 @@ internal sealed class LedgerService : ILedger
             statements.AddRange(accounts.Select(a => a.Loaded ? UpdateAccount(a) : UpsertAccount(a)));
         }
 
-        if (backend.SupportsArrayParameters && transfers.Count > 1)
+        if (_backend.SupportsArrayParameters && transfers.Count > 1)
         {
             statements.Add(InsertTransfers(transfers));
         }
@@ -390,7 +390,7 @@ internal sealed class LedgerService : ILedger
         {
             var transfer = projection.Transfers[id];
             statements.Add(new SqlStatement(
-                $"UPDATE {backend.Table("transfers")} SET state = @state, resolved_at = @resolved WHERE id = @id",
+                $"UPDATE {_backend.Table("transfers")} SET state = @state, resolved_at = @resolved WHERE id = @id",
                 ("state", transfer.State.ToString()),
                 ("resolved", transfer.ResolvedAt is { } resolved ? Time.ToUnixMicroseconds(resolved) : null),
                 ("id", transfer.Id.ToString())));
@@ -400,7 +400,7 @@ internal sealed class LedgerService : ILedger
         {
             statements.Add(new SqlStatement(
                 $"""
-                INSERT INTO {backend.Table("seller_statements")} AS st (seller, currency, period, earned, held, paid)
+                INSERT INTO {_backend.Table("seller_statements")} AS st (seller, currency, period, earned, held, paid)
                 VALUES (@seller, @currency, @period, @earned, @held, @paid)
                 ON CONFLICT (seller, currency, period) DO UPDATE SET
                     earned = st.earned + excluded.earned, held = st.held + excluded.held, paid = st.paid + excluded.paid
@@ -411,12 +411,12 @@ internal sealed class LedgerService : ILedger
 
         statements.AddRange(outbox);
 
-        await backend.WriteAsync(transaction, appends, statements, cancellationToken).ConfigureAwait(false);
+        await _backend.WriteAsync(transaction, appends, statements, cancellationToken).ConfigureAwait(false);
     }
 
     internal SqlStatement UpsertAccount(AccountRow account) => new(
         $"""
-        INSERT INTO {backend.Table("accounts")} ({AccountColumns})
+        INSERT INTO {_backend.Table("accounts")} ({AccountColumns})
         VALUES (@id, @kind, @owner, @currency, @flags, @dpend, @dpost, @cpend, @cpost)
         ON CONFLICT (id) DO UPDATE SET
             debits_pending = excluded.debits_pending, debits_posted = excluded.debits_posted,
@@ -428,13 +428,13 @@ internal sealed class LedgerService : ILedger
 
     /// <summary>A row this transaction read and locked: a plain UPDATE is cheaper than an upsert.</summary>
     private SqlStatement UpdateAccount(AccountRow account) => new(
-        $"UPDATE {backend.Table("accounts")} SET debits_pending = @dpend, debits_posted = @dpost, credits_pending = @cpend, credits_posted = @cpost WHERE id = @id",
+        $"UPDATE {_backend.Table("accounts")} SET debits_pending = @dpend, debits_posted = @dpost, credits_pending = @cpend, credits_posted = @cpost WHERE id = @id",
         ("dpend", account.DebitsPending), ("dpost", account.DebitsPosted), ("cpend", account.CreditsPending), ("cpost", account.CreditsPosted), ("id", account.Id));
 
     /// <summary>Many locked rows in one statement (PostgreSQL arrays).</summary>
     private SqlStatement UpdateAccounts(IReadOnlyList<AccountRow> accounts) => new(
         $"""
-        UPDATE {backend.Table("accounts")} AS a SET
+        UPDATE {_backend.Table("accounts")} AS a SET
             debits_pending = u.dpend, debits_posted = u.dpost, credits_pending = u.cpend, credits_posted = u.cpost
         FROM unnest(@ids, @dpend, @dpost, @cpend, @cpost) AS u(id, dpend, dpost, cpend, cpost)
         WHERE a.id = u.id
@@ -447,7 +447,7 @@ internal sealed class LedgerService : ILedger
 
     private SqlStatement InsertTransfers(IReadOnlyList<TransferRecord> transfers) => new(
         $"""
-        INSERT INTO {backend.Table("transfers")} ({TransferColumns})
+        INSERT INTO {_backend.Table("transfers")} ({TransferColumns})
         SELECT * FROM unnest(@id, @debit, @credit, @amount, @currency, @code, @pending, @state, @batch, @reference, @created, @resolved)
         """,
         ("id", transfers.Select(t => t.Id.ToString()).ToArray()),
@@ -465,7 +465,7 @@ internal sealed class LedgerService : ILedger
 
     internal SqlStatement InsertTransfer(TransferRecord transfer) => new(
         $"""
-        INSERT INTO {backend.Table("transfers")} ({TransferColumns})
+        INSERT INTO {_backend.Table("transfers")} ({TransferColumns})
         VALUES (@id, @debit, @credit, @amount, @currency, @code, @pending, @state, @batch, @reference, @created, @resolved)
         """,
         ("id", transfer.Id.ToString()), ("debit", transfer.DebitAccountId), ("credit", transfer.CreditAccountId),
@@ -489,7 +489,7 @@ internal sealed class LedgerService : ILedger
             ["actor"] = metadata.Actor,
         });
         return new SqlStatement(
-            $"INSERT INTO {backend.Table("outbox")} (id, type, payload, headers, created_at) VALUES (@id, @type, {backend.Json("@payload")}, {backend.Json("@headers")}, @created)",
+            $"INSERT INTO {_backend.Table("outbox")} (id, type, payload, headers, created_at) VALUES (@id, @type, {_backend.Json("@payload")}, {_backend.Json("@headers")}, @created)",
             ("id", Guid.NewGuid().ToString()),
             ("type", type.FullName ?? type.Name),
             ("payload", JsonSerializer.Serialize(message, type, IntegrationJson)),
@@ -500,7 +500,7 @@ internal sealed class LedgerService : ILedger
     /// <summary>"id IN (...)" as one reusable statement text: an array on PostgreSQL (so it is prepared once), a list on SQLite.</summary>
     private (string Condition, (string Name, object? Value)[] Parameters) IdsIn(string prefix, IReadOnlyList<string> ids)
     {
-        if (backend.SupportsArrayParameters)
+        if (_backend.SupportsArrayParameters)
         {
             return ($"id = ANY(@{prefix})", [(prefix, ids.ToArray())]);
         }
@@ -512,14 +512,14 @@ internal sealed class LedgerService : ILedger
     private SqlStatement TransfersQuery(IReadOnlyList<Guid> ids, bool forUpdate)
     {
         var (condition, parameters) = IdsIn("t", ids.Select(id => id.ToString()).ToList());
-        return new SqlStatement($"SELECT {TransferColumns} FROM {backend.Table("transfers")} WHERE {condition}{(forUpdate ? backend.ForUpdate : "")}", parameters);
+        return new SqlStatement($"SELECT {TransferColumns} FROM {_backend.Table("transfers")} WHERE {condition}{(forUpdate ? _backend.ForUpdate : "")}", parameters);
     }
 
     private SqlStatement AccountsQuery(IEnumerable<string> ids)
     {
         // Locking in id order means two transactions over the same accounts queue instead of deadlocking.
         var (condition, parameters) = IdsIn("a", ids.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList());
-        return new SqlStatement($"SELECT {AccountColumns} FROM {backend.Table("accounts")} WHERE {condition} ORDER BY id{backend.ForUpdate}", parameters);
+        return new SqlStatement($"SELECT {AccountColumns} FROM {_backend.Table("accounts")} WHERE {condition} ORDER BY id{_backend.ForUpdate}", parameters);
     }
 
     /// <summary>Existing transfers and the locked accounts, in one round trip where the backend can batch.</summary>
@@ -531,7 +531,7 @@ internal sealed class LedgerService : ILedger
         CancellationToken cancellationToken)
     {
         var transfers = new Dictionary<Guid, TransferRecord>();
-        await backend.QueryAsync(transaction, [transfersQuery, accountsQuery], async (index, reader, ct) =>
+        await _backend.QueryAsync(transaction, [transfersQuery, accountsQuery], async (index, reader, ct) =>
         {
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
@@ -580,10 +580,10 @@ internal sealed class LedgerService : ILedger
 
     public async Task<TransferRecord?> GetTransferAsync(Guid transferId, CancellationToken cancellationToken = default)
     {
-        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await _backend.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = StorageBackend.CreateCommand(
             connection,
-            $"SELECT {TransferColumns} FROM {backend.Table("transfers")} WHERE id = @id",
+            $"SELECT {TransferColumns} FROM {_backend.Table("transfers")} WHERE id = @id",
             ("id", transferId.ToString()));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadTransfer(reader) : null;
@@ -592,10 +592,10 @@ internal sealed class LedgerService : ILedger
     public async Task<IReadOnlyList<AccountBalance>> GetBalancesAsync(string? accountIdPrefix = null, CancellationToken cancellationToken = default)
     {
         var prefix = accountIdPrefix ?? string.Empty;
-        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await _backend.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = StorageBackend.CreateCommand(
             connection,
-            $"SELECT {AccountColumns} FROM {backend.Table("accounts")} WHERE substr(id, 1, length(@prefix)) = @prefix ORDER BY id",
+            $"SELECT {AccountColumns} FROM {_backend.Table("accounts")} WHERE substr(id, 1, length(@prefix)) = @prefix ORDER BY id",
             ("prefix", prefix));
         var balances = new List<AccountBalance>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -615,10 +615,10 @@ internal sealed class LedgerService : ILedger
             throw new ArgumentException($"Period '{period}' is not a month written yyyy-MM.", nameof(period));
         }
 
-        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await _backend.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = StorageBackend.CreateCommand(
             connection,
-            $"SELECT currency, earned, held, paid FROM {backend.Table("seller_statements")} WHERE seller = @seller AND period = @period ORDER BY currency",
+            $"SELECT currency, earned, held, paid FROM {_backend.Table("seller_statements")} WHERE seller = @seller AND period = @period ORDER BY currency",
             ("seller", sellerId),
             ("period", period));
         var lines = new List<SellerStatementLine>();
