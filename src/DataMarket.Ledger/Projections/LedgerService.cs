@@ -396,7 +396,8 @@ internal sealed class LedgerService : ILedger
                 ("id", transfer.Id.ToString())));
         }
 
-        foreach (var (key, delta) in projection.Statements)
+        // Key order, so two transactions never take statement rows in opposite orders.
+        foreach (var (key, delta) in projection.Statements.OrderBy(p => p.Key.Seller, StringComparer.Ordinal).ThenBy(p => p.Key.Currency, StringComparer.Ordinal).ThenBy(p => p.Key.Period, StringComparer.Ordinal))
         {
             statements.Add(new SqlStatement(
                 $"""
