@@ -163,6 +163,71 @@ public abstract class event_store_contract<TFixture>(TFixture fixture) : IClassF
         Assert.Subset(seen.Select(e => e.EventId).ToHashSet(), acknowledged.ToHashSet());
         Assert.Equal(acknowledged.Count, seen.Count(e => e.Type == "Bulk"));
     }
+
+    [Fact]
+    public async Task a_reader_tailing_during_concurrent_appends_sees_every_event_once_in_order()
+    {
+        var position = await Store.GetHighWaterMarkAsync();
+        var acknowledged = new ConcurrentBag<Guid>();
+        var writers = Enumerable.Range(0, 4).Select(writer => Task.Run(async () =>
+        {
+            for (var i = 0; i < 25; i++)
+            {
+                var batch = Enumerable.Range(0, 1 + (i % 2)).Select(k => Event("Tail", writer * 1000 + i * 10 + k)).ToArray();
+                await Store.AppendAsync(NewStreamId(), "tail", ExpectedVersion.Any, batch);
+                foreach (var e in batch)
+                {
+                    acknowledged.Add(e.EventId);
+                }
+            }
+        })).ToArray();
+
+        var seen = new List<RecordedEvent>();
+        var writing = Task.WhenAll(writers);
+        while (true)
+        {
+            var done = writing.IsCompleted;
+            var page = await Store.ReadAllAsync(position, 50);
+            seen.AddRange(page);
+            if (page.Count > 0)
+            {
+                position = page[^1].Sequence;
+            }
+            else if (done)
+            {
+                break;
+            }
+        }
+
+        await writing;
+        Assert.True(seen.Zip(seen.Skip(1)).All(pair => pair.First.Sequence < pair.Second.Sequence));
+        var tails = seen.Where(e => e.Type == "Tail").Select(e => e.EventId).ToList();
+        Assert.Equal(tails.Count, tails.Distinct().Count());
+        Assert.Equal(acknowledged.OrderBy(id => id), tails.OrderBy(id => id));
+    }
+
+    [Fact]
+    public async Task opening_the_same_store_concurrently_is_idempotent_and_keeps_data()
+    {
+        var streamId = NewStreamId();
+        await Store.AppendAsync(streamId, "thing", ExpectedVersion.NoStream, [Event("Kept", 1)]);
+
+        var handles = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => fixture.OpenAnotherAsync()));
+        try
+        {
+            foreach (var handle in handles)
+            {
+                Assert.Equal(["Kept"], (await handle.Events.ReadStreamAsync(streamId)).Select(e => e.Type));
+            }
+        }
+        finally
+        {
+            foreach (var handle in handles)
+            {
+                await handle.DisposeAsync();
+            }
+        }
+    }
 }
 
 public sealed class event_store_contract_on_postgres(PostgresFixture fixture) : event_store_contract<PostgresFixture>(fixture);
