@@ -2,7 +2,7 @@ using DataMarket.Ledger;
 using DataMarket.Ledger.Benchmarks;
 
 // Usage: dotnet run -c Release --project tests/DataMarket.Ledger.Benchmarks [postgres|sqlite] [seconds]
-// PostgreSQL: DATAMARKET_TEST_POSTGRES or the loopback default; runs in a schema of its own, dropped afterwards.
+// PostgreSQL: DATAMARKET_TEST_POSTGRES or the loopback default; runs in a scratch schema, dropped afterwards.
 var provider = args.Length > 0 ? args[0] : "postgres";
 var seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3;
 var options = new LedgerBenchmarkOptions { Duration = TimeSpan.FromSeconds(seconds) };
@@ -15,7 +15,6 @@ if (provider == "sqlite")
         Console.Write((await LedgerBenchmark.RunAsync(database, options with { AppendWriters = [1, 4], TransferWriters = [1, 4] })).ToText());
     }
 
-    Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
     foreach (var suffix in new[] { "", "-wal", "-shm" })
     {
         File.Delete(path + suffix);
@@ -26,21 +25,7 @@ if (provider == "sqlite")
 
 var connectionString = Environment.GetEnvironmentVariable("DATAMARKET_TEST_POSTGRES") is { Length: > 0 } value
     ? value
-    : "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket;Maximum Pool Size=64";
-var schema = "ledger_bench_" + Guid.NewGuid().ToString("N")[..8];
-await using (var database = await LedgerDatabase.OpenPostgresAsync(connectionString, schema))
-{
-    try
-    {
-        Console.Write((await LedgerBenchmark.RunAsync(database, options)).ToText());
-        var report = await database.VerifyAsync();
-        Console.Write(report.ToText());
-    }
-    finally
-    {
-        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var drop = new Npgsql.NpgsqlCommand($"DROP SCHEMA IF EXISTS {schema} CASCADE", connection);
-        await drop.ExecuteNonQueryAsync();
-    }
-}
+    : "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket";
+var (benchmark, verification) = await LedgerBenchmark.RunOnScratchPostgresAsync(connectionString, options);
+Console.Write(benchmark.ToText());
+Console.Write(verification.ToText());

@@ -55,6 +55,31 @@ public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<Ledger
 /// </summary>
 public static class LedgerBenchmark
 {
+    /// <summary>
+    /// Runs the benchmark in a scratch schema on PostgreSQL, verifies the ledger it produced, and drops
+    /// the schema afterwards. What <c>datamarket bench ledger</c> calls.
+    /// </summary>
+    public static async Task<(LedgerBenchmarkReport Benchmark, Verification.LedgerVerificationReport Verification)> RunOnScratchPostgresAsync(
+        string connectionString,
+        LedgerBenchmarkOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        var schema = "ledger_bench_" + Guid.NewGuid().ToString("N")[..12];
+        try
+        {
+            await using var database = await LedgerDatabase.OpenPostgresAsync(connectionString, schema, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var benchmark = await RunAsync(database, options, cancellationToken).ConfigureAwait(false);
+            var verification = await database.VerifyAsync(cancellationToken).ConfigureAwait(false);
+            return (benchmark, verification);
+        }
+        finally
+        {
+            await using var backend = new Events.Postgres.PostgresBackend(connectionString, schema);
+            await backend.DropSchemaAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs the benchmark against a run on an already open ledger (it adds real events and accounts to it).</summary>
     public static async Task<LedgerBenchmarkReport> RunAsync(LedgerDatabase database, LedgerBenchmarkOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(database);
