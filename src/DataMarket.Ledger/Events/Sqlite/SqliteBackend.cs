@@ -175,7 +175,9 @@ internal sealed class SqliteBackend : StorageBackend
 
     public override ValueTask DisposeAsync()
     {
-        SqliteConnection.ClearAllPools();
+        // Release this file's pooled connections (so it can be deleted or moved), not other databases' pools.
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
         return ValueTask.CompletedTask;
     }
 }
