@@ -27,10 +27,22 @@ public abstract class LedgerDatabaseFixture : IAsyncLifetime
 
 public sealed class PostgresFixture : LedgerDatabaseFixture
 {
-    public static string ConnectionString =>
+    public static string ConnectionString { get; } = WithSmallPool(
         Environment.GetEnvironmentVariable("DATAMARKET_TEST_POSTGRES") is { Length: > 0 } value
             ? value
-            : "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket";
+            : "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket");
+
+    /// <summary>Other test projects share the server's connection slots: each test class's pool stays small (writers then queue, not fail).</summary>
+    private static string WithSmallPool(string connectionString)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.MaxPoolSize > 10)
+        {
+            builder.MaxPoolSize = 10;
+        }
+
+        return builder.ConnectionString;
+    }
 
     public string Schema { get; } = "ledger_test_" + Guid.NewGuid().ToString("N")[..12];
 
