@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using DataMarket.Ledger.Events;
+using DataMarket.Ledger.Model;
+
+namespace DataMarket.Ledger.Benchmarks;
+
+public sealed record LedgerBenchmarkOptions
+{
+    /// <summary>How long each scenario runs after its warm-up.</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(3);
+
+    public TimeSpan WarmUp { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public IReadOnlyList<int> AppendWriters { get; init; } = [1, 16];
+
+    public IReadOnlyList<int> TransferWriters { get; init; } = [1, 4, 16];
+
+    /// <summary>
+    /// Extra scenario: writers that each keep this many transfers in flight (a service handling several
+    /// requests at once). 0 or 1 skips it. Every transfer is still acknowledged only once durable.
+    /// </summary>
+    public int PipelinedInFlightPerWriter { get; init; } = 8;
+
+    /// <summary>Transfers pick a random buyer and seller from this many of each, so writers rarely queue on one row.</summary>
+    public int Accounts { get; init; } = 1_000;
+}
+
+public sealed record LedgerBenchmarkResult(string Scenario, int Writers, long Operations, long Events, TimeSpan Elapsed)
+{
+    public double OperationsPerSecond => Operations / Elapsed.TotalSeconds;
+    public double EventsPerSecond => Events / Elapsed.TotalSeconds;
+}
+
+public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<LedgerBenchmarkResult> Results)
+{
+    public string ToText()
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"ledger benchmark on {Provider}");
+        foreach (var r in Results)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  {r.Scenario,-36} writers {r.Writers,3}: {r.OperationsPerSecond,10:F0} ops/s  {r.EventsPerSecond,10:F0} events/s  ({r.Operations} in {r.Elapsed.TotalSeconds:F1} s)");
+        }
+
+        return text.ToString();
+    }
+}
+
+/// <summary>
+/// Sustained throughput of the store and the ledger: appends (1- and 10-event transactions) and
+/// transfers (each its own durable transaction) with several concurrent writers. Run it on a
+/// database of its own: it writes real events and accounts.
+/// </summary>
+public static class LedgerBenchmark
+{
+    /// <summary>
+    /// Runs the benchmark in a scratch schema on PostgreSQL, verifies the ledger it produced, and drops
+    /// the schema afterwards. What <c>datamarket bench ledger</c> calls.
+    /// </summary>
+    public static async Task<(LedgerBenchmarkReport Benchmark, Verification.LedgerVerificationReport Verification)> RunOnScratchPostgresAsync(
+        string connectionString,
+        LedgerBenchmarkOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        var schema = "ledger_bench_" + Guid.NewGuid().ToString("N")[..12];
+        try
+        {
+            await using var database = await LedgerDatabase.OpenPostgresAsync(connectionString, schema, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var benchmark = await RunAsync(database, options, cancellationToken).ConfigureAwait(false);
+            var verification = await database.VerifyAsync(cancellationToken).ConfigureAwait(false);
+            return (benchmark, verification);
+        }
+        finally
+        {
+            await using var backend = new Events.Postgres.PostgresBackend(connectionString, schema);
+            await backend.DropSchemaAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs the benchmark against a run on an already open ledger (it adds real events and accounts to it).</summary>
+    public static async Task<LedgerBenchmarkReport> RunAsync(LedgerDatabase database, LedgerBenchmarkOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        options ??= new LedgerBenchmarkOptions();
+        var results = new List<LedgerBenchmarkResult>();
+        var run = Guid.NewGuid().ToString("N")[..8];
+
+        foreach (var eventsPerAppend in new[] { 1, 10 })
+        {
+            foreach (var writers in options.AppendWriters)
+            {
+                var events = Enumerable.Range(0, eventsPerAppend)
+                    .Select(i => new NewEvent(Guid.Empty, "bench.tick", """{"value":1}""", new EventMetadata { Timestamp = DateTimeOffset.UtcNow }))
+                    .ToArray();
+                var result = await MeasureAsync($"append {eventsPerAppend}-event transactions", writers, options, async ct =>
+                {
+                    var batch = events.Select(e => e with { EventId = Guid.NewGuid() }).ToArray();
+                    await database.Events.AppendAsync($"bench-{Guid.NewGuid():N}", "bench", ExpectedVersion.NoStream, batch, ct).ConfigureAwait(false);
+                    return eventsPerAppend;
+                }, cancellationToken).ConfigureAwait(false);
+                results.Add(result);
+            }
+        }
+
+        var currency = "BNC";
+        var buyers = Enumerable.Range(0, options.Accounts).Select(i => AccountRef.Buyer($"bench-{run}-{i}", currency)).ToArray();
+        var sellers = Enumerable.Range(0, options.Accounts).Select(i => AccountRef.SellerHeld($"bench-{run}-{i}", currency)).ToArray();
+        foreach (var chunk in buyers.Chunk(100))
+        {
+            var funding = chunk.Select(buyer => new TransferRequest
+            {
+                Id = Guid.NewGuid(),
+                Debit = AccountRef.PaymentClearing(currency),
+                Credit = buyer,
+                Amount = 1_000_000_000,
+                Code = TransferCode.Charge,
+            }).ToArray();
+            await database.Ledger.CommitAsync(funding, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        var scenarios = options.TransferWriters.Select(w => ("transfers", w, 1)).ToList();
+        if (options.PipelinedInFlightPerWriter > 1 && options.TransferWriters.Count > 0)
+        {
+            var most = options.TransferWriters.Max();
+            scenarios.Add(($"transfers, {options.PipelinedInFlightPerWriter} in flight/writer", most, options.PipelinedInFlightPerWriter));
+        }
+
+        foreach (var (scenario, writers, inFlight) in scenarios)
+        {
+            var result = await MeasureAsync(scenario, writers * inFlight, options, async ct =>
+            {
+                var transfer = new TransferRequest
+                {
+                    Id = Guid.NewGuid(),
+                    Debit = buyers[Random.Shared.Next(buyers.Length)],
+                    Credit = sellers[Random.Shared.Next(sellers.Length)],
+                    Amount = 1,
+                    Code = TransferCode.Allocation,
+                };
+                var outcome = await database.Ledger.CommitAsync(transfer, cancellationToken: ct).ConfigureAwait(false);
+                if (outcome.Status != LedgerStatus.Committed)
+                {
+                    throw new InvalidOperationException($"Benchmark transfer failed: {outcome}");
+                }
+
+                return 1;
+            }, cancellationToken).ConfigureAwait(false);
+            results.Add(result with { Writers = writers });
+        }
+
+        return new LedgerBenchmarkReport(database.Provider, results);
+    }
+
+    private static async Task<LedgerBenchmarkResult> MeasureAsync(
+        string scenario,
+        int writers,
+        LedgerBenchmarkOptions options,
+        Func<CancellationToken, Task<int>> operation,
+        CancellationToken cancellationToken)
+    {
+        long operations = 0;
+        long events = 0;
+        var measuring = false;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var tasks = Enumerable.Range(0, writers).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var produced = await operation(cancellationToken).ConfigureAwait(false);
+                if (Volatile.Read(ref measuring))
+                {
+                    Interlocked.Increment(ref operations);
+                    Interlocked.Add(ref events, produced);
+                }
+            }
+        }, cancellationToken)).ToArray();
+
+        await Task.Delay(options.WarmUp, cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref measuring, true);
+        var stopwatch = Stopwatch.StartNew();
+        await Task.Delay(options.Duration, cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref measuring, false);
+        var elapsed = stopwatch.Elapsed;
+        var counted = Interlocked.Read(ref operations);
+        var countedEvents = Interlocked.Read(ref events);
+        await stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        return new LedgerBenchmarkResult(scenario, writers, counted, countedEvents, elapsed);
+    }
+}

@@ -1,0 +1,409 @@
+using System.Data.Common;
+using System.Globalization;
+using DataMarket.Ledger.Storage;
+using Npgsql;
+
+namespace DataMarket.Ledger.Events.Postgres;
+
+internal sealed class PostgresBackend : StorageBackend
+{
+    private const string ConcurrencySqlState = "DM001";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly string _schema;
+    private long _lastSafeHighWaterMark;
+
+    public PostgresBackend(string connectionString, string schema)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(connectionString);
+        _schema = SchemaName.Validate(schema);
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            // The same dozen statements run for every transfer: let the server keep their plans.
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
+        }
+
+        // Our sessions carry no state worth resetting between pooled uses.
+        builder.ConnectionStringBuilder.NoResetOnClose = true;
+        _dataSource = builder.Build();
+    }
+
+    public string Schema => _schema;
+
+    /// <summary>How long a reader waits for in-flight appends before settling for the last proven mark.</summary>
+    public TimeSpan HighWaterMarkPatience { get; set; } = TimeSpan.FromSeconds(10);
+
+    public override string ProviderName => "postgresql";
+
+    public override string Table(string name) => $"{_schema}.{name}";
+
+    public override string ForUpdate => " FOR UPDATE";
+
+    public override bool SupportsArrayParameters => true;
+
+    public override string SkipLocked => " FOR UPDATE SKIP LOCKED";
+
+    public override string Json(string parameter) => $"CAST({parameter} AS jsonb)";
+
+    public override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
+        await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+    public override async Task<DbTransaction> BeginAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
+
+    public override async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        // Concurrent starts of the same application would race on CREATE OR REPLACE; serialize them.
+        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext(@schema))", connection, transaction))
+        {
+            lockCommand.Parameters.AddWithValue("schema", "datamarket.ledger.ddl." + _schema);
+            await lockCommand.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using (var ddl = new NpgsqlCommand(PostgresSchema.Ddl(_schema), connection, transaction))
+        {
+            await ddl.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override async Task<AppendResult> AppendAsync(
+        DbTransaction transaction,
+        string streamId,
+        string streamType,
+        ExpectedVersion expected,
+        IReadOnlyList<NewEvent> events,
+        CancellationToken cancellationToken)
+    {
+        await using var command = CreateAppendCommand(transaction, streamId, streamType, expected, events);
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            return new AppendResult(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+        }
+        catch (PostgresException exception) when (TryTranslate(exception, streamId, expected, out var translated))
+        {
+            throw translated;
+        }
+    }
+
+    /// <summary>The append as one command, so the ledger can send it in the same round trip as its projections.</summary>
+    public NpgsqlBatchCommand CreateAppendBatchCommand(string streamId, string streamType, ExpectedVersion expected, IReadOnlyList<NewEvent> events)
+    {
+        var command = new NpgsqlBatchCommand(AppendSql);
+        AddAppendParameters(command.Parameters, streamId, streamType, expected, events);
+        return command;
+    }
+
+    private string AppendSql => $"SELECT stream_version, first_seq, last_seq FROM {_schema}.append_events(@stream, @type, @expected, @ids, @types, @data, @correlation, @causation, @actor, @created)";
+
+    private NpgsqlCommand CreateAppendCommand(DbTransaction transaction, string streamId, string streamType, ExpectedVersion expected, IReadOnlyList<NewEvent> events)
+    {
+        var command = new NpgsqlCommand(AppendSql, (NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
+        AddAppendParameters(command.Parameters, streamId, streamType, expected, events);
+        return command;
+    }
+
+    private static void AddAppendParameters(NpgsqlParameterCollection parameters, string streamId, string streamType, ExpectedVersion expected, IReadOnlyList<NewEvent> events)
+    {
+        var count = events.Count;
+        var ids = new Guid[count];
+        var types = new string[count];
+        var data = new string[count];
+        var correlation = new string?[count];
+        var causation = new string?[count];
+        var actor = new string?[count];
+        var created = new DateTimeOffset[count];
+        for (var i = 0; i < count; i++)
+        {
+            var metadata = events[i].Metadata.Normalized();
+            ids[i] = events[i].EventId;
+            types[i] = events[i].Type;
+            data[i] = events[i].Data;
+            correlation[i] = metadata.CorrelationId;
+            causation[i] = metadata.CausationId;
+            actor[i] = metadata.Actor;
+            created[i] = metadata.Timestamp;
+        }
+
+        parameters.AddWithValue("stream", streamId);
+        parameters.AddWithValue("type", streamType);
+        parameters.AddWithValue("expected", expected.Value);
+        parameters.AddWithValue("ids", ids);
+        parameters.AddWithValue("types", types);
+        parameters.AddWithValue("data", data);
+        parameters.Add(new NpgsqlParameter("correlation", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = correlation });
+        parameters.Add(new NpgsqlParameter("causation", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = causation });
+        parameters.Add(new NpgsqlParameter("actor", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = actor });
+        parameters.AddWithValue("created", created);
+    }
+
+    /// <summary>Maps a failed append (stale version, lost creation race, duplicate version) to the retryable concurrency error.</summary>
+    public static bool TryTranslate(PostgresException exception, string streamId, ExpectedVersion expected, out Exception translated)
+    {
+        if (exception.SqlState == ConcurrencySqlState)
+        {
+            long? actual = long.TryParse(exception.MessageText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var version) ? version : null;
+            translated = new EventStreamConcurrencyException(streamId, expected, actual, exception);
+            return true;
+        }
+
+        if (exception.SqlState == PostgresErrorCodes.UniqueViolation
+            && exception.ConstraintName is "streams_pkey" or "events_stream_version")
+        {
+            translated = new EventStreamConcurrencyException(streamId, expected, null, exception);
+            return true;
+        }
+
+        translated = exception;
+        return false;
+    }
+
+    /// <summary>
+    /// Gap-safe high-water mark. Appends take a transaction id before a sequence number, and hold a lock
+    /// on the streams table until they end. So once every transaction that was in progress when the
+    /// highest committed sequence M was read (and that touches our streams) has finished, no sequence at
+    /// or below M can still appear. If such a transaction lingers past our patience, we return the last
+    /// proven mark: readers lag, they never skip.
+    /// </summary>
+    public override async Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        long candidate;
+        string snapshot;
+        await using (var command = new NpgsqlCommand($"SELECT coalesce(max(seq), 0), pg_current_snapshot()::text FROM {_schema}.events", connection))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            candidate = reader.GetInt64(0);
+            snapshot = reader.GetString(1);
+        }
+
+        var deadline = DateTime.UtcNow + HighWaterMarkPatience;
+        var delay = TimeSpan.FromMilliseconds(1);
+        while (true)
+        {
+            await using (var command = new NpgsqlCommand(
+                $"""
+                SELECT count(*) FROM pg_locks l
+                JOIN pg_locks t ON t.pid = l.pid AND t.locktype = 'transactionid'
+                WHERE l.locktype = 'relation' AND l.relation = '{_schema}.streams'::regclass AND l.pid <> pg_backend_pid()
+                  AND t.transactionid::text::bigint IN (SELECT x::text::bigint % 4294967296 FROM pg_snapshot_xip(@snapshot::pg_snapshot) x)
+                """,
+                connection))
+            {
+                command.Parameters.AddWithValue("snapshot", snapshot);
+                var inFlight = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+                if (inFlight == 0)
+                {
+                    break;
+                }
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                return Volatile.Read(ref _lastSafeHighWaterMark);
+            }
+
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(50, delay.TotalMilliseconds * 2));
+        }
+
+        long previous;
+        do
+        {
+            previous = Volatile.Read(ref _lastSafeHighWaterMark);
+            if (candidate <= previous)
+            {
+                return previous;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _lastSafeHighWaterMark, candidate, previous) != previous);
+
+        return candidate;
+    }
+
+    public override bool IsTransient(Exception exception) => exception switch
+    {
+        EventStreamConcurrencyException => true,
+        PostgresException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.UniqueViolation or ConcurrencySqlState } => true,
+        NpgsqlException { IsTransient: true } => true,
+        _ => false,
+    };
+
+    public override object EventIdValue(Guid id) => id;
+
+    public override Guid ReadEventId(DbDataReader reader, int ordinal) => reader.GetGuid(ordinal);
+
+    public override DateTimeOffset ReadEventTimestamp(DbDataReader reader, int ordinal) =>
+        new(DateTime.SpecifyKind(reader.GetDateTime(ordinal), DateTimeKind.Utc));
+
+    public override async Task ExecuteAsync(DbTransaction transaction, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
+    {
+        if (statements.Count == 0)
+        {
+            return;
+        }
+
+        await using var batch = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
+        foreach (var statement in statements)
+        {
+            var command = new NpgsqlBatchCommand(statement.Sql);
+            foreach (var (name, value) in statement.Parameters)
+            {
+                command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            }
+
+            batch.BatchCommands.Add(command);
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override async Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+
+    public override async Task QueryAsync(DbTransaction transaction, IReadOnlyList<SqlStatement> queries, Func<int, DbDataReader, CancellationToken, Task> read, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
+        foreach (var query in queries)
+        {
+            var command = new NpgsqlBatchCommand(query.Sql);
+            foreach (var (name, value) in query.Parameters)
+            {
+                command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            }
+
+            batch.BatchCommands.Add(command);
+        }
+
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < queries.Count; i++)
+        {
+            await read(i, reader, cancellationToken).ConfigureAwait(false);
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One round trip: every append, then every projection, outbox and inbox statement.</summary>
+    public override async Task WriteAsync(DbTransaction transaction, IReadOnlyList<StreamAppend> appends, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
+        if (appends.Count > 1 && appends.All(a => a.Expected.IsNoStream))
+        {
+            AddNewStreamsCommands(batch, appends);
+        }
+        else
+        {
+            foreach (var append in appends)
+            {
+                batch.BatchCommands.Add(CreateAppendBatchCommand(append.StreamId, append.StreamType, append.Expected, append.Events));
+            }
+        }
+
+        foreach (var statement in statements)
+        {
+            var command = new NpgsqlBatchCommand(statement.Sql);
+            foreach (var (name, value) in statement.Parameters)
+            {
+                command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            }
+
+            batch.BatchCommands.Add(command);
+        }
+
+        try
+        {
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException exception) when (appends.Count > 0 && TryTranslate(exception, appends[0].StreamId, appends[0].Expected, out var translated))
+        {
+            throw translated;
+        }
+    }
+
+    /// <summary>
+    /// Many new streams at once (a group of transfers): two set-based statements instead of one function
+    /// call per stream. Inserting the streams first is the version check (a duplicate id fails on the
+    /// primary key before any sequence number is taken), gives the transaction its id and locks the
+    /// streams table, which is all the high-water mark relies on.
+    /// </summary>
+    private void AddNewStreamsCommands(NpgsqlBatch batch, IReadOnlyList<StreamAppend> appends)
+    {
+        var streamIds = new string[appends.Count];
+        var streamTypes = new string[appends.Count];
+        var streamVersions = new long[appends.Count];
+        var events = appends.Sum(a => a.Events.Count);
+        var ids = new Guid[events];
+        var eventStreams = new string[events];
+        var versions = new long[events];
+        var types = new string[events];
+        var data = new string[events];
+        var correlation = new string?[events];
+        var causation = new string?[events];
+        var actor = new string?[events];
+        var created = new DateTimeOffset[events];
+        var e = 0;
+        for (var i = 0; i < appends.Count; i++)
+        {
+            var append = appends[i];
+            streamIds[i] = append.StreamId;
+            streamTypes[i] = append.StreamType;
+            streamVersions[i] = append.Events.Count;
+            for (var v = 0; v < append.Events.Count; v++, e++)
+            {
+                var newEvent = append.Events[v];
+                var metadata = newEvent.Metadata.Normalized();
+                ids[e] = newEvent.EventId;
+                eventStreams[e] = append.StreamId;
+                versions[e] = v + 1;
+                types[e] = newEvent.Type;
+                data[e] = newEvent.Data;
+                correlation[e] = metadata.CorrelationId;
+                causation[e] = metadata.CausationId;
+                actor[e] = metadata.Actor;
+                created[e] = metadata.Timestamp;
+            }
+        }
+
+        var streams = new NpgsqlBatchCommand($"INSERT INTO {_schema}.streams (id, type, version) SELECT * FROM unnest(@ids, @types, @versions)");
+        streams.Parameters.AddWithValue("ids", streamIds);
+        streams.Parameters.AddWithValue("types", streamTypes);
+        streams.Parameters.AddWithValue("versions", streamVersions);
+        batch.BatchCommands.Add(streams);
+
+        var insert = new NpgsqlBatchCommand(
+            $"""
+            INSERT INTO {_schema}.events (seq, id, stream_id, version, type, data, correlation_id, causation_id, actor, created_at)
+            SELECT nextval('{_schema}.event_sequence'), u.id, u.stream_id, u.version, u.type, u.data::jsonb, u.correlation, u.causation, u.actor, u.created
+            FROM unnest(@ids, @streams, @versions, @types, @data, @correlation, @causation, @actor, @created) WITH ORDINALITY
+                AS u(id, stream_id, version, type, data, correlation, causation, actor, created, n)
+            ORDER BY u.n
+            """);
+        insert.Parameters.AddWithValue("ids", ids);
+        insert.Parameters.AddWithValue("streams", eventStreams);
+        insert.Parameters.AddWithValue("versions", versions);
+        insert.Parameters.AddWithValue("types", types);
+        insert.Parameters.AddWithValue("data", data);
+        insert.Parameters.Add(new NpgsqlParameter("correlation", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = correlation });
+        insert.Parameters.Add(new NpgsqlParameter("causation", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = causation });
+        insert.Parameters.Add(new NpgsqlParameter("actor", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = actor });
+        insert.Parameters.AddWithValue("created", created);
+        batch.BatchCommands.Add(insert);
+    }
+
+    /// <summary>Drops this store's schema. For tests and benchmarks that made their own schema.</summary>
+    public async Task DropSchemaAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {_schema} CASCADE", connection);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+}

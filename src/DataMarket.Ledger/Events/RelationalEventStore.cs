@@ -1,0 +1,106 @@
+using System.Data.Common;
+using DataMarket.Ledger.Storage;
+
+namespace DataMarket.Ledger.Events;
+
+/// <summary>The event store over either backend; the backend owns the append and the high-water mark.</summary>
+internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
+{
+    private const string EventColumns = "seq, id, stream_id, version, type, data, correlation_id, causation_id, actor, created_at";
+
+    public async Task<AppendResult> AppendAsync(
+        string streamId,
+        string streamType,
+        ExpectedVersion expected,
+        IReadOnlyList<NewEvent> events,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamId);
+        ArgumentException.ThrowIfNullOrEmpty(streamType);
+        ArgumentNullException.ThrowIfNull(events);
+        if (events.Count == 0)
+        {
+            throw new ArgumentException("At least one event is required.", nameof(events));
+        }
+
+        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await backend.BeginAsync(connection, cancellationToken).ConfigureAwait(false);
+        var result = await backend.AppendAsync(transaction, streamId, streamType, expected, events, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    public async Task<StreamInfo?> GetStreamAsync(string streamId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = StorageBackend.CreateCommand(
+            connection,
+            $"SELECT id, type, version FROM {backend.Table("streams")} WHERE id = @id",
+            ("id", streamId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        return new StreamInfo(reader.GetString(0), reader.GetString(1), reader.GetInt64(2));
+    }
+
+    public async Task<IReadOnlyList<RecordedEvent>> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = StorageBackend.CreateCommand(
+            connection,
+            $"SELECT {EventColumns} FROM {backend.Table("events")} WHERE stream_id = @id AND version >= @from ORDER BY version",
+            ("id", streamId),
+            ("from", fromVersion));
+        return await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken = default) =>
+        backend.GetHighWaterMarkAsync(cancellationToken);
+
+    public async Task<IReadOnlyList<RecordedEvent>> ReadAllAsync(long afterSequence, int maxCount, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxCount);
+        var highWaterMark = await backend.GetHighWaterMarkAsync(cancellationToken).ConfigureAwait(false);
+        if (highWaterMark <= afterSequence)
+        {
+            return [];
+        }
+
+        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = StorageBackend.CreateCommand(
+            connection,
+            $"SELECT {EventColumns} FROM {backend.Table("events")} WHERE seq > @after AND seq <= @mark ORDER BY seq LIMIT @limit",
+            ("after", afterSequence),
+            ("mark", highWaterMark),
+            ("limit", maxCount));
+        return await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<RecordedEvent>> ReadEventsAsync(DbCommand command, CancellationToken cancellationToken)
+    {
+        var events = new List<RecordedEvent>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            events.Add(new RecordedEvent(
+                Sequence: reader.GetInt64(0),
+                EventId: backend.ReadEventId(reader, 1),
+                StreamId: reader.GetString(2),
+                Version: reader.GetInt64(3),
+                Type: reader.GetString(4),
+                Data: reader.GetString(5),
+                Metadata: new EventMetadata
+                {
+                    CorrelationId = reader.IsDBNull(6) ? null : reader.GetString(6),
+                    CausationId = reader.IsDBNull(7) ? null : reader.GetString(7),
+                    Actor = reader.IsDBNull(8) ? null : reader.GetString(8),
+                    Timestamp = backend.ReadEventTimestamp(reader, 9),
+                }));
+        }
+
+        return events;
+    }
+}

@@ -1,0 +1,183 @@
+using System.Data.Common;
+using DataMarket.Ledger.Storage;
+using Microsoft.Data.Sqlite;
+
+namespace DataMarket.Ledger.Events.Sqlite;
+
+/// <summary>
+/// Embedded mode. SQLite lets one writer at a time hold the database (BEGIN IMMEDIATE), so sequence
+/// numbers are taken and committed in order: the high-water mark is simply the highest sequence.
+/// </summary>
+internal sealed class SqliteBackend : StorageBackend
+{
+    private const int SqliteBusy = 5;
+    private const int SqliteLocked = 6;
+    private const int SqliteConstraintPrimaryKey = 1555;
+    private const int SqliteConstraintUnique = 2067;
+
+    private readonly string _connectionString;
+    private readonly string _prefix;
+
+    public SqliteBackend(string connectionString, string tablePrefix)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(connectionString);
+        var builder = new SqliteConnectionStringBuilder(connectionString);
+        if (builder.DefaultTimeout < 30)
+        {
+            // Waiting writers retry SQLITE_BUSY until this many seconds have passed.
+            builder.DefaultTimeout = 30;
+        }
+
+        _connectionString = builder.ToString();
+        _prefix = SchemaName.Validate(tablePrefix) + "_";
+    }
+
+    public override string ProviderName => "sqlite";
+
+    public override string Table(string name) => _prefix + name;
+
+    public override string ForUpdate => string.Empty;
+
+    public override string SkipLocked => string.Empty;
+
+    public override string Json(string parameter) => parameter;
+
+    public override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA foreign_keys = ON;";
+        await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+
+    public override async Task<DbTransaction> BeginAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        // deferred: false is BEGIN IMMEDIATE: take the write lock now, not at the first write.
+        await Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false)).ConfigureAwait(false);
+
+    public override async Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        await Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: true)).ConfigureAwait(false);
+
+    public override async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (var wal = connection.CreateCommand())
+        {
+            wal.CommandText = "PRAGMA journal_mode = WAL;";
+            await wal.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var transaction = await BeginAsync(connection, cancellationToken).ConfigureAwait(false);
+        await using (var ddl = CreateCommand(transaction, SqliteSchema.Ddl(_prefix)))
+        {
+            await ddl.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override async Task<AppendResult> AppendAsync(
+        DbTransaction transaction,
+        string streamId,
+        string streamType,
+        ExpectedVersion expected,
+        IReadOnlyList<NewEvent> events,
+        CancellationToken cancellationToken)
+    {
+        long? current;
+        await using (var read = CreateCommand(transaction, $"SELECT version FROM {Table("streams")} WHERE id = @id", ("id", streamId)))
+        {
+            var value = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            current = value is null or DBNull ? null : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        // The version check comes before a sequence number is taken.
+        if (!expected.IsSatisfiedBy(current))
+        {
+            throw new EventStreamConcurrencyException(streamId, expected, current);
+        }
+
+        var version = current ?? 0;
+        if (current is null)
+        {
+            await using var insertStream = CreateCommand(
+                transaction,
+                $"INSERT INTO {Table("streams")} (id, type, version) VALUES (@id, @type, 0)",
+                ("id", streamId),
+                ("type", streamType));
+            await insertStream.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        long sequence;
+        await using (var max = CreateCommand(transaction, $"SELECT coalesce(max(seq), 0) FROM {Table("events")}"))
+        {
+            sequence = Convert.ToInt64(await max.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var first = sequence + 1;
+        await using var insert = CreateCommand(
+            transaction,
+            $"""
+            INSERT INTO {Table("events")} (seq, id, stream_id, version, type, data, correlation_id, causation_id, actor, created_at)
+            VALUES (@seq, @id, @stream, @version, @type, @data, @correlation, @causation, @actor, @created)
+            """,
+            ("seq", 0L), ("id", ""), ("stream", streamId), ("version", 0L), ("type", ""), ("data", ""),
+            ("correlation", null), ("causation", null), ("actor", null), ("created", 0L));
+        foreach (var newEvent in events)
+        {
+            var metadata = newEvent.Metadata.Normalized();
+            insert.Parameters["seq"].Value = ++sequence;
+            insert.Parameters["id"].Value = newEvent.EventId.ToString();
+            insert.Parameters["version"].Value = ++version;
+            insert.Parameters["type"].Value = newEvent.Type;
+            insert.Parameters["data"].Value = newEvent.Data;
+            insert.Parameters["correlation"].Value = (object?)metadata.CorrelationId ?? DBNull.Value;
+            insert.Parameters["causation"].Value = (object?)metadata.CausationId ?? DBNull.Value;
+            insert.Parameters["actor"].Value = (object?)metadata.Actor ?? DBNull.Value;
+            insert.Parameters["created"].Value = Time.ToUnixMicroseconds(metadata.Timestamp);
+            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using (var update = CreateCommand(
+            transaction,
+            $"UPDATE {Table("streams")} SET version = @version WHERE id = @id",
+            ("version", version),
+            ("id", streamId)))
+        {
+            await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return new AppendResult(version, first, sequence);
+    }
+
+    public override async Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = CreateCommand(connection, $"SELECT coalesce(max(seq), 0) FROM {Table("events")}");
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public override bool IsTransient(Exception exception) => exception switch
+    {
+        EventStreamConcurrencyException => true,
+        SqliteException { SqliteErrorCode: SqliteBusy or SqliteLocked } => true,
+        SqliteException { SqliteExtendedErrorCode: SqliteConstraintPrimaryKey or SqliteConstraintUnique } => true,
+        _ => false,
+    };
+
+    public override object EventIdValue(Guid id) => id.ToString();
+
+    public override Guid ReadEventId(DbDataReader reader, int ordinal) => Guid.Parse(reader.GetString(ordinal));
+
+    public override DateTimeOffset ReadEventTimestamp(DbDataReader reader, int ordinal) =>
+        Time.FromUnixMicroseconds(reader.GetInt64(ordinal));
+
+    public override ValueTask DisposeAsync()
+    {
+        // Release this file's pooled connections (so it can be deleted or moved), not other databases' pools.
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
+        return ValueTask.CompletedTask;
+    }
+}

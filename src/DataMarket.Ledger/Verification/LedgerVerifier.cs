@@ -1,0 +1,181 @@
+using System.Data.Common;
+using DataMarket.Ledger.Model;
+using DataMarket.Ledger.Projections;
+using DataMarket.Ledger.Storage;
+
+namespace DataMarket.Ledger.Verification;
+
+/// <summary>Replays the log and checks every ledger invariant against the inline projections.</summary>
+internal sealed class LedgerVerifier(StorageBackend backend)
+{
+    public async Task<LedgerVerificationReport> VerifyAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        // One snapshot for everything, so a live ledger's in-flight commands cannot make it disagree with itself.
+        await using var transaction = await backend.BeginSnapshotAsync(connection, cancellationToken).ConfigureAwait(false);
+
+        var checks = new List<LedgerCheck>();
+        var (replayed, replayErrors, events) = await ReplayAsync(backend, transaction, cancellationToken).ConfigureAwait(false);
+        var inline = await LoadInlineAsync(transaction, cancellationToken).ConfigureAwait(false);
+
+        var currencies = inline.Accounts.Values
+            .GroupBy(a => a.Currency, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new CurrencyTotals(g.Key, g.Sum(a => a.DebitsPosted), g.Sum(a => a.CreditsPosted), g.Sum(a => a.DebitsPending), g.Sum(a => a.CreditsPending)))
+            .ToList();
+        var unbalanced = currencies.Where(c => c.DebitsPosted != c.CreditsPosted || c.DebitsPending != c.CreditsPending).Select(c => c.Currency).ToList();
+        checks.Add(new LedgerCheck("debits equal credits per currency", unbalanced.Count == 0, unbalanced.Count == 0 ? $"{currencies.Count} currencies balanced" : "unbalanced: " + string.Join(", ", unbalanced)));
+
+        var negative = inline.Accounts.Values.Where(a => !a.IsWithinLimits()).Select(a => a.Id).ToList();
+        checks.Add(new LedgerCheck("no forbidden negative balance", negative.Count == 0, negative.Count == 0 ? $"{inline.Accounts.Count} accounts within limits" : string.Join(", ", negative.Take(10))));
+
+        var badStreams = await ScalarAsync(transaction,
+            $"""
+            SELECT count(*) FROM {backend.Table("streams")} s
+            WHERE s.version <> (SELECT count(*) FROM {backend.Table("events")} e WHERE e.stream_id = s.id)
+               OR s.version <> (SELECT coalesce(max(e.version), 0) FROM {backend.Table("events")} e WHERE e.stream_id = s.id)
+               OR 1 > (SELECT coalesce(min(e.version), 1) FROM {backend.Table("events")} e WHERE e.stream_id = s.id)
+            """,
+            cancellationToken).ConfigureAwait(false);
+        checks.Add(new LedgerCheck("stream versions contiguous from 1", badStreams == 0, badStreams == 0 ? "all streams contiguous" : $"{badStreams} streams with gaps or wrong version"));
+
+        var misordered = await ScalarAsync(transaction,
+            $"""
+            SELECT count(*) FROM (
+                SELECT seq, lag(seq) OVER (PARTITION BY stream_id ORDER BY version) AS previous FROM {backend.Table("events")}) x
+            WHERE x.previous IS NOT NULL AND x.previous >= x.seq
+            """,
+            cancellationToken).ConfigureAwait(false);
+        checks.Add(new LedgerCheck("global sequence increases with stream version", misordered == 0, misordered == 0 ? "ordered" : $"{misordered} events out of order"));
+
+        checks.Add(new LedgerCheck("log replays without breaking a rule", replayErrors.Count == 0, replayErrors.Count == 0 ? $"{events} events replayed" : string.Join("; ", replayErrors.Take(5))));
+
+        var differences = Compare(inline, replayed);
+        checks.Add(new LedgerCheck("rebuild equals inline projections", differences.Count == 0, differences.Count == 0 ? "accounts, transfers and statements identical" : string.Join("; ", differences.Take(10))));
+
+        var streams = await ScalarAsync(transaction, $"SELECT count(*) FROM {backend.Table("streams")}", cancellationToken).ConfigureAwait(false);
+        var undispatched = await ScalarAsync(transaction, $"SELECT count(*) FROM {backend.Table("outbox")} WHERE dispatched_at IS NULL", cancellationToken).ConfigureAwait(false);
+        await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+
+        return new LedgerVerificationReport(
+            checks,
+            events,
+            streams,
+            inline.Accounts.Count,
+            inline.Transfers.Count,
+            inline.Transfers.Values.LongCount(t => t.State == TransferState.Pending),
+            undispatched,
+            currencies);
+    }
+
+    /// <summary>Folds every ledger event in global order (other event types in the store are ignored).</summary>
+    internal static async Task<(LedgerProjection Projection, List<string> Errors, long Events)> ReplayAsync(StorageBackend backend, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        var projection = new LedgerProjection();
+        var errors = new List<string>();
+        long count = 0;
+        await using var command = StorageBackend.CreateCommand(transaction, $"SELECT seq, type, data, created_at FROM {backend.Table("events")} ORDER BY seq");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            count++;
+            var ledgerEvent = LedgerEvent.FromJson(reader.GetString(1), reader.GetString(2));
+            if (ledgerEvent is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                if (projection.Apply(ledgerEvent, backend.ReadEventTimestamp(reader, 3)) is { } rejection)
+                {
+                    errors.Add($"seq {reader.GetInt64(0)}: {rejection.Detail}");
+                }
+            }
+            catch (KeyNotFoundException)
+            {
+                errors.Add($"seq {reader.GetInt64(0)}: refers to an unknown account or transfer");
+            }
+        }
+
+        return (projection, errors, count);
+    }
+
+    private async Task<LedgerProjection> LoadInlineAsync(DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        var inline = new LedgerProjection();
+        await using (var command = StorageBackend.CreateCommand(transaction, $"SELECT id, kind, owner, currency, flags, debits_pending, debits_posted, credits_pending, credits_posted FROM {backend.Table("accounts")}"))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var account = LedgerService.ReadAccount(reader);
+                inline.Accounts[account.Id] = account;
+            }
+        }
+
+        await using (var command = StorageBackend.CreateCommand(transaction, $"SELECT id, debit_account_id, credit_account_id, amount, currency, code, pending, state, batch_id, reference, created_at, resolved_at FROM {backend.Table("transfers")}"))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var transfer = LedgerService.ReadTransfer(reader);
+                inline.Transfers[transfer.Id] = transfer;
+            }
+        }
+
+        await using (var command = StorageBackend.CreateCommand(transaction, $"SELECT seller, currency, period, earned, held, paid FROM {backend.Table("seller_statements")}"))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                inline.Statements[new StatementKey(reader.GetString(0), reader.GetString(1), reader.GetString(2))] =
+                    new StatementTotals(reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5));
+            }
+        }
+
+        return inline;
+    }
+
+    private static List<string> Compare(LedgerProjection inline, LedgerProjection replayed)
+    {
+        var differences = new List<string>();
+        foreach (var id in inline.Accounts.Keys.Union(replayed.Accounts.Keys))
+        {
+            var a = inline.Accounts.GetValueOrDefault(id)?.ToBalance();
+            var b = replayed.Accounts.GetValueOrDefault(id)?.ToBalance();
+            if (a != b)
+            {
+                differences.Add($"account {id}: inline {a?.ToString() ?? "missing"}, replayed {b?.ToString() ?? "missing"}");
+            }
+        }
+
+        foreach (var id in inline.Transfers.Keys.Union(replayed.Transfers.Keys))
+        {
+            var a = inline.Transfers.GetValueOrDefault(id);
+            var b = replayed.Transfers.GetValueOrDefault(id);
+            if (a != b)
+            {
+                differences.Add($"transfer {id}: inline {a?.ToString() ?? "missing"}, replayed {b?.ToString() ?? "missing"}");
+            }
+        }
+
+        foreach (var key in inline.Statements.Keys.Union(replayed.Statements.Keys))
+        {
+            var a = inline.Statements.GetValueOrDefault(key);
+            var b = replayed.Statements.GetValueOrDefault(key);
+            if (a != b)
+            {
+                differences.Add($"statement {key}: inline {a?.ToString() ?? "missing"}, replayed {b?.ToString() ?? "missing"}");
+            }
+        }
+
+        return differences;
+    }
+
+    private static async Task<long> ScalarAsync(DbTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = StorageBackend.CreateCommand(transaction, sql);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,59 @@
+using DataMarket.Ledger.Events;
+using DataMarket.Ledger.Events.Postgres;
+using DataMarket.Ledger.Tests.Harness;
+
+namespace DataMarket.Ledger.Tests.EventStore;
+
+/// <summary>
+/// PostgreSQL hands out sequence numbers before commit, so a later sequence can commit first. A reader
+/// must not move past the earlier one until it commits or aborts. (SQLite serializes writers, so its
+/// sequence commits in order and needs no such test.)
+/// </summary>
+public sealed class high_water_mark_on_postgres(PostgresFixture fixture) : IClassFixture<PostgresFixture>
+{
+    private static NewEvent Event(string type) => new(Guid.NewGuid(), type, "{}", new EventMetadata { Timestamp = DateTimeOffset.UtcNow });
+
+    [Fact]
+    public async Task an_event_committed_late_behind_a_gap_is_never_skipped()
+    {
+        var backend = (PostgresBackend)fixture.Database.Backend;
+        backend.HighWaterMarkPatience = TimeSpan.FromMilliseconds(300);
+        var store = fixture.Database.Events;
+        var start = await store.GetHighWaterMarkAsync();
+
+        await using var slowConnection = await backend.OpenAsync(CancellationToken.None);
+        await using var slowTransaction = await backend.BeginAsync(slowConnection, CancellationToken.None);
+        var slow = await backend.AppendAsync(slowTransaction, "slow-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Slow")], CancellationToken.None);
+        var fast = await store.AppendAsync("fast-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Fast")]);
+        Assert.True(fast.FirstSequence > slow.LastSequence);
+
+        // The fast event is committed, but the slow one below it is still in flight: hold the mark back.
+        Assert.True(await store.GetHighWaterMarkAsync() < slow.FirstSequence);
+        Assert.Empty(await store.ReadAllAsync(start, 100));
+
+        await slowTransaction.CommitAsync();
+
+        var all = await store.ReadAllAsync(start, 100);
+        Assert.Equal(["Slow", "Fast"], all.Select(e => e.Type));
+        Assert.Equal(fast.LastSequence, await store.GetHighWaterMarkAsync());
+    }
+
+    [Fact]
+    public async Task a_rolled_back_append_leaves_a_gap_that_readers_pass()
+    {
+        var store = fixture.Database.Events;
+        var backend = fixture.Database.Backend;
+        var start = await store.GetHighWaterMarkAsync();
+        await using (var connection = await backend.OpenAsync(CancellationToken.None))
+        await using (var transaction = await backend.BeginAsync(connection, CancellationToken.None))
+        {
+            await backend.AppendAsync(transaction, "doomed-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Doomed")], CancellationToken.None);
+            await transaction.RollbackAsync();
+        }
+
+        var after = await store.AppendAsync("kept-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Kept")]);
+
+        Assert.Equal(after.LastSequence, await store.GetHighWaterMarkAsync());
+        Assert.Equal(["Kept"], (await store.ReadAllAsync(start, 100)).Select(e => e.Type));
+    }
+}

@@ -1,0 +1,247 @@
+using System.Collections.Concurrent;
+using DataMarket.Ledger.Model;
+using DataMarket.Ledger.Tests.Harness;
+
+namespace DataMarket.Ledger.Tests.Ledger;
+
+/// <summary>Double-entry behaviour, identical on PostgreSQL and SQLite.</summary>
+public abstract class ledger_contract<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : LedgerDatabaseFixture
+{
+    private const string Usd = "USD";
+
+    private ILedger Ledger => fixture.Database.Ledger;
+
+    private static string NewParty(string role) => role + "-" + Guid.NewGuid().ToString("N")[..10];
+
+    private static TransferRequest Transfer(AccountRef debit, AccountRef credit, long amount, TransferCode code, bool pending = false, Guid? id = null) => new()
+    {
+        Id = id ?? Guid.NewGuid(),
+        Debit = debit,
+        Credit = credit,
+        Amount = amount,
+        Code = code,
+        Pending = pending,
+    };
+
+    private async Task<AccountBalance> BalanceAsync(AccountRef account) =>
+        Assert.Single(await Ledger.GetBalancesAsync(account.Id));
+
+    private async Task<string> FundedBuyerAsync(long amount)
+    {
+        var buyer = NewParty("buyer");
+        var result = await Ledger.CommitAsync(Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(buyer, Usd), amount, TransferCode.Charge));
+        Assert.Equal(LedgerStatus.Committed, result.Status);
+        return buyer;
+    }
+
+    [Fact]
+    public async Task a_purchase_moves_money_in_balanced_double_entries()
+    {
+        var buyer = await FundedBuyerAsync(10_000);
+        var seller = NewParty("seller");
+
+        var purchase = await Ledger.CommitAsync(
+        [
+            Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.SellerHeld(seller, Usd), 8_500, TransferCode.Allocation),
+            Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.PlatformFees(Usd), 1_500, TransferCode.PlatformFee),
+        ]);
+
+        Assert.Equal(LedgerStatus.Committed, purchase.Status);
+        Assert.Equal(0, (await BalanceAsync(AccountRef.Buyer(buyer, Usd))).PostedBalance);
+        Assert.Equal(8_500, (await BalanceAsync(AccountRef.SellerHeld(seller, Usd))).PostedBalance);
+        var report = await fixture.Database.VerifyAsync();
+        Assert.True(report.Passed, report.ToText());
+    }
+
+    [Fact]
+    public async Task the_same_id_with_the_same_content_returns_the_original_and_changes_nothing()
+    {
+        var buyer = NewParty("buyer");
+        var charge = Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(buyer, Usd), 700, TransferCode.Charge);
+
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.CommitAsync(charge)).Status);
+        Assert.Equal(LedgerStatus.AlreadyCommitted, (await Ledger.CommitAsync(charge)).Status);
+        Assert.Equal(700, (await BalanceAsync(AccountRef.Buyer(buyer, Usd))).PostedBalance);
+
+        var different = await Ledger.CommitAsync(charge with { Amount = 701 });
+        Assert.Equal(LedgerRejection.IdReusedWithDifferentContent, different.Rejection);
+        Assert.Equal(700, (await BalanceAsync(AccountRef.Buyer(buyer, Usd))).PostedBalance);
+    }
+
+    [Fact]
+    public async Task a_linked_batch_commits_all_or_nothing()
+    {
+        var buyer = await FundedBuyerAsync(1_000);
+        var seller = NewParty("seller");
+
+        var result = await Ledger.CommitAsync(
+        [
+            Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.SellerHeld(seller, Usd), 900, TransferCode.Allocation),
+            Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.PlatformFees(Usd), 200, TransferCode.PlatformFee),
+        ]);
+
+        Assert.Equal(LedgerRejection.ExceedsBalance, result.Rejection);
+        Assert.Equal(1_000, (await BalanceAsync(AccountRef.Buyer(buyer, Usd))).PostedBalance);
+        Assert.Empty(await Ledger.GetBalancesAsync(AccountRef.SellerHeld(seller, Usd).Id));
+    }
+
+    [Fact]
+    public async Task invalid_transfers_are_rejected_before_touching_the_database()
+    {
+        var buyer = AccountRef.Buyer(NewParty("buyer"), Usd);
+        Assert.Equal(LedgerRejection.InvalidAmount, (await Ledger.CommitAsync(Transfer(AccountRef.PaymentClearing(Usd), buyer, 0, TransferCode.Charge))).Rejection);
+        Assert.Equal(LedgerRejection.SameAccount, (await Ledger.CommitAsync(Transfer(buyer, buyer, 5, TransferCode.Correction))).Rejection);
+        Assert.Equal(LedgerRejection.CurrencyMismatch, (await Ledger.CommitAsync(Transfer(AccountRef.PaymentClearing("EUR"), buyer, 5, TransferCode.Charge))).Rejection);
+        Assert.Equal(LedgerRejection.EmptyBatch, (await Ledger.CommitAsync([])).Rejection);
+    }
+
+    [Fact]
+    public async Task a_pending_payout_posts_once_and_cannot_then_be_voided()
+    {
+        var seller = NewParty("seller");
+        var payable = AccountRef.SellerPayable(seller, Usd);
+        await Ledger.CommitAsync(Transfer(AccountRef.PaymentClearing(Usd), payable, 5_000, TransferCode.Correction));
+        var payout = Transfer(payable, AccountRef.PayoutsInTransit(Usd), 3_000, TransferCode.Payout, pending: true);
+
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.CommitAsync(payout)).Status);
+        Assert.Equal(2_000, (await BalanceAsync(payable)).AvailableBalance);
+        var overdraw = await Ledger.CommitAsync(Transfer(payable, AccountRef.PayoutsInTransit(Usd), 2_001, TransferCode.Payout, pending: true));
+        Assert.Equal(LedgerRejection.ExceedsBalance, overdraw.Rejection);
+
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.PostPendingAsync(payout.Id)).Status);
+        Assert.Equal(LedgerStatus.AlreadyCommitted, (await Ledger.PostPendingAsync(payout.Id)).Status);
+        Assert.Equal(LedgerRejection.PendingAlreadyResolved, (await Ledger.VoidPendingAsync(payout.Id)).Rejection);
+
+        var balance = await BalanceAsync(payable);
+        Assert.Equal((0L, 3_000L, 2_000L), (balance.DebitsPending, balance.DebitsPosted, balance.PostedBalance));
+        Assert.Equal(TransferState.PendingPosted, (await Ledger.GetTransferAsync(payout.Id))!.State);
+        Assert.Equal(LedgerRejection.PendingNotFound, (await Ledger.PostPendingAsync(Guid.NewGuid())).Rejection);
+    }
+
+    [Fact]
+    public async Task a_voided_pending_transfer_restores_balances_exactly()
+    {
+        var buyer = await FundedBuyerAsync(4_000);
+        var seller = NewParty("seller");
+        var before = await Ledger.GetBalancesAsync();
+        var hold = Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.SellerHeld(seller, Usd), 2_500, TransferCode.Allocation, pending: true);
+
+        await Ledger.CommitAsync(hold);
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.VoidPendingAsync(hold.Id)).Status);
+        Assert.Equal(LedgerStatus.AlreadyCommitted, (await Ledger.VoidPendingAsync(hold.Id)).Status);
+        Assert.Equal(LedgerRejection.PendingAlreadyResolved, (await Ledger.PostPendingAsync(hold.Id)).Rejection);
+
+        var after = await Ledger.GetBalancesAsync();
+        var opened = AccountRef.SellerHeld(seller, Usd).Id;
+        Assert.Equal(before, after.Where(a => a.AccountId != opened).ToList());
+        Assert.Equal(0, after.Single(a => a.AccountId == opened) is var held ? held.DebitsPending + held.CreditsPending + held.CreditsPosted + held.DebitsPosted : -1);
+    }
+
+    [Fact]
+    public async Task seller_statements_report_earned_held_and_paid_per_period()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 10, 30, 23, 0, 0, TimeSpan.Zero));
+        await using var database = await fixture.OpenAnotherAsync(clock);
+        var ledger = database.Ledger;
+        var buyer = NewParty("buyer");
+        var seller = NewParty("seller");
+        await ledger.CommitAsync(Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(buyer, Usd), 10_000, TransferCode.Charge));
+        await ledger.CommitAsync(Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.SellerHeld(seller, Usd), 6_000, TransferCode.Allocation));
+
+        clock.Now = new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.Zero);
+        await ledger.CommitAsync(Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.SellerHeld(seller, Usd), 1_000, TransferCode.Allocation));
+        await ledger.CommitAsync(Transfer(AccountRef.SellerHeld(seller, Usd), AccountRef.SellerPayable(seller, Usd), 4_000, TransferCode.HoldRelease));
+        var payout = Transfer(AccountRef.SellerPayable(seller, Usd), AccountRef.PayoutsInTransit(Usd), 3_500, TransferCode.Payout, pending: true);
+        await ledger.CommitAsync(payout);
+        clock.Now = new DateTimeOffset(2026, 11, 20, 9, 0, 0, TimeSpan.Zero);
+        await ledger.PostPendingAsync(payout.Id);
+
+        Assert.Equal([new SellerStatementLine(Usd, 6_000, 6_000, 0)], (await ledger.GetSellerStatementAsync(seller, "2026-10")).Lines);
+        Assert.Equal([new SellerStatementLine(Usd, 1_000, -3_000, 3_500)], (await ledger.GetSellerStatementAsync(seller, "2026-11")).Lines);
+        Assert.Empty((await ledger.GetSellerStatementAsync(seller, "2026-12")).Lines);
+        await Assert.ThrowsAsync<ArgumentException>(() => ledger.GetSellerStatementAsync(seller, "November"));
+    }
+
+    [Fact]
+    public async Task a_rebuild_by_replay_reproduces_the_inline_projections()
+    {
+        var buyer = await FundedBuyerAsync(9_000);
+        var seller = NewParty("seller");
+        await Ledger.CommitAsync(Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.SellerHeld(seller, Usd), 3_000, TransferCode.Allocation));
+        var pending = Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.Refunds(Usd), 1_000, TransferCode.Refund, pending: true);
+        await Ledger.CommitAsync(pending);
+        var before = await Ledger.GetBalancesAsync();
+
+        var replayed = await fixture.Database.RebuildProjectionsAsync();
+
+        Assert.True(replayed > 0);
+        Assert.Equal(before, await Ledger.GetBalancesAsync());
+        var report = await fixture.Database.VerifyAsync();
+        Assert.True(report.Passed, report.ToText());
+    }
+
+    [Fact]
+    public async Task concurrent_writers_over_shared_accounts_keep_every_invariant()
+    {
+        var buyers = Enumerable.Range(0, 3).Select(_ => NewParty("buyer")).ToArray();
+        var sellers = Enumerable.Range(0, 3).Select(_ => NewParty("seller")).ToArray();
+        foreach (var buyer in buyers)
+        {
+            await Ledger.CommitAsync(Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(buyer, Usd), 1_000, TransferCode.Charge));
+        }
+
+        var committed = new ConcurrentBag<long>();
+        var tasks = Enumerable.Range(0, 6).Select(writer => Task.Run(async () =>
+        {
+            var random = new Random(writer);
+            for (var i = 0; i < 15; i++)
+            {
+                var buyer = buyers[random.Next(buyers.Length)];
+                var seller = sellers[random.Next(sellers.Length)];
+                var amount = random.Next(1, 120);
+                var result = await Ledger.CommitAsync(
+                [
+                    Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.SellerHeld(seller, Usd), amount, TransferCode.Allocation),
+                    Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.PlatformFees(Usd), 1, TransferCode.PlatformFee),
+                ]);
+                if (result.Status == LedgerStatus.Committed)
+                {
+                    committed.Add(amount);
+                }
+                else
+                {
+                    Assert.Equal(LedgerRejection.ExceedsBalance, result.Rejection);
+                }
+            }
+        }));
+        await Task.WhenAll(tasks);
+
+        var held = (await Ledger.GetBalancesAsync("seller_held:")).Where(a => sellers.Contains(a.Owner)).Sum(a => a.PostedBalance);
+        Assert.Equal(committed.Sum(), held);
+        var buyerTotal = (await Ledger.GetBalancesAsync("buyer:")).Where(a => buyers.Contains(a.Owner)).Sum(a => a.PostedBalance);
+        Assert.Equal(3_000 - committed.Sum() - committed.Count, buyerTotal);
+        var report = await fixture.Database.VerifyAsync();
+        Assert.True(report.Passed, report.ToText());
+    }
+
+    [Fact]
+    public async Task a_redelivered_message_is_absorbed_by_the_inbox()
+    {
+        var buyer = NewParty("buyer");
+        var messageId = Guid.NewGuid();
+        var options = new LedgerCommandOptions { Inbox = new InboxReceipt("charge-consumer", messageId) };
+
+        var first = await Ledger.CommitAsync(Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(buyer, Usd), 300, TransferCode.Charge), options);
+        // A second delivery of the same message (even with a fresh transfer id) changes nothing.
+        var second = await Ledger.CommitAsync(Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(buyer, Usd), 300, TransferCode.Charge), options);
+
+        Assert.Equal(LedgerStatus.Committed, first.Status);
+        Assert.Equal(LedgerStatus.DuplicateMessage, second.Status);
+        Assert.Equal(300, (await BalanceAsync(AccountRef.Buyer(buyer, Usd))).PostedBalance);
+    }
+}
+
+public sealed class ledger_contract_on_postgres(PostgresFixture fixture) : ledger_contract<PostgresFixture>(fixture);
+
+public sealed class ledger_contract_on_sqlite(SqliteFixture fixture) : ledger_contract<SqliteFixture>(fixture);
