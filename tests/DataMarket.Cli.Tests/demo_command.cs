@@ -44,7 +44,9 @@ public sealed class demo_command
         var printed = writer.ToString();
         Assert.Contains("noisy-labels", printed);
         Assert.Contains("asymmetric", printed);
-        // The data folder was kept because it was given, and holds the market's state.
+        // The data folder was kept because it was given, and holds the market's state, ledger included.
         Assert.True(File.Exists(Path.Combine(folder.Path, "catalog.db")));
+        var (verifyExit, verifyOutput, _) = await CliRunner.RunAsync("ledger", "verify", "--sqlite", Path.Combine(folder.Path, "ledger.db"));
+        Assert.True(verifyExit == 0, verifyOutput);
     }
 }

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using DataMarket.Catalog.Model;
+using DataMarket.ServiceDefaults.Messaging;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
 
@@ -8,16 +8,14 @@ namespace DataMarket.Catalog.Infrastructure;
 /// <summary>Adds integration events to the unit of work; they are sent only if the state change commits.</summary>
 public sealed class Outbox(CatalogDbContext db, OutboxSignal signal)
 {
-    private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web);
-
     public void Add<T>(T message)
         where T : class
     {
         db.Outbox.Add(new OutboxMessage
         {
             MessageId = NewId.NextGuid(),
-            MessageType = typeof(T).FullName!,
-            Body = JsonSerializer.Serialize(message, s_json),
+            MessageType = IntegrationEvents.TypeName<T>(),
+            Body = IntegrationEvents.Serialize(message),
             CreatedAt = DateTime.UtcNow,
         });
     }
@@ -27,14 +25,6 @@ public sealed class Outbox(CatalogDbContext db, OutboxSignal signal)
     {
         await db.SaveChangesAsync(cancellationToken);
         signal.Wake();
-    }
-
-    internal static object Deserialize(OutboxMessage message)
-    {
-        var type = typeof(Contracts.RequestValuation).Assembly.GetType(message.MessageType)
-            ?? throw new InvalidOperationException($"unknown outbox message type {message.MessageType}");
-        return JsonSerializer.Deserialize(message.Body, type, s_json)
-            ?? throw new InvalidOperationException($"outbox message {message.Id} has an empty body");
     }
 }
 
@@ -115,8 +105,7 @@ public sealed class OutboxRelay(
         {
             try
             {
-                var payload = Outbox.Deserialize(message);
-                await publish.Publish(payload, payload.GetType(), context => context.MessageId = message.MessageId, cancellationToken);
+                await IntegrationEvents.PublishAsync(publish, message.MessageType, message.Body, message.MessageId, cancellationToken);
                 message.DispatchedAt = DateTime.UtcNow;
             }
             catch (Exception exception) when (exception is not OperationCanceledException)

@@ -15,6 +15,7 @@ public static class BenchCommand
         var bench = new Command("bench", "Measure DataMarket's speed on this machine.");
         bench.Subcommands.Add(BuildShapley());
         bench.Subcommands.Add(BuildCompute());
+        bench.Subcommands.Add(LedgerCommand.BuildBench());
         return bench;
     }
 

@@ -13,6 +13,7 @@ public static class CliApplication
         value.Subcommands.Add(ValueKnnShapleyCommand.Build());
         value.Subcommands.Add(ValueAsymmetricShapleyCommand.Build());
         root.Subcommands.Add(value);
+        root.Subcommands.Add(LedgerCommand.Build());
         root.Subcommands.Add(BenchCommand.Build());
         return root;
     }

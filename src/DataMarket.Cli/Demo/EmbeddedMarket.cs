@@ -1,3 +1,4 @@
+using DataMarket.ServiceDefaults.Ledger;
 using DataMarket.ServiceDefaults.Messaging;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,6 +20,8 @@ public static class EmbeddedMarket
             ["Catalog:Database"] = "Sqlite",
             ["ConnectionStrings:Catalog"] = $"Data Source={Path.Combine(dataDirectory, "catalog.db")}",
             ["Storage:BlobRoot"] = Path.Combine(dataDirectory, "blobs"),
+            ["Ledger:Store"] = "Sqlite",
+            ["ConnectionStrings:Ledger"] = $"Data Source={Path.Combine(dataDirectory, "ledger.db")}",
             ["Logging:LogLevel:Default"] = "Warning",
         };
         // Defaults go underneath every other source, so DATAMARKET settings from the environment win.
@@ -27,6 +30,7 @@ public static class EmbeddedMarket
         services.AddDataMarketDefaults(configuration);
         services.AddCatalog(configuration);
         services.AddValuationWorker();
+        services.AddLedger(configuration);
         services.AddDataMarketBus(configuration, bus => bus.AddCatalogConsumers(), bus => bus.AddValuationConsumers());
     }
 }
