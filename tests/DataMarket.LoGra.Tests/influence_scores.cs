@@ -8,11 +8,11 @@ public sealed class influence_scores
 {
     private const int Inputs = 3, Hidden = 5, Classes = 3;
 
-    private static (TabularGradientSource<T> Train, TabularGradientSource<T> Query, MlpModel<T> Model) TinyProblem<T>()
+    private static (TabularGradientSource<T> Train, TabularGradientSource<T> Query, MlpModel<T> Model) TinyProblem<T>(int trainRows = 40)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         var model = Problems.Mlp<T>(Inputs, Hidden, Classes);
-        var (trainFeatures, trainLabels) = Problems.Blobs(40, Inputs, Classes, seed: 1, spread: 1.5);
+        var (trainFeatures, trainLabels) = Problems.Blobs(trainRows, Inputs, Classes, seed: 1, spread: 1.5);
         var (queryFeatures, queryLabels) = Problems.Blobs(6, Inputs, Classes, seed: 2, spread: 1.5);
         return (new TabularGradientSource<T>(model, Problems.Cast<T>(trainFeatures), trainLabels),
             new TabularGradientSource<T>(model, Problems.Cast<T>(queryFeatures), queryLabels), model);
@@ -27,11 +27,13 @@ public sealed class influence_scores
         return scorer.Pairwise(Problems.Gradients(query, projections), mode);
     }
 
-    [Fact]
-    public void with_identity_projections_raw_influence_equals_the_dense_float64_block_computation()
+    [Theory]
+    [InlineData(40)] // N >= D: Cholesky of C + λI
+    [InlineData(9)] // N < D = 15: the Woodbury form
+    public void with_identity_projections_raw_influence_equals_the_dense_float64_block_computation(int trainRows)
     {
         using var folder = new TempFolder();
-        var (train, query, model) = TinyProblem<double>();
+        var (train, query, model) = TinyProblem<double>(trainRows);
         var actual = Scores(train, query, ProjectionSet.Create(model, new ProjectionOptions { Init = ProjectionInit.Identity }), folder.Sub("store"), GradientDType.Float64);
 
         // Reference: full per-example weight gradients from the double layers, one example at a time.

@@ -11,6 +11,7 @@ public static class CliApplication
         root.Subcommands.Add(ServeCommand.Build());
         var value = new Command("value", "Value training data for a test task from files.");
         value.Subcommands.Add(ValueKnnShapleyCommand.Build());
+        value.Subcommands.Add(ValueLograCommand.Build());
         root.Subcommands.Add(value);
         return root;
     }

@@ -20,6 +20,7 @@ public sealed record GradientStoreHeader
 
     public string Format { get; init; } = CurrentFormat;
 
+    [JsonPropertyName("dtype")]
     public GradientDType DType { get; init; }
 
     public long Count { get; init; }

@@ -12,14 +12,14 @@ public sealed class Preconditioner
     /// <summary>LogIX's relative damping: λ = this factor times the mean eigenvalue of C.</summary>
     public const double RelativeDamping = 0.1;
 
-    private readonly double[][]? _inverses;
+    private readonly Block[]? _blocks;
 
-    private Preconditioner(Preconditioning kind, IReadOnlyList<StoreLayer> layers, double[] damping, double[][]? inverses)
+    private Preconditioner(Preconditioning kind, IReadOnlyList<StoreLayer> layers, double[] damping, Block[]? blocks)
     {
         Kind = kind;
         Layers = layers;
         Damping = damping;
-        _inverses = inverses;
+        _blocks = blocks;
         var offsets = new int[layers.Count];
         for (int i = 1; i < layers.Count; i++)
         {
@@ -40,9 +40,6 @@ public sealed class Preconditioner
 
     /// <summary>λ per layer (0 for identity).</summary>
     public IReadOnlyList<double> Damping { get; }
-
-    /// <summary>(C_ℓ + λ_ℓ I)⁻¹, D_ℓ x D_ℓ row-major; null for identity.</summary>
-    public ReadOnlySpan<double> Inverse(int layer) => _inverses is null ? default : _inverses[layer];
 
     public static Preconditioner Identity(IReadOnlyList<StoreLayer> layers) => new(Preconditioning.Identity, layers, new double[layers.Count], null);
 
@@ -71,74 +68,108 @@ public sealed class Preconditioner
         }
 
         backend ??= ComputeBackends.Default.Backend;
-        var covariances = layers.Select(l => new double[(long)l.BlockSize * l.BlockSize]).ToArray();
         var preconditioner = Identity(layers);
         int dimension = store.Dimension;
+        int n = store.Count;
+        // With fewer examples than a block's size, C has rank N and the Woodbury identity solves an N x N system
+        // instead of a D x D one: (C + λI)⁻¹ = (I - Gᵀ (NλI + G Gᵀ)⁻¹ G) / λ with G the N x D block of the store.
+        var woodbury = layers.Select(l => n < l.BlockSize).ToArray();
+        var accumulators = layers.Select((l, i) => woodbury[i] ? new double[(long)n * l.BlockSize] : new double[(long)l.BlockSize * l.BlockSize]).ToArray();
         int chunkRows = InfluenceScorer.ChunkRows(dimension);
         var chunk = new double[(long)chunkRows * dimension];
-        for (long start = 0; start < store.Count; start += chunkRows)
+        for (long start = 0; start < n; start += chunkRows)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            int count = (int)Math.Min(chunkRows, store.Count - start);
+            int count = (int)Math.Min(chunkRows, n - start);
             store.ReadRows(start, count, chunk);
             for (int l = 0; l < layers.Count; l++)
             {
-                int size = layers[l].BlockSize;
-                backend.Gemm(Transpose.Transposed, Transpose.None, size, size, count, 1.0,
-                    chunk.AsSpan(preconditioner.Offsets[l]), dimension, chunk.AsSpan(preconditioner.Offsets[l]), dimension, 1.0, covariances[l], size);
+                int size = layers[l].BlockSize, offset = preconditioner.Offsets[l];
+                if (woodbury[l])
+                {
+                    for (int r = 0; r < count; r++)
+                    {
+                        chunk.AsSpan(r * dimension + offset, size).CopyTo(accumulators[l].AsSpan((int)((start + r) * size), size));
+                    }
+                }
+                else
+                {
+                    backend.Gemm(Transpose.Transposed, Transpose.None, size, size, count, 1.0,
+                        chunk.AsSpan(offset), dimension, chunk.AsSpan(offset), dimension, 1.0, accumulators[l], size);
+                }
             }
         }
 
         var lambdas = new double[layers.Count];
-        var inverses = new double[layers.Count][];
+        var blocks = new Block[layers.Count];
         for (int l = 0; l < layers.Count; l++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int size = layers[l].BlockSize;
-            var matrix = covariances[l];
+            var matrix = accumulators[l];
+            // tr(C) = (1/N) Σ_i |g_i|², from either form.
             double trace = 0;
-            for (int i = 0; i < matrix.Length; i++)
+            if (woodbury[l])
             {
-                matrix[i] /= store.Count;
+                foreach (double v in matrix)
+                {
+                    trace += v * v;
+                }
+            }
+            else
+            {
+                for (int i = 0; i < size; i++)
+                {
+                    trace += matrix[(long)i * size + i];
+                }
             }
 
-            for (int i = 0; i < size; i++)
-            {
-                trace += matrix[(long)i * size + i];
-            }
-
+            trace /= n;
             double lambda = damping ?? RelativeDamping * trace / size;
             if (!(lambda > 0))
             {
                 throw new LograException($"Layer '{layers[l].Name}': the damped Fisher is singular (trace {trace}, damping {lambda}); give a positive --damping.");
             }
 
-            for (int i = 0; i < size; i++)
+            if (woodbury[l])
             {
-                matrix[(long)i * size + i] += lambda;
+                var kernel = new double[(long)n * n];
+                backend.Gemm(Transpose.None, Transpose.Transposed, n, n, size, 1.0, matrix, size, matrix, size, 0.0, kernel, n);
+                for (int i = 0; i < n; i++)
+                {
+                    kernel[(long)i * n + i] += n * lambda;
+                }
+
+                backend.CholeskyFactor(kernel, n);
+                blocks[l] = new Block(size, lambda, kernel, matrix, n);
+            }
+            else
+            {
+                for (int i = 0; i < matrix.Length; i++)
+                {
+                    matrix[i] /= n;
+                }
+
+                for (int i = 0; i < size; i++)
+                {
+                    matrix[(long)i * size + i] += lambda;
+                }
+
+                backend.CholeskyFactor(matrix, size);
+                blocks[l] = new Block(size, lambda, matrix, null);
             }
 
-            backend.CholeskyFactor(matrix, size);
-            var inverse = new double[(long)size * size];
-            for (int i = 0; i < size; i++)
-            {
-                inverse[(long)i * size + i] = 1.0;
-            }
-
-            backend.CholeskySolve(matrix, size, inverse, size);
-            Symmetrize(inverse, size);
             lambdas[l] = lambda;
-            inverses[l] = inverse;
-            progress?.Report($"preconditioner: layer {layers[l].Name} ({size} x {size}, λ = {lambda:G4})");
+            progress?.Report($"preconditioner: layer {layers[l].Name} ({size} x {size}, λ = {lambda:G4}{(woodbury[l] ? $", Woodbury over {n} examples" : "")})");
         }
 
-        return new Preconditioner(kind, layers, lambdas, inverses);
+        return new Preconditioner(kind, layers, lambdas, blocks);
     }
 
     /// <summary>rows ← rows · (C + λI)⁻¹ per layer block, in place (rows x D, row-major).</summary>
     public void Apply(Span<double> rows, int count, ComputeBackend? backend = null)
     {
-        if (_inverses is null || count == 0)
+        if (_blocks is null || count == 0)
         {
             return;
         }
@@ -146,26 +177,50 @@ public sealed class Preconditioner
         backend ??= ComputeBackends.Default.Backend;
         for (int l = 0; l < Layers.Count; l++)
         {
-            int size = Layers[l].BlockSize;
-            var block = new double[(long)count * size];
-            backend.Gemm(Transpose.None, Transpose.None, count, size, size, 1.0, rows[Offsets[l]..], Dimension, _inverses[l], size, 0.0, block, size);
+            var block = _blocks[l];
+            int size = block.Size;
+            // Column-major right-hand sides for the solver: size x count.
+            var columns = new double[(long)size * count];
             for (int r = 0; r < count; r++)
             {
-                block.AsSpan(r * size, size).CopyTo(rows.Slice(r * Dimension + Offsets[l], size));
+                var row = rows.Slice(r * Dimension + Offsets[l], size);
+                for (int i = 0; i < size; i++)
+                {
+                    columns[(long)i * count + r] = row[i];
+                }
+            }
+
+            if (block.Examples is null)
+            {
+                backend.CholeskySolve(block.Factor, size, columns, count);
+            }
+            else
+            {
+                int n = block.ExampleCount;
+                var projected = new double[(long)n * count];
+                backend.Gemm(Transpose.None, Transpose.None, n, count, size, 1.0, block.Examples, size, columns, count, 0.0, projected, count);
+                backend.CholeskySolve(block.Factor, n, projected, count);
+                backend.Gemm(Transpose.Transposed, Transpose.None, size, count, n, -1.0, block.Examples, size, projected, count, 1.0, columns, count);
+                for (int i = 0; i < columns.Length; i++)
+                {
+                    columns[i] /= block.Lambda;
+                }
+            }
+
+            for (int r = 0; r < count; r++)
+            {
+                var row = rows.Slice(r * Dimension + Offsets[l], size);
+                for (int i = 0; i < size; i++)
+                {
+                    row[i] = columns[(long)i * count + r];
+                }
             }
         }
     }
 
-    private static void Symmetrize(double[] matrix, int n)
-    {
-        for (int i = 0; i < n; i++)
-        {
-            for (int j = i + 1; j < n; j++)
-            {
-                double mean = 0.5 * (matrix[(long)i * n + j] + matrix[(long)j * n + i]);
-                matrix[(long)i * n + j] = mean;
-                matrix[(long)j * n + i] = mean;
-            }
-        }
-    }
+    /// <summary>
+    /// One layer's factorisation: the Cholesky factor of C + λI (D x D), or for N &lt; D the N x D gradients and the
+    /// Cholesky factor of NλI + G Gᵀ (N x N).
+    /// </summary>
+    private sealed record Block(int Size, double Lambda, double[] Factor, double[]? Examples, int ExampleCount = 0);
 }
