@@ -65,7 +65,9 @@ public static class ValuationMethods
 {
     public const string KnnShapley = "knn-shapley";
 
+    public const string Logra = "logra";
+
     public const int DefaultK = 5;
 
-    public static IReadOnlyList<string> All { get; } = [KnnShapley];
+    public static IReadOnlyList<string> All { get; } = [KnnShapley, Logra];
 }

@@ -1,6 +1,7 @@
 using DataMarket.Contracts;
 using DataMarket.ServiceDefaults.Storage;
 using DataMarket.Valuation.Data;
+using DataMarket.Valuation.LoGra;
 using DataMarket.Valuation.Shapley;
 
 namespace DataMarket.ValuationWorker.Infrastructure;
@@ -13,7 +14,9 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
 {
     public const string KnnShapleyMethod = "knn-shapley";
 
-    public static IReadOnlyList<string> Methods { get; } = [KnnShapleyMethod];
+    public const string LograMethod = "logra";
+
+    public static IReadOnlyList<string> Methods { get; } = [KnnShapleyMethod, LograMethod];
 
     public async Task<ValuationCompleted> RunAsync(
         RequestValuation request,
@@ -42,7 +45,9 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
 
         var startedAt = DateTimeOffset.UtcNow;
         var result = await Task.Run(
-            () => DatasetValuation.KnnShapleyClassification(parts, test, request.K, progress, cancellationToken),
+            () => request.Method == LograMethod
+                ? ValueLogra(parts, test, progress, cancellationToken)
+                : DatasetValuation.KnnShapleyClassification(parts, test, request.K, progress, cancellationToken),
             cancellationToken);
         logger.LogInformation(
             "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} in {Elapsed:F2}s",
@@ -78,6 +83,21 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
             Points = points,
             CompletedAt = DateTimeOffset.UtcNow,
         };
+    }
+
+    // LoGra scores every test point in one streamed pass over the gradient store, so progress comes at the end.
+    private static DatasetValuationResult ValueLogra(IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = LograValuation.ValueParts(parts, test, new LograValuationOptions(), null, cancellationToken);
+            progress?.Report(test.Rows);
+            return result;
+        }
+        catch (LograException exception)
+        {
+            throw new ValuationRejectedException(exception.Message, exception);
+        }
     }
 
     // JSON has no NaN; a standard error that cannot be estimated travels as null.

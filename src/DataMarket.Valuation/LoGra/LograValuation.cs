@@ -50,6 +50,7 @@ public sealed record LograValuationResult(
     ValueEstimate[] Values,
     IReadOnlyList<string> GroupOrder,
     IReadOnlyDictionary<string, ValueEstimate> GroupValues,
+    ValueEstimate Total,
     double[,]? Pairwise,
     string ModelFingerprint,
     int Dimension);
@@ -88,6 +89,34 @@ public static class LograValuation
         var testSource = new TabularGradientSource<float>(model, Standardize(test, mean, scale), test.Labels.Select(l => classIndex[l]).ToArray());
         PrepareModel(model, trainSource, options, progress);
         return Score(trainSource, testSource, options, groups, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Values the rows of several training parts (listings) together, one proxy trained on their union; a group's
+    /// (seller's) value is the sum over its rows. The result has the same shape as KNN-Shapley's.
+    /// </summary>
+    public static Shapley.DatasetValuationResult ValueParts(IReadOnlyList<Shapley.TrainingPart> parts, TabularDataset test, LograValuationOptions options,
+        IProgress<LograProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        if (parts.Count == 0 || parts.All(p => p.Data.Rows == 0))
+        {
+            throw new LograException("There is no training data to value.");
+        }
+
+        int width = parts[0].Data.FeatureCount;
+        var union = new TabularDataset(parts.SelectMany(p => p.Data.Features).ToArray(), width, parts.SelectMany(p => p.Data.Labels).ToArray());
+        var groups = parts.SelectMany(p => Enumerable.Repeat(p.Group, p.Data.Rows)).ToArray();
+        var result = ValueTabular(union, test, options, groups, progress, cancellationToken);
+        var partValues = new List<ValueEstimate[]>();
+        int offset = 0;
+        foreach (var part in parts)
+        {
+            partValues.Add(result.Values.AsSpan(offset, part.Data.Rows).ToArray());
+            offset += part.Data.Rows;
+        }
+
+        return new Shapley.DatasetValuationResult(partValues, result.GroupValues, result.GroupOrder, result.Total, test.Rows);
     }
 
     public static LograValuationResult ValueText(IReadOnlyList<string> train, IReadOnlyList<string> test, LograValuationOptions options,
@@ -210,6 +239,7 @@ public static class LograValuation
         var groupOrder = groups is null ? new List<string>() : groups.Distinct(StringComparer.Ordinal).ToList();
         var groupIndex = groupOrder.Select((g, i) => (g, i)).ToDictionary(p => p.g, p => p.i, StringComparer.Ordinal);
         var groupTotals = new double[nq * groupOrder.Count];
+        var queryTotals = new double[nq];
         var values = new ValueEstimate[n];
         var pairwise = options.KeepPairwise ? new double[nq, n] : null;
         scorer.ScorePairwise(queries, options.Mode, chunk =>
@@ -219,6 +249,7 @@ public static class LograValuation
             {
                 var row = chunk.Scores.AsSpan(q * chunk.TrainCount, chunk.TrainCount);
                 moments.Add(row);
+                queryTotals[q] += System.Numerics.Tensors.TensorPrimitives.Sum<double>(row);
                 for (int t = 0; t < row.Length; t++)
                 {
                     if (pairwise is not null)
@@ -243,7 +274,13 @@ public static class LograValuation
         }
 
         var groupValues = groupOrder.Select((g, i) => (g, groupMoments.Estimate(i))).ToDictionary(p => p.g, p => p.Item2, StringComparer.Ordinal);
-        return new LograValuationResult(values, groupOrder, groupValues, pairwise, fingerprint, scorer.Store.Dimension);
+        var totalMoments = new RunningMoments(1);
+        foreach (double total in queryTotals)
+        {
+            totalMoments.Add([total]);
+        }
+
+        return new LograValuationResult(values, groupOrder, groupValues, totalMoments.Estimate(0), pairwise, fingerprint, scorer.Store.Dimension);
     }
 
     private static void PrepareModel<T>(Model<T> model, ITrainingTask<T> train, LograValuationOptions options, IProgress<LograProgress>? progress)
