@@ -57,6 +57,22 @@ public sealed class gradient_store
     }
 
     [Fact]
+    public void refuses_a_value_that_overflows_float16_and_leaves_nothing()
+    {
+        using var folder = new TempFolder();
+        var projections = Projections();
+        var row = new float[projections.Dimension];
+        row[3] = 1e6f;
+        using (var writer = new GradientStoreWriter(folder.Sub("store"), projections, GradientDType.Float16))
+        {
+            var error = Assert.Throws<LograException>(() => writer.Append<float>(row, ["big"]));
+            Assert.Contains("overflows float16", error.Message);
+        }
+
+        Assert.False(Directory.Exists(folder.Sub("store")));
+    }
+
+    [Fact]
     public void from_another_model_is_rejected_with_a_clear_error()
     {
         using var folder = new TempFolder();

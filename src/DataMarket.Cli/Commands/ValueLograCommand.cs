@@ -31,6 +31,8 @@ public static class ValueLograCommand
         mode.AcceptOnlyFromAmong("dot", "cosine");
         var seed = new Option<ulong>("--seed") { Description = "Seed for the proxy model, its training order and the projections.", DefaultValueFactory = _ => 1UL };
         var store = new Option<DirectoryInfo?>("--store") { Description = "Keep the gradient store in this folder (reused when it holds this model's gradients)." };
+        var dtype = new Option<string>("--dtype") { Description = "Element type of the gradient store: float32 or float16.", DefaultValueFactory = _ => "float32" };
+        dtype.AcceptOnlyFromAmong("float32", "float16");
         var layers = new Option<string?>("--layers") { Description = "Comma-separated name filters of the Linear layers to watch (default: all)." };
         var epochs = new Option<int>("--epochs") { Description = "Proxy training epochs.", DefaultValueFactory = _ => 20 };
         var labelColumn = new Option<string>("--label-column") { Description = "Name of the label column or field (tabular data).", DefaultValueFactory = _ => DatasetReadOptions.DefaultLabelColumn };
@@ -38,17 +40,17 @@ public static class ValueLograCommand
         var pairwise = new Option<FileInfo?>("--pairwise") { Description = "Also write the test x train score matrix (small inputs)." };
         var command = new Command("logra", "LoGra influence values: a proxy model's Kronecker-projected gradients, preconditioned, scored against the test task.")
         {
-            train, test, model, rank, init, hessian, damping, mode, seed, store, layers, epochs, labelColumn, output, pairwise,
+            train, test, model, rank, init, hessian, damping, mode, seed, store, dtype, layers, epochs, labelColumn, output, pairwise,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new Arguments(
             parse.GetValue(train)!, parse.GetValue(test)!, parse.GetValue(model), parse.GetValue(rank), parse.GetValue(init)!, parse.GetValue(hessian)!,
-            parse.GetValue(damping), parse.GetValue(mode)!, parse.GetValue(seed), parse.GetValue(store), parse.GetValue(layers), parse.GetValue(epochs),
+            parse.GetValue(damping), parse.GetValue(mode)!, parse.GetValue(seed), parse.GetValue(store), parse.GetValue(dtype)!, parse.GetValue(layers), parse.GetValue(epochs),
             parse.GetValue(labelColumn)!, parse.GetValue(output)!, parse.GetValue(pairwise)), parse.InvocationConfiguration.Error, cancellationToken)));
         return command;
     }
 
     public sealed record Arguments(FileInfo Train, FileInfo Test, string? Model, int Rank, string Init, string Hessian, double? Damping, string Mode,
-        ulong Seed, DirectoryInfo? Store, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise);
+        ulong Seed, DirectoryInfo? Store, string DType, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise);
 
     public static int Run(Arguments arguments, TextWriter error, CancellationToken cancellationToken)
     {
@@ -108,6 +110,7 @@ public static class ValueLograCommand
             Damping = arguments.Damping,
             Mode = arguments.Mode == "cosine" ? ScoreMode.Cosine : ScoreMode.Dot,
             StoreDirectory = arguments.Store?.FullName,
+            StoreDType = arguments.DType == "float16" ? GradientDType.Float16 : GradientDType.Float32,
             CheckpointPath = checkpoint,
             Epochs = arguments.Epochs,
             KeepPairwise = arguments.Pairwise is not null,

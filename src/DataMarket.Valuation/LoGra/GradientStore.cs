@@ -435,6 +435,10 @@ public sealed class GradientStoreWriter : IDisposable
                     for (int i = 0; i < dimension; i++)
                     {
                         halves[i] = Half.CreateTruncating(row[i]);
+                        if (Half.IsInfinity(halves[i]) && T.IsFinite(row[i]))
+                        {
+                            throw new LograException($"Example '{ids[r]}': a projected gradient value of {row[i]} overflows float16; use a float32 store.");
+                        }
                     }
 
                     break;
