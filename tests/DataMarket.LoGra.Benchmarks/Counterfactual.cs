@@ -90,7 +90,7 @@ internal static class Counterfactual
                 var kept = Enumerable.Range(0, trainRows).Where(i => !gone.Contains(i)).ToArray();
                 return TestLosses(Train(trainX, trainY, kept, width, classCount, (ulong)(10 + seed)), testX, testY).Average();
             }).ToArray();
-            Console.WriteLine($"remove {name,-12} test loss {losses.Average():F4} ± {StandardError(losses):F4} (5 seeds)");
+            Console.WriteLine($"remove {name,-12} test loss {losses.Average():F5} ± {StandardError(losses):F5} (5 seeds)");
         }
 
         // Mislabel detection: flip 10% of the training labels, retrain, rank by self-influence and by lowest value.
