@@ -65,11 +65,12 @@ public sealed class value_logra_command
         var train = folder.File("train.jsonl", string.Join("\n", Enumerable.Range(0, 12).Select(i => $"{{\"text\":\"seller {i} lists {new string('x', i)} data\"}}")));
         var test = folder.File("test.jsonl", "{\"text\":\"seller 3 lists xxx data\"}\n{\"text\":\"b\"}\n");
         var store = Path.Combine(folder.Path, "store");
-        string[] common = ["value", "logra", "--train", train, "--test", test, "--model", "gpt", "--rank", "4", "--epochs", "1", "--store", store];
+        string[] common = ["value", "logra", "--train", train, "--test", test, "--model", "gpt", "--epochs", "1", "--store", store];
 
-        var first = await CliRunner.RunAsync([.. common, "--out", folder.File("a.csv")]);
-        var second = await CliRunner.RunAsync([.. common, "--out", folder.File("b.csv")]);
-        var other = await CliRunner.RunAsync([.. common, "--seed", "2", "--out", folder.File("c.csv")]);
+        var first = await CliRunner.RunAsync([.. common, "--rank", "4", "--out", folder.File("a.csv")]);
+        var second = await CliRunner.RunAsync([.. common, "--rank", "4", "--out", folder.File("b.csv")]);
+        var other = await CliRunner.RunAsync([.. common, "--rank", "4", "--seed", "2", "--out", folder.File("c.csv")]);
+        var otherRank = await CliRunner.RunAsync([.. common, "--rank", "3", "--out", folder.File("d.csv")]);
 
         Assert.True(first.ExitCode == 0, first.Error);
         Assert.Equal(13, File.ReadAllLines(folder.File("a.csv")).Length);
@@ -79,6 +80,8 @@ public sealed class value_logra_command
         Assert.Equal(2, other.ExitCode);
         Assert.Contains("the store was logged from model", other.Error);
         Assert.False(File.Exists(folder.File("c.csv")));
+        Assert.Equal(2, otherRank.ExitCode);
+        Assert.Contains("is not the one asked for", otherRank.Error);
     }
 
     public static TheoryData<string[], string> BadArguments() => new()

@@ -76,7 +76,7 @@ public sealed class LayerProjection
             throw new ArgumentException($"The token mask has {tokenMask.Length} entries for {rows} rows.");
         }
 
-        if (columnOffset + BlockSize > rowStride || destination.Length < (long)shape.Batch * rowStride - (rowStride - columnOffset - BlockSize))
+        if (columnOffset < 0 || columnOffset + BlockSize > rowStride || destination.Length < (long)(shape.Batch - 1) * rowStride + columnOffset + BlockSize)
         {
             throw new ArgumentException("The destination is too small for the projected gradients.");
         }

@@ -165,6 +165,16 @@ public static class LograValuation
             {
                 store = GradientStore.Open(storeDirectory, fingerprint);
                 projections = store.LoadProjections();
+                try
+                {
+                    projections.EnsureConfiguredAs(train.Model, options.Projection);
+                }
+                catch
+                {
+                    store.Dispose();
+                    throw;
+                }
+
                 if (store.Count != train.ExampleCount)
                 {
                     store.Dispose();

@@ -194,6 +194,22 @@ public sealed class ProjectionSet
         }
     }
 
+    /// <summary>
+    /// Checks that this projection is the one <paramref name="options"/> asks for on <paramref name="model"/> (same init,
+    /// seed, watched layers and ranks), so that a reused store is never scored as if it were another configuration.
+    /// </summary>
+    public void EnsureConfiguredAs<T>(Model<T> model, ProjectionOptions options) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var watched = WatchedLayers(model, options.WatchedLayers);
+        var expected = watched.Select(l => options.Init == ProjectionInit.Identity ? (l.Name, l.Layer.InputWidth, l.Layer.OutputWidth) : (l.Name, Ranks(l.Name, l.Layer, options.Rank).InputRank, Ranks(l.Name, l.Layer, options.Rank).OutputRank));
+        var actual = Layers.Select(l => (l.Name, l.InputRank, l.OutputRank));
+        if (Init != options.Init || (Init == ProjectionInit.Random && Seed != options.Seed) || !expected.SequenceEqual(actual))
+        {
+            throw new LograException($"The store's projection ({Init.ToString().ToLowerInvariant()}, seed {Seed}, layers {string.Join(", ", Layers.Select(l => $"{l.Name} {l.OutputRank}x{l.InputRank}"))}) " +
+                "is not the one asked for; use a new store folder or the same --rank, --init, --seed and --layers.");
+        }
+    }
+
     private static (int InputRank, int OutputRank) Ranks<T>(string name, Linear<T> layer, int rank) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (rank < 1)
