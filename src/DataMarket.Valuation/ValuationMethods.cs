@@ -12,13 +12,16 @@ public static class ValuationMethods
     /// <summary>Sellers as the players of the KNN utility game (no per-point values).</summary>
     public const string SellerShapley = "seller-shapley";
 
+    /// <summary>LoGra influence of each point on a proxy model trained on the listings (positive = helps the task).</summary>
+    public const string Logra = "logra";
+
     public const string Classification = "classification";
 
     public const string Regression = "regression";
 
     public const int DefaultK = 5;
 
-    public static IReadOnlyList<string> All { get; } = [KnnShapley, AsymmetricKnnShapley, SellerShapley];
+    public static IReadOnlyList<string> All { get; } = [KnnShapley, AsymmetricKnnShapley, SellerShapley, Logra];
 
     public static IReadOnlyList<string> TaskTypes { get; } = [Classification, Regression];
 }

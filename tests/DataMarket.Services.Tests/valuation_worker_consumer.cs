@@ -50,6 +50,24 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         Assert.False(await _harness.Published.Any<ValuationFailed>());
     }
 
+    [Fact]
+    public async Task Should_serve_logra_with_seller_values_that_sum_their_points()
+    {
+        var train = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n3,b\n-1,a\n");
+        var test = await StoreAsync("x,label\n0.5,a\n9,b\n");
+
+        await _harness.Bus.Publish(Request(test, [("s1", train), ("s2", train)], "logra", 5));
+
+        Assert.True(await _harness.Published.Any<ValuationCompleted>());
+        var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
+        Assert.Equal("logra", completed.Method);
+        Assert.Equal(12, completed.Points.Count);
+        Assert.Equal(["s1", "s2"], completed.Sellers.Select(s => s.SellerId));
+        Assert.Equal(completed.TotalUtility, completed.Points.Sum(p => p.Value), 9);
+        Assert.Equal(completed.Sellers[0].Value, completed.Points.Take(6).Sum(p => p.Value), 9);
+        Assert.False(await _harness.Published.Any<ValuationFailed>());
+    }
+
     [Theory]
     [InlineData("knn-magic", 5, "unknown valuation method 'knn-magic'")]
     [InlineData("knn-shapley", 0, "K must be at least 1")]

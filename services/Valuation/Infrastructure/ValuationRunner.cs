@@ -2,6 +2,7 @@ using DataMarket.Contracts;
 using DataMarket.ServiceDefaults.Storage;
 using DataMarket.Valuation;
 using DataMarket.Valuation.Data;
+using DataMarket.Valuation.LoGra;
 using DataMarket.Valuation.Shapley;
 
 namespace DataMarket.ValuationWorker.Infrastructure;
@@ -103,6 +104,9 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
                 RequireClassification(request);
                 var order = request.GroupOrder ?? parts.Select(p => p.Group).Distinct().ToList();
                 return DatasetValuation.AsymmetricKnnShapley(parts, test, request.K, order, progress, cancellationToken);
+            case ValuationMethods.Logra:
+                RequireClassification(request);
+                return ValueLogra(parts, test, progress, cancellationToken);
             case ValuationMethods.SellerShapley:
                 RequireClassification(request);
                 var sellers = DatasetValuation.SellerShapleyClassification(parts, test, request.K, progress: progress, cancellationToken: cancellationToken);
@@ -123,6 +127,21 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
         if (request.TaskType != ValuationMethods.Classification)
         {
             throw new ValuationRejectedException($"method '{request.Method}' values classification tasks only");
+        }
+    }
+
+    // LoGra scores every test point in one streamed pass over the gradient store, so progress comes at the end.
+    private static DatasetValuationResult ValueLogra(IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = LograValuation.ValueParts(parts, test, new LograValuationOptions(), null, cancellationToken);
+            progress?.Report(test.Rows);
+            return result;
+        }
+        catch (LograException exception)
+        {
+            throw new ValuationRejectedException(exception.Message, exception);
         }
     }
 

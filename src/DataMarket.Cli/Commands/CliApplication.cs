@@ -12,6 +12,7 @@ public static class CliApplication
         var value = new Command("value", "Value training data for a test task from files.");
         value.Subcommands.Add(ValueKnnShapleyCommand.Build());
         value.Subcommands.Add(ValueAsymmetricShapleyCommand.Build());
+        value.Subcommands.Add(ValueLograCommand.Build());
         root.Subcommands.Add(value);
         root.Subcommands.Add(LedgerCommand.Build());
         root.Subcommands.Add(BenchCommand.Build());
