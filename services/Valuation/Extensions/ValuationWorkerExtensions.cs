@@ -9,6 +9,7 @@ public static class ValuationWorkerExtensions
     public static IServiceCollection AddValuationWorker(this IServiceCollection services)
     {
         services.AddScoped<ValuationRunner>();
+        services.AddHostedService<ComputeBackendSelection>();
         return services;
     }
 

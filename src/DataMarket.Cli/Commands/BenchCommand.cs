@@ -16,7 +16,34 @@ public static class BenchCommand
         bench.Subcommands.Add(BuildShapley());
         bench.Subcommands.Add(BuildCompute());
         bench.Subcommands.Add(LedgerCommand.BuildBench());
+        bench.Subcommands.Add(BuildLogra());
         return bench;
+    }
+
+    private static Command BuildLogra()
+    {
+        var rank = new Option<int?>("--rank") { Description = "Projection rank per side." };
+        var storeRows = new Option<int?>("--store-rows") { Description = "Training rows in the scored store." };
+        var command = new Command("logra", "LoGra gradient logging vs full per-example gradients with a dense projection of equal size; store size, peak memory and query throughput against the GEMM rate.") { rank, storeRows };
+        command.SetAction(parse =>
+        {
+            var options = new DataMarket.Valuation.LoGra.LograBenchmarkOptions();
+            if (parse.GetValue(rank) is { } r)
+            {
+                options = options with { Rank = r };
+            }
+
+            if (parse.GetValue(storeRows) is { } rows)
+            {
+                options = options with { StoreRows = rows };
+            }
+
+            var output = parse.InvocationConfiguration.Output;
+            var report = DataMarket.Valuation.LoGra.LograBenchmark.Run(options, parse.InvocationConfiguration.Error.WriteLine);
+            output.Write(DataMarket.Valuation.LoGra.LograBenchmark.Format(report));
+            return ExitCodes.Success;
+        });
+        return command;
     }
 
     private static Command BuildCompute()
