@@ -54,6 +54,24 @@ if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" != "
   psql_admin "CREATE DATABASE $DB_NAME OWNER $DB_USER"
 fi
 
+# A second, throw-away cluster on port 5433 that fault tests may restart without disturbing anything else.
+FAULTS_PORT=${DATAMARKET_FAULTS_PORT:-5433}
+if ! as_root pg_lsclusters -h | grep -q "^$PG_VERSION faults "; then
+  log "creating PostgreSQL cluster 'faults' on port $FAULTS_PORT"
+  as_root pg_createcluster "$PG_VERSION" faults --port "$FAULTS_PORT" >/dev/null
+fi
+if ! as_root pg_lsclusters -h | grep -q "^$PG_VERSION faults .* online"; then
+  as_root pg_ctlcluster "$PG_VERSION" faults start || log "pg_ctlcluster faults start returned non-zero; waiting for readiness"
+fi
+wait_for "PostgreSQL (faults cluster)" 60 pg_isready -h 127.0.0.1 -p "$FAULTS_PORT"
+psql_faults() { as_root su postgres -c "psql -p $FAULTS_PORT -v ON_ERROR_STOP=1 -qtAc \"$1\""; }
+if [ "$(psql_faults "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'")" != "1" ]; then
+  psql_faults "CREATE ROLE $DB_USER LOGIN PASSWORD '$DB_PASSWORD' CREATEDB"
+fi
+if [ "$(psql_faults "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" != "1" ]; then
+  psql_faults "CREATE DATABASE $DB_NAME OWNER $DB_USER"
+fi
+
 # RabbitMQ
 if ! as_root rabbitmqctl -q status >/dev/null 2>&1; then
   log "starting RabbitMQ"

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/../.."
 ./deploy/local/infra.sh
 
 export DATAMARKET_TEST_POSTGRES=${DATAMARKET_TEST_POSTGRES:-"Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket"}
+# The fault tests' own PostgreSQL (created by infra.sh), which they restart mid-burst.
+export DATAMARKET_TEST_POSTGRES_RESTARTABLE=${DATAMARKET_TEST_POSTGRES_RESTARTABLE:-"Host=127.0.0.1;Port=5433;Username=datamarket;Password=datamarket;Database=datamarket"}
+export DATAMARKET_TEST_POSTGRES_RESTART=${DATAMARKET_TEST_POSTGRES_RESTART:-"pg_ctlcluster 15 faults restart -m fast"}
 export DATAMARKET_TEST_RABBITMQ=${DATAMARKET_TEST_RABBITMQ:-"amqp://guest:guest@127.0.0.1:5672/"}
 # OpenBLAS is installed above, so its tests must run rather than skip.
 export DATAMARKET_REQUIRE_OPENBLAS=1
