@@ -6,11 +6,11 @@ namespace DataMarket.ValuationWorker.Infrastructure;
 /// Chooses the compute backend once, at start-up, from <c>Compute:Backend</c> (or <c>DATAMARKET_BACKEND</c>) and
 /// says which one it took and why, so an operator can tell a slow worker on the managed fallback at a glance.
 /// </summary>
-public sealed class ComputeBackendSelection(IConfiguration configuration, ILogger<ComputeBackendSelection> logger) : IHostedService
+public sealed class ComputeBackendSelection(ILogger<ComputeBackendSelection> logger, IConfiguration? configuration = null) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var configured = configuration["Compute:Backend"];
+        var configured = configuration?["Compute:Backend"];
         var selection = ComputeBackends.Initialize(
             configured is null ? null : ComputeBackends.Parse(configured),
             message => logger.LogInformation("{Message}", message));
