@@ -135,7 +135,7 @@ public static class ValueLograCommand
             }
 
             progress.Finish();
-            WriteValues(arguments.Output.FullName, result);
+            ValueFiles.WritePoints(arguments.Output.FullName, result.Values);
             if (arguments.Pairwise is not null)
             {
                 WritePairwise(arguments.Pairwise.FullName, result.Pairwise!);
@@ -158,19 +158,6 @@ public static class ValueLograCommand
             throw new LograException($"--pairwise is for small inputs: {testRows} x {trainRows} scores exceed {MaxPairwiseCells:N0}.");
         }
     }
-
-    private static void WriteValues(string path, LograValuationResult result) => AtomicFile.Write(path, writer =>
-    {
-        writer.WriteLine("index,value,stderr");
-        for (var i = 0; i < result.Values.Length; i++)
-        {
-            writer.Write(i.ToString(CultureInfo.InvariantCulture));
-            writer.Write(',');
-            writer.Write(result.Values[i].Value.ToString("R", CultureInfo.InvariantCulture));
-            writer.Write(',');
-            writer.WriteLine(result.Values[i].StandardError.ToString("R", CultureInfo.InvariantCulture));
-        }
-    });
 
     private static void WritePairwise(string path, double[,] scores) => AtomicFile.Write(path, writer =>
     {
