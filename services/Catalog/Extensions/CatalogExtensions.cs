@@ -24,7 +24,7 @@ public static class CatalogExtensions
                     db.UseSqlite(options.ConnectionString ?? "Data Source=datamarket-catalog.db");
                     break;
                 case CatalogDatabase.Postgres:
-                    db.UseNpgsql(options.ConnectionString ?? CatalogOptions.DefaultPostgres);
+                    db.UseNpgsql(options.ConnectionString ?? DataMarket.ServiceDefaults.LocalDefaults.PostgresConnectionString);
                     break;
                 default:
                     throw new InvalidOperationException($"unknown catalog database '{options.Database}'");

@@ -11,8 +11,6 @@ public sealed class CatalogOptions
 {
     public const string SectionName = "Catalog";
 
-    public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket";
-
     public CatalogDatabase Database { get; set; } = CatalogDatabase.Postgres;
 
     public string? ConnectionString { get; set; }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using DataMarket.Ledger;
+using DataMarket.ServiceDefaults;
 using Spectre.Console;
 
 namespace DataMarket.Cli.Commands;
@@ -8,8 +9,6 @@ namespace DataMarket.Cli.Commands;
 /// <summary><c>datamarket ledger ...</c>: check and read the double-entry ledger of a live database.</summary>
 public static class LedgerCommand
 {
-    public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket";
-
     public static Command Build()
     {
         var ledger = new Command("ledger", "Check and read the market's double-entry ledger.");
@@ -97,7 +96,7 @@ public static class LedgerCommand
     internal static string Cents(long minorUnits) => minorUnits.ToString("N0", CultureInfo.InvariantCulture);
 
     private static string PostgresFromEnvironment() =>
-        Environment.GetEnvironmentVariable("ConnectionStrings__Ledger") is { Length: > 0 } value ? value : DefaultPostgres;
+        Environment.GetEnvironmentVariable("ConnectionStrings__Ledger") is { Length: > 0 } value ? value : LocalDefaults.PostgresConnectionString;
 
     private static IAnsiConsole Console(ParseResult parse)
     {

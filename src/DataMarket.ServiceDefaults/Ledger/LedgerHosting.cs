@@ -20,8 +20,6 @@ public sealed class LedgerOptions
 {
     public const string SectionName = "Ledger";
 
-    public const string DefaultPostgres = "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket";
-
     public LedgerStore Store { get; set; } = LedgerStore.Postgres;
 
     public string? ConnectionString { get; set; }
@@ -55,7 +53,7 @@ public sealed class LedgerHost(LedgerOptions options, IBus bus, ILogger<LedgerHo
             var database = options.Store switch
             {
                 LedgerStore.Sqlite => await LedgerDatabase.OpenSqliteAsync(options.ConnectionString ?? "Data Source=datamarket-ledger.db", options.Schema, cancellationToken: cancellationToken),
-                _ => await LedgerDatabase.OpenPostgresAsync(options.ConnectionString ?? LedgerOptions.DefaultPostgres, options.Schema, cancellationToken: cancellationToken),
+                _ => await LedgerDatabase.OpenPostgresAsync(options.ConnectionString ?? LocalDefaults.PostgresConnectionString, options.Schema, cancellationToken: cancellationToken),
             };
             _database.SetResult(database);
             logger.LogInformation("Ledger open on {Store}", options.Store);

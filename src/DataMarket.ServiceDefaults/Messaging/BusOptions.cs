@@ -15,7 +15,7 @@ public sealed class BusOptions
     public BusTransport Transport { get; set; } = BusTransport.RabbitMq;
 
     /// <summary>AMQP URI; loopback with RabbitMQ's default account unless configured.</summary>
-    public string RabbitMqUri { get; set; } = "amqp://guest:guest@127.0.0.1:5672/";
+    public string RabbitMqUri { get; set; } = LocalDefaults.RabbitMqUri;
 
     /// <summary>Prefix for queue names, so that several environments (or test runs) can share one broker.</summary>
     public string? EndpointPrefix { get; set; }
