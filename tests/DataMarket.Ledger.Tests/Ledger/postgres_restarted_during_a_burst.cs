@@ -39,7 +39,7 @@ public sealed class postgres_restarted_during_a_burst
             }).ToArray());
 
             var acknowledged = new ConcurrentBag<TransferRequest>();
-            var retries = 0;
+            var acknowledgedAt = new ConcurrentBag<DateTime>();
             var restarted = 0;
             var writtenAfterRestart = new int[6];
             // Writers run until the restart is over and each has written more after it, so the burst always spans it.
@@ -65,6 +65,7 @@ public sealed class postgres_restarted_during_a_burst
                             var result = await database.Ledger.CommitAsync(transfer);
                             Assert.True(result.Status is LedgerStatus.Committed or LedgerStatus.AlreadyCommitted, result.ToString());
                             acknowledged.Add(transfer);
+                            acknowledgedAt.Add(DateTime.UtcNow);
                             if (restartedBeforeThisTry)
                             {
                                 writtenAfterRestart[writer]++;
@@ -74,8 +75,8 @@ public sealed class postgres_restarted_during_a_burst
                         }
                         catch (Exception exception) when (exception is not Xunit.Sdk.XunitException && DateTime.UtcNow < giveUp)
                         {
-                            // The server went away under us: the outcome is unknown, so retry with the same id.
-                            Interlocked.Increment(ref retries);
+                            // The server went away for longer than the ledger's own retries last: the outcome is
+                            // unknown, so retry with the same id.
                             await Task.Delay(50);
                         }
                     }
@@ -93,8 +94,11 @@ public sealed class postgres_restarted_during_a_burst
             Volatile.Write(ref restarted, 1);
             await Task.WhenAll(writers);
 
-            Assert.True(await ServerStartTimeAsync(connectionString) > startedBefore, "the server did not restart");
-            Assert.True(retries > 0, "no write was interrupted by the restart");
+            // The ledger may absorb the outage with its own retries, so callers need not see an error; what must hold
+            // is that the restart happened in the middle of the burst.
+            var startedAfter = await ServerStartTimeAsync(connectionString);
+            Assert.True(startedAfter > startedBefore, "the server did not restart");
+            Assert.True(acknowledgedAt.Min() < startedAfter && startedAfter < acknowledgedAt.Max(), "the restart did not fall inside the burst");
             Assert.Equal(acknowledged.Count, acknowledged.Select(t => t.Id).Distinct().Count());
             await using var reopened = await LedgerDatabase.OpenPostgresAsync(connectionString, schema);
             foreach (var transfer in acknowledged)
