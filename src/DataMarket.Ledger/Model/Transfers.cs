@@ -68,7 +68,10 @@ public enum LedgerStatus
     Committed,
     /// <summary>An identical command had already been committed; nothing changed.</summary>
     AlreadyCommitted,
-    /// <summary>The inbox had already recorded this (consumer, message); nothing changed.</summary>
+    /// <summary>
+    /// The inbox had already recorded this (consumer, message); nothing changed. If the first delivery was
+    /// rejected, <see cref="LedgerResult.Rejection"/> says why.
+    /// </summary>
     DuplicateMessage,
     /// <summary>The command broke a rule; nothing changed.</summary>
     Rejected,
@@ -93,7 +96,8 @@ public enum LedgerRejection
 
 public sealed record LedgerResult(LedgerStatus Status, LedgerRejection? Rejection = null, string? Detail = null)
 {
-    public bool Succeeded => Status != LedgerStatus.Rejected;
+    /// <summary>False for a rejection, and for a redelivery of a message whose first delivery was rejected.</summary>
+    public bool Succeeded => Status != LedgerStatus.Rejected && Rejection is null;
 
     internal static LedgerResult Reject(LedgerRejection rejection, string detail) => new(LedgerStatus.Rejected, rejection, detail);
 }

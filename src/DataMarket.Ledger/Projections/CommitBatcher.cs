@@ -82,9 +82,8 @@ internal sealed class CommitBatcher : IAsyncDisposable
             await using var transaction = await backend.BeginAsync(connection, CancellationToken.None).ConfigureAwait(false);
             try
             {
-                var results = await _ledger.CommitManyAsync(transaction, commands, CancellationToken.None).ConfigureAwait(false);
-                await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
-                return results;
+                // Two round trips per group: read and lock, then write and commit together.
+                return await _ledger.CommitManyAsync(transaction, commands, commit: true, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception exception) when (attempt < MaxAttempts && backend.IsTransient(exception))
             {

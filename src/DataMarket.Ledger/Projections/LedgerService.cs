@@ -28,6 +28,7 @@ internal sealed class LedgerService : ILedger
     public ValueTask DisposeAsync() => _batcher?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     private const int MaxAttempts = 25;
+
     private const string TransferColumns = "id, debit_account_id, credit_account_id, amount, currency, code, pending, state, batch_id, reference, created_at, resolved_at";
     private const string AccountColumns = "id, kind, owner, currency, flags, debits_pending, debits_posted, credits_pending, credits_posted";
 
@@ -50,7 +51,7 @@ internal sealed class LedgerService : ILedger
 
         return RunAsync(
             options,
-            async (transaction, metadata, ct) => (await CommitManyAsync(transaction, [new CommitCommand(transfers, options, metadata)], ct).ConfigureAwait(false))[0],
+            async (transaction, metadata, ct) => (await CommitManyAsync(transaction, [new CommitCommand(transfers, options, metadata)], commit: false, ct).ConfigureAwait(false))[0],
             cancellationToken);
     }
 
@@ -116,22 +117,29 @@ internal sealed class LedgerService : ILedger
             await using var transaction = await _backend.BeginAsync(connection, cancellationToken).ConfigureAwait(false);
             try
             {
-                if (options?.Inbox is { } inbox && !await RecordInboxAsync(transaction, inbox, metadata.Timestamp, cancellationToken).ConfigureAwait(false))
+                var inbox = options?.Inbox;
+                if (inbox is not null && !await RecordInboxAsync(transaction, inbox, metadata.Timestamp, cancellationToken).ConfigureAwait(false))
                 {
+                    var first = await ReadInboxOutcomeAsync(transaction, inbox, cancellationToken).ConfigureAwait(false);
                     await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                    return new LedgerResult(LedgerStatus.DuplicateMessage);
+                    return first;
                 }
 
                 var result = await body(transaction, metadata, cancellationToken).ConfigureAwait(false);
-                if (result.Status == LedgerStatus.Rejected)
+                if (result.Status == LedgerStatus.Rejected && inbox is null)
                 {
                     await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return result;
                 }
 
+                if (result.Status == LedgerStatus.Rejected)
+                {
+                    // A rejected command wrote nothing, but its message is still consumed: a redelivery must
+                    // not succeed just because balances moved in between.
+                    await RecordInboxRejectionAsync(transaction, inbox!, result, cancellationToken).ConfigureAwait(false);
+                }
+
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return result;
             }
             catch (Exception exception) when (attempt < MaxAttempts && _backend.IsTransient(exception))
@@ -167,13 +175,45 @@ internal sealed class LedgerService : ILedger
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
 
+    private async Task RecordInboxRejectionAsync(DbTransaction transaction, InboxReceipt inbox, LedgerResult rejection, CancellationToken cancellationToken)
+    {
+        await using var command = StorageBackend.CreateCommand(
+            transaction,
+            $"UPDATE {_backend.Table("inbox")} SET rejection = @rejection, detail = @detail WHERE consumer = @consumer AND message_id = @message",
+            ("rejection", rejection.Rejection?.ToString()),
+            ("detail", rejection.Detail),
+            ("consumer", inbox.Consumer),
+            ("message", inbox.MessageId.ToString()));
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A redelivery's answer: DuplicateMessage, carrying the first delivery's rejection if it was rejected.</summary>
+    private async Task<LedgerResult> ReadInboxOutcomeAsync(DbTransaction transaction, InboxReceipt inbox, CancellationToken cancellationToken)
+    {
+        await using var command = StorageBackend.CreateCommand(
+            transaction,
+            $"SELECT rejection, detail FROM {_backend.Table("inbox")} WHERE consumer = @consumer AND message_id = @message",
+            ("consumer", inbox.Consumer),
+            ("message", inbox.MessageId.ToString()));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.IsDBNull(0))
+        {
+            var rejection = Enum.Parse<LedgerRejection>(reader.GetString(0));
+            var detail = reader.IsDBNull(1) ? null : reader.GetString(1);
+            return new LedgerResult(LedgerStatus.DuplicateMessage, rejection, $"The first delivery was rejected: {detail}");
+        }
+
+        return new LedgerResult(LedgerStatus.DuplicateMessage);
+    }
+
     /// <summary>
     /// Commits several independent commands in one transaction (group commit). Each command is its own
     /// all-or-nothing unit: it is applied to a copy of the rows it touches and merged only if no rule
     /// breaks, so one rejected command never affects another. Commands are applied, and their events
-    /// appended, in order, so a replay of the log reaches the same decisions.
+    /// appended, in order, so a replay of the log reaches the same decisions. With <paramref name="commit"/>
+    /// the transaction is committed before this returns, in the same round trip as the last writes.
     /// </summary>
-    internal async Task<LedgerResult[]> CommitManyAsync(DbTransaction transaction, IReadOnlyList<CommitCommand> commands, CancellationToken cancellationToken)
+    internal async Task<LedgerResult[]> CommitManyAsync(DbTransaction transaction, IReadOnlyList<CommitCommand> commands, bool commit, CancellationToken cancellationToken)
     {
         var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id)).Distinct().ToArray();
         var state = new LedgerProjection();
@@ -292,7 +332,12 @@ internal sealed class LedgerService : ILedger
                 merged.Statements[key] = delta;
             }
 
-            await WriteAsync(transaction, merged, appends, outbox, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(transaction, merged, appends, outbox, commit, cancellationToken).ConfigureAwait(false);
+        }
+        else if (commit)
+        {
+            // Nothing to write (every command was a replay or rejected): end the read-only transaction.
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return results;
@@ -340,7 +385,7 @@ internal sealed class LedgerService : ILedger
         // The transfer stream holds exactly its commit; a second resolution would find version 2.
         var append = new StreamAppend(LedgerEvent.TransferStream(transferId), "transfer", ExpectedVersion.Exactly(1), [ToNewEvent(resolution, metadata)]);
         var outbox = (options?.Publish ?? []).Select(message => OutboxInsert(message, metadata)).ToList();
-        await WriteAsync(transaction, projection, [append], outbox, cancellationToken).ConfigureAwait(false);
+        await WriteAsync(transaction, projection, [append], outbox, commit: false, cancellationToken).ConfigureAwait(false);
         return new LedgerResult(LedgerStatus.Committed);
     }
 
@@ -355,13 +400,15 @@ internal sealed class LedgerService : ILedger
         && stored.Reference == request.Reference;
 
     private static NewEvent ToNewEvent(LedgerEvent ledgerEvent, EventMetadata metadata) =>
-        new(Guid.NewGuid(), ledgerEvent.TypeName, ledgerEvent.ToJson(), metadata);
+        // Time-ordered ids: the unique index on event ids grows at its right edge instead of at random pages.
+        new(Guid.CreateVersion7(metadata.Timestamp), ledgerEvent.TypeName, ledgerEvent.ToJson(), metadata);
 
     private async Task WriteAsync(
         DbTransaction transaction,
         LedgerProjection projection,
         IReadOnlyList<StreamAppend> appends,
         IReadOnlyList<SqlStatement> outbox,
+        bool commit,
         CancellationToken cancellationToken)
     {
         var statements = new List<SqlStatement>();
@@ -397,23 +444,50 @@ internal sealed class LedgerService : ILedger
         }
 
         // Key order, so two transactions never take statement rows in opposite orders.
-        foreach (var (key, delta) in projection.Statements.OrderBy(p => p.Key.Seller, StringComparer.Ordinal).ThenBy(p => p.Key.Currency, StringComparer.Ordinal).ThenBy(p => p.Key.Period, StringComparer.Ordinal))
+        var statementRows = projection.Statements
+            .OrderBy(p => p.Key.Seller, StringComparer.Ordinal).ThenBy(p => p.Key.Currency, StringComparer.Ordinal).ThenBy(p => p.Key.Period, StringComparer.Ordinal)
+            .ToList();
+        if (_backend.SupportsArrayParameters && statementRows.Count > 1)
         {
-            statements.Add(new SqlStatement(
-                $"""
-                INSERT INTO {_backend.Table("seller_statements")} AS st (seller, currency, period, earned, held, paid)
-                VALUES (@seller, @currency, @period, @earned, @held, @paid)
-                ON CONFLICT (seller, currency, period) DO UPDATE SET
-                    earned = st.earned + excluded.earned, held = st.held + excluded.held, paid = st.paid + excluded.paid
-                """,
-                ("seller", key.Seller), ("currency", key.Currency), ("period", key.Period),
-                ("earned", delta.Earned), ("held", delta.Held), ("paid", delta.Paid)));
+            statements.Add(UpsertStatements(statementRows));
+        }
+        else
+        {
+            statements.AddRange(statementRows.Select(row => UpsertStatement(row.Key, row.Value)));
         }
 
         statements.AddRange(outbox);
 
-        await _backend.WriteAsync(transaction, appends, statements, cancellationToken).ConfigureAwait(false);
+        await _backend.WriteAsync(transaction, appends, statements, commit, cancellationToken).ConfigureAwait(false);
     }
+
+    private const string StatementConflict = """
+        ON CONFLICT (seller, currency, period) DO UPDATE SET
+            earned = st.earned + excluded.earned, held = st.held + excluded.held, paid = st.paid + excluded.paid
+        """;
+
+    private SqlStatement UpsertStatement(StatementKey key, StatementTotals delta) => new(
+        $"""
+        INSERT INTO {_backend.Table("seller_statements")} AS st (seller, currency, period, earned, held, paid)
+        VALUES (@seller, @currency, @period, @earned, @held, @paid)
+        {StatementConflict}
+        """,
+        ("seller", key.Seller), ("currency", key.Currency), ("period", key.Period),
+        ("earned", delta.Earned), ("held", delta.Held), ("paid", delta.Paid));
+
+    /// <summary>Every seller's statement delta in one statement (PostgreSQL arrays); keys are distinct, so no row is hit twice.</summary>
+    private SqlStatement UpsertStatements(IReadOnlyList<KeyValuePair<StatementKey, StatementTotals>> rows) => new(
+        $"""
+        INSERT INTO {_backend.Table("seller_statements")} AS st (seller, currency, period, earned, held, paid)
+        SELECT * FROM unnest(@seller, @currency, @period, @earned, @held, @paid)
+        {StatementConflict}
+        """,
+        ("seller", rows.Select(r => r.Key.Seller).ToArray()),
+        ("currency", rows.Select(r => r.Key.Currency).ToArray()),
+        ("period", rows.Select(r => r.Key.Period).ToArray()),
+        ("earned", rows.Select(r => r.Value.Earned).ToArray()),
+        ("held", rows.Select(r => r.Value.Held).ToArray()),
+        ("paid", rows.Select(r => r.Value.Paid).ToArray()));
 
     internal SqlStatement UpsertAccount(AccountRow account) => new(
         $"""

@@ -74,8 +74,11 @@ internal abstract class StorageBackend : IAsyncDisposable
         }
     }
 
-    /// <summary>Appends to streams, then runs the statements, all in the caller's transaction.</summary>
-    public virtual async Task WriteAsync(DbTransaction transaction, IReadOnlyList<StreamAppend> appends, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
+    /// <summary>
+    /// Appends to streams, then runs the statements, all in the caller's transaction; with
+    /// <paramref name="commit"/> the transaction is also committed (and durable) when this returns.
+    /// </summary>
+    public virtual async Task WriteAsync(DbTransaction transaction, IReadOnlyList<StreamAppend> appends, IReadOnlyList<SqlStatement> statements, bool commit, CancellationToken cancellationToken)
     {
         foreach (var append in appends)
         {
@@ -83,6 +86,10 @@ internal abstract class StorageBackend : IAsyncDisposable
         }
 
         await ExecuteAsync(transaction, statements, cancellationToken).ConfigureAwait(false);
+        if (commit)
+        {
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>A read-only transaction that sees one consistent snapshot (for verification).</summary>

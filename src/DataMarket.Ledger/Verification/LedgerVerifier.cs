@@ -39,6 +39,11 @@ internal sealed class LedgerVerifier(StorageBackend backend)
             cancellationToken).ConfigureAwait(false);
         checks.Add(new LedgerCheck("stream versions contiguous from 1", badStreams == 0, badStreams == 0 ? "all streams contiguous" : $"{badStreams} streams with gaps or wrong version"));
 
+        var orphans = await ScalarAsync(transaction,
+            $"SELECT count(*) FROM {backend.Table("events")} e WHERE NOT EXISTS (SELECT 1 FROM {backend.Table("streams")} s WHERE s.id = e.stream_id)",
+            cancellationToken).ConfigureAwait(false);
+        checks.Add(new LedgerCheck("every event belongs to a stream", orphans == 0, orphans == 0 ? "no orphan events" : $"{orphans} events without a stream row"));
+
         var misordered = await ScalarAsync(transaction,
             $"""
             SELECT count(*) FROM (

@@ -240,6 +240,34 @@ public abstract class ledger_contract<TFixture>(TFixture fixture) : IClassFixtur
         Assert.Equal(LedgerStatus.DuplicateMessage, second.Status);
         Assert.Equal(300, (await BalanceAsync(AccountRef.Buyer(buyer, Usd))).PostedBalance);
     }
+
+    [Fact]
+    public async Task a_rejected_message_stays_rejected_when_redelivered_after_the_balance_allows_it()
+    {
+        var buyer = NewParty("buyer");
+        var seller = NewParty("seller");
+        var purchase = new LedgerCommandOptions { Inbox = new InboxReceipt("purchase-consumer", Guid.NewGuid()) };
+        var allocation = Transfer(AccountRef.Buyer(buyer, Usd), AccountRef.SellerHeld(seller, Usd), 500, TransferCode.Allocation);
+
+        var first = await Ledger.CommitAsync(allocation, purchase);
+        Assert.Equal(LedgerStatus.Rejected, first.Status);
+        Assert.Equal(LedgerRejection.ExceedsBalance, first.Rejection);
+
+        // The buyer is funded in between; the redelivered message must still not move money.
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.CommitAsync(Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(buyer, Usd), 1_000, TransferCode.Charge))).Status);
+        var redelivered = await Ledger.CommitAsync(allocation, purchase);
+
+        Assert.Equal(LedgerStatus.DuplicateMessage, redelivered.Status);
+        Assert.Equal(LedgerRejection.ExceedsBalance, redelivered.Rejection);
+        Assert.False(redelivered.Succeeded);
+        Assert.Null(await Ledger.GetTransferAsync(allocation.Id));
+        Assert.Equal(1_000, (await BalanceAsync(AccountRef.Buyer(buyer, Usd))).PostedBalance);
+
+        // A different message with the same transfer is a new command and may now go through.
+        var fresh = await Ledger.CommitAsync(allocation, new LedgerCommandOptions { Inbox = new InboxReceipt("purchase-consumer", Guid.NewGuid()) });
+        Assert.Equal(LedgerStatus.Committed, fresh.Status);
+        Assert.Equal(500, (await BalanceAsync(AccountRef.Buyer(buyer, Usd))).PostedBalance);
+    }
 }
 
 public sealed class ledger_contract_on_postgres(PostgresFixture fixture) : ledger_contract<PostgresFixture>(fixture);

@@ -40,6 +40,64 @@ public abstract class verifier_catches_a_tampered_projection<TFixture>(TFixture 
     }
 }
 
+/// <summary>
+/// An event whose stream row is gone: PostgreSQL has no foreign key from events to streams (it cost a
+/// locking lookup per event), so verification must catch it; SQLite keeps its foreign key and refuses.
+/// </summary>
+public abstract class an_orphan_event<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : LedgerDatabaseFixture
+{
+    protected LedgerDatabase Database => fixture.Database;
+
+    protected async Task<string> AppendOneAsync()
+    {
+        var streamId = "orphan-" + Guid.NewGuid().ToString("N")[..8];
+        await Database.Events.AppendAsync(streamId, "test", Events.ExpectedVersion.NoStream, [new Events.NewEvent(Guid.NewGuid(), "test.happened", "{}", new Events.EventMetadata { Timestamp = DateTimeOffset.UtcNow })]);
+        Assert.True((await Database.VerifyAsync()).Passed);
+        return streamId;
+    }
+
+    protected async Task DeleteStreamRowAsync(string streamId)
+    {
+        await using var connection = await Database.Backend.OpenAsync(CancellationToken.None);
+        await using var transaction = await Database.Backend.BeginAsync(connection, CancellationToken.None);
+        await Database.Backend.ExecuteAsync(
+            transaction,
+            [new SqlStatement($"DELETE FROM {Database.Backend.Table("streams")} WHERE id = @id", ("id", streamId))],
+            CancellationToken.None);
+        await transaction.CommitAsync();
+    }
+}
+
+public sealed class an_orphan_event_on_postgres(PostgresFixture fixture) : an_orphan_event<PostgresFixture>(fixture)
+{
+    [Fact]
+    public async Task fails_verification()
+    {
+        await DeleteStreamRowAsync(await AppendOneAsync());
+
+        var broken = await Database.VerifyAsync();
+        Assert.False(broken.Passed);
+        var orphans = Assert.Single(broken.Checks, c => c.Name == "every event belongs to a stream");
+        Assert.False(orphans.Passed);
+        Assert.Contains("1 events without a stream row", orphans.Detail, StringComparison.Ordinal);
+    }
+}
+
+public sealed class an_orphan_event_on_sqlite(SqliteFixture fixture) : an_orphan_event<SqliteFixture>(fixture)
+{
+    [Fact]
+    public async Task cannot_be_made()
+    {
+        var streamId = await AppendOneAsync();
+
+        var refused = await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => DeleteStreamRowAsync(streamId));
+
+        Assert.Contains("FOREIGN KEY", refused.Message, StringComparison.Ordinal);
+        Assert.True((await Database.VerifyAsync()).Passed);
+    }
+}
+
 public sealed class verifier_catches_a_tampered_projection_on_postgres(PostgresFixture fixture) : verifier_catches_a_tampered_projection<PostgresFixture>(fixture);
 
 public sealed class verifier_catches_a_tampered_projection_on_sqlite(SqliteFixture fixture) : verifier_catches_a_tampered_projection<SqliteFixture>(fixture);

@@ -74,6 +74,17 @@ internal sealed class SqliteBackend : StorageBackend
             await ddl.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        // SQLite has no ADD COLUMN IF NOT EXISTS: look first.
+        foreach (var (table, column, type) in SqliteSchema.AddedColumns(_prefix))
+        {
+            await using var exists = CreateCommand(transaction, "SELECT count(*) FROM pragma_table_info(@table) WHERE name = @column", ("table", table), ("column", column));
+            if (Convert.ToInt64(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            {
+                await using var add = CreateCommand(transaction, $"ALTER TABLE {table} ADD COLUMN {column} {type}");
+                await add.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -77,7 +77,16 @@ internal static class SqliteSchema
             consumer      TEXT NOT NULL,
             message_id    TEXT NOT NULL,
             processed_at  INTEGER NOT NULL,
+            rejection     TEXT,
+            detail        TEXT,
             PRIMARY KEY (consumer, message_id)
         );
         """;
+
+    /// <summary>Columns added after the first release, with their types: added to older files at start.</summary>
+    public static IReadOnlyList<(string Table, string Column, string Type)> AddedColumns(string p) =>
+    [
+        ($"{p}inbox", "rejection", "TEXT"),
+        ($"{p}inbox", "detail", "TEXT"),
+    ];
 }
