@@ -35,6 +35,10 @@ public sealed record LedgerBenchmarkResult(string Scenario, int Writers, long Op
 
 public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<LedgerBenchmarkResult> Results)
 {
+    internal const string TransfersScenario = "transfers";
+    private const int TargetWriters = 16;
+    private const double TargetTransfersPerSecond = 5_000;
+
     public string ToText()
     {
         var text = new StringBuilder();
@@ -42,6 +46,19 @@ public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<Ledger
         foreach (var r in Results)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  {r.Scenario,-36} writers {r.Writers,3}: {r.OperationsPerSecond,10:F0} ops/s  {r.EventsPerSecond,10:F0} events/s  ({r.Operations} in {r.Elapsed.TotalSeconds:F1} s)");
+        }
+
+        var single = Results.FirstOrDefault(r => r.Scenario == TransfersScenario && r.Writers == 1);
+        var most = Results.Where(r => r.Scenario == TransfersScenario).MaxBy(r => r.Writers);
+        if (single is not null && most is not null && most.Writers > 1 && single.OperationsPerSecond > 0)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  group commit: {most.Writers} writers reach {most.OperationsPerSecond / single.OperationsPerSecond:F1}x the transfers/s of 1 writer in this run");
+        }
+
+        if (most is { Writers: TargetWriters })
+        {
+            var met = most.OperationsPerSecond >= TargetTransfersPerSecond;
+            text.AppendLine(CultureInfo.InvariantCulture, $"  target: at least {TargetTransfersPerSecond:N0} transfers/s with {TargetWriters} writers: {(met ? "met" : "NOT met")} ({most.OperationsPerSecond:N0}/s)");
         }
 
         return text.ToString();
@@ -120,7 +137,7 @@ public static class LedgerBenchmark
             await database.Ledger.CommitAsync(funding, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
-        var scenarios = options.TransferWriters.Select(w => ("transfers", w, 1)).ToList();
+        var scenarios = options.TransferWriters.Select(w => (LedgerBenchmarkReport.TransfersScenario, w, 1)).ToList();
         if (options.PipelinedInFlightPerWriter > 1 && options.TransferWriters.Count > 0)
         {
             var most = options.TransferWriters.Max();

@@ -128,3 +128,28 @@ public sealed class benchmark_runner(SqliteFixture fixture) : IClassFixture<Sqli
         Assert.True(verification.Passed, verification.ToText());
     }
 }
+
+public sealed class benchmark_report
+{
+    private static LedgerBenchmarkResult Transfers(int writers, long operations) => new("transfers", writers, operations, operations, TimeSpan.FromSeconds(1));
+
+    [Fact]
+    public void it_prints_the_group_commit_ratio_and_whether_the_16_writer_target_is_met()
+    {
+        var met = new LedgerBenchmarkReport("postgresql", [Transfers(1, 800), Transfers(4, 2_800), Transfers(16, 7_200)]).ToText();
+        var missed = new LedgerBenchmarkReport("postgresql", [Transfers(1, 800), Transfers(16, 4_999)]).ToText();
+
+        Assert.Contains("16 writers reach 9.0x the transfers/s of 1 writer", met, StringComparison.Ordinal);
+        Assert.Contains("with 16 writers: met (7,200/s)", met, StringComparison.Ordinal);
+        Assert.Contains("with 16 writers: NOT met (4,999/s)", missed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void a_run_without_16_writers_makes_no_claim_about_the_target()
+    {
+        var text = new LedgerBenchmarkReport("sqlite", [Transfers(1, 100), Transfers(2, 150)]).ToText();
+
+        Assert.Contains("2 writers reach 1.5x", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("target", text, StringComparison.Ordinal);
+    }
+}
