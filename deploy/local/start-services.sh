@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Distributed mode on one machine: PostgreSQL and RabbitMQ on loopback, then the catalog and the valuation
-# worker as separate processes. Logs and process ids go to deploy/local/run/. Stop with stop-services.sh.
+# Distributed mode on one machine: PostgreSQL and RabbitMQ on loopback, then the catalog, the valuation worker
+# and the ledger worker as separate processes. Logs and process ids go to deploy/local/run/. Stop with stop-services.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,3 +30,4 @@ start() { # name, project, url
 
 start catalog services/Catalog "${CATALOG_URL:-http://127.0.0.1:5080}"
 start valuation-worker services/Valuation "${WORKER_URL:-http://127.0.0.1:5081}"
+start ledger-worker services/Ledger "${LEDGER_URL:-http://127.0.0.1:5082}"

@@ -1,4 +1,5 @@
 using DataMarket.Catalog;
+using DataMarket.LedgerWorker;
 using DataMarket.ValuationWorker;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Npgsql;
@@ -6,7 +7,7 @@ using Npgsql;
 namespace DataMarket.Integration.Tests;
 
 /// <summary>
-/// The catalog and the valuation worker, each from its own Program, talking over a real RabbitMQ and
+/// The catalog, the valuation worker and the ledger worker, each from its own Program, talking over a real RabbitMQ and
 /// keeping state in a real PostgreSQL database created for this run (the test command starts both servers).
 /// Queues carry a per-run prefix and vanish when the run ends.
 /// </summary>
@@ -24,6 +25,11 @@ public sealed class MarketFixture : IAsyncLifetime
     public WebApplicationFactory<CatalogEntryPoint> Catalog { get; private set; } = null!;
 
     public WebApplicationFactory<ValuationWorkerEntryPoint> Worker { get; private set; } = null!;
+
+    public WebApplicationFactory<LedgerWorkerEntryPoint> Ledger { get; private set; } = null!;
+
+    /// <summary>Queue names of this run start with it.</summary>
+    public string EndpointPrefix => $"it-{_runId}";
 
     public string BlobRoot { get; private set; } = null!;
 
@@ -45,22 +51,27 @@ public sealed class MarketFixture : IAsyncLifetime
         // so the settings go through the environment, exactly as an operator would set them.
         Environment.SetEnvironmentVariable("Bus__Transport", "RabbitMq");
         Environment.SetEnvironmentVariable("Bus__RabbitMqUri", RabbitMqUri);
-        Environment.SetEnvironmentVariable("Bus__EndpointPrefix", $"it-{_runId}");
+        Environment.SetEnvironmentVariable("Bus__EndpointPrefix", EndpointPrefix);
         Environment.SetEnvironmentVariable("Bus__TemporaryEndpoints", "true");
         Environment.SetEnvironmentVariable("Catalog__Database", "Postgres");
         Environment.SetEnvironmentVariable("ConnectionStrings__Catalog", CatalogConnectionString);
         Environment.SetEnvironmentVariable("Storage__BlobRoot", BlobRoot);
+        Environment.SetEnvironmentVariable("Ledger__Store", "Postgres");
+        Environment.SetEnvironmentVariable("ConnectionStrings__Ledger", CatalogConnectionString);
 
         Worker = new WebApplicationFactory<ValuationWorkerEntryPoint>();
         Catalog = new WebApplicationFactory<CatalogEntryPoint>();
+        Ledger = new WebApplicationFactory<LedgerWorkerEntryPoint>();
         _ = Worker.Services;
         _ = Catalog.Services;
+        _ = Ledger.Services;
     }
 
     public async Task DisposeAsync()
     {
         await Catalog.DisposeAsync();
         await Worker.DisposeAsync();
+        await Ledger.DisposeAsync();
         NpgsqlConnection.ClearAllPools();
         await using (var admin = new NpgsqlConnection(AdminConnectionString))
         {

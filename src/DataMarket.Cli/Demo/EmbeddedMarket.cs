@@ -6,8 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace DataMarket.Cli.Demo;
 
 /// <summary>
-/// The whole market in one process: catalog and valuation worker on MassTransit's in-memory bus, catalog
-/// state in SQLite and blobs on disk under one data folder. Environment variables still override these.
+/// The whole market in one process: catalog, valuation worker and ledger on MassTransit's in-memory bus, catalog
+/// and ledger state in SQLite and blobs on disk under one data folder. Environment variables still override these.
 /// </summary>
 public static class EmbeddedMarket
 {
@@ -30,7 +30,7 @@ public static class EmbeddedMarket
         services.AddDataMarketDefaults(configuration);
         services.AddCatalog(configuration);
         services.AddValuationWorker();
-        services.AddLedger(configuration);
-        services.AddDataMarketBus(configuration, bus => bus.AddCatalogConsumers(), bus => bus.AddValuationConsumers());
+        services.AddLedgerWorker(configuration);
+        services.AddDataMarketBus(configuration, bus => bus.AddCatalogConsumers(), bus => bus.AddValuationConsumers(), bus => bus.AddLedgerConsumers());
     }
 }

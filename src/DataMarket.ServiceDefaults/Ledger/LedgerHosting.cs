@@ -4,6 +4,7 @@ using DataMarket.ServiceDefaults.Messaging;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -89,6 +90,18 @@ public sealed class LedgerHost(LedgerOptions options, IBus bus, ILogger<LedgerHo
     }
 }
 
+/// <summary>Ready once the ledger's schema is open; unhealthy if opening it failed.</summary>
+public sealed class LedgerHealthCheck(LedgerHost host) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(host.Database.Status switch
+        {
+            TaskStatus.RanToCompletion => HealthCheckResult.Healthy($"ledger open on {host.Database.Result.Provider}"),
+            TaskStatus.Faulted => HealthCheckResult.Unhealthy("the ledger could not be opened", host.Database.Exception?.GetBaseException()),
+            _ => HealthCheckResult.Unhealthy("the ledger is still opening"),
+        });
+}
+
 public static class LedgerHostingExtensions
 {
     /// <summary>The ledger (PostgreSQL, or SQLite in embedded mode) and its outbox relay to the bus.</summary>
@@ -99,6 +112,7 @@ public static class LedgerHostingExtensions
         services.AddSingleton(options);
         services.AddSingleton<LedgerHost>();
         services.AddHostedService(provider => provider.GetRequiredService<LedgerHost>());
+        services.AddHealthChecks().AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
         return services;
     }
 }

@@ -1,0 +1,189 @@
+using DataMarket.Contracts;
+using DataMarket.Ledger.Model;
+using DataMarket.LedgerWorker.Consumers;
+using DataMarket.ServiceDefaults.Ledger;
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DataMarket.Services.Tests;
+
+/// <summary>The ledger worker's consumer on MassTransit's test harness, over a real SQLite ledger.</summary>
+public sealed class ledger_commit_transfers_consumer : IAsyncLifetime
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("datamarket-ledger-consumer-").FullName;
+    private ServiceProvider _provider = null!;
+    private ITestHarness _harness = null!;
+    private readonly DeliveryCounter _deliveries = new();
+
+    public async Task InitializeAsync()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ledger:Store"] = "Sqlite",
+            ["ConnectionStrings:Ledger"] = $"Data Source={Path.Combine(_folder, "ledger.db")};Pooling=false",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddLedgerWorker(configuration);
+        services.AddMassTransitTestHarness(bus => bus.AddLedgerConsumers());
+        _provider = services.BuildServiceProvider(validateScopes: true);
+        _harness = _provider.GetRequiredService<ITestHarness>();
+        await _harness.Start();
+        _harness.Bus.ConnectConsumeObserver(_deliveries);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _harness.Stop();
+        await _provider.DisposeAsync();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    private static TransferLine Line(string debit, string credit, long amount, string code) => new()
+    {
+        TransferId = Guid.NewGuid(),
+        DebitAccount = debit,
+        CreditAccount = credit,
+        Amount = amount,
+        Code = code,
+    };
+
+    private static CommitTransfers Command(params TransferLine[] lines) => new() { CommandId = Guid.NewGuid(), Transfers = lines, Actor = "settlement" };
+
+    private async Task<long> PostedBalanceAsync(string accountId)
+    {
+        var database = await _provider.GetRequiredService<LedgerHost>().Database;
+        return (await database.Ledger.GetBalancesAsync(accountId)).SingleOrDefault()?.PostedBalance ?? 0;
+    }
+
+    /// <summary>Sends and waits until this delivery has been consumed (deliveries of one message id are counted).</summary>
+    private async Task SendAsync(CommitTransfers command, Guid messageId)
+    {
+        var before = Deliveries(messageId);
+        await _harness.Bus.Publish(command, context => context.MessageId = messageId);
+        await WaitUntilAsync(() => Deliveries(messageId) > before, $"delivery {before + 1} of message {messageId}");
+    }
+
+    private int Deliveries(Guid messageId) => _deliveries.Count(messageId);
+
+    /// <summary>Counts every finished consume, redeliveries of one message id included (the harness lists a message id once).</summary>
+    private sealed class DeliveryCounter : IConsumeObserver
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, int> _counts = new();
+
+        public int Count(Guid messageId) => _counts.GetValueOrDefault(messageId);
+
+        public Task PreConsume<T>(ConsumeContext<T> context) where T : class => Task.CompletedTask;
+
+        public Task PostConsume<T>(ConsumeContext<T> context) where T : class
+        {
+            if (context.Message is CommitTransfers && context.MessageId is { } id)
+            {
+                _counts.AddOrUpdate(id, 1, (_, n) => n + 1);
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception) where T : class => Task.CompletedTask;
+    }
+
+    /// <summary>Answers of committed commands come from the outbox relay, a background loop: wait for them.</summary>
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
+
+    private int Answers<T>(Guid commandId, Func<T, Guid> id)
+        where T : class =>
+        _harness.Published.Select<T>().Count(m => id(m.Context.Message) == commandId);
+
+    [Fact]
+    public async Task a_command_delivered_twice_moves_money_once_and_is_answered_once()
+    {
+        var command = Command(
+            Line("payment_clearing:platform:USD", "buyer:ann:USD", 1_000, "charge"),
+            Line("buyer:ann:USD", "seller_held:sam:USD", 850, "allocation"),
+            Line("buyer:ann:USD", "platform_fees:platform:USD", 150, "platform_fee"));
+        var messageId = NewId.NextGuid();
+
+        await SendAsync(command, messageId);
+        await SendAsync(command, messageId);
+        await WaitUntilAsync(() => Answers<TransfersCommitted>(command.CommandId, m => m.CommandId) > 0, "the committed answer");
+        await Task.Delay(300); // room for a second answer to show up, if there were one
+
+        Assert.Equal(0, await PostedBalanceAsync("buyer:ann:USD"));
+        Assert.Equal(850, await PostedBalanceAsync("seller_held:sam:USD"));
+        Assert.Equal(150, await PostedBalanceAsync("platform_fees:platform:USD"));
+        var answer = Assert.Single(_harness.Published.Select<TransfersCommitted>(), m => m.Context.Message.CommandId == command.CommandId);
+        Assert.False(answer.Context.Message.AlreadyCommitted);
+        Assert.Equal(command.Transfers.Select(t => t.TransferId), answer.Context.Message.TransferIds);
+        Assert.False(_harness.Published.Select<TransfersRejected>().Any());
+    }
+
+    [Fact]
+    public async Task the_same_transfers_under_a_new_message_are_answered_as_already_committed()
+    {
+        var command = Command(Line("payment_clearing:platform:EUR", "buyer:bea:EUR", 400, "charge"));
+
+        await SendAsync(command, NewId.NextGuid());
+        await SendAsync(command, NewId.NextGuid());
+        await WaitUntilAsync(() => Answers<TransfersCommitted>(command.CommandId, m => m.CommandId) == 2, "both answers");
+
+        Assert.Equal(400, await PostedBalanceAsync("buyer:bea:EUR"));
+        var answers = _harness.Published.Select<TransfersCommitted>().Where(m => m.Context.Message.CommandId == command.CommandId).Select(m => m.Context.Message.AlreadyCommitted).ToList();
+        Assert.Equal([false, true], answers.Order());
+    }
+
+    [Fact]
+    public async Task a_rejected_command_stays_rejected_when_redelivered_after_the_buyer_is_funded()
+    {
+        var purchase = Command(Line("buyer:cal:USD", "seller_held:sam:USD", 500, "allocation"));
+        var messageId = NewId.NextGuid();
+
+        await SendAsync(purchase, messageId);
+        await SendAsync(Command(Line("payment_clearing:platform:USD", "buyer:cal:USD", 2_000, "charge")), NewId.NextGuid());
+        await SendAsync(purchase, messageId);
+        await WaitUntilAsync(() => Answers<TransfersRejected>(purchase.CommandId, m => m.CommandId) == 2, "both rejections");
+
+        Assert.Equal(2_000, await PostedBalanceAsync("buyer:cal:USD"));
+        var rejections = _harness.Published.Select<TransfersRejected>().Where(m => m.Context.Message.CommandId == purchase.CommandId).ToList();
+        Assert.Equal(2, rejections.Count);
+        Assert.All(rejections, r => Assert.Equal("exceeds_balance", r.Context.Message.Reason));
+        Assert.DoesNotContain(_harness.Published.Select<TransfersCommitted>(), m => m.Context.Message.CommandId == purchase.CommandId);
+    }
+
+    [Fact]
+    public async Task a_malformed_command_is_rejected_naming_the_line_and_field_and_writes_nothing()
+    {
+        var command = Command(
+            Line("payment_clearing:platform:USD", "buyer:dan:USD", 100, "charge"),
+            Line("buyer-dan-USD", "seller_held:sam:USD", -5, "gift"));
+
+        await SendAsync(command, NewId.NextGuid());
+        await WaitUntilAsync(() => Answers<TransfersRejected>(command.CommandId, m => m.CommandId) == 1, "the rejection");
+
+        var rejected = Assert.Single(_harness.Published.Select<TransfersRejected>(), m => m.Context.Message.CommandId == command.CommandId).Context.Message;
+        Assert.Equal("invalid_command", rejected.Reason);
+        Assert.Contains("Transfers[1].DebitAccount: 'buyer-dan-USD' is not an account id", rejected.Detail, StringComparison.Ordinal);
+        Assert.Contains("Transfers[1].Amount", rejected.Detail, StringComparison.Ordinal);
+        Assert.Contains("Transfers[1].Code: unknown code 'gift'", rejected.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("Transfers[0]", rejected.Detail, StringComparison.Ordinal);
+        Assert.Equal(0, await PostedBalanceAsync("buyer:dan:USD"));
+    }
+
+    [Fact]
+    public void wire_names_of_codes_and_rejections_are_snake_case()
+    {
+        Assert.Equal(TransferCode.PlatformFee, CommitTransfersValidator.Codes["platform_fee"]);
+        Assert.Equal(TransferCode.PayoutSettlement, CommitTransfersValidator.Codes["payout_settlement"]);
+        Assert.Equal("id_reused_with_different_content", CommitTransfersConsumer.ReasonName(LedgerRejection.IdReusedWithDifferentContent));
+    }
+}
