@@ -84,7 +84,12 @@ public static class LedgerCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var options = new DataMarket.Ledger.Benchmarks.LedgerBenchmarkOptions { Duration = TimeSpan.FromSeconds(parse.GetValue(seconds)) };
+            var progress = parse.InvocationConfiguration.Error;
+            var options = new DataMarket.Ledger.Benchmarks.LedgerBenchmarkOptions
+            {
+                Duration = TimeSpan.FromSeconds(parse.GetValue(seconds)),
+                Progress = r => progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"measured {r.Scenario}, {r.Writers} writers: {r.OperationsPerSecond:N0} ops/s")),
+            };
             var (benchmark, verification) = await DataMarket.Ledger.Benchmarks.LedgerBenchmark.RunOnScratchPostgresAsync(parse.GetValue(postgres)!, options, cancellationToken);
             output.Write(benchmark.ToText());
             output.Write(verification.ToText());

@@ -25,6 +25,9 @@ public sealed record LedgerBenchmarkOptions
 
     /// <summary>Transfers pick a random buyer and seller from this many of each, so writers rarely queue on one row.</summary>
     public int Accounts { get; init; } = 1_000;
+
+    /// <summary>Called as each scenario finishes (the whole run takes a while).</summary>
+    public Action<LedgerBenchmarkResult>? Progress { get; init; }
 }
 
 public sealed record LedgerBenchmarkResult(string Scenario, int Writers, long Operations, long Events, TimeSpan Elapsed)
@@ -118,6 +121,7 @@ public static class LedgerBenchmark
                     return eventsPerAppend;
                 }, cancellationToken).ConfigureAwait(false);
                 results.Add(result);
+                options.Progress?.Invoke(result);
             }
         }
 
@@ -165,6 +169,7 @@ public static class LedgerBenchmark
                 return 1;
             }, cancellationToken).ConfigureAwait(false);
             results.Add(result with { Writers = writers });
+            options.Progress?.Invoke(results[^1]);
         }
 
         return new LedgerBenchmarkReport(database.Provider, results);

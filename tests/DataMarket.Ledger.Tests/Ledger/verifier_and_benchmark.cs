@@ -107,6 +107,7 @@ public sealed class benchmark_runner(SqliteFixture fixture) : IClassFixture<Sqli
     [Fact]
     public async Task a_short_run_reports_every_scenario_and_leaves_a_valid_ledger()
     {
+        var progressed = new List<string>();
         var options = new LedgerBenchmarkOptions
         {
             WarmUp = TimeSpan.FromMilliseconds(50),
@@ -115,9 +116,12 @@ public sealed class benchmark_runner(SqliteFixture fixture) : IClassFixture<Sqli
             TransferWriters = [1, 2],
             PipelinedInFlightPerWriter = 2,
             Accounts = 5,
+            Progress = r => progressed.Add($"{r.Scenario}/{r.Writers}"),
         };
 
         var report = await LedgerBenchmark.RunAsync(fixture.Database, options);
+
+        Assert.Equal(report.Results.Select(r => $"{r.Scenario}/{r.Writers}"), progressed);
 
         Assert.Equal(
             ["append 1-event transactions/1", "append 10-event transactions/1", "transfers/1", "transfers/2", "transfers, 2 in flight/writer/2"],
