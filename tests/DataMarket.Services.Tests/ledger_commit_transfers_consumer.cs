@@ -180,6 +180,57 @@ public sealed class ledger_commit_transfers_consumer : IAsyncLifetime
     }
 
     [Fact]
+    public async Task an_already_committed_answer_is_given_again_when_its_message_is_redelivered()
+    {
+        var command = Command(Line("payment_clearing:platform:EUR", "buyer:eve:EUR", 250, "charge"));
+        var resent = NewId.NextGuid();
+
+        await SendAsync(command, NewId.NextGuid());
+        await SendAsync(command, resent);
+        await SendAsync(command, resent);
+        await WaitUntilAsync(() => Answers<TransfersCommitted>(command.CommandId, m => m.CommandId) == 3, "three answers");
+
+        var answers = _harness.Published.Select<TransfersCommitted>().Where(m => m.Context.Message.CommandId == command.CommandId).Select(m => m.Context.Message).ToList();
+        Assert.Equal(2, answers.Count(a => a.AlreadyCommitted));
+        // The repeated answers carry the original commit time, not the time of asking.
+        var database = await _provider.GetRequiredService<LedgerHost>().Database;
+        var recorded = (await database.Ledger.GetTransferAsync(command.Transfers[0].TransferId))!.CreatedAt;
+        Assert.All(answers.Where(a => a.AlreadyCommitted), a => Assert.Equal(recorded, a.CommittedAt));
+        Assert.Equal(250, await PostedBalanceAsync("buyer:eve:EUR"));
+    }
+
+    public static TheoryData<string, CommitTransfers> Malformed => new()
+    {
+        { "Transfers: name at least one transfer", new CommitTransfers { CommandId = Guid.NewGuid(), Transfers = null! } },
+        { "Transfers[0]: a transfer line is missing", new CommitTransfers { CommandId = Guid.NewGuid(), Transfers = [null!] } },
+        { "Transfers[0].DebitAccount: 'payment_clearing:mallory:USD' is not an account id", Command(Line("payment_clearing:mallory:USD", "buyer:fay:USD", 1, "charge")) },
+        { "Transfers[0].CreditAccount: 'buyer: :EURO' is not an account id", Command(Line("payment_clearing:platform:EUR", "buyer: :EURO", 1, "charge")) },
+        { "Transfers[0].CreditAccount: 'buyer:platform:USD' is not an account id", Command(Line("payment_clearing:platform:USD", "buyer:platform:USD", 1, "charge")) },
+    };
+
+    [Theory]
+    [MemberData(nameof(Malformed))]
+    public async Task a_malformed_command_is_answered_with_a_rejection_not_a_fault(string expected, CommitTransfers command)
+    {
+        await _harness.Bus.Publish(command);
+        await WaitUntilAsync(() => Answers<TransfersRejected>(command.CommandId, m => m.CommandId) == 1, "the rejection");
+
+        var rejected = Assert.Single(_harness.Published.Select<TransfersRejected>(), m => m.Context.Message.CommandId == command.CommandId).Context.Message;
+        Assert.Equal("invalid_command", rejected.Reason);
+        Assert.Contains(expected, rejected.Detail, StringComparison.Ordinal);
+        Assert.False(_harness.Published.Select<Fault<CommitTransfers>>().Any());
+    }
+
+    [Fact]
+    public void lower_case_currencies_are_accepted_and_kept_upper_case_by_the_ledger()
+    {
+        var result = new CommitTransfersValidator().Validate(Command(Line("payment_clearing:platform:usd", "buyer:gil:usd", 1, "charge")));
+
+        Assert.True(result.IsValid, string.Join("; ", result.Errors));
+        Assert.Equal("buyer:gil:USD", AccountRef.Parse("buyer:gil:usd").Id);
+    }
+
+    [Fact]
     public void wire_names_of_codes_and_rejections_are_snake_case()
     {
         Assert.Equal(TransferCode.PlatformFee, CommitTransfersValidator.Codes["platform_fee"]);

@@ -54,8 +54,12 @@ public sealed class CommitTransfersConsumer(LedgerHost ledger, IValidator<Commit
                 await context.Publish(Rejected(command, ReasonName(rejection), result.Detail ?? rejection.ToString()), context.CancellationToken);
                 break;
             case { Status: LedgerStatus.AlreadyCommitted }:
-                // The same transfers under a new message: nothing was written, so the outbox sends nothing.
-                await context.Publish(committed with { AlreadyCommitted = true }, context.CancellationToken);
+                // The same transfers under another message: nothing was written (no outbox row, and no inbox
+                // receipt either, so a redelivery of this message is answered again, here).
+                var original = await database.Ledger.GetTransferAsync(transfers[0].Id, context.CancellationToken);
+                await context.Publish(
+                    committed with { AlreadyCommitted = true, CommittedAt = original?.CreatedAt ?? committed.CommittedAt },
+                    context.CancellationToken);
                 break;
             default:
                 // Committed: the outbox row written with the transfers carries the answer. A redelivery of a

@@ -15,6 +15,8 @@ public sealed class CommitTransfersValidator : AbstractValidator<CommitTransfers
     /// <summary>At most this many transfers in one all-or-nothing command.</summary>
     public const int MaxTransfers = 1_000;
 
+    private const string AccountIdShape = "kind:owner:CUR, owner 'platform' for platform accounts, e.g. buyer:alice:USD or platform_fees:platform:USD";
+
     /// <summary>Transfer codes by their wire names: charge, allocation, platform_fee, ...</summary>
     public static readonly FrozenDictionary<string, TransferCode> Codes = Enum.GetValues<TransferCode>()
         .ToFrozenDictionary(code => JsonNamingPolicy.SnakeCaseLower.ConvertName(code.ToString()), StringComparer.Ordinal);
@@ -23,18 +25,24 @@ public sealed class CommitTransfersValidator : AbstractValidator<CommitTransfers
     {
         RuleFor(c => c.CommandId).NotEmpty();
         RuleFor(c => c.Transfers).NotEmpty().WithMessage("name at least one transfer");
-        RuleFor(c => c.Transfers.Count).LessThanOrEqualTo(MaxTransfers).OverridePropertyName("Transfers");
-        RuleForEach(c => c.Transfers).ChildRules(line =>
+        RuleFor(c => c.Transfers)
+            .Must(t => t is null || t.Count <= MaxTransfers)
+            .WithMessage($"at most {MaxTransfers} transfers in one command");
+        RuleForEach(c => c.Transfers).NotNull().WithMessage("a transfer line is missing").ChildRules(line =>
         {
             line.RuleFor(l => l.TransferId).NotEmpty();
-            line.RuleFor(l => l.DebitAccount).Must(BeAnAccountId).WithMessage(l => $"'{l.DebitAccount}' is not an account id (kind:owner:currency)");
-            line.RuleFor(l => l.CreditAccount).Must(BeAnAccountId).WithMessage(l => $"'{l.CreditAccount}' is not an account id (kind:owner:currency)");
+            line.RuleFor(l => l.DebitAccount).Must(BeAnAccountId).WithMessage(l => $"'{l.DebitAccount}' is not an account id ({AccountIdShape})");
+            line.RuleFor(l => l.CreditAccount).Must(BeAnAccountId).WithMessage(l => $"'{l.CreditAccount}' is not an account id ({AccountIdShape})");
             line.RuleFor(l => l.Amount).GreaterThan(0).WithMessage("must be a positive number of minor units (cents)");
             line.RuleFor(l => l.Code).Must(code => code is not null && Codes.ContainsKey(code))
                 .WithMessage(l => $"unknown code '{l.Code}' (known: {string.Join(", ", Codes.Keys.Order(StringComparer.Ordinal))})");
         });
     }
 
+    /// <summary>
+    /// kind:owner:currency with a known kind, a non-blank owner (<c>platform</c> for the platform's own
+    /// accounts) and a three-letter currency code (any case; the ledger keeps it upper case).
+    /// </summary>
     private static bool BeAnAccountId(string? id)
     {
         if (string.IsNullOrEmpty(id))
@@ -42,14 +50,20 @@ public sealed class CommitTransfersValidator : AbstractValidator<CommitTransfers
             return false;
         }
 
+        AccountRef account;
         try
         {
-            AccountRef.Parse(id);
-            return true;
+            account = AccountRef.Parse(id);
         }
         catch (Exception exception) when (exception is FormatException or ArgumentException)
         {
             return false;
         }
+
+        var platformKind = account.Kind is AccountKind.PlatformFees or AccountKind.PaymentClearing or AccountKind.PayoutsInTransit or AccountKind.Refunds;
+        return !string.IsNullOrWhiteSpace(account.Owner)
+            && account.Owner.Trim().Length == account.Owner.Length
+            && platformKind == (account.Owner == AccountRef.PlatformOwner)
+            && account.Currency.Length == 3 && account.Currency.All(char.IsAsciiLetterUpper);
     }
 }

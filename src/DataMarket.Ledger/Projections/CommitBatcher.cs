@@ -63,12 +63,25 @@ internal sealed class CommitBatcher : IAsyncDisposable
                     batch[i].Completion.TrySetResult(results[i]);
                 }
             }
+            catch (Exception) when (batch.Count > 1)
+            {
+                // One command broke the shared transaction in a way no retry fixes: commit each on its own,
+                // so the others are not failed for a neighbour's fault.
+                foreach (var (command, completion) in batch)
+                {
+                    try
+                    {
+                        completion.TrySetResult((await CommitWithRetriesAsync([command]).ConfigureAwait(false))[0]);
+                    }
+                    catch (Exception alone)
+                    {
+                        completion.TrySetException(alone);
+                    }
+                }
+            }
             catch (Exception exception)
             {
-                foreach (var (_, completion) in batch)
-                {
-                    completion.TrySetException(exception);
-                }
+                batch[0].Completion.TrySetException(exception);
             }
         }
     }

@@ -126,8 +126,10 @@ internal sealed class LedgerService : ILedger
                 }
 
                 var result = await body(transaction, metadata, cancellationToken).ConfigureAwait(false);
-                if (result.Status == LedgerStatus.Rejected && inbox is null)
+                var keepReceipt = inbox is not null && ConsumesMessage(result);
+                if (result.Status is LedgerStatus.Rejected or LedgerStatus.AlreadyCommitted && !keepReceipt)
                 {
+                    // Nothing was written; nothing to keep.
                     await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
                     return result;
                 }
@@ -174,6 +176,19 @@ internal sealed class LedgerService : ILedger
             ("now", Time.ToUnixMicroseconds(now)));
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
     }
+
+    /// <summary>
+    /// Whether a message's receipt is kept with this result. Not when nothing happened and a
+    /// redelivery would reach the same answer anyway (already committed: transfers never change), so the
+    /// sender is answered again; not when the answer may change with time for the right reason (a pending
+    /// transfer not there yet because messages crossed). Every other rejection is final for that message.
+    /// </summary>
+    private static bool ConsumesMessage(LedgerResult result) => result switch
+    {
+        { Status: LedgerStatus.AlreadyCommitted } => false,
+        { Status: LedgerStatus.Rejected, Rejection: LedgerRejection.PendingNotFound } => false,
+        _ => true,
+    };
 
     private async Task RecordInboxRejectionAsync(DbTransaction transaction, InboxReceipt inbox, LedgerResult rejection, CancellationToken cancellationToken)
     {

@@ -242,6 +242,26 @@ public abstract class ledger_contract<TFixture>(TFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task a_message_that_overtook_its_pending_transfer_or_repeats_a_commit_is_not_consumed()
+    {
+        var buyer = NewParty("buyer");
+        var hold = Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(buyer, Usd), 400, TransferCode.Charge, pending: true);
+        var capture = new LedgerCommandOptions { Inbox = new InboxReceipt("capture-consumer", Guid.NewGuid()) };
+
+        // The capture arrives before the hold it captures: rejected, but the same message may come back later.
+        Assert.Equal(LedgerRejection.PendingNotFound, (await Ledger.PostPendingAsync(hold.Id, capture)).Rejection);
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.CommitAsync(hold)).Status);
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.PostPendingAsync(hold.Id, capture)).Status);
+        Assert.Equal(LedgerStatus.DuplicateMessage, (await Ledger.PostPendingAsync(hold.Id, capture)).Status);
+        Assert.Equal(400, (await BalanceAsync(AccountRef.Buyer(buyer, Usd))).PostedBalance);
+
+        // Repeating committed transfers under a new message writes nothing, receipt included: asked again, it answers again.
+        var resend = new LedgerCommandOptions { Inbox = new InboxReceipt("charge-consumer", Guid.NewGuid()) };
+        Assert.Equal(LedgerStatus.AlreadyCommitted, (await Ledger.CommitAsync(hold, resend)).Status);
+        Assert.Equal(LedgerStatus.AlreadyCommitted, (await Ledger.CommitAsync(hold, resend)).Status);
+    }
+
+    [Fact]
     public async Task a_rejected_message_stays_rejected_when_redelivered_after_the_balance_allows_it()
     {
         var buyer = NewParty("buyer");

@@ -64,11 +64,23 @@ public sealed class postgres_write_path(PostgresFixture fixture) : IClassFixture
     }
 
     [Fact]
-    public void an_operators_own_random_page_cost_is_left_alone()
+    public async Task ledger_sessions_probe_with_index_friendly_costs_unless_the_operator_set_their_own()
     {
-        Assert.Equal("-c random_page_cost=1.1", PostgresBackend.WithIndexFriendlyCosts(null));
-        Assert.Equal("-c search_path=x -c random_page_cost=1.1", PostgresBackend.WithIndexFriendlyCosts("-c search_path=x"));
-        Assert.Equal("-c random_page_cost=2", PostgresBackend.WithIndexFriendlyCosts("-c random_page_cost=2"));
+        Assert.Equal("1.1", await SettingAsync(PostgresFixture.ConnectionString));
+        var operatorSet = new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString) { Options = "-c random_page_cost=2" }.ConnectionString;
+        Assert.Equal("2", await SettingAsync(operatorSet));
+
+        Assert.True(PostgresBackend.SetsRandomPageCost("-c search_path=x --random_page_cost=3"));
+        Assert.False(PostgresBackend.SetsRandomPageCost("-c application_name=random_page_cost_fan"));
+        Assert.False(PostgresBackend.SetsRandomPageCost(null));
+    }
+
+    private static async Task<string> SettingAsync(string connectionString)
+    {
+        await using var backend = new PostgresBackend(connectionString, "ledger_settings_probe");
+        await using var connection = await backend.OpenAsync(CancellationToken.None);
+        await using var command = StorageBackend.CreateCommand(connection, "SHOW random_page_cost");
+        return (string)(await command.ExecuteScalarAsync())!;
     }
 
     [Fact]
@@ -89,24 +101,49 @@ public sealed class postgres_write_path(PostgresFixture fixture) : IClassFixture
                 RETURN NEW;
             END $$;
             CREATE TRIGGER refuse_poison BEFORE INSERT ON {schema}.transfers FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_poison();
+            CREATE OR REPLACE FUNCTION {schema}.refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.reference = 'poison-at-commit' THEN RAISE EXCEPTION 'refused at commit by test trigger'; END IF;
+                RETURN NULL;
+            END $$;
+            CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON {schema}.transfers DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_at_commit();
             """);
         try
         {
-            var poisoned = Charge(buyer, 50, reference: "poison");
-            var failure = await Assert.ThrowsAsync<PostgresException>(() => database.Ledger.CommitAsync(poisoned));
-            Assert.Contains("refused by test trigger", failure.MessageText, StringComparison.Ordinal);
+            // One failure inside the batch (COMMIT is skipped), one raised by COMMIT itself (deferred).
+            foreach (var (reference, message) in new[] { ("poison", "refused by test trigger"), ("poison-at-commit", "refused at commit by test trigger") })
+            {
+                var poisoned = Charge(buyer, 50, reference);
+                var failure = await Assert.ThrowsAsync<PostgresException>(() => database.Ledger.CommitAsync(poisoned));
+                Assert.Equal(message, failure.MessageText);
 
-            Assert.Null(await database.Ledger.GetTransferAsync(poisoned.Id));
-            Assert.Equal(0L, await ScalarAsync($"SELECT count(*) FROM {schema}.streams WHERE id = 'transfer-{poisoned.Id}'"));
-            Assert.Equal(before, await database.Ledger.GetBalancesAsync(buyer.Id));
+                Assert.Null(await database.Ledger.GetTransferAsync(poisoned.Id));
+                Assert.Equal(0L, await ScalarAsync($"SELECT count(*) FROM {schema}.streams WHERE id = 'transfer-{poisoned.Id}'"));
+                Assert.Equal(before, await database.Ledger.GetBalancesAsync(buyer.Id));
+            }
 
-            // The pooled connections were handed back clean: the next groups commit normally.
-            var next = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => database.Ledger.CommitAsync(Charge(buyer, 10))));
-            Assert.All(next, r => Assert.Equal(LedgerStatus.Committed, r.Status));
+            // Submitted together, the commands share groups: the poisoned one fails alone, its neighbours commit.
+            var poisonedAmongThem = Charge(buyer, 50, "poison");
+            var together = Enumerable.Range(0, 9).Select(i => i == 4 ? poisonedAmongThem : Charge(buyer, 10)).ToList();
+            var submitted = together.Select(t => (t, database.Ledger.CommitAsync(t))).ToList();
+            foreach (var (transfer, outcome) in submitted)
+            {
+                if (transfer == poisonedAmongThem)
+                {
+                    await Assert.ThrowsAsync<PostgresException>(() => outcome);
+                }
+                else
+                {
+                    Assert.Equal(LedgerStatus.Committed, (await outcome).Status);
+                }
+            }
+
+            Assert.Null(await database.Ledger.GetTransferAsync(poisonedAmongThem.Id));
         }
         finally
         {
-            await ExecuteAsync($"DROP TRIGGER refuse_poison ON {schema}.transfers");
+            await ExecuteAsync($"DROP TRIGGER refuse_poison ON {schema}.transfers; DROP TRIGGER refuse_at_commit ON {schema}.transfers");
         }
 
         Assert.Equal(180, Assert.Single(await database.Ledger.GetBalancesAsync(buyer.Id)).PostedBalance);

@@ -24,9 +24,19 @@ internal sealed class PostgresBackend : StorageBackend
             builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
         }
 
-        // Our sessions carry no state worth resetting between pooled uses.
+        // Our sessions carry no state worth resetting between pooled uses (so the setting below stays put).
         builder.ConnectionStringBuilder.NoResetOnClose = true;
-        builder.ConnectionStringBuilder.Options = WithIndexFriendlyCosts(builder.ConnectionStringBuilder.Options);
+        if (!SetsRandomPageCost(builder.ConnectionStringBuilder.Options))
+        {
+            builder.UsePhysicalConnectionInitializer(
+                connection => IndexFriendlyCosts(connection).ExecuteNonQuery(),
+                async connection =>
+                {
+                    await using var command = IndexFriendlyCosts(connection);
+                    await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+                });
+        }
+
         _dataSource = builder.Build();
     }
 
@@ -35,19 +45,14 @@ internal sealed class PostgresBackend : StorageBackend
     /// about what a sequential page does. With the server's default random_page_cost of 4 the planner
     /// judges a table of a few thousand accounts cheaper to scan whole than to probe sixteen times, so
     /// every transfer read and rewrote the whole accounts table: 16 writers reached 2,000 transfers/s
-    /// and slowed down as the table filled with dead row versions. A session setting, so nothing else
-    /// on the server changes; a value the operator already put in the connection string wins.
+    /// and slowed down as the table filled with dead row versions. Set once per physical connection (a
+    /// plain SET, which poolers in session mode pass through, unlike startup options), so nothing else
+    /// on the server changes; a value the operator put in the connection string's Options wins.
     /// </summary>
-    internal static string WithIndexFriendlyCosts(string? options)
-    {
-        const string setting = "random_page_cost";
-        if (options is not null && options.Contains(setting, StringComparison.OrdinalIgnoreCase))
-        {
-            return options;
-        }
+    private static NpgsqlCommand IndexFriendlyCosts(NpgsqlConnection connection) => new("SET random_page_cost = 1.1", connection);
 
-        return string.IsNullOrWhiteSpace(options) ? $"-c {setting}=1.1" : $"{options} -c {setting}=1.1";
-    }
+    internal static bool SetsRandomPageCost(string? options) =>
+        options is not null && System.Text.RegularExpressions.Regex.IsMatch(options, @"(^|\s)(-c\s*|--)random_page_cost\s*=", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
 
     public string Schema => _schema;
 

@@ -4,6 +4,8 @@ namespace DataMarket.Ledger.Events.Postgres;
 internal static class PostgresSchema
 {
     public static string Ddl(string s) => $"""
+        -- A migration that must wait for a lock gives up instead of queueing every writer behind it.
+        SET LOCAL lock_timeout = '10s';
         CREATE SCHEMA IF NOT EXISTS {s};
         CREATE SEQUENCE IF NOT EXISTS {s}.event_sequence;
 
@@ -28,10 +30,6 @@ internal static class PostgresSchema
             created_at      timestamptz NOT NULL,
             CONSTRAINT events_stream_version UNIQUE (stream_id, version)
         );
-        -- No foreign key to streams: both append paths write the stream row in the same transaction,
-        -- before the events, and the key check cost a locking lookup per event (a third of the insert).
-        -- `datamarket ledger verify` checks that every event has its stream instead.
-        ALTER TABLE {s}.events DROP CONSTRAINT IF EXISTS events_stream_id_fkey;
 
         -- Checks the expected version before nextval, so a losing writer takes no sequence number.
         CREATE OR REPLACE FUNCTION {s}.append_events(
@@ -124,7 +122,11 @@ internal static class PostgresSchema
             dispatched_at  bigint,
             attempts       integer NOT NULL DEFAULT 0
         );
-        CREATE INDEX IF NOT EXISTS outbox_undispatched ON {s}.outbox (seq) WHERE dispatched_at IS NULL;
+        DO $index$ BEGIN
+            IF to_regclass('{s}.outbox_undispatched') IS NULL THEN
+                CREATE INDEX outbox_undispatched ON {s}.outbox (seq) WHERE dispatched_at IS NULL;
+            END IF;
+        END $index$;
 
         CREATE TABLE IF NOT EXISTS {s}.inbox (
             consumer      text NOT NULL,
@@ -132,8 +134,22 @@ internal static class PostgresSchema
             processed_at  bigint NOT NULL,
             PRIMARY KEY (consumer, message_id)
         );
-        -- What the first delivery decided, so a redelivery of a rejected command stays rejected.
-        ALTER TABLE {s}.inbox ADD COLUMN IF NOT EXISTS rejection text;
-        ALTER TABLE {s}.inbox ADD COLUMN IF NOT EXISTS detail text;
+        -- Migrations from earlier releases. Each ALTER runs only when needed: even a no-op ALTER takes an
+        -- exclusive lock on a table every writer uses.
+        DO $migrate$ BEGIN
+            -- No foreign key from events to streams: both append paths write the stream row first, in the
+            -- same transaction, and the key check cost a locking lookup per event (a third of the insert).
+            -- `datamarket ledger verify` checks that every event has its stream instead.
+            IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = '{s}.events'::regclass AND conname = 'events_stream_id_fkey') THEN
+                ALTER TABLE {s}.events DROP CONSTRAINT events_stream_id_fkey;
+            END IF;
+            -- What the first delivery decided, so a redelivery of a rejected command stays rejected.
+            IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{s}.inbox'::regclass AND attname = 'rejection' AND NOT attisdropped) THEN
+                ALTER TABLE {s}.inbox ADD COLUMN rejection text;
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{s}.inbox'::regclass AND attname = 'detail' AND NOT attisdropped) THEN
+                ALTER TABLE {s}.inbox ADD COLUMN detail text;
+            END IF;
+        END $migrate$;
         """;
 }
