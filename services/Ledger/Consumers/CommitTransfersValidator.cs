@@ -60,10 +60,9 @@ public sealed class CommitTransfersValidator : AbstractValidator<CommitTransfers
             return false;
         }
 
-        var platformKind = account.Kind is AccountKind.PlatformFees or AccountKind.PaymentClearing or AccountKind.PayoutsInTransit or AccountKind.Refunds;
         return !string.IsNullOrWhiteSpace(account.Owner)
             && account.Owner.Trim().Length == account.Owner.Length
-            && platformKind == (account.Owner == AccountRef.PlatformOwner)
+            && AccountRef.IsPlatformKind(account.Kind) == (account.Owner == AccountRef.PlatformOwner)
             && account.Currency.Length == 3 && account.Currency.All(char.IsAsciiLetterUpper);
     }
 }

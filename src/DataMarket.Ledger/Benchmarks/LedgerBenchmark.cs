@@ -168,8 +168,9 @@ public static class LedgerBenchmark
 
                 return 1;
             }, cancellationToken).ConfigureAwait(false);
-            results.Add(result with { Writers = writers });
-            options.Progress?.Invoke(results[^1]);
+            var measured = result with { Writers = writers };
+            results.Add(measured);
+            options.Progress?.Invoke(measured);
         }
 
         return new LedgerBenchmarkReport(database.Provider, results);

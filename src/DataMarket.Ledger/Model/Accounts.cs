@@ -64,6 +64,10 @@ public readonly record struct AccountRef
     public static AccountRef PayoutsInTransit(string currency) => new(AccountKind.PayoutsInTransit, PlatformOwner, currency);
     public static AccountRef Refunds(string currency) => new(AccountKind.Refunds, PlatformOwner, currency);
 
+    /// <summary>The platform's own accounts, owned by <see cref="PlatformOwner"/>; every other kind has a party as owner.</summary>
+    public static bool IsPlatformKind(AccountKind kind) =>
+        kind is AccountKind.PlatformFees or AccountKind.PaymentClearing or AccountKind.PayoutsInTransit or AccountKind.Refunds;
+
     public static AccountFlags FlagsFor(AccountKind kind) => kind switch
     {
         AccountKind.PaymentClearing or AccountKind.Refunds => AccountFlags.None,

@@ -29,7 +29,11 @@ internal sealed class PostgresBackend : StorageBackend
         if (!SetsRandomPageCost(builder.ConnectionStringBuilder.Options))
         {
             builder.UsePhysicalConnectionInitializer(
-                connection => IndexFriendlyCosts(connection).ExecuteNonQuery(),
+                connection =>
+                {
+                    using var command = IndexFriendlyCosts(connection);
+                    command.ExecuteNonQuery();
+                },
                 async connection =>
                 {
                     await using var command = IndexFriendlyCosts(connection);
