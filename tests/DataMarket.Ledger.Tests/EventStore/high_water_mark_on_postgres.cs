@@ -38,6 +38,43 @@ public sealed class high_water_mark_on_postgres(PostgresFixture fixture) : IClas
         Assert.Equal(fast.LastSequence, await store.GetHighWaterMarkAsync());
     }
 
+    /// <summary>
+    /// The slow writer's transaction id is newer than that of every transaction that has finished, so
+    /// PostgreSQL leaves it out of a snapshot's list of running transactions (it lies above the
+    /// snapshot's xmax). A mark that waited only for the listed transactions moved past its event.
+    /// </summary>
+    [Fact]
+    public async Task an_event_from_the_newest_transaction_id_is_never_skipped()
+    {
+        var backend = (PostgresBackend)fixture.Database.Backend;
+        backend.HighWaterMarkPatience = TimeSpan.FromMilliseconds(300);
+        var store = fixture.Database.Events;
+        var start = await store.GetHighWaterMarkAsync();
+
+        await using var olderConnection = await backend.OpenAsync(CancellationToken.None);
+        await using var olderTransaction = await backend.BeginAsync(olderConnection, CancellationToken.None);
+        await using (var takeId = olderConnection.CreateCommand())
+        {
+            takeId.Transaction = olderTransaction;
+            takeId.CommandText = "SELECT pg_current_xact_id()";
+            await takeId.ExecuteScalarAsync();
+        }
+
+        await using var slowConnection = await backend.OpenAsync(CancellationToken.None);
+        await using var slowTransaction = await backend.BeginAsync(slowConnection, CancellationToken.None);
+        var slow = await backend.AppendAsync(slowTransaction, "newest-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Slow")], CancellationToken.None);
+        var older = await backend.AppendAsync(olderTransaction, "older-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Older")], CancellationToken.None);
+        await olderTransaction.CommitAsync();
+        Assert.True(older.FirstSequence > slow.LastSequence);
+
+        Assert.True(await store.GetHighWaterMarkAsync() < slow.FirstSequence);
+        Assert.Empty(await store.ReadAllAsync(start, 100));
+
+        await slowTransaction.CommitAsync();
+
+        Assert.Equal(["Slow", "Older"], (await store.ReadAllAsync(start, 100)).Select(e => e.Type));
+    }
+
     [Fact]
     public async Task a_rolled_back_append_leaves_a_gap_that_readers_pass()
     {

@@ -194,39 +194,50 @@ internal sealed class PostgresBackend : StorageBackend
     }
 
     /// <summary>
-    /// Gap-safe high-water mark. Appends take a transaction id before a sequence number, and hold a lock
-    /// on the streams table until they end. So once every transaction that was in progress when the
-    /// highest committed sequence M was read (and that touches our streams) has finished, no sequence at
-    /// or below M can still appear. If such a transaction lingers past our patience, we return the last
-    /// proven mark: readers lag, they never skip.
+    /// Gap-safe high-water mark. Every append locks the streams table before it takes a sequence number
+    /// and holds that lock until it ends. So an event numbered at or below the highest committed
+    /// sequence M, but not yet committed when M was read, belongs to a transaction that already held
+    /// the lock then and holds it still when pg_locks is read just after (or has committed since, and is
+    /// visible). We note those transactions once and wait for them to end. The set is fixed, so a steady
+    /// stream of new writers cannot keep a reader waiting. Matching against the reading snapshot's list
+    /// of running transactions is not enough: a transaction whose id is above every finished one is left
+    /// out of that list. If a noted transaction lingers past our patience, we return the last proven
+    /// mark: readers lag, they never skip.
     /// </summary>
     public override async Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         long candidate;
-        string snapshot;
-        await using (var command = new NpgsqlCommand($"SELECT coalesce(max(seq), 0), pg_current_snapshot()::text FROM {_schema}.events", connection))
+        long[] writers;
+        // One statement: max(seq) is read under the statement's snapshot, taken before pg_locks is read.
+        await using (var command = new NpgsqlCommand(
+            $"""
+            SELECT (SELECT coalesce(max(seq), 0) FROM {_schema}.events),
+                   ARRAY(SELECT DISTINCT t.transactionid::text::bigint FROM pg_locks l
+                         JOIN pg_locks t ON t.pid = l.pid AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted
+                         WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                           AND l.relation = '{_schema}.streams'::regclass AND l.pid <> pg_backend_pid())
+            """,
+            connection))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             candidate = reader.GetInt64(0);
-            snapshot = reader.GetString(1);
+            writers = reader.GetFieldValue<long[]>(1);
         }
 
         var deadline = DateTime.UtcNow + HighWaterMarkPatience;
         var delay = TimeSpan.FromMilliseconds(1);
-        while (true)
+        while (writers.Length > 0)
         {
             await using (var command = new NpgsqlCommand(
-                $"""
-                SELECT count(*) FROM pg_locks l
-                JOIN pg_locks t ON t.pid = l.pid AND t.locktype = 'transactionid'
-                WHERE l.locktype = 'relation' AND l.relation = '{_schema}.streams'::regclass AND l.pid <> pg_backend_pid()
-                  AND t.transactionid::text::bigint IN (SELECT x::text::bigint % 4294967296 FROM pg_snapshot_xip(@snapshot::pg_snapshot) x)
+                """
+                SELECT count(*) FROM pg_locks
+                WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted AND transactionid::text::bigint = ANY(@writers)
                 """,
                 connection))
             {
-                command.Parameters.AddWithValue("snapshot", snapshot);
+                command.Parameters.AddWithValue("writers", writers);
                 var inFlight = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
                 if (inFlight == 0)
                 {
