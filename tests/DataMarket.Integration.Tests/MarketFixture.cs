@@ -1,7 +1,9 @@
 using DataMarket.Catalog;
 using DataMarket.LedgerWorker;
 using DataMarket.ValuationWorker;
+using MassTransit;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace DataMarket.Integration.Tests;
@@ -62,9 +64,13 @@ public sealed class MarketFixture : IAsyncLifetime
         Worker = new WebApplicationFactory<ValuationWorkerEntryPoint>();
         Catalog = new WebApplicationFactory<CatalogEntryPoint>();
         Ledger = new WebApplicationFactory<LedgerWorkerEntryPoint>();
-        _ = Worker.Services;
-        _ = Catalog.Services;
-        _ = Ledger.Services;
+        // A host's start returns before its bus has connected and bound its queues; a message published before
+        // then would be dropped by RabbitMQ, and /health would read "degraded". Wait until each bus is up.
+        foreach (var services in new[] { Worker.Services, Catalog.Services, Ledger.Services })
+        {
+            var health = await services.GetRequiredService<IBusControl>().WaitForHealthStatus(BusHealthStatus.Healthy, TimeSpan.FromSeconds(60));
+            Assert.Equal(BusHealthStatus.Healthy, health);
+        }
     }
 
     public async Task DisposeAsync()

@@ -152,50 +152,54 @@ public static class KnnShapley
         var groupMoments = new RunningMoments(groupCount);
         var utilityMoments = new RunningMoments(1);
         var completed = 0;
-        var gate = new object();
 
         // Test points go to workers in blocks that share one pass over the training matrix. Blocks stay small enough
         // to leave every core several of them, and each worker holds O(N * block) buffers, so the worker count is
         // capped at the core count rather than left to the thread pool, which may inject extra threads (and extra
-        // buffers) when the machine is busy.
+        // buffers) when the machine is busy. Worker w takes blocks w, w + W, w + 2W, ... and the workers' moments are
+        // merged in worker order, so the same input gives the same bits every time on a machine (merging in the order
+        // the threads happened to finish changed the last bits from run to run).
         var workers = Environment.ProcessorCount;
         var block = Math.Clamp(testCount / (4 * workers), 1, MaxBlock);
         var blocks = (testCount + block - 1) / block;
+        workers = Math.Min(workers, blocks);
+        var partials = new Workspace[workers];
         Parallel.For(
             0,
-            blocks,
+            workers,
             new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = workers },
-            () => new Workspace(n, groupCount, block),
-            (b, _, workspace) =>
+            w =>
             {
-                var first = b * block;
-                var count = Math.Min(block, testCount - first);
-                workspace.ComputeDistances(train.Features, featureCount, testFeatures.AsSpan(first * featureCount, count * featureCount));
-                for (var t = 0; t < count; t++)
+                var workspace = new Workspace(n, groupCount, block);
+                for (var b = w; b < blocks; b += workers)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    workspace.RankTestPoint(t);
-                    var utility = valueTestPoint(workspace, first + t);
-                    workspace.PointMoments.Add(workspace.Values);
-                    Array.Clear(workspace.GroupValues);
-                    SumByGroup(train.Groups, workspace.Values, workspace.GroupValues);
-                    workspace.GroupMoments.Add(workspace.GroupValues);
-                    workspace.UtilityMoments.Add([utility]);
-                    var done = Interlocked.Increment(ref completed);
-                    progress?.Report(done);
+                    var first = b * block;
+                    var count = Math.Min(block, testCount - first);
+                    workspace.ComputeDistances(train.Features, featureCount, testFeatures.AsSpan(first * featureCount, count * featureCount));
+                    for (var t = 0; t < count; t++)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        workspace.RankTestPoint(t);
+                        var utility = valueTestPoint(workspace, first + t);
+                        workspace.PointMoments.Add(workspace.Values);
+                        Array.Clear(workspace.GroupValues);
+                        SumByGroup(train.Groups, workspace.Values, workspace.GroupValues);
+                        workspace.GroupMoments.Add(workspace.GroupValues);
+                        workspace.UtilityMoments.Add([utility]);
+                        var done = Interlocked.Increment(ref completed);
+                        progress?.Report(done);
+                    }
                 }
 
-                return workspace;
-            },
-            workspace =>
-            {
-                lock (gate)
-                {
-                    pointMoments.Merge(workspace.PointMoments);
-                    groupMoments.Merge(workspace.GroupMoments);
-                    utilityMoments.Merge(workspace.UtilityMoments);
-                }
+                partials[w] = workspace;
             });
+
+        foreach (var workspace in partials)
+        {
+            pointMoments.Merge(workspace.PointMoments);
+            groupMoments.Merge(workspace.GroupMoments);
+            utilityMoments.Merge(workspace.UtilityMoments);
+        }
 
         return new ShapleyResult(pointMoments.Estimates(), groupMoments.Estimates(), utilityMoments.Estimate(0), testCount);
     }

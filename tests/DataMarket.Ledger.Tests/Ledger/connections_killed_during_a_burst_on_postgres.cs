@@ -35,7 +35,8 @@ public sealed class connections_killed_during_a_burst_on_postgres(PostgresFixtur
             await admin.OpenAsync();
             while (!stopKilling.IsCancellationRequested)
             {
-                await Task.Delay(40);
+                // Often enough to break many writes, seldom enough that a retry on a slow machine gets through.
+                await Task.Delay(100);
                 await using var kill = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = @name AND pid <> pg_backend_pid()", admin);
                 kill.Parameters.AddWithValue("name", applicationName);
                 Interlocked.Add(ref killed, (long)(await kill.ExecuteScalarAsync())!);

@@ -87,6 +87,13 @@ public sealed class postgres_restarted_during_a_burst
 
             while (acknowledged.Count < 30)
             {
+                // A writer that gave up ends early: surface its failure instead of waiting here for ever.
+                if (writers.FirstOrDefault(w => w.IsCompleted) is { } ended)
+                {
+                    await ended;
+                    Assert.Fail("a writer finished before the burst reached 30 transfers");
+                }
+
                 await Task.Delay(10);
             }
 

@@ -111,7 +111,7 @@ public sealed class benchmark_runner(SqliteFixture fixture) : IClassFixture<Sqli
         var options = new LedgerBenchmarkOptions
         {
             WarmUp = TimeSpan.FromMilliseconds(50),
-            Duration = TimeSpan.FromMilliseconds(200),
+            Duration = TimeSpan.FromSeconds(1),
             AppendWriters = [1],
             TransferWriters = [1, 2],
             PipelinedInFlightPerWriter = 2,

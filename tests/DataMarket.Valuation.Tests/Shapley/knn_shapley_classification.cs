@@ -117,6 +117,27 @@ public class knn_shapley_classification
     }
 
     [Fact]
+    public void the_same_input_gives_the_same_bits_on_every_run()
+    {
+        // Blocks big enough that every core takes some, so which thread finishes first varies from run to run;
+        // the values must not.
+        var random = new Random(41);
+        var (train, classes, test, testClasses) = RandomProblem(random, 4000, testPoints: 64, features: 4, classCount: 3, span: 6);
+        var groups = Enumerable.Range(0, 4000).Select(i => i % 7).ToArray();
+        var trainingSet = new TrainingSet(Flatten(train), 4, classes, groups, 7);
+        var testSet = new TestSet(Flatten(test), 4, testClasses);
+        var first = KnnShapley.Classification(trainingSet, testSet, 5);
+
+        for (var run = 0; run < 30; run++)
+        {
+            var again = KnnShapley.Classification(trainingSet, testSet, 5);
+            Assert.Equal(first.Points, again.Points);
+            Assert.Equal(first.Groups, again.Groups);
+            Assert.Equal(first.TotalUtility, again.TotalUtility);
+        }
+    }
+
+    [Fact]
     public void a_single_test_point_has_no_standard_error()
     {
         var result = KnnShapley.Classification(new TrainingSet([0f, 1f], 1, [0, 1]), new TestSet([0f], 1, [0]), 1);
