@@ -19,6 +19,39 @@ public interface IGradientSource<T> where T : unmanaged, IFloatingPointIeee754<T
     bool[]? ForwardBackward(ReadOnlySpan<int> exampleIndices);
 }
 
+internal static class GradientSourceExtensions
+{
+    /// <summary>
+    /// Forward and backward over every example in order, one batch at a time from zeroed gradients; hands each
+    /// batch's first example and token mask to <paramref name="onBatch"/>, then reports the examples done.
+    /// </summary>
+    public static void ForEachBatch<T>(
+        this IGradientSource<T> source,
+        int batchSize,
+        Action<int, bool[]?> onBatch,
+        IProgress<int>? progress,
+        CancellationToken cancellationToken)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        var indices = new int[batchSize];
+        for (int start = 0; start < source.ExampleCount; start += batchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int count = Math.Min(batchSize, source.ExampleCount - start);
+            for (int i = 0; i < count; i++)
+            {
+                indices[i] = start + i;
+            }
+
+            source.Model.ZeroGradients();
+            var mask = source.ForwardBackward(indices.AsSpan(0, count));
+            onBatch(start, mask);
+            progress?.Report(start + count);
+        }
+    }
+}
+
 /// <summary>Projected per-example gradients held in memory, rows x Dimension, float64 (query sides are small).</summary>
 public sealed class GradientMatrix
 {
@@ -98,22 +131,7 @@ public sealed class GradientLogger<T> : IDisposable where T : unmanaged, IFloati
     /// <summary>Runs the source in batches and hands each batch's projected gradients (batch x D) to <paramref name="consume"/>.</summary>
     public void Run(IGradientSource<T> source, int batchSize, Action<int, T[]> consume, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
-        var indices = new int[batchSize];
-        for (int start = 0; start < source.ExampleCount; start += batchSize)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            int count = Math.Min(batchSize, source.ExampleCount - start);
-            for (int i = 0; i < count; i++)
-            {
-                indices[i] = start + i;
-            }
-
-            source.Model.ZeroGradients();
-            var mask = source.ForwardBackward(indices.AsSpan(0, count));
-            consume(start, ProjectLast(mask));
-            progress?.Report(start + count);
-        }
+        source.ForEachBatch(batchSize, (start, mask) => consume(start, ProjectLast(mask)), progress, cancellationToken);
     }
 
     /// <summary>All projected gradients of <paramref name="source"/> in memory (for the query side).</summary>
@@ -179,29 +197,22 @@ public sealed class CovarianceAccumulator<T> where T : unmanaged, IFloatingPoint
 
         try
         {
-            var indices = new int[batchSize];
-            for (int start = 0; start < source.ExampleCount; start += batchSize)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                int count = Math.Min(batchSize, source.ExampleCount - start);
-                for (int i = 0; i < count; i++)
+            source.ForEachBatch(
+                batchSize,
+                (_, mask) =>
                 {
-                    indices[i] = start + i;
-                }
+                    long tokens = 0;
+                    for (int l = 0; l < Layers.Count; l++)
+                    {
+                        var activations = Layers[l].Layer.LastActivations!;
+                        tokens = AddGram(activations.InputValues.Span, activations.Shape.Rows, Layers[l].Layer.InputWidth, mask, _input[l]);
+                        AddGram(activations.OutputGradientValues.Span, activations.Shape.Rows, Layers[l].Layer.OutputWidth, mask, _outputGradient[l]);
+                    }
 
-                source.Model.ZeroGradients();
-                var mask = source.ForwardBackward(indices.AsSpan(0, count));
-                long tokens = 0;
-                for (int l = 0; l < Layers.Count; l++)
-                {
-                    var activations = Layers[l].Layer.LastActivations!;
-                    tokens = AddGram(activations.InputValues.Span, activations.Shape.Rows, Layers[l].Layer.InputWidth, mask, _input[l]);
-                    AddGram(activations.OutputGradientValues.Span, activations.Shape.Rows, Layers[l].Layer.OutputWidth, mask, _outputGradient[l]);
-                }
-
-                Tokens += tokens;
-                progress?.Report(start + count);
-            }
+                    Tokens += tokens;
+                },
+                progress,
+                cancellationToken);
         }
         finally
         {

@@ -283,14 +283,8 @@ internal sealed class PostgresBackend : StorageBackend
     public override DateTimeOffset ReadEventTimestamp(DbDataReader reader, int ordinal) =>
         new(DateTime.SpecifyKind(reader.GetDateTime(ordinal), DateTimeKind.Utc));
 
-    public override async Task ExecuteAsync(DbTransaction transaction, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
+    private static void AddStatements(NpgsqlBatch batch, IReadOnlyList<SqlStatement> statements)
     {
-        if (statements.Count == 0)
-        {
-            return;
-        }
-
-        await using var batch = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
         foreach (var statement in statements)
         {
             var command = new NpgsqlBatchCommand(statement.Sql);
@@ -301,6 +295,17 @@ internal sealed class PostgresBackend : StorageBackend
 
             batch.BatchCommands.Add(command);
         }
+    }
+
+    public override async Task ExecuteAsync(DbTransaction transaction, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
+    {
+        if (statements.Count == 0)
+        {
+            return;
+        }
+
+        await using var batch = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
+        AddStatements(batch, statements);
 
         await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -311,16 +316,7 @@ internal sealed class PostgresBackend : StorageBackend
     public override async Task QueryAsync(DbTransaction transaction, IReadOnlyList<SqlStatement> queries, Func<int, DbDataReader, CancellationToken, Task> read, CancellationToken cancellationToken)
     {
         await using var batch = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
-        foreach (var query in queries)
-        {
-            var command = new NpgsqlBatchCommand(query.Sql);
-            foreach (var (name, value) in query.Parameters)
-            {
-                command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-            }
-
-            batch.BatchCommands.Add(command);
-        }
+        AddStatements(batch, queries);
 
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < queries.Count; i++)
@@ -351,16 +347,7 @@ internal sealed class PostgresBackend : StorageBackend
             }
         }
 
-        foreach (var statement in statements)
-        {
-            var command = new NpgsqlBatchCommand(statement.Sql);
-            foreach (var (name, value) in statement.Parameters)
-            {
-                command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-            }
-
-            batch.BatchCommands.Add(command);
-        }
+        AddStatements(batch, statements);
 
         if (commit)
         {
