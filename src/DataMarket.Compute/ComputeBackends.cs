@@ -3,7 +3,11 @@ using DataMarket.Compute.OpenBlas;
 
 namespace DataMarket.Compute;
 
-/// <summary>Which backend to use; <see cref="Auto"/> prefers OpenBLAS and falls back to managed.</summary>
+/// <summary>
+/// Which backend to use. <see cref="Auto"/> is the managed backend: its bits depend only on the shapes and the CPU's
+/// vector width, because every product is split the same way whatever the thread count, and a valuation's output
+/// must not change with anything else. OpenBLAS is faster at large sizes and is used when asked for by name.
+/// </summary>
 public enum BackendKind
 {
     Auto,
@@ -91,10 +95,7 @@ public static class ComputeBackends
                 selection = fallback with { Reason = $"cuda backend is not implemented yet; falling back to {fallback.Backend.Name} ({fallback.Reason})" };
                 break;
             default:
-                var automatic = OpenBlasBackend.TryCreate(out string autoDetail);
-                selection = automatic is not null
-                    ? new(automatic, $"openblas found: {autoDetail}")
-                    : new(Managed, $"{autoDetail} Using managed backend ({Managed.KernelName} kernel).");
+                selection = new(Managed, $"managed backend by default ({Managed.KernelName} kernel; set {EnvironmentVariable}=openblas for OpenBLAS)");
                 break;
         }
         log?.Invoke($"Compute backend: {selection.Backend.Name} — {selection.Reason}");
