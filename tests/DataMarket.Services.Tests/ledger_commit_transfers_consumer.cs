@@ -206,6 +206,8 @@ public sealed class ledger_commit_transfers_consumer : IAsyncLifetime
         { "Transfers[0].DebitAccount: 'payment_clearing:mallory:USD' is not an account id", Command(Line("payment_clearing:mallory:USD", "buyer:fay:USD", 1, "charge")) },
         { "Transfers[0].CreditAccount: 'buyer: :EURO' is not an account id", Command(Line("payment_clearing:platform:EUR", "buyer: :EURO", 1, "charge")) },
         { "Transfers[0].CreditAccount: 'buyer:platform:USD' is not an account id", Command(Line("payment_clearing:platform:USD", "buyer:platform:USD", 1, "charge")) },
+        { "Transfers[0].CreditAccount: 'buyer:gus:XYZ' is not an account id: Currency 'XYZ' is not a supported ISO 4217 code", Command(Line("payment_clearing:platform:USD", "buyer:gus:XYZ", 1, "charge")) },
+        { "Transfers[0].CreditAccount: 'buyer:g\nus:USD' is not an account id: An owner id may not contain control characters", Command(Line("payment_clearing:platform:USD", "buyer:g\nus:USD", 1, "charge")) },
     };
 
     [Theory]

@@ -31,8 +31,8 @@ public sealed class CommitTransfersValidator : AbstractValidator<CommitTransfers
         RuleForEach(c => c.Transfers).NotNull().WithMessage("a transfer line is missing").ChildRules(line =>
         {
             line.RuleFor(l => l.TransferId).NotEmpty();
-            line.RuleFor(l => l.DebitAccount).Must(BeAnAccountId).WithMessage(l => $"'{l.DebitAccount}' is not an account id ({AccountIdShape})");
-            line.RuleFor(l => l.CreditAccount).Must(BeAnAccountId).WithMessage(l => $"'{l.CreditAccount}' is not an account id ({AccountIdShape})");
+            line.RuleFor(l => l.DebitAccount).Must(id => AccountIdProblem(id) is null).WithMessage(l => $"'{l.DebitAccount}' is not an account id: {AccountIdProblem(l.DebitAccount)} ({AccountIdShape})");
+            line.RuleFor(l => l.CreditAccount).Must(id => AccountIdProblem(id) is null).WithMessage(l => $"'{l.CreditAccount}' is not an account id: {AccountIdProblem(l.CreditAccount)} ({AccountIdShape})");
             line.RuleFor(l => l.Amount).GreaterThan(0).WithMessage("must be a positive number of minor units (cents)");
             line.RuleFor(l => l.Code).Must(code => code is not null && Codes.ContainsKey(code))
                 .WithMessage(l => $"unknown code '{l.Code}' (known: {string.Join(", ", Codes.Keys.Order(StringComparer.Ordinal))})");
@@ -40,14 +40,15 @@ public sealed class CommitTransfersValidator : AbstractValidator<CommitTransfers
     }
 
     /// <summary>
-    /// kind:owner:currency with a known kind, a non-blank owner (<c>platform</c> for the platform's own
-    /// accounts) and a three-letter currency code (any case; the ledger keeps it upper case).
+    /// Why <paramref name="id"/> is not kind:owner:currency with a known kind, a clean non-blank owner
+    /// (<c>platform</c> exactly for the platform's own accounts) and a supported ISO 4217 currency (any
+    /// case; the ledger keeps it upper case); null when it is.
     /// </summary>
-    private static bool BeAnAccountId(string? id)
+    private static string? AccountIdProblem(string? id)
     {
         if (string.IsNullOrEmpty(id))
         {
-            return false;
+            return "it is empty";
         }
 
         AccountRef account;
@@ -57,12 +58,16 @@ public sealed class CommitTransfersValidator : AbstractValidator<CommitTransfers
         }
         catch (Exception exception) when (exception is FormatException or ArgumentException)
         {
-            return false;
+            return exception.Message;
         }
 
-        return !string.IsNullOrWhiteSpace(account.Owner)
-            && account.Owner.Trim().Length == account.Owner.Length
-            && AccountRef.IsPlatformKind(account.Kind) == (account.Owner == AccountRef.PlatformOwner)
-            && account.Currency.Length == 3 && account.Currency.All(char.IsAsciiLetterUpper);
+        if (string.IsNullOrWhiteSpace(account.Owner) || account.Owner.Trim().Length != account.Owner.Length)
+        {
+            return "the owner is blank or has surrounding spaces";
+        }
+
+        return AccountRef.IsPlatformKind(account.Kind) == (account.Owner == AccountRef.PlatformOwner)
+            ? null
+            : $"the platform's accounts, and only they, are owned by '{AccountRef.PlatformOwner}'";
     }
 }

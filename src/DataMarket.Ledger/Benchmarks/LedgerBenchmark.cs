@@ -125,7 +125,7 @@ public static class LedgerBenchmark
             }
         }
 
-        var currency = "BNC";
+        var currency = Currencies.TestCurrency;
         var buyers = Enumerable.Range(0, options.Accounts).Select(i => AccountRef.Buyer($"bench-{run}-{i}", currency)).ToArray();
         var sellers = Enumerable.Range(0, options.Accounts).Select(i => AccountRef.SellerHeld($"bench-{run}-{i}", currency)).ToArray();
         foreach (var chunk in buyers.Chunk(100))

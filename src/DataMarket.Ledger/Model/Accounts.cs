@@ -34,18 +34,98 @@ public readonly record struct AccountRef
 {
     public const string PlatformOwner = "platform";
 
+    /// <summary>Longest owner id accepted; ids are keys, not free text.</summary>
+    public const int MaxOwnerLength = 200;
+
+    /// <exception cref="ArgumentException">The kind is undefined, the owner is empty, too long or holds ':' or control characters, or the currency is not a supported ISO 4217 code.</exception>
     public AccountRef(AccountKind kind, string owner, string currency)
     {
-        ArgumentException.ThrowIfNullOrEmpty(owner);
-        ArgumentException.ThrowIfNullOrEmpty(currency);
-        if (owner.Contains(':', StringComparison.Ordinal) || currency.Contains(':', StringComparison.Ordinal))
+        var problem = Problem(kind, owner, currency);
+        if (problem is not null)
         {
-            throw new ArgumentException("Owner and currency may not contain ':'.");
+            throw new ArgumentException(problem);
         }
 
         Kind = kind;
         Owner = owner;
         Currency = currency.ToUpperInvariant();
+    }
+
+    /// <summary>Builds an account reference, or says in <paramref name="error"/> why these parts name no account.</summary>
+    public static bool TryCreate(AccountKind kind, string? owner, string? currency, out AccountRef account, out string? error)
+    {
+        error = Problem(kind, owner, currency);
+        account = error is null ? new AccountRef(kind, owner!, currency!) : default;
+        return error is null;
+    }
+
+    /// <summary>
+    /// False for <c>default(AccountRef)</c>, the one value that bypasses the constructor's checks (it has
+    /// no owner and no currency, and names no account).
+    /// </summary>
+    public bool IsValid => Owner is not null && Currency is not null;
+
+    /// <summary>Why the parts name no account, or null when they do.</summary>
+    private static string? Problem(AccountKind kind, string? owner, string? currency)
+    {
+        if (!Enum.IsDefined(kind))
+        {
+            return $"Account kind {(int)kind} is not defined.";
+        }
+
+        if (string.IsNullOrEmpty(owner))
+        {
+            return "An account needs an owner.";
+        }
+
+        if (owner.Length > MaxOwnerLength)
+        {
+            return $"Owner ids are at most {MaxOwnerLength} characters.";
+        }
+
+        if (owner.Contains(':', StringComparison.Ordinal))
+        {
+            return "An owner id may not contain ':' (it separates kind, owner and currency).";
+        }
+
+        // PostgreSQL refuses NUL in text (22021) and SQLite would store it, so the two stores would differ;
+        // newlines and other control characters break statements and logs. Neither belongs in an id.
+        if (!IsCleanText(owner))
+        {
+            return "An owner id may not contain control characters (NUL, newlines, tabs) or broken UTF-16.";
+        }
+
+        if (string.IsNullOrEmpty(currency))
+        {
+            return "An account needs a currency.";
+        }
+
+        if (!Currencies.IsSupported(currency.ToUpperInvariant()))
+        {
+            return $"Currency '{currency}' is not a supported ISO 4217 code (supported: {string.Join(", ", Currencies.Codes)}).";
+        }
+
+        return null;
+    }
+
+    /// <summary>No control characters and no unpaired surrogates: text both stores keep exactly as given.</summary>
+    internal static bool IsCleanText(string text) => !text.Any(char.IsControl) && !HasLoneSurrogate(text);
+
+    private static bool HasLoneSurrogate(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     public AccountKind Kind { get; }
@@ -128,5 +208,6 @@ public sealed record AccountBalance(
     public long PostedBalance => CreditsPosted - DebitsPosted;
 
     /// <summary>What can still be debited: posted balance less pending debits.</summary>
-    public long AvailableBalance => CreditsPosted - DebitsPosted - DebitsPending;
+    /// <remarks>The ledger keeps pending + posted within 64 bits on each side, so this cannot wrap.</remarks>
+    public long AvailableBalance => CreditsPosted - (DebitsPosted + DebitsPending);
 }

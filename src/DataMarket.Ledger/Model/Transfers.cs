@@ -91,7 +91,14 @@ public enum LedgerRejection
     PendingNotFound,
     NotPending,
     PendingAlreadyResolved,
+    /// <summary>An account figure (debits or credits, pending or posted, or pending + posted) or a seller statement total would pass <see cref="long.MaxValue"/>.</summary>
     Overflow,
+    /// <summary>An account is <c>default(AccountRef)</c>: it names no account.</summary>
+    InvalidAccount,
+    /// <summary>The transfer code is not one of <see cref="TransferCode"/>'s named values.</summary>
+    UndefinedCode,
+    /// <summary>The reference holds control characters (NUL, newlines) or broken UTF-16.</summary>
+    InvalidReference,
 }
 
 public sealed record LedgerResult(LedgerStatus Status, LedgerRejection? Rejection = null, string? Detail = null)

@@ -21,18 +21,42 @@ internal sealed class AccountRow
 
     public AccountBalance ToBalance() => new(Id, Kind, Owner, Currency, Flags, DebitsPending, DebitsPosted, CreditsPending, CreditsPosted);
 
+    /// <summary>
+    /// The no-negative rule, plus the 64-bit rule: pending + posted must fit on each side (as TigerBeetle
+    /// requires), so that no balance derived from the four figures can wrap. Compared in 128 bits, so a
+    /// corrupted row is reported rather than wrapped into looking valid.
+    /// </summary>
     public bool IsWithinLimits() =>
-        (!Flags.HasFlag(AccountFlags.DebitsMustNotExceedCredits) || DebitsPending + DebitsPosted <= CreditsPosted)
-        && (!Flags.HasFlag(AccountFlags.CreditsMustNotExceedDebits) || CreditsPending + CreditsPosted <= DebitsPosted)
-        && DebitsPending >= 0 && CreditsPending >= 0;
+        (!Flags.HasFlag(AccountFlags.DebitsMustNotExceedCredits) || (Int128)DebitsPending + DebitsPosted <= CreditsPosted)
+        && (!Flags.HasFlag(AccountFlags.CreditsMustNotExceedDebits) || (Int128)CreditsPending + CreditsPosted <= DebitsPosted)
+        && DebitsPending >= 0 && CreditsPending >= 0 && DebitsPosted >= 0 && CreditsPosted >= 0
+        && FitsIn64Bits();
+
+    private bool FitsIn64Bits() =>
+        (Int128)DebitsPending + DebitsPosted <= long.MaxValue && (Int128)CreditsPending + CreditsPosted <= long.MaxValue;
+
+    /// <exception cref="OverflowException">Pending + posted passes 64 bits on either side.</exception>
+    public void EnsureFitsIn64Bits()
+    {
+        if (!FitsIn64Bits())
+        {
+            throw new OverflowException($"Account {Id}'s pending + posted figures would pass 64 bits.");
+        }
+    }
 }
 
 internal readonly record struct StatementKey(string Seller, string Currency, string Period);
 
 internal sealed record StatementTotals(long Earned, long Held, long Paid)
 {
+    public static StatementTotals Zero { get; } = new(0, 0, 0);
+
     public StatementTotals Add(long earned, long held, long paid) =>
         new(checked(Earned + earned), checked(Held + held), checked(Paid + paid));
+
+    public StatementTotals Add(StatementTotals delta) => Add(delta.Earned, delta.Held, delta.Paid);
+
+    public static bool IsSellerKind(AccountKind kind) => kind is AccountKind.SellerHeld or AccountKind.SellerPayable;
 }
 
 /// <summary>
@@ -45,6 +69,13 @@ internal sealed class LedgerProjection
     public Dictionary<string, AccountRow> Accounts { get; } = new(StringComparer.Ordinal);
     public Dictionary<Guid, TransferRecord> Transfers { get; } = [];
     public Dictionary<StatementKey, StatementTotals> Statements { get; } = [];
+
+    /// <summary>
+    /// Statement totals already stored (and locked) when <see cref="Statements"/> holds deltas: a delta
+    /// whose sum with its stored total would pass 64 bits is refused here, before anything is written,
+    /// instead of failing in the database (PostgreSQL: 22003) or silently turning into a float (SQLite).
+    /// </summary>
+    public IReadOnlyDictionary<StatementKey, StatementTotals>? StoredStatements { get; set; }
 
     public HashSet<string> TouchedAccounts { get; } = new(StringComparer.Ordinal);
     public HashSet<Guid> NewTransfers { get; } = [];
@@ -69,7 +100,14 @@ internal sealed class LedgerProjection
         }
         catch (OverflowException)
         {
-            return LedgerResult.Reject(LedgerRejection.Overflow, "A balance would overflow 64 bits.");
+            var subject = ledgerEvent switch
+            {
+                TransferCommitted committed => $"Transfer {committed.TransferId}",
+                PendingTransferPosted posted => $"Posting {posted.TransferId}",
+                PendingTransferVoided voided => $"Voiding {voided.TransferId}",
+                _ => "An event",
+            };
+            return LedgerResult.Reject(LedgerRejection.Overflow, $"{subject} would take an account's debits or credits, or a seller statement total, past {long.MaxValue} (64 bits); nothing was written.");
         }
     }
 
@@ -109,6 +147,8 @@ internal sealed class LedgerProjection
             AddToStatements(debit, credit, code, transfer.Amount, timestamp);
         }
 
+        debit.EnsureFitsIn64Bits();
+        credit.EnsureFitsIn64Bits();
         TouchedAccounts.Add(debit.Id);
         TouchedAccounts.Add(credit.Id);
         Transfers[transfer.TransferId] = new TransferRecord(
@@ -147,6 +187,8 @@ internal sealed class LedgerProjection
             AddToStatements(debit, credit, transfer.Code, transfer.Amount, timestamp);
         }
 
+        debit.EnsureFitsIn64Bits();
+        credit.EnsureFitsIn64Bits();
         TouchedAccounts.Add(debit.Id);
         TouchedAccounts.Add(credit.Id);
         Transfers[transferId] = transfer with
@@ -175,7 +217,7 @@ internal sealed class LedgerProjection
     private void AddToStatements(AccountRow debit, AccountRow credit, TransferCode code, long amount, DateTimeOffset timestamp)
     {
         var period = Period(timestamp);
-        if (credit.Kind is AccountKind.SellerHeld or AccountKind.SellerPayable)
+        if (StatementTotals.IsSellerKind(credit.Kind))
         {
             Add(new StatementKey(credit.Owner, credit.Currency, period),
                 earned: code == TransferCode.Allocation ? amount : 0,
@@ -183,7 +225,7 @@ internal sealed class LedgerProjection
                 paid: 0);
         }
 
-        if (debit.Kind is AccountKind.SellerHeld or AccountKind.SellerPayable)
+        if (StatementTotals.IsSellerKind(debit.Kind))
         {
             Add(new StatementKey(debit.Owner, debit.Currency, period),
                 earned: 0,
@@ -194,7 +236,14 @@ internal sealed class LedgerProjection
 
     private void Add(StatementKey key, long earned, long held, long paid)
     {
-        var current = Statements.TryGetValue(key, out var totals) ? totals : new StatementTotals(0, 0, 0);
-        Statements[key] = current.Add(earned, held, paid);
+        var current = Statements.TryGetValue(key, out var totals) ? totals : StatementTotals.Zero;
+        var next = current.Add(earned, held, paid);
+        if (StoredStatements?.GetValueOrDefault(key) is { } stored)
+        {
+            // Throws OverflowException (refused as Overflow) if the stored row would pass 64 bits.
+            _ = stored.Add(next);
+        }
+
+        Statements[key] = next;
     }
 }

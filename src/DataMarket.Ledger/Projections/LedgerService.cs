@@ -70,6 +70,23 @@ internal sealed class LedgerService : ILedger
         var ids = new HashSet<Guid>();
         foreach (var transfer in transfers)
         {
+            ArgumentNullException.ThrowIfNull(transfer, nameof(transfers));
+            if (!transfer.Debit.IsValid || !transfer.Credit.IsValid)
+            {
+                var side = transfer.Debit.IsValid ? "credit" : "debit";
+                return LedgerResult.Reject(LedgerRejection.InvalidAccount, $"Transfer {transfer.Id}: the {side} account is default(AccountRef), which names no account; build it with AccountRef's constructor or factories.");
+            }
+
+            if (!Enum.IsDefined(transfer.Code))
+            {
+                return LedgerResult.Reject(LedgerRejection.UndefinedCode, $"Transfer {transfer.Id}: code {(int)transfer.Code} is not a defined transfer code ({string.Join(", ", Enum.GetNames<TransferCode>())}).");
+            }
+
+            if (transfer.Reference is { } reference && !AccountRef.IsCleanText(reference))
+            {
+                return LedgerResult.Reject(LedgerRejection.InvalidReference, $"Transfer {transfer.Id}: the reference may not contain control characters (NUL, newlines, tabs) or broken UTF-16.");
+            }
+
             if (transfer.Amount <= 0)
             {
                 return LedgerResult.Reject(LedgerRejection.InvalidAmount, $"Transfer {transfer.Id} amount must be positive.");
@@ -232,7 +249,9 @@ internal sealed class LedgerService : ILedger
         var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id)).Distinct().ToArray();
         var state = new LedgerProjection();
         var accountIds = commands.SelectMany(c => c.Transfers.SelectMany(t => new[] { t.Debit.Id, t.Credit.Id }));
-        var existing = await LoadAsync(transaction, TransfersQuery(allIds, forUpdate: false), AccountsQuery(accountIds), state, cancellationToken).ConfigureAwait(false);
+        var statementKeys = commands.SelectMany(c => StatementKeys(c.Transfers.SelectMany(t => new[] { t.Debit, t.Credit }), c.Metadata.Timestamp));
+        var storedStatements = new Dictionary<StatementKey, StatementTotals>();
+        var existing = await LoadAsync(transaction, TransfersQuery(allIds, forUpdate: false), AccountsQuery(accountIds), StatementsQuery(statementKeys), state, storedStatements, cancellationToken).ConfigureAwait(false);
 
         var committedHere = new Dictionary<Guid, TransferRecord>();
         var touched = new HashSet<string>(StringComparer.Ordinal);
@@ -257,7 +276,7 @@ internal sealed class LedgerService : ILedger
             }
 
             var accountRefs = transfers.SelectMany(t => new[] { t.Debit, t.Credit }).DistinctBy(a => a.Id).OrderBy(a => a.Id, StringComparer.Ordinal).ToList();
-            var projection = new LedgerProjection();
+            var projection = new LedgerProjection { StoredStatements = storedStatements };
             var commandAppends = new List<StreamAppend>();
             var events = new List<LedgerEvent>();
             foreach (var account in accountRefs)
@@ -318,7 +337,9 @@ internal sealed class LedgerService : ILedger
 
             foreach (var (key, delta) in projection.Statements)
             {
-                statementDeltas[key] = statementDeltas.TryGetValue(key, out var sum) ? sum.Add(delta.Earned, delta.Held, delta.Paid) : delta;
+                statementDeltas[key] = statementDeltas.TryGetValue(key, out var sum) ? sum.Add(delta) : delta;
+                // The next command in this group is checked against what will be stored with this one.
+                storedStatements[key] = (storedStatements.GetValueOrDefault(key) ?? StatementTotals.Zero).Add(delta);
             }
 
             appends.AddRange(commandAppends);
@@ -365,7 +386,7 @@ internal sealed class LedgerService : ILedger
         LedgerCommandOptions? options,
         CancellationToken cancellationToken)
     {
-        var loaded = await LoadAsync(transaction, TransfersQuery([transferId], forUpdate: true), AccountsQuery([]), new LedgerProjection(), cancellationToken).ConfigureAwait(false);
+        var loaded = await LoadAsync(transaction, TransfersQuery([transferId], forUpdate: true), AccountsQuery([]), StatementsQuery([]), new LedgerProjection(), null, cancellationToken).ConfigureAwait(false);
         if (!loaded.TryGetValue(transferId, out var transfer))
         {
             return LedgerResult.Reject(LedgerRejection.PendingNotFound, $"No transfer {transferId}.");
@@ -387,9 +408,11 @@ internal sealed class LedgerService : ILedger
             return LedgerResult.Reject(LedgerRejection.PendingAlreadyResolved, $"Transfer {transferId} is already {transfer.State}.");
         }
 
-        var projection = new LedgerProjection();
+        var storedStatements = new Dictionary<StatementKey, StatementTotals>();
+        var projection = new LedgerProjection { StoredStatements = storedStatements };
         projection.Transfers[transferId] = transfer;
-        await LoadAsync(transaction, TransfersQuery([], forUpdate: false), AccountsQuery([transfer.DebitAccountId, transfer.CreditAccountId]), projection, cancellationToken).ConfigureAwait(false);
+        var statementKeys = StatementKeys([AccountRef.Parse(transfer.DebitAccountId), AccountRef.Parse(transfer.CreditAccountId)], metadata.Timestamp);
+        await LoadAsync(transaction, TransfersQuery([], forUpdate: false), AccountsQuery([transfer.DebitAccountId, transfer.CreditAccountId]), StatementsQuery(statementKeys), projection, storedStatements, cancellationToken).ConfigureAwait(false);
         LedgerEvent resolution = post ? new PendingTransferPosted(transferId) : new PendingTransferVoided(transferId);
         if (projection.Apply(resolution, metadata.Timestamp) is { } rejection)
         {
@@ -587,15 +610,36 @@ internal sealed class LedgerService : ILedger
     }
 
     /// <summary>"id IN (...)" as one reusable statement text: an array on PostgreSQL (so it is prepared once), a list on SQLite.</summary>
-    private (string Condition, (string Name, object? Value)[] Parameters) IdsIn(string prefix, IReadOnlyList<string> ids)
+    private (string Condition, (string Name, object? Value)[] Parameters) IdsIn(string prefix, IReadOnlyList<string> ids, string column = "id")
     {
         if (_backend.SupportsArrayParameters)
         {
-            return ($"id = ANY(@{prefix})", [(prefix, ids.ToArray())]);
+            return ($"{column} = ANY(@{prefix})", [(prefix, ids.ToArray())]);
         }
 
         var parameters = ids.Select((id, i) => ($"{prefix}{i}", (object?)id)).ToArray();
-        return ($"id IN ({string.Join(", ", parameters.Select(p => "@" + p.Item1))})", parameters);
+        return ($"{column} IN ({string.Join(", ", parameters.Select(p => "@" + p.Item1))})", parameters);
+    }
+
+    /// <summary>The statement rows that transfers between these accounts, committed at <paramref name="timestamp"/>, may add to.</summary>
+    private static IEnumerable<StatementKey> StatementKeys(IEnumerable<AccountRef> accounts, DateTimeOffset timestamp)
+    {
+        var period = LedgerProjection.Period(timestamp);
+        return accounts.Where(a => StatementTotals.IsSellerKind(a.Kind)).Select(a => new StatementKey(a.Owner, a.Currency, period));
+    }
+
+    /// <summary>
+    /// The stored statement rows for these keys (a superset: seller in the sellers and period in the
+    /// periods), locked in key order like accounts, so the overflow check sees what the write will add to.
+    /// </summary>
+    private SqlStatement StatementsQuery(IEnumerable<StatementKey> keys)
+    {
+        var distinct = keys.Distinct().ToList();
+        var (sellers, sellerParameters) = IdsIn("ss", distinct.Select(k => k.Seller).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(), "seller");
+        var (periods, periodParameters) = IdsIn("sp", distinct.Select(k => k.Period).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(), "period");
+        return new SqlStatement(
+            $"SELECT seller, currency, period, earned, held, paid FROM {_backend.Table("seller_statements")} WHERE {sellers} AND {periods} ORDER BY seller, currency, period{_backend.ForUpdate}",
+            [.. sellerParameters, .. periodParameters]);
     }
 
     private SqlStatement TransfersQuery(IReadOnlyList<Guid> ids, bool forUpdate)
@@ -611,28 +655,39 @@ internal sealed class LedgerService : ILedger
         return new SqlStatement($"SELECT {AccountColumns} FROM {_backend.Table("accounts")} WHERE {condition} ORDER BY id{_backend.ForUpdate}", parameters);
     }
 
-    /// <summary>Existing transfers and the locked accounts, in one round trip where the backend can batch.</summary>
+    /// <summary>Existing transfers, the locked accounts and statement rows, in one round trip where the backend can batch.</summary>
     private async Task<Dictionary<Guid, TransferRecord>> LoadAsync(
         DbTransaction transaction,
         SqlStatement transfersQuery,
         SqlStatement accountsQuery,
+        SqlStatement statementsQuery,
         LedgerProjection projection,
+        Dictionary<StatementKey, StatementTotals>? statements,
         CancellationToken cancellationToken)
     {
         var transfers = new Dictionary<Guid, TransferRecord>();
-        await _backend.QueryAsync(transaction, [transfersQuery, accountsQuery], async (index, reader, ct) =>
+        await _backend.QueryAsync(transaction, [transfersQuery, accountsQuery, statementsQuery], async (index, reader, ct) =>
         {
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
-                if (index == 0)
+                switch (index)
                 {
-                    var transfer = ReadTransfer(reader);
-                    transfers[transfer.Id] = transfer;
-                }
-                else
-                {
-                    var account = ReadAccount(reader);
-                    projection.Accounts[account.Id] = account;
+                    case 0:
+                        var transfer = ReadTransfer(reader);
+                        transfers[transfer.Id] = transfer;
+                        break;
+                    case 1:
+                        var account = ReadAccount(reader);
+                        projection.Accounts[account.Id] = account;
+                        break;
+                    default:
+                        if (statements is not null)
+                        {
+                            statements[new StatementKey(reader.GetString(0), reader.GetString(1), reader.GetString(2))] =
+                                new StatementTotals(reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5));
+                        }
+
+                        break;
                 }
             }
         }, cancellationToken).ConfigureAwait(false);

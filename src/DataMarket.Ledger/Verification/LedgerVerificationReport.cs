@@ -5,7 +5,8 @@ namespace DataMarket.Ledger.Verification;
 
 public sealed record LedgerCheck(string Name, bool Passed, string Detail);
 
-public sealed record CurrencyTotals(string Currency, long DebitsPosted, long CreditsPosted, long DebitsPending, long CreditsPending);
+/// <summary>Sums across accounts, only ever reported: 128-bit, so many accounts near 64 bits still add up exactly.</summary>
+public sealed record CurrencyTotals(string Currency, Int128 DebitsPosted, Int128 CreditsPosted, Int128 DebitsPending, Int128 CreditsPending);
 
 /// <summary>The outcome of <c>datamarket ledger verify</c>: every invariant, checked over one consistent snapshot.</summary>
 public sealed record LedgerVerificationReport(

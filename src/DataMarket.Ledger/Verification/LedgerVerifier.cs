@@ -21,7 +21,7 @@ internal sealed class LedgerVerifier(StorageBackend backend)
         var currencies = inline.Accounts.Values
             .GroupBy(a => a.Currency, StringComparer.Ordinal)
             .OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new CurrencyTotals(g.Key, g.Sum(a => a.DebitsPosted), g.Sum(a => a.CreditsPosted), g.Sum(a => a.DebitsPending), g.Sum(a => a.CreditsPending)))
+            .Select(g => new CurrencyTotals(g.Key, Sum(g, a => a.DebitsPosted), Sum(g, a => a.CreditsPosted), Sum(g, a => a.DebitsPending), Sum(g, a => a.CreditsPending)))
             .ToList();
         var unbalanced = currencies.Where(c => c.DebitsPosted != c.CreditsPosted || c.DebitsPending != c.CreditsPending).Select(c => c.Currency).ToList();
         checks.Add(new LedgerCheck("debits equal credits per currency", unbalanced.Count == 0, unbalanced.Count == 0 ? $"{currencies.Count} currencies balanced" : "unbalanced: " + string.Join(", ", unbalanced)));
@@ -176,6 +176,18 @@ internal sealed class LedgerVerifier(StorageBackend backend)
         }
 
         return differences;
+    }
+
+    /// <summary>Adds in 128 bits: a currency's total over many accounts may pass 64 bits, and must still get a verdict.</summary>
+    private static Int128 Sum(IEnumerable<AccountRow> accounts, Func<AccountRow, long> figure)
+    {
+        Int128 total = 0;
+        foreach (var account in accounts)
+        {
+            total += figure(account);
+        }
+
+        return total;
     }
 
     private static async Task<long> ScalarAsync(DbTransaction transaction, string sql, CancellationToken cancellationToken)

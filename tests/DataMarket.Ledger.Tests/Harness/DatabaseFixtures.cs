@@ -11,6 +11,9 @@ public abstract class LedgerDatabaseFixture : IAsyncLifetime
 
     public abstract string Provider { get; }
 
+    /// <summary>Where the database is, for a child process to open it: schema on PostgreSQL, table prefix on SQLite.</summary>
+    public abstract (string ConnectionString, string Schema) Location { get; }
+
     /// <summary>Opens another handle on the same database, as a restarted process would.</summary>
     public abstract Task<LedgerDatabase> OpenAnotherAsync(TimeProvider? timeProvider = null);
 
@@ -48,6 +51,8 @@ public sealed class PostgresFixture : LedgerDatabaseFixture
 
     public override string Provider => "postgresql";
 
+    public override (string ConnectionString, string Schema) Location => (ConnectionString, Schema);
+
     public override Task<LedgerDatabase> OpenAnotherAsync(TimeProvider? timeProvider = null) =>
         LedgerDatabase.OpenPostgresAsync(ConnectionString, Schema, timeProvider);
 
@@ -68,6 +73,8 @@ public sealed class SqliteFixture : LedgerDatabaseFixture
     private readonly string _path = Path.Combine(Path.GetTempPath(), "datamarket-ledger-" + Guid.NewGuid().ToString("N") + ".db");
 
     public override string Provider => "sqlite";
+
+    public override (string ConnectionString, string Schema) Location => ($"Data Source={_path}", "ledger");
 
     public override Task<LedgerDatabase> OpenAnotherAsync(TimeProvider? timeProvider = null) =>
         LedgerDatabase.OpenSqliteAsync($"Data Source={_path}", timeProvider: timeProvider);

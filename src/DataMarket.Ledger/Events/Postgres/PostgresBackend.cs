@@ -272,6 +272,9 @@ internal sealed class PostgresBackend : StorageBackend
     {
         EventStreamConcurrencyException => true,
         PostgresException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.UniqueViolation or ConcurrencySqlState } => true,
+        // A statement row two transactions both created at once (no row to lock yet) can overflow in the
+        // upsert; the retry reads the row, and the ledger's own check refuses the culprit with Overflow.
+        PostgresException { SqlState: PostgresErrorCodes.NumericValueOutOfRange } => true,
         NpgsqlException { IsTransient: true } => true,
         _ => false,
     };
