@@ -77,7 +77,7 @@ public sealed record Quote(
         }
 
         var pricing = QuotePricing.Price(listings, theta, QuotePricing.Gain(values.Select(v => v.Value), gainPolicy));
-        var split = RevenueSplit.Allocate(pricing.Price, fee, sellers.Select(s => new SellerValue(s, valued[s].Value.Value)).ToList());
+        var split = RevenueSplit.Allocate(pricing.Price, fee, sellers.Select(s => new ValuedSeller(s, valued[s].Value.Value)).ToList());
         return new Quote(id, buyerId, taskId, listings, values, gainPolicy, pricing, split, currency, now, now + lifetime);
     }
 

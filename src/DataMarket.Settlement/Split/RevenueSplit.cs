@@ -28,7 +28,7 @@ public sealed record FeePolicy(decimal Rate, long Minimum = 0)
 }
 
 /// <summary>One seller's value in the split valuation (the tiered KNN-Shapley value of its rows in the bundle).</summary>
-public sealed record SellerValue(string SellerId, double Value);
+public sealed record ValuedSeller(string SellerId, double Value);
 
 /// <summary>One seller's cents of a sale and the weight they came from (0 for a seller whose value was not positive).</summary>
 public sealed record SellerShare(string SellerId, long Amount, double Weight);
@@ -49,7 +49,7 @@ public sealed record SplitResult(long Gross, long Fee, long Net, IReadOnlyList<S
 /// </summary>
 public static class RevenueSplit
 {
-    public static SplitResult Allocate(long gross, FeePolicy fee, IReadOnlyList<SellerValue> sellers)
+    public static SplitResult Allocate(long gross, FeePolicy fee, IReadOnlyList<ValuedSeller> sellers)
     {
         ArgumentNullException.ThrowIfNull(fee);
         ArgumentNullException.ThrowIfNull(sellers);
@@ -95,7 +95,7 @@ public static class RevenueSplit
         return new SplitResult(gross, feeAmount, net, shares, !positive);
     }
 
-    private static long[] ByValue(long net, IReadOnlyList<SellerValue> sellers)
+    private static long[] ByValue(long net, IReadOnlyList<ValuedSeller> sellers)
     {
         var mantissas = new BigInteger[sellers.Count];
         var exponents = new int[sellers.Count];
@@ -144,7 +144,7 @@ public static class RevenueSplit
         return amounts;
     }
 
-    private static long[] Equally(long net, IReadOnlyList<SellerValue> sellers)
+    private static long[] Equally(long net, IReadOnlyList<ValuedSeller> sellers)
     {
         var each = net / sellers.Count;
         var left = net % sellers.Count;
