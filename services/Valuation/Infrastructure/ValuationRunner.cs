@@ -136,8 +136,8 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
         var order = request.GroupOrder ?? parts.Select(p => p.Group).Distinct().ToList();
         var groups = parts.Select(p => p.Group).Distinct().ToList();
         var precedence = GroupOrder.Resolve(groups, order);
-        var position = groups.Select((group, g) => (group, g)).ToDictionary(x => x.group, x => precedence[x.g], StringComparer.Ordinal);
-        var listed = Enumerable.Range(0, parts.Count).OrderBy(i => position[parts[i].Group]).ThenBy(i => i).ToArray();
+        var rank = groups.Select((group, g) => (group, g)).ToDictionary(x => x.group, x => precedence[x.g], StringComparer.Ordinal);
+        var listed = Enumerable.Range(0, parts.Count).OrderBy(i => rank[parts[i].Group]).ThenBy(i => i).ToArray();
         var tiered = DatasetValuation.TieredKnnShapley(listed.Select(i => parts[i]).ToList(), test, request.K, progress: progress, cancellationToken: cancellationToken).Values;
         var partValues = new ValueEstimate[parts.Count][];
         for (var position = 0; position < listed.Length; position++)
