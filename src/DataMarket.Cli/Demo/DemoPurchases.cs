@@ -82,7 +82,7 @@ public static class DemoPurchases
     {
         var database = await services.GetRequiredService<LedgerHost>().Database;
         var payables = await database.Ledger.GetBalancesAsync("seller_payable:", cancellationToken);
-        var table = new Table().Title("Seller payables in the ledger after both purchases").AddColumns("account", "credits posted (cents)");
+        var table = new Table().Title("Seller payables in the ledger after both purchases").AddColumns("account", "payable (cents)");
         foreach (var balance in payables)
         {
             table.AddRow(balance.AccountId, balance.PostedBalance.ToString("N0", CultureInfo.InvariantCulture));

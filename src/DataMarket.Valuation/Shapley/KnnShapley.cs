@@ -88,16 +88,7 @@ public static class KnnShapley
         CancellationToken cancellationToken = default)
     {
         CheckArguments(train, test, k);
-        var groupStart = new int[train.GroupCount + 1];
-        foreach (var group in train.Groups)
-        {
-            groupStart[group + 1]++;
-        }
-
-        for (var g = 0; g < train.GroupCount; g++)
-        {
-            groupStart[g + 1] += groupStart[g];
-        }
+        var groupStart = GroupStarts(train.Groups, train.GroupCount);
 
         return Run(
             train,
@@ -140,16 +131,7 @@ public static class KnnShapley
 
         var tierCount = train.GroupCount == 0 ? 1 : tierOfGroup.Max() + 1;
         var tiers = new TrainingSet(train.Features, train.FeatureCount, train.Classes, train.Groups.Select(g => tierOfGroup[g]).ToArray(), tierCount);
-        var tierStart = new int[tierCount + 1];
-        foreach (var tier in tiers.Groups)
-        {
-            tierStart[tier + 1]++;
-        }
-
-        for (var t = 0; t < tierCount; t++)
-        {
-            tierStart[t + 1] += tierStart[t];
-        }
+        var tierStart = GroupStarts(tiers.Groups, tierCount);
 
         return Run(
             train,
@@ -158,6 +140,23 @@ public static class KnnShapley
             (workspace, j) => AsymmetricValues(tiers, test.Classes[j], k, tierStart, workspace),
             progress,
             cancellationToken);
+    }
+
+    /// <summary>Where each group's points start when points are bucketed by group: start[g] = points in groups before g.</summary>
+    private static int[] GroupStarts(int[] groups, int groupCount)
+    {
+        var start = new int[groupCount + 1];
+        foreach (var group in groups)
+        {
+            start[group + 1]++;
+        }
+
+        for (var g = 0; g < groupCount; g++)
+        {
+            start[g + 1] += start[g];
+        }
+
+        return start;
     }
 
     internal static void CheckK(int k)
