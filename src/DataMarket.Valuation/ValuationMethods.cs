@@ -9,6 +9,12 @@ public static class ValuationMethods
     /// <summary>Exact asymmetric KNN-Shapley with sellers as ordered groups (earlier listings first).</summary>
     public const string AsymmetricKnnShapley = "asymmetric-knn-shapley";
 
+    /// <summary>
+    /// Asymmetric KNN-Shapley over replication tiers: sellers who copy an earlier listing go to a later tier and earn
+    /// only what their copy adds. The valuation the revenue split uses.
+    /// </summary>
+    public const string TieredKnnShapley = "tiered-knn-shapley";
+
     /// <summary>Sellers as the players of the KNN utility game (no per-point values).</summary>
     public const string SellerShapley = "seller-shapley";
 
@@ -21,7 +27,7 @@ public static class ValuationMethods
 
     public const int DefaultK = 5;
 
-    public static IReadOnlyList<string> All { get; } = [KnnShapley, AsymmetricKnnShapley, SellerShapley, Logra];
+    public static IReadOnlyList<string> All { get; } = [KnnShapley, AsymmetricKnnShapley, TieredKnnShapley, SellerShapley, Logra];
 
     public static IReadOnlyList<string> TaskTypes { get; } = [Classification, Regression];
 }

@@ -44,6 +44,23 @@ public sealed class demo_command
         var printed = writer.ToString();
         Assert.Contains("noisy-labels", printed);
         Assert.Contains("asymmetric", printed);
+        // Two buyers bought; every purchase splits exactly and the copier of northwind earns less than northwind.
+        Assert.Equal(["buyer-1", "buyer-2"], result.Purchases.Select(p => p.Quote.BuyerId));
+        foreach (var purchase in result.Purchases)
+        {
+            var split = purchase.Quote.Split;
+            Assert.Equal(split.Gross, split.Fee + split.Shares.Sum(s => s.Amount));
+            Assert.InRange(split.Gross, purchase.Quote.Pricing.Floor, purchase.Quote.Pricing.Ceiling!.Value);
+            var shares = split.Shares.ToDictionary(s => s.SellerId, s => s.Amount);
+            Assert.True(shares["copycat"] < shares["northwind"], $"copycat {shares["copycat"]} vs northwind {shares["northwind"]}");
+        }
+
+        // Every seller's payable is the sum of its shares (the demo's refund window is zero, so holds released).
+        var owed = result.Purchases.SelectMany(p => p.Quote.Split.Shares).GroupBy(s => s.SellerId).Where(g => g.Sum(s => s.Amount) > 0)
+            .ToDictionary(g => $"seller_payable:{g.Key}:USD", g => g.Sum(s => s.Amount));
+        Assert.Equal(owed.OrderBy(o => o.Key), result.Payables.Select(b => new KeyValuePair<string, long>(b.AccountId, b.PostedBalance)).OrderBy(o => o.Key));
+        Assert.Contains("platform_fee", printed);
+
         // The data folder was kept because it was given, and holds the market's state, ledger included.
         Assert.True(File.Exists(Path.Combine(folder.Path, "catalog.db")));
         var (verifyExit, verifyOutput, _) = await CliRunner.RunAsync("ledger", "verify", "--sqlite", Path.Combine(folder.Path, "ledger.db"));

@@ -111,3 +111,54 @@ public sealed class value_asymmetric_shapley_command
         public int GetHashCode(double obj) => 0;
     }
 }
+
+public sealed class value_asymmetric_shapley_auto_order
+{
+    [Fact]
+    public async Task auto_order_puts_a_copier_of_an_earlier_seller_in_a_later_tier_and_leaves_the_others_in_the_first()
+    {
+        using var folder = new TempFolder();
+        // u and w are independent; copy repeats u's rows after u was listed.
+        var train = folder.File("train.csv",
+            "x,label,seller\n1,0,u\n3,1,u\n5,0,u\n2,1,w\n4,1,w\n6,0,w\n1,0,copy\n3,1,copy\n5,0,copy\n");
+        var test = folder.File("test.csv", "x,label\n0,0\n3.2,1\n4.4,1\n");
+        var tiered = Path.Combine(folder.Path, "tiered.csv");
+        var alone = Path.Combine(folder.Path, "alone.csv");
+        var withoutCopy = folder.File("train2.csv", "x,label,seller\n1,0,u\n3,1,u\n5,0,u\n2,1,w\n4,1,w\n6,0,w\n");
+
+        var (exitCode, printed, error) = await CliRunner.RunAsync("value", "asymmetric-shapley", "--group-order", "auto", "--group-column", "seller", "--by-group", "--k", "2",
+            "--train", train, "--test", test, "--out", tiered);
+        var (aloneExit, _, _) = await CliRunner.RunAsync("value", "asymmetric-shapley", "--group-order", "auto", "--group-column", "seller", "--by-group", "--k", "2",
+            "--train", withoutCopy, "--test", test, "--out", alone);
+
+        Assert.True(exitCode == 0, error);
+        Assert.Equal(0, aloneExit);
+        Assert.Contains("tier 0: u", printed);
+        Assert.Contains("tier 0: w", printed);
+        Assert.Contains("tier 1: copy", printed);
+        var withCopy = Groups(tiered);
+        var before = Groups(alone);
+        // First-tier sellers keep their values whatever the copy does.
+        Assert.Equal(before["u"], withCopy["u"], 12);
+        Assert.Equal(before["w"], withCopy["w"], 12);
+    }
+
+    [Fact]
+    public async Task a_bad_duplicate_fraction_is_a_clear_error_with_no_output()
+    {
+        using var folder = new TempFolder();
+        var train = folder.File("train.csv", "x,label,seller\n1,0,u\n");
+        var test = folder.File("test.csv", "x,label\n0,0\n");
+        var output = Path.Combine(folder.Path, "out.csv");
+
+        var (exitCode, _, error) = await CliRunner.RunAsync("value", "asymmetric-shapley", "--group-order", "auto", "--duplicate-fraction", "1.5", "--group-column", "seller",
+            "--train", train, "--test", test, "--out", output);
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("duplicate fraction", error);
+        Assert.False(File.Exists(output));
+    }
+
+    private static Dictionary<string, double> Groups(string path) =>
+        File.ReadAllLines(path).Skip(1).Select(l => l.Split(',')).ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture));
+}

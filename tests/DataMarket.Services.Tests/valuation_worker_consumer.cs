@@ -68,6 +68,28 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         Assert.False(await _harness.Published.Any<ValuationFailed>());
     }
 
+    [Fact]
+    public async Task Should_value_a_copy_listed_later_in_a_later_tier_and_keep_point_values_in_request_order()
+    {
+        var original = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n");
+        var other = await StoreAsync("x,label\n0.2,a\n9,b\n");
+        var test = await StoreAsync("x,label\n0.5,a\n9,b\n");
+        // The copy comes first in the request but was listed last: listing order (the group order) decides the tiers.
+        var request = Request(test, [("copy", original), ("s1", original), ("s2", other)], "tiered-knn-shapley", 2) with { GroupOrder = ["s1", "s2", "copy"] };
+
+        await _harness.Bus.Publish(request);
+
+        Assert.True(await _harness.Published.Any<ValuationCompleted>());
+        var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
+        Assert.Equal("tiered-knn-shapley", completed.Method);
+        Assert.Equal(["s1", "s2", "copy"], completed.Sellers.Select(s => s.SellerId));
+        Assert.Equal(completed.TotalUtility, completed.Points.Sum(p => p.Value), 12);
+        // Points come back under their own listing: the copy's four rows are the first four.
+        var copyListing = request.Listings[0].ListingId;
+        Assert.Equal(completed.Sellers[2].Value, completed.Points.Where(p => p.ListingId == copyListing).Sum(p => p.Value), 12);
+        Assert.True(completed.Sellers[2].Value < completed.Sellers[0].Value, "the copy earns less than the original");
+    }
+
     [Theory]
     [InlineData("knn-magic", 5, "unknown valuation method 'knn-magic'")]
     [InlineData("knn-shapley", 0, "K must be at least 1")]

@@ -14,6 +14,7 @@ public static class CliApplication
         value.Subcommands.Add(ValueAsymmetricShapleyCommand.Build());
         value.Subcommands.Add(ValueLograCommand.Build());
         root.Subcommands.Add(value);
+        root.Subcommands.Add(AllocateCommand.Build());
         root.Subcommands.Add(LedgerCommand.Build());
         root.Subcommands.Add(BenchCommand.Build());
         return root;

@@ -125,8 +125,40 @@ public static class DemoCommand
         console.Write(values);
         console.MarkupLine($"Each column sums to the utility of all listed data for the task, {F(plain.TotalUtility!.Value)} (mean top-{k} label agreement).");
         console.MarkupLine("[grey]KNN-Shapley: per-point values summed per seller. Asymmetric: sellers in listing order, so a later copy earns only what it adds. Seller-level: sellers as the players.[/]");
+
+        // Purchases: the split always comes from the replication-robust tiered valuation of the bundle bought.
+        var purchases = new List<DemoPurchase>();
+        var sellersByListing = listingIds.Zip(market.Sellers, (id, seller) => (ListingId: id, SellerId: seller.Id)).ToList();
+        var tiered = await ValueAsync(services, console, buyer, taskId, listingIds, ValuationMethods.TieredKnnShapley, k, cancellationToken);
+        if (tiered.Status == ValuationStatus.Failed)
+        {
+            return new DemoResult(results, tiered);
+        }
+
+        results[ValuationMethods.TieredKnnShapley] = tiered;
+        purchases.Add(await DemoPurchases.BuyAsync(services, console, buyer, taskId, sellersByListing, tiered, cancellationToken));
+
+        const string secondBuyer = "buyer-2";
+        var bundle = sellersByListing.Where(l => l.SellerId is "northwind" or "acme" or "copycat").ToList();
+        await using (var scope = services.CreateAsyncScope())
+        {
+            var catalog = scope.ServiceProvider.GetRequiredService<CatalogService>();
+            var task = await catalog.PostTestTaskAsync(
+                secondBuyer, new PostTestTaskRequest("second buyer task", new UploadOptions("csv", "label", "buyer-2-task.csv")),
+                new MemoryStream(Encoding.UTF8.GetBytes(market.TestTaskCsv)), cancellationToken);
+            var secondValues = await ValueAsync(services, console, secondBuyer, task.Id, bundle.Select(l => l.ListingId).ToList(), ValuationMethods.TieredKnnShapley, k, cancellationToken);
+            if (secondValues.Status == ValuationStatus.Failed)
+            {
+                return new DemoResult(results, secondValues);
+            }
+
+            purchases.Add(await DemoPurchases.BuyAsync(services, console, secondBuyer, task.Id, bundle, secondValues, cancellationToken));
+        }
+
+        var payables = await DemoPurchases.PrintPayablesAsync(services, console, cancellationToken);
+        console.MarkupLine("[grey]Royalty settlement runs and payouts are not part of this build yet: the payables above wait for them.[/]");
         console.MarkupLine($"Done in {stopwatch.Elapsed.TotalSeconds:F1}s.");
-        return new DemoResult(results, null);
+        return new DemoResult(results, null) { Purchases = purchases, Payables = payables };
     }
 
     private static async Task<ValuationView> ValueAsync(
@@ -174,5 +206,9 @@ public static class DemoCommand
 /// <summary>The demo's valuations by method, or the one that failed.</summary>
 public sealed record DemoResult(IReadOnlyDictionary<string, ValuationView> Valuations, ValuationView? Failed)
 {
+    public IReadOnlyList<DemoPurchase> Purchases { get; init; } = [];
+
+    public IReadOnlyList<DataMarket.Ledger.Model.AccountBalance> Payables { get; init; } = [];
+
     public bool Succeeded => Failed is null;
 }

@@ -47,20 +47,61 @@ public static class ValueAsymmetricShapleyCommand
         var options = new ValueOptions();
         var groupOrder = new Option<string>("--group-order")
         {
-            Description = "Comma-separated precedence of the groups, earliest first (for example sellers by listing time); must name every group once.",
+            Description = "Comma-separated precedence of the groups, earliest first (for example sellers by listing time); must name every group once. "
+                + "'auto': replication tiers instead, with groups in order of first appearance standing for listing order: a group goes to a later tier "
+                + "only when it copies an earlier one, and groups that copy nobody share the first tier.",
             Required = true,
+        };
+        var duplicateFraction = new Option<double>("--duplicate-fraction")
+        {
+            Description = "With --group-order auto: a group copies an earlier one when more than this fraction of its rows duplicate that group's rows.",
+            DefaultValueFactory = _ => DuplicatePolicy.DefaultFraction,
+        };
+        var nearDuplicateDistance = new Option<double>("--near-duplicate-distance")
+        {
+            Description = "With --group-order auto: rows with the same label within this Euclidean distance count as duplicates (0: exact matches only).",
+            DefaultValueFactory = _ => 0,
         };
         var command = new Command("asymmetric-shapley", "Exact asymmetric (structure-aware) KNN-Shapley (Zheng et al. 2024): earlier groups keep their value, later copies earn only what they add.")
         {
             groupOrder,
+            duplicateFraction,
+            nearDuplicateDistance,
         };
         options.AddTo(command, groupColumnRequired: true);
         command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k) =>
         {
-            var order = parse.GetValue(groupOrder)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            return DatasetValuation.AsymmetricKnnShapley([new TrainingPart(options.TrainName(parse), "all", train)], test, k, order, cancellationToken: cancellationToken);
+            var parts = new[] { new TrainingPart(options.TrainName(parse), "all", train) };
+            var given = parse.GetValue(groupOrder)!;
+            if (given.Trim() == AutoOrder)
+            {
+                var policy = new DuplicatePolicy { Fraction = parse.GetValue(duplicateFraction), NearDuplicateDistance = parse.GetValue(nearDuplicateDistance) };
+                var tiered = DatasetValuation.TieredKnnShapley(parts, test, k, policy, cancellationToken: cancellationToken);
+                WriteTiers(parse.InvocationConfiguration.Output, tiered);
+                return tiered.Values;
+            }
+
+            var order = given.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            return DatasetValuation.AsymmetricKnnShapley(parts, test, k, order, cancellationToken: cancellationToken);
         })));
         return command;
+    }
+
+    public const string AutoOrder = "auto";
+
+    /// <summary>Says which tier each group went to and which copies put it there.</summary>
+    private static void WriteTiers(TextWriter writer, TieredDatasetValuation tiered)
+    {
+        var groups = tiered.Values.GroupOrder;
+        for (var g = 0; g < groups.Count; g++)
+        {
+            writer.WriteLine($"tier {tiered.Tiers.TierOfGroup[g]}: {groups[g]}");
+        }
+
+        foreach (var copy in tiered.Tiers.Copies)
+        {
+            writer.WriteLine($"{groups[copy.Copier]} duplicates {copy.DuplicatedRows} of its {copy.CopierRows} rows from {groups[copy.Original]}");
+        }
     }
 }
 

@@ -28,6 +28,6 @@ public static class ValueFiles
 
     public static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
-    private static string Field(string text) =>
+    public static string Field(string text) =>
         text.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? $"\"{text.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : text;
 }

@@ -3,7 +3,7 @@ using System.Text;
 namespace DataMarket.Valuation.Data;
 
 /// <summary>Splits one CSV line (RFC 4180 quoting within the line; fields may not span lines).</summary>
-internal static class CsvLine
+public static class CsvLine
 {
     public static List<string> Split(string line, string source, long row)
     {

@@ -23,6 +23,12 @@ public sealed record DatasetValuationResult(
     ValueEstimate TotalUtility,
     int TestPoints);
 
+/// <summary>A tiered valuation and the tiers it used (by index into <see cref="DatasetValuationResult.GroupOrder"/>).</summary>
+public sealed record TieredDatasetValuation(DatasetValuationResult Values, TierAssignment Tiers)
+{
+    public int TierOf(string group) => Tiers.TierOfGroup[Values.GroupOrder.ToList().IndexOf(group)];
+}
+
 /// <summary>Turns labelled datasets into the integer-coded sets the KNN algorithms run on.</summary>
 public static class DatasetValuation
 {
@@ -77,6 +83,26 @@ public static class DatasetValuation
         var ordered = new TrainingSet(train.Features, train.FeatureCount, train.Classes, train.Groups.Select(g => precedence[g]).ToArray(), train.GroupCount);
         var result = KnnShapley.Asymmetric(ordered, testSet, k, progress, cancellationToken);
         return ToDatasetResult(parts, result, groupOrder.ToArray());
+    }
+
+    /// <summary>
+    /// The replication-robust valuation behind the revenue split (method <c>tiered-knn-shapley</c>): groups in order of
+    /// first appearance stand for sellers in listing order, <see cref="ReplicationTiers"/> puts copiers in later tiers,
+    /// and <see cref="KnnShapley.Tiered"/> values the points; group values stay per seller.
+    /// </summary>
+    public static TieredDatasetValuation TieredKnnShapley(
+        IReadOnlyList<TrainingPart> parts,
+        TabularDataset test,
+        int k,
+        DuplicatePolicy? policy = null,
+        IProgress<int>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        KnnShapley.CheckK(k);
+        var (train, testSet, groupOrder) = Encode(parts, test);
+        var tiers = ReplicationTiers.Assign(train, policy);
+        var result = KnnShapley.Tiered(train, tiers.TierOfGroup, testSet, k, progress, cancellationToken);
+        return new TieredDatasetValuation(ToDatasetResult(parts, result, groupOrder), tiers);
     }
 
     /// <summary>Groups (sellers) as the players: exact for up to <see cref="SellerShapley.MaxExactGroups"/> groups, else sampled.</summary>

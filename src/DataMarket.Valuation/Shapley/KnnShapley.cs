@@ -95,16 +95,7 @@ public static class KnnShapley
         int maxThreads = 0)
     {
         CheckArguments(train, test, k);
-        var groupStart = new int[train.GroupCount + 1];
-        foreach (var group in train.Groups)
-        {
-            groupStart[group + 1]++;
-        }
-
-        for (var g = 0; g < train.GroupCount; g++)
-        {
-            groupStart[g + 1] += groupStart[g];
-        }
+        var groupStart = GroupStarts(train.Groups, train.GroupCount);
 
         return Run(
             train,
@@ -114,6 +105,66 @@ public static class KnnShapley
             progress,
             cancellationToken,
             maxThreads);
+    }
+
+    /// <summary>
+    /// Asymmetric KNN-Shapley over tiers of groups (classification utility): <paramref name="tierOfGroup"/> puts each
+    /// group (seller) of <paramref name="train"/> in a tier, tier 0 first. Within a tier the points are the players and
+    /// mix freely; a point of tier t is valued in v(S) = U(tiers before t + S) - U(tiers before t). Group values (and
+    /// their standard errors) are reported per group, not per tier, so sellers who share a tier keep separate values.
+    /// </summary>
+    public static ShapleyResult Tiered(
+        TrainingSet train,
+        IReadOnlyList<int> tierOfGroup,
+        TestSet test,
+        int k,
+        IProgress<int>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        CheckArguments(train, test, k);
+        ArgumentNullException.ThrowIfNull(tierOfGroup);
+        if (tierOfGroup.Count != train.GroupCount)
+        {
+            throw new ArgumentException($"one tier per group is needed: {train.GroupCount} groups, {tierOfGroup.Count} tiers given", nameof(tierOfGroup));
+        }
+
+        // Tiers index the workspace's per-group buffers, so there can be no more of them than groups.
+        foreach (var tier in tierOfGroup)
+        {
+            if ((uint)tier >= (uint)train.GroupCount)
+            {
+                throw new ArgumentOutOfRangeException(nameof(tierOfGroup), $"tier {tier} is outside 0..{train.GroupCount - 1}");
+            }
+        }
+
+        var tierCount = train.GroupCount == 0 ? 1 : tierOfGroup.Max() + 1;
+        var tiers = new TrainingSet(train.Features, train.FeatureCount, train.Classes, train.Groups.Select(g => tierOfGroup[g]).ToArray(), tierCount);
+        var tierStart = GroupStarts(tiers.Groups, tierCount);
+
+        return Run(
+            train,
+            test.Features,
+            test.Count,
+            (workspace, j) => AsymmetricValues(tiers, test.Classes[j], k, tierStart, workspace),
+            progress,
+            cancellationToken);
+    }
+
+    /// <summary>Where each group's points start when points are bucketed by group: start[g] = points in groups before g.</summary>
+    private static int[] GroupStarts(int[] groups, int groupCount)
+    {
+        var start = new int[groupCount + 1];
+        foreach (var group in groups)
+        {
+            start[group + 1]++;
+        }
+
+        for (var g = 0; g < groupCount; g++)
+        {
+            start[g + 1] += start[g];
+        }
+
+        return start;
     }
 
     internal static void CheckK(int k)
