@@ -30,6 +30,9 @@ public sealed class ledger_commit_transfers_consumer : IAsyncLifetime
         services.AddMassTransitTestHarness(bus => bus.AddLedgerConsumers());
         _provider = services.BuildServiceProvider(validateScopes: true);
         _harness = _provider.GetRequiredService<ITestHarness>();
+        // Published.Any waits for a message or for this long without bus activity; the default 1.2 s was shorter than a
+        // consumer's start on a loaded 2-core machine, which read as "nothing published".
+        _harness.TestInactivityTimeout = TimeSpan.FromSeconds(10);
         await _harness.Start();
         _harness.Bus.ConnectConsumeObserver(_deliveries);
     }

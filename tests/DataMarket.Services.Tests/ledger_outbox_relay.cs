@@ -30,7 +30,7 @@ public sealed class ledger_outbox_relay : IAsyncLifetime
         // The relay publishes from a background pass, not from a consumer, so the harness sees no traffic until the
         // first commit and relay pass are done; its default 1.2 s of quiet (permanent once reached) is too short for a
         // cold start on a busy machine. The check that nothing else was published waits out the quiet: keep it short.
-        _harness.TestInactivityTimeout = TimeSpan.FromSeconds(5);
+        _harness.TestInactivityTimeout = TimeSpan.FromSeconds(10);
         await _harness.Start();
     }
 

@@ -23,6 +23,9 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         services.AddMassTransitTestHarness(bus => bus.AddValuationConsumers());
         _provider = services.BuildServiceProvider(validateScopes: true);
         _harness = _provider.GetRequiredService<ITestHarness>();
+        // Published.Any waits for a message or for this long without bus activity; the default 1.2 s was shorter than a
+        // consumer's start on a loaded 2-core machine, which read as "nothing published".
+        _harness.TestInactivityTimeout = TimeSpan.FromSeconds(10);
         await _harness.Start();
     }
 
