@@ -4,6 +4,7 @@ builder.Services.AddCatalog(builder.Configuration);
 builder.Services.AddDataMarketBus(builder.Configuration, bus => bus.AddCatalogConsumers());
 
 var app = builder.Build();
+app.UseProblemResponses();
 app.MapDefaultEndpoints();
 app.MapCatalogApi();
 app.Run();

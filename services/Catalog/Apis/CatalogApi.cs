@@ -22,7 +22,7 @@ public static class CatalogApi
         api.MapPost("/listings", (HttpContext http, CreateListingRequest request, CatalogService catalog, CancellationToken ct) =>
             Run(async () =>
             {
-                var listing = await catalog.CreateListingAsync(Actor(http), request, ct);
+                var listing = await catalog.CreateListingAsync(Actor(http), request, ct, IdempotencyKey(http));
                 return Results.Created($"/api/listings/{listing.Id}", listing);
             }));
 
@@ -44,15 +44,24 @@ public static class CatalogApi
             Run(async () =>
             {
                 var upload = UploadFrom(http, format, labelColumn, fileName);
-                var task = await catalog.PostTestTaskAsync(Actor(http), new PostTestTaskRequest(name ?? upload.FileName, upload), http.Request.Body, ct);
+                var task = await catalog.PostTestTaskAsync(Actor(http), new PostTestTaskRequest(name ?? upload.FileName, upload), http.Request.Body, ct, IdempotencyKey(http));
                 return Results.Created($"/api/tasks/{task.Id}", task);
             }))
             .WithMetadata(new RequestSizeLimitAttribute(maxUpload));
 
+        api.MapGet("/tasks", (HttpContext http, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.ListTestTasksAsync(Actor(http), offset ?? 0, limit ?? 100, ct))));
+
+        api.MapGet("/tasks/{id:guid}", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.GetTestTaskAsync(Actor(http), id, ct))));
+
+        api.MapGet("/valuations", (HttpContext http, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.ListValuationsAsync(Actor(http), offset ?? 0, limit ?? 100, ct))));
+
         api.MapPost("/valuations", (HttpContext http, RequestValuationRequest request, CatalogService catalog, CancellationToken ct) =>
             Run(async () =>
             {
-                var valuation = await catalog.RequestValuationAsync(Actor(http), request, ct);
+                var valuation = await catalog.RequestValuationAsync(Actor(http), request, ct, IdempotencyKey(http));
                 return Results.Accepted($"/api/valuations/{valuation.Id}", valuation);
             }));
 
@@ -66,6 +75,10 @@ public static class CatalogApi
     }
 
     private static string Actor(HttpContext http) => http.Request.Headers[ActorHeader].ToString().Trim();
+
+    /// <summary>The <c>Idempotency-Key</c> header, when sent: a retry with the same key gets the first request's resource.</summary>
+    private static string? IdempotencyKey(HttpContext http) =>
+        http.Request.Headers.TryGetValue("Idempotency-Key", out var key) ? key.ToString() : null;
 
     private static UploadOptions UploadFrom(HttpContext http, string? format, string? labelColumn, string? fileName)
     {
@@ -96,6 +109,8 @@ public static class CatalogApi
             CatalogErrorKind.NotFound => StatusCodes.Status404NotFound,
             CatalogErrorKind.Conflict => StatusCodes.Status409Conflict,
             CatalogErrorKind.Unauthorized => StatusCodes.Status401Unauthorized,
+            CatalogErrorKind.Forbidden => StatusCodes.Status403Forbidden,
+            CatalogErrorKind.TooLarge => StatusCodes.Status413PayloadTooLarge,
             _ => StatusCodes.Status500InternalServerError,
         };
         var extensions = new Dictionary<string, object?>();

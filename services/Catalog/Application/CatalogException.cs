@@ -8,6 +8,8 @@ public enum CatalogErrorKind
     NotFound,
     Conflict,
     Unauthorized,
+    Forbidden,
+    TooLarge,
 }
 
 /// <summary>A request the catalog refuses; the API turns it into a problem-details response.</summary>

@@ -18,16 +18,24 @@ public static class ServeCommand
         var command = new Command("serve", "Run the market's HTTP API and valuation worker in one process (in-memory bus, SQLite).") { dataDir, urls };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var builder = WebApplication.CreateBuilder();
-            builder.WebHost.UseUrls(parse.GetValue(urls)!);
-            EmbeddedMarket.Configure(builder.Configuration, builder.Services, parse.GetValue(dataDir)!.FullName);
-            builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
-            var app = builder.Build();
-            app.MapDefaultEndpoints();
-            app.MapCatalogApi();
+            await using var app = BuildApp(parse.GetValue(dataDir)!.FullName, parse.GetValue(urls)!);
             await app.RunAsync(cancellationToken);
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>The embedded market as a web application; <paramref name="settings"/> override configuration (tests use it).</summary>
+    public static WebApplication BuildApp(string dataDirectory, string urls, IDictionary<string, string?>? settings = null)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseUrls(urls);
+        EmbeddedMarket.Configure(builder.Configuration, builder.Services, dataDirectory, settings);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        var app = builder.Build();
+        app.UseProblemResponses();
+        app.MapDefaultEndpoints();
+        app.MapCatalogApi();
+        return app;
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using DataMarket.ServiceDefaults.Http;
 using DataMarket.ServiceDefaults.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -22,6 +23,9 @@ public static class ServiceDefaultsExtensions
     public static IServiceCollection AddDataMarketDefaults(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddProblemDetails();
+        // Binding failures throw (instead of an empty 400) so BadRequestProblemHandler can say what was wrong.
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        services.AddExceptionHandler<BadRequestProblemHandler>();
         services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         services.Configure<JsonOptions>(options =>
         {
@@ -33,6 +37,17 @@ public static class ServiceDefaultsExtensions
         services.AddSingleton(storage);
         services.AddSingleton<ContentAddressedBlobStore>();
         return services;
+    }
+
+    /// <summary>
+    /// Every error answer is a problem-details body: exceptions (binding failures, 413, anything unexpected) through the
+    /// exception handler, and bare status codes (an unknown route, a malformed id in the path) through status code pages.
+    /// </summary>
+    public static IApplicationBuilder UseProblemResponses(this IApplicationBuilder app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        return app;
     }
 
     /// <summary><c>/health</c> (ready: every check) and <c>/alive</c> (live: the process answers).</summary>
