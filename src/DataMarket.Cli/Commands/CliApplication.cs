@@ -18,6 +18,29 @@ public static class CliApplication
         root.Subcommands.Add(BenchCommand.Build());
         return root;
     }
+
+    /// <summary>
+    /// Parses and runs. A command line the parser rejects (unknown command or option, a value that is not a number or
+    /// out of range) exits 2 like every other bad input, with the parser's reasons and a pointer to --help.
+    /// </summary>
+    public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration = null)
+    {
+        configuration ??= new InvocationConfiguration();
+        var parse = BuildRootCommand().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            var error = configuration.Error;
+            foreach (var problem in parse.Errors)
+            {
+                await error.WriteLineAsync($"error: {problem.Message}");
+            }
+
+            await error.WriteLineAsync("Run 'datamarket --help' (or the command with --help) for usage.");
+            return ExitCodes.BadInput;
+        }
+
+        return await parse.InvokeAsync(configuration);
+    }
 }
 
 /// <summary>Exit codes shared by every command.</summary>
