@@ -1,47 +1,60 @@
-using DataMarket.Cli.Commands;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using System.Net.Http.Headers;
+using DataMarket.Cli.Demo;
+using DataMarket.Gateway.Application;
+using DataMarket.ServiceDefaults.Security;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DataMarket.Cli.Tests;
 
 /// <summary>
-/// <c>datamarket serve</c> as it runs for a user (Kestrel on a free loopback port, SQLite, in-memory bus), with a
-/// data folder of its own and a small upload limit so the size checks can be tried cheaply.
+/// <c>datamarket serve</c> as it runs for a user: the gateway on a free loopback port in front of the services (SQLite,
+/// in-memory bus), with a data folder of its own, a small upload limit so the size checks are cheap, and a low
+/// valuation-request limit so the rate limiter can be seen.
 /// </summary>
 public sealed class EmbeddedServer : IAsyncLifetime
 {
     public const long UploadLimit = 64 * 1024;
+    public const int ValuationRequestsPerMinute = 10;
 
     private readonly TempFolder _folder = new();
-    private WebApplication _app = null!;
-
-    public string DataDirectory => _folder.Path;
+    private EmbeddedSite _site = null!;
 
     public string BlobRoot => Path.Combine(_folder.Path, "blobs");
 
-    public Uri Address { get; private set; } = null!;
+    public Uri Address => _site.Address;
 
     public async Task InitializeAsync()
     {
-        _app = ServeCommand.BuildApp(_folder.Path, "http://127.0.0.1:0", new Dictionary<string, string?>
+        var limit = UploadLimit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        _site = await EmbeddedSite.StartAsync(_folder.Path, "http://127.0.0.1:0", new Dictionary<string, string?>
         {
-            ["Catalog:MaxUploadBytes"] = UploadLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Catalog:MaxUploadBytes"] = limit,
+            ["Gateway:MaxUploadBytes"] = limit,
+            ["Gateway:ValuationRequestsPerMinute"] = ValuationRequestsPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
-        await _app.StartAsync();
-        var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!;
-        Address = new Uri(addresses.Addresses.First());
     }
 
-    public HttpClient Client(string? actor = null)
+    /// <summary>A client signed in with a new account's API key; the role is the name's first word (seller-..., buyer-...).</summary>
+    public async Task<Account> SignUpAsync(string name)
     {
-        var client = new HttpClient { BaseAddress = Address };
-        if (actor is not null)
-        {
-            client.DefaultRequestHeaders.Add("X-Actor-Id", actor);
-        }
+        var role = name.Split('-')[0];
+        Assert.Contains(role, Roles.All);
+        await using var scope = _site.Gateway.Services.CreateAsyncScope();
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        // Account names are unique; a theory's cases each get their own account.
+        var account = await accounts.CreateAccountAsync("test", role, $"{name}-{Guid.NewGuid():N}"[..Math.Min(100, name.Length + 33)], CancellationToken.None);
+        var key = await accounts.CreateApiKeyAsync(account.Id, "test key", CancellationToken.None);
+        return new Account(account.Id, key.Info.Id, key.Key, WithKey(key.Key));
+    }
 
+    public async Task<HttpClient> Client(string name) => (await SignUpAsync(name)).Http;
+
+    public HttpClient Anonymous() => new() { BaseAddress = Address };
+
+    public HttpClient WithKey(string key)
+    {
+        var client = Anonymous();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return client;
     }
 
@@ -50,9 +63,10 @@ public sealed class EmbeddedServer : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _site.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         _folder.Dispose();
     }
+
+    public sealed record Account(string Id, string KeyId, string Key, HttpClient Http);
 }

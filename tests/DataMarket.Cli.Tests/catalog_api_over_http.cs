@@ -13,9 +13,10 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     [Fact]
     public async Task every_binding_failure_and_unknown_route_answers_with_a_problem_that_says_what_was_wrong()
     {
-        using var client = server.Client("buyer-binding");
+        using var client = await server.Client("buyer-binding");
+        using var seller = await server.Client("seller-binding");
 
-        var malformed = await client.PostAsync("/api/listings", new StringContent("{\"name\": ", Encoding.UTF8, "application/json"));
+        var malformed = await seller.PostAsync("/api/listings", new StringContent("{\"name\": ", Encoding.UTF8, "application/json"));
         await AssertProblemAsync(malformed, HttpStatusCode.BadRequest, "CreateListingRequest");
 
         var wrongType = await client.PostAsync("/api/valuations", new StringContent("{\"taskId\": 123, \"listingIds\": []}", Encoding.UTF8, "application/json"));
@@ -31,7 +32,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     [Fact]
     public async Task an_oversized_upload_is_refused_with_413_and_nothing_is_stored()
     {
-        using var client = server.Client("seller-oversized");
+        using var client = await server.Client("seller-oversized");
         var listing = await CreateListingAsync(client, "big");
         var before = server.BlobFiles();
         var body = "x0,label\n" + string.Concat(Enumerable.Repeat("1.000000,0\n", (int)(EmbeddedServer.UploadLimit / 11) + 100));
@@ -50,7 +51,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     [InlineData("name\u0000with-nul.csv")]
     public async Task path_traversal_and_control_characters_in_file_names_are_refused(string fileName)
     {
-        using var client = server.Client("seller-traversal");
+        using var client = await server.Client("seller-traversal");
         var listing = await CreateListingAsync(client, "traversal");
 
         var response = await client.PutAsync($"/api/listings/{listing}/data?format=csv&fileName={Uri.EscapeDataString(fileName)}", new StringContent(Csv, Encoding.UTF8, "text/csv"));
@@ -61,7 +62,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     [Fact]
     public async Task a_very_long_file_name_is_refused_without_being_echoed()
     {
-        using var client = server.Client("seller-long-name");
+        using var client = await server.Client("seller-long-name");
         var listing = await CreateListingAsync(client, "long name");
         var fileName = new string('f', 5000) + ".csv";
 
@@ -76,31 +77,19 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     [InlineData("right-to-left \u202Evil")]
     public async Task names_with_control_characters_are_refused(string name)
     {
-        using var client = server.Client("seller-names");
+        using var client = await server.Client("seller-names");
         var response = await client.PostAsJsonAsync("/api/listings", new { name, description = "d" });
         await AssertProblemAsync(response, HttpStatusCode.BadRequest, "control characters");
-    }
-
-    [Theory]
-    [InlineData(10_000)]
-    [InlineData(0)]
-    public async Task overlong_or_odd_actor_ids_are_refused_before_anything_is_stored(int length)
-    {
-        var actor = length == 0 ? "<script>alert(1)</script>" : new string('a', length);
-        using var client = server.Client(actor);
-        var response = await client.PostAsJsonAsync("/api/listings", new { name = "n", description = "d" });
-        var body = await AssertProblemAsync(response, HttpStatusCode.Unauthorized, "actor id");
-        Assert.DoesNotContain("<script>", body);
     }
 
     [Fact]
     public async Task listings_do_not_show_content_hashes()
     {
-        using var client = server.Client("seller-hash");
+        using var client = await server.Client("seller-hash");
         var listing = await CreateListingAsync(client, "hash");
         Assert.Equal(HttpStatusCode.OK, (await client.PutAsync($"/api/listings/{listing}/data?format=csv&fileName=d.csv", new StringContent(Csv, Encoding.UTF8, "text/csv"))).StatusCode);
 
-        using var other = server.Client("buyer-hash");
+        using var other = await server.Client("buyer-hash");
         var text = await other.GetStringAsync("/api/listings");
         Assert.Contains(listing.ToString(), text);
         Assert.DoesNotContain("blobId", text, StringComparison.OrdinalIgnoreCase);
@@ -111,11 +100,11 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     [Fact]
     public async Task a_buyer_lists_its_own_tasks_and_valuations_and_locations_resolve_with_utc_timestamps()
     {
-        using var seller = server.Client("seller-lists");
+        using var seller = await server.Client("seller-lists");
         var listing = await CreateListingAsync(seller, "for buyers");
         Assert.Equal(HttpStatusCode.OK, (await seller.PutAsync($"/api/listings/{listing}/data?format=csv&fileName=d.csv", new StringContent(Csv, Encoding.UTF8, "text/csv"))).StatusCode);
-        using var buyer = server.Client("buyer-lists");
-        using var otherBuyer = server.Client("buyer-other");
+        using var buyer = await server.Client("buyer-lists");
+        using var otherBuyer = await server.Client("buyer-other");
 
         var posted = await buyer.PostAsync("/api/tasks?name=mine&format=csv&fileName=t.csv", new StringContent(Csv, Encoding.UTF8, "text/csv"));
         Assert.Equal(HttpStatusCode.Created, posted.StatusCode);
@@ -144,7 +133,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     [Fact]
     public async Task an_idempotency_key_makes_every_creating_post_happen_once()
     {
-        using var seller = server.Client("seller-idempotent");
+        using var seller = await server.Client("seller-idempotent");
         var first = await PostWithKeyAsync(seller, "/api/listings", JsonContent.Create(new { name = "once", description = "d" }), "listing-key-1");
         var second = await PostWithKeyAsync(seller, "/api/listings", JsonContent.Create(new { name = "once", description = "d" }), "listing-key-1");
         Assert.Equal(first, second);
@@ -152,7 +141,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
         Assert.Single(mine.EnumerateArray());
         Assert.Equal(HttpStatusCode.OK, (await seller.PutAsync($"/api/listings/{first}/data?format=csv&fileName=d.csv", new StringContent(Csv, Encoding.UTF8, "text/csv"))).StatusCode);
 
-        using var buyer = server.Client("buyer-idempotent");
+        using var buyer = await server.Client("buyer-idempotent");
         var task1 = await PostWithKeyAsync(buyer, "/api/tasks?name=t&format=csv&fileName=t.csv", new StringContent(Csv, Encoding.UTF8, "text/csv"), "task-key");
         var task2 = await PostWithKeyAsync(buyer, "/api/tasks?name=t&format=csv&fileName=t.csv", new StringContent(Csv, Encoding.UTF8, "text/csv"), "task-key");
         Assert.Equal(task1, task2);

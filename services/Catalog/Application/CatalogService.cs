@@ -60,7 +60,7 @@ public sealed class CatalogService(
         RequireActor(sellerId);
         await ValidateAsync(uploadValidator, upload, cancellationToken);
         var listing = await db.Listings.SingleOrDefaultAsync(l => l.Id == listingId && l.SellerId == sellerId, cancellationToken)
-            ?? throw CatalogException.NotFound($"listing {listingId}");
+            ?? throw CatalogException.NotFound("listing");
         if (listing.Status != ListingStatus.Draft)
         {
             throw new CatalogException(CatalogErrorKind.Conflict,
@@ -112,7 +112,7 @@ public sealed class CatalogService(
         RequireActor(actorId);
         var listing = await db.Listings.AsNoTracking()
             .SingleOrDefaultAsync(l => l.Id == listingId && (l.Status == ListingStatus.Listed || l.SellerId == actorId), cancellationToken)
-            ?? throw CatalogException.NotFound($"listing {listingId}");
+            ?? throw CatalogException.NotFound("listing");
         return ListingView.From(listing);
     }
 
@@ -174,7 +174,7 @@ public sealed class CatalogService(
         }
 
         var task = await db.TestTasks.SingleOrDefaultAsync(t => t.Id == request.TaskId && t.BuyerId == buyerId, cancellationToken)
-            ?? throw CatalogException.NotFound($"test task {request.TaskId}");
+            ?? throw CatalogException.NotFound("test task");
         var ids = request.ListingIds.ToList();
         var found = await db.Listings.Where(l => ids.Contains(l.Id)).ToDictionaryAsync(l => l.Id, cancellationToken);
         var errors = new Dictionary<string, string[]>();
@@ -251,7 +251,7 @@ public sealed class CatalogService(
         RequireActor(buyerId);
         var valuation = await db.Valuations.AsNoTracking().Include(v => v.Sellers)
             .SingleOrDefaultAsync(v => v.Id == valuationId && v.BuyerId == buyerId, cancellationToken)
-            ?? throw CatalogException.NotFound($"valuation {valuationId}");
+            ?? throw CatalogException.NotFound("valuation");
         return ToView(valuation);
     }
 
@@ -260,7 +260,7 @@ public sealed class CatalogService(
         RequireActor(buyerId);
         var task = await db.TestTasks.AsNoTracking()
             .SingleOrDefaultAsync(t => t.Id == taskId && t.BuyerId == buyerId, cancellationToken)
-            ?? throw CatalogException.NotFound($"test task {taskId}");
+            ?? throw CatalogException.NotFound("test task");
         return TestTaskView.From(task);
     }
 
@@ -291,7 +291,7 @@ public sealed class CatalogService(
 
         var valuation = await db.Valuations.AsNoTracking()
             .SingleOrDefaultAsync(v => v.Id == valuationId && v.BuyerId == buyerId, cancellationToken)
-            ?? throw CatalogException.NotFound($"valuation {valuationId}");
+            ?? throw CatalogException.NotFound("valuation");
         if (valuation.Status != ValuationStatus.Completed)
         {
             throw new CatalogException(CatalogErrorKind.Conflict, $"valuation {valuationId} is {valuation.Status}, not completed");

@@ -9,6 +9,7 @@ public static class CliApplication
         var root = new RootCommand("DataMarket: value data for a buyer's task, price it, and pay its sellers.");
         root.Subcommands.Add(DemoCommand.Build());
         root.Subcommands.Add(ServeCommand.Build());
+        root.Subcommands.Add(AccountsCommand.Build());
         var value = new Command("value", "Value training data for a test task from files.");
         value.Subcommands.Add(ValueKnnShapleyCommand.Build());
         value.Subcommands.Add(ValueAsymmetricShapleyCommand.Build());

@@ -1,5 +1,10 @@
 using System.Text.Json.Serialization;
 using DataMarket.ServiceDefaults.Http;
+using DataMarket.ServiceDefaults.Security;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.IdentityModel.Tokens;
 using DataMarket.ServiceDefaults.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -30,6 +35,9 @@ public static class ServiceDefaultsExtensions
         services.Configure<JsonOptions>(options =>
         {
             options.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+            // Names come from users: < > & ' are escaped (\u003C ...) so a page that pastes a JSON answer into HTML
+            // cannot be made to run a script; other text stays readable.
+            options.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
             // Standard errors are NaN when a task has a single test point; JSON has no NaN, so write it as text.
             options.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
         });
@@ -37,6 +45,45 @@ public static class ServiceDefaultsExtensions
         services.AddSingleton(storage);
         services.AddSingleton<ContentAddressedBlobStore>();
         return services;
+    }
+
+    /// <summary>
+    /// The services' side of authentication: every call must carry a token the gateway signed (JwtBearer with the
+    /// shared <c>Auth:SigningKey</c>), and the role policies (<c>seller</c>, <c>buyer</c>, <c>operator</c>) read its role claim.
+    /// </summary>
+    public static IServiceCollection AddServiceAuthentication(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(ServiceAuthOptions.SectionName).Get<ServiceAuthOptions>() ?? new ServiceAuthOptions();
+        services.AddSingleton(options);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<ServiceTokenIssuer>();
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(jwt =>
+        {
+            jwt.MapInboundClaims = false;
+            jwt.TokenValidationParameters = new TokenValidationParameters
+            {
+                ValidIssuer = ServiceAuthOptions.Issuer,
+                ValidAudience = ServiceAuthOptions.Audience,
+                IssuerSigningKey = options.Key(),
+                NameClaimType = "sub",
+                RoleClaimType = "role",
+                ClockSkew = TimeSpan.FromSeconds(30),
+            };
+        });
+        services.AddAuthorizationBuilder().AddRolePolicies();
+        return services;
+    }
+
+    /// <summary>One policy per role, named like the role; operators may do what the policy's role may.</summary>
+    public static AuthorizationBuilder AddRolePolicies(this AuthorizationBuilder authorization)
+    {
+        authorization.SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
+        foreach (var role in Roles.All)
+        {
+            authorization.AddPolicy(role, policy => policy.RequireAuthenticatedUser().RequireRole(role));
+        }
+
+        return authorization;
     }
 
     /// <summary>
@@ -53,8 +100,9 @@ public static class ServiceDefaultsExtensions
     /// <summary><c>/health</c> (ready: every check) and <c>/alive</c> (live: the process answers).</summary>
     public static IEndpointRouteBuilder MapDefaultEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapHealthChecks("/health");
-        app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") });
+        // Probes come from the orchestrator, which holds no account.
+        app.MapHealthChecks("/health").AllowAnonymous();
+        app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") }).AllowAnonymous();
         return app;
     }
 }
