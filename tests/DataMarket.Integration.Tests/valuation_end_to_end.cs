@@ -120,7 +120,10 @@ public sealed class valuation_end_to_end(MarketFixture market)
 
         var unknown = await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId, listingIds, method = "astrology", k = 3 });
         Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
-        Assert.Contains("unknown method 'astrology'", await unknown.Content.ReadAsStringAsync());
+        // Read as JSON: the answer escapes quotes and angle brackets (\u0027) so it is safe to paste into a page.
+        var problem = await unknown.Content.ReadFromJsonAsync<JsonElement>();
+        var messages = problem.GetProperty("errors").EnumerateObject().SelectMany(e => e.Value.EnumerateArray()).Select(m => m.GetString());
+        Assert.Contains(messages, m => m!.Contains("unknown method 'astrology'", StringComparison.Ordinal));
     }
 
     [Fact]

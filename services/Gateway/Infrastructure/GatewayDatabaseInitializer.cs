@@ -1,4 +1,8 @@
+using System.Data.Common;
 using DataMarket.Gateway.Model;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace DataMarket.Gateway.Infrastructure;
 
@@ -8,7 +12,24 @@ public sealed class GatewayDatabaseInitializer(IServiceScopeFactory scopes) : IH
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<GatewayDbContext>().Database.EnsureCreatedAsync(cancellationToken);
+        await EnsureTablesAsync(scope.ServiceProvider.GetRequiredService<GatewayDbContext>(), cancellationToken);
+    }
+
+    /// <summary>
+    /// EnsureCreated does nothing in a database that already holds any table (another service's, when they share
+    /// one PostgreSQL database), so the gateway's own tables are created when its accounts table is missing.
+    /// </summary>
+    public static async Task EnsureTablesAsync(GatewayDbContext db, CancellationToken cancellationToken)
+    {
+        await db.Database.EnsureCreatedAsync(cancellationToken);
+        try
+        {
+            await db.Accounts.AnyAsync(cancellationToken);
+        }
+        catch (DbException)
+        {
+            await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
+        }
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

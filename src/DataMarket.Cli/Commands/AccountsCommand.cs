@@ -45,7 +45,7 @@ public static class AccountsCommand
             services.AddGatewayAccounts(options);
             await using var provider = services.BuildServiceProvider();
             await using var scope = provider.CreateAsyncScope();
-            await scope.ServiceProvider.GetRequiredService<GatewayDbContext>().Database.EnsureCreatedAsync(cancellationToken);
+            await GatewayDatabaseInitializer.EnsureTablesAsync(scope.ServiceProvider.GetRequiredService<GatewayDbContext>(), cancellationToken);
             var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
             try
             {
