@@ -69,4 +69,13 @@ public sealed class EmbeddedServer : IAsyncLifetime
     }
 
     public sealed record Account(string Id, string KeyId, string Key, HttpClient Http);
+
+    public static StringContent Text(string csv) => new(csv, System.Text.Encoding.UTF8, "text/csv");
+
+    public static async Task<Guid> CreateListingAsync(HttpClient client, string name)
+    {
+        var response = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(client, "/api/listings", new { name, description = "test" });
+        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+        return (await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<System.Text.Json.JsonElement>(response.Content)).GetProperty("id").GetGuid();
+    }
 }

@@ -24,10 +24,10 @@ public sealed class access_control_over_http(EmbeddedServer server) : IClassFixt
         var buyerX = await server.SignUpAsync("buyer-x");
         var buyerY = await server.SignUpAsync("buyer-y");
 
-        var listed = await CreateListingAsync(sellerA.Http, "listed by a");
-        Assert.Equal(HttpStatusCode.OK, (await sellerA.Http.PutAsync($"/api/listings/{listed}/data?format=csv&fileName=a.csv", Text(Csv))).StatusCode);
-        var draft = await CreateListingAsync(sellerA.Http, "draft of a");
-        var posted = await buyerX.Http.PostAsync("/api/tasks?name=secret-task&format=csv&fileName=t.csv", Text(Csv));
+        var listed = await EmbeddedServer.CreateListingAsync(sellerA.Http, "listed by a");
+        Assert.Equal(HttpStatusCode.OK, (await sellerA.Http.PutAsync($"/api/listings/{listed}/data?format=csv&fileName=a.csv", EmbeddedServer.Text(Csv))).StatusCode);
+        var draft = await EmbeddedServer.CreateListingAsync(sellerA.Http, "draft of a");
+        var posted = await buyerX.Http.PostAsync("/api/tasks?name=secret-task&format=csv&fileName=t.csv", EmbeddedServer.Text(Csv));
         var task = (await posted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
         var requested = await buyerX.Http.PostAsJsonAsync("/api/valuations", new { taskId = task, listingIds = new[] { listed }, k = 1 });
         Assert.Equal(HttpStatusCode.Accepted, requested.StatusCode);
@@ -44,10 +44,10 @@ public sealed class access_control_over_http(EmbeddedServer server) : IClassFixt
             new(HttpMethod.Get, "/api/listings", () => null),
             new(HttpMethod.Get, $"/api/listings/{draft}", () => null),
             new(HttpMethod.Post, "/api/listings", () => JsonContent.Create(new { name = "n", description = "d" })),
-            new(HttpMethod.Put, $"/api/listings/{draft}/data?format=csv&fileName=x.csv", () => Text(Csv)),
+            new(HttpMethod.Put, $"/api/listings/{draft}/data?format=csv&fileName=x.csv", () => EmbeddedServer.Text(Csv)),
             new(HttpMethod.Get, "/api/tasks", () => null),
             new(HttpMethod.Get, $"/api/tasks/{task}", () => null),
-            new(HttpMethod.Post, "/api/tasks?name=t&format=csv&fileName=t.csv", () => Text(Csv)),
+            new(HttpMethod.Post, "/api/tasks?name=t&format=csv&fileName=t.csv", () => EmbeddedServer.Text(Csv)),
             new(HttpMethod.Get, "/api/valuations", () => null),
             new(HttpMethod.Get, $"/api/valuations/{valuation}", () => null),
             new(HttpMethod.Get, $"/api/valuations/{valuation}/points", () => null),
@@ -104,7 +104,7 @@ public sealed class access_control_over_http(EmbeddedServer server) : IClassFixt
     {
         using var seller = await server.Client("seller-html");
         const string name = "<script>alert('x')</script><img src=x onerror=alert(1)>";
-        await CreateListingAsync(seller, name);
+        await EmbeddedServer.CreateListingAsync(seller, name);
         var body = await seller.GetStringAsync("/api/listings?mine=true");
         Assert.DoesNotContain("<script>", body);
         Assert.DoesNotContain("<img", body);
@@ -146,14 +146,5 @@ public sealed class access_control_over_http(EmbeddedServer server) : IClassFixt
         {
             Assert.False(body.Contains(secret, StringComparison.Ordinal), $"{what}: the refusal shows '{secret}': {body}");
         }
-    }
-
-    private static StringContent Text(string csv) => new(csv, Encoding.UTF8, "text/csv");
-
-    private static async Task<Guid> CreateListingAsync(HttpClient client, string name)
-    {
-        var response = await client.PostAsJsonAsync("/api/listings", new { name, description = "test" });
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
     }
 }

@@ -33,7 +33,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     public async Task an_oversized_upload_is_refused_with_413_and_nothing_is_stored()
     {
         using var client = await server.Client("seller-oversized");
-        var listing = await CreateListingAsync(client, "big");
+        var listing = await EmbeddedServer.CreateListingAsync(client, "big");
         var before = server.BlobFiles();
         var body = "x0,label\n" + string.Concat(Enumerable.Repeat("1.000000,0\n", (int)(EmbeddedServer.UploadLimit / 11) + 100));
 
@@ -52,7 +52,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     public async Task path_traversal_and_control_characters_in_file_names_are_refused(string fileName)
     {
         using var client = await server.Client("seller-traversal");
-        var listing = await CreateListingAsync(client, "traversal");
+        var listing = await EmbeddedServer.CreateListingAsync(client, "traversal");
 
         var response = await client.PutAsync($"/api/listings/{listing}/data?format=csv&fileName={Uri.EscapeDataString(fileName)}", new StringContent(Csv, Encoding.UTF8, "text/csv"));
 
@@ -63,7 +63,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     public async Task a_very_long_file_name_is_refused_without_being_echoed()
     {
         using var client = await server.Client("seller-long-name");
-        var listing = await CreateListingAsync(client, "long name");
+        var listing = await EmbeddedServer.CreateListingAsync(client, "long name");
         var fileName = new string('f', 5000) + ".csv";
 
         var response = await client.PutAsync($"/api/listings/{listing}/data?format=csv&fileName={fileName}", new StringContent(Csv, Encoding.UTF8, "text/csv"));
@@ -86,7 +86,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     public async Task listings_do_not_show_content_hashes()
     {
         using var client = await server.Client("seller-hash");
-        var listing = await CreateListingAsync(client, "hash");
+        var listing = await EmbeddedServer.CreateListingAsync(client, "hash");
         Assert.Equal(HttpStatusCode.OK, (await client.PutAsync($"/api/listings/{listing}/data?format=csv&fileName=d.csv", new StringContent(Csv, Encoding.UTF8, "text/csv"))).StatusCode);
 
         using var other = await server.Client("buyer-hash");
@@ -101,7 +101,7 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
     public async Task a_buyer_lists_its_own_tasks_and_valuations_and_locations_resolve_with_utc_timestamps()
     {
         using var seller = await server.Client("seller-lists");
-        var listing = await CreateListingAsync(seller, "for buyers");
+        var listing = await EmbeddedServer.CreateListingAsync(seller, "for buyers");
         Assert.Equal(HttpStatusCode.OK, (await seller.PutAsync($"/api/listings/{listing}/data?format=csv&fileName=d.csv", new StringContent(Csv, Encoding.UTF8, "text/csv"))).StatusCode);
         using var buyer = await server.Client("buyer-lists");
         using var otherBuyer = await server.Client("buyer-other");
@@ -168,12 +168,6 @@ public sealed class catalog_api_over_http(EmbeddedServer server) : IClassFixture
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
     }
 
-    private static async Task<Guid> CreateListingAsync(HttpClient client, string name)
-    {
-        var response = await client.PostAsJsonAsync("/api/listings", new { name, description = "test" });
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
-    }
 
     private static async Task<string> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string? mentions)
     {
