@@ -62,12 +62,24 @@ public static class ValueAsymmetricShapleyCommand
             Description = "With --group-order auto: rows with the same label within this Euclidean distance count as duplicates (0: exact matches only).",
             DefaultValueFactory = _ => 0,
         };
-        var command = new Command("asymmetric-shapley", "Exact asymmetric (structure-aware) KNN-Shapley (Zheng et al. 2024): earlier groups keep their value, later copies earn only what they add.")
+        var command = new Command("asymmetric-knn-shapley", "Exact asymmetric (structure-aware) KNN-Shapley (Zheng et al. 2024): earlier groups keep their value, later copies earn only what they add.")
         {
             groupOrder,
             duplicateFraction,
             nearDuplicateDistance,
         };
+        // The API's method name is asymmetric-knn-shapley; the older CLI spelling keeps working.
+        command.Aliases.Add("asymmetric-shapley");
+        groupOrder.Validators.Add(result =>
+        {
+            var text = result.GetValueOrDefault<string>() ?? string.Empty;
+            var names = text.Split(',', StringSplitOptions.TrimEntries);
+            var empty = Array.FindIndex(names, n => n.Length == 0);
+            if (empty >= 0)
+            {
+                result.AddError($"--group-order has an empty group name at position {empty + 1} ('{text}')");
+            }
+        });
         options.AddTo(command, groupColumnRequired: true);
         command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k) =>
         {
@@ -158,7 +170,13 @@ internal sealed class ValueOptions
         {
             var labelColumn = parse.GetValue(LabelColumn)!;
             var test = ValueKnnShapleyCommand.LoadFile(parse.GetValue(Test)!, labelColumn, expectedFeatures: null);
-            var train = ValueKnnShapleyCommand.LoadFile(parse.GetValue(Train)!, labelColumn, test.FeatureCount, groupColumn);
+            var train = ValueKnnShapleyCommand.LoadFile(parse.GetValue(Train)!, labelColumn, expectedFeatures: null, groupColumn);
+            if (FeatureMismatch(TrainName(parse), train, TestName(parse), test) is { } mismatch)
+            {
+                error.WriteLine($"error: {mismatch}");
+                return ExitCodes.BadInput;
+            }
+
             var result = value(train, test, k);
             var path = parse.GetValue(Output)!.FullName;
             if (byGroup)
@@ -172,10 +190,38 @@ internal sealed class ValueOptions
 
             return ExitCodes.Success;
         }
-        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
+        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException or OutputFileException)
         {
             error.WriteLine($"error: {exception.Message}");
             return ExitCodes.BadInput;
         }
+    }
+
+    /// <summary>Names both files and the columns that differ when the training and test data have different features.</summary>
+    internal static string? FeatureMismatch(string trainName, TabularDataset train, string testName, TabularDataset test)
+    {
+        if (train.FeatureCount == test.FeatureCount)
+        {
+            return null;
+        }
+
+        var message = $"{testName}: the test file has {test.FeatureCount} feature columns but the training file {trainName} has {train.FeatureCount}";
+        var trainNames = train.FeatureNames;
+        var testNames = test.FeatureNames;
+        {
+            var onlyTest = testNames.Except(trainNames).Take(10).Select(n => InputExcerpt.Of(n)).ToList();
+            var onlyTrain = trainNames.Except(testNames).Take(10).Select(n => InputExcerpt.Of(n)).ToList();
+            if (onlyTest.Count > 0)
+            {
+                message += $"; only in the test file: {string.Join(", ", onlyTest)}";
+            }
+
+            if (onlyTrain.Count > 0)
+            {
+                message += $"; only in the training file: {string.Join(", ", onlyTrain)}";
+            }
+        }
+
+        return message;
     }
 }

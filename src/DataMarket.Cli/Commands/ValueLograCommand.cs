@@ -60,9 +60,10 @@ public static class ValueLograCommand
             return ExitCodes.BadInput;
         }
 
-        if (arguments.Epochs < 0)
+        // A proxy trained for no epochs is a random network whose gradients say nothing about the data.
+        if (arguments.Epochs < 1)
         {
-            error.WriteLine($"error: --epochs must be at least 0, got {arguments.Epochs}");
+            error.WriteLine($"error: --epochs must be at least 1, got {arguments.Epochs}");
             return ExitCodes.BadInput;
         }
 
@@ -129,7 +130,14 @@ public static class ValueLograCommand
             else
             {
                 var test = ValueKnnShapleyCommand.LoadFile(arguments.Test, arguments.LabelColumn, expectedFeatures: null);
-                var train = ValueKnnShapleyCommand.LoadFile(arguments.Train, arguments.LabelColumn, test.FeatureCount);
+                var train = ValueKnnShapleyCommand.LoadFile(arguments.Train, arguments.LabelColumn, expectedFeatures: null);
+                if (ValueOptions.FeatureMismatch(arguments.Train.FullName, train, arguments.Test.FullName, test) is { } mismatch)
+                {
+                    progress.Finish();
+                    error.WriteLine($"error: {mismatch}");
+                    return ExitCodes.BadInput;
+                }
+
                 CheckPairwiseSize(arguments, test.Rows, train.Rows);
                 result = LograValuation.ValueTabular(train, test, options, null, progress, cancellationToken);
             }
@@ -143,7 +151,7 @@ public static class ValueLograCommand
 
             return ExitCodes.Success;
         }
-        catch (Exception exception) when (exception is DatasetFormatException or LograException)
+        catch (Exception exception) when (exception is DatasetFormatException or LograException or OutputFileException)
         {
             progress.Finish();
             error.WriteLine($"error: {exception.Message}");
