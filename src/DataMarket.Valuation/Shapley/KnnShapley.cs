@@ -1,3 +1,4 @@
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Valuation.Shapley;
@@ -35,7 +36,8 @@ public static class KnnShapley
         TestSet test,
         int k,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         return Run(
@@ -44,7 +46,8 @@ public static class KnnShapley
             test.Count,
             (workspace, j) => ClassificationValues(train.Classes, test.Classes[j], k, workspace),
             progress,
-            cancellationToken);
+            cancellationToken,
+            device);
     }
 
     /// <summary>
@@ -57,7 +60,8 @@ public static class KnnShapley
         RegressionTestSet test,
         int k,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(test);
@@ -69,7 +73,8 @@ public static class KnnShapley
             test.Count,
             (workspace, j) => RegressionValues(train.Targets, test.Targets[j], k, workspace),
             progress,
-            cancellationToken);
+            cancellationToken,
+            device);
     }
 
     /// <summary>
@@ -85,7 +90,8 @@ public static class KnnShapley
         TestSet test,
         int k,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         var groupStart = new int[train.GroupCount + 1];
@@ -105,7 +111,8 @@ public static class KnnShapley
             test.Count,
             (workspace, j) => AsymmetricValues(train, test.Classes[j], k, groupStart, workspace),
             progress,
-            cancellationToken);
+            cancellationToken,
+            device);
     }
 
     internal static void CheckK(int k)
@@ -143,7 +150,8 @@ public static class KnnShapley
         int testCount,
         Func<Workspace, int, double> valueTestPoint,
         IProgress<int>? progress,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        ValuationDevice? device = null)
     {
         var n = train.Count;
         var groupCount = train.GroupCount;
@@ -164,13 +172,17 @@ public static class KnnShapley
         var blocks = (testCount + block - 1) / block;
         workers = Math.Min(workers, blocks);
         var partials = new Workspace[workers];
+
+        // On a GPU device the training matrix is uploaded once and every block is ranked there; the values, the
+        // moments and their merge order stay as on the CPU, and the ordering is the same, so the results are too.
+        using var deviceRanking = device?.CreateRanking(train.Features, featureCount, block);
         Parallel.For(
             0,
             workers,
             new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = workers },
             w =>
             {
-                var workspace = new Workspace(n, groupCount, block);
+                var workspace = new Workspace(n, groupCount, block, deviceRanking);
                 for (var b = w; b < blocks; b += workers)
                 {
                     var first = b * block;
@@ -445,11 +457,13 @@ public static class KnnShapley
     /// Per-worker buffers for ranking training points against test points: distances for a block of up to
     /// <paramref name="block"/> test points at once, then one ranking at a time into <see cref="Order"/>.
     /// </summary>
-    internal class Ranker(int n, int block = 1)
+    internal class Ranker(int n, int block = 1, GpuRanking? device = null)
     {
-        private readonly ulong[][] _keys = Enumerable.Range(0, block).Select(_ => new ulong[n]).ToArray();
-        private readonly ulong[] _scratch = new ulong[n];
-        private readonly int[] _histogram = new int[DistanceRanking.HistogramLength];
+        // With a device the keys and the sort live there and only the block's orders come back.
+        private readonly ulong[][] _keys = Enumerable.Range(0, device is null ? block : 0).Select(_ => new ulong[n]).ToArray();
+        private readonly int[][] _deviceOrders = Enumerable.Range(0, device is null ? 0 : block).Select(_ => new int[n]).ToArray();
+        private readonly ulong[] _scratch = new ulong[device is null ? n : 0];
+        private readonly int[] _histogram = new int[device is null ? DistanceRanking.HistogramLength : 0];
 
         public int[] Order { get; } = new int[n];
 
@@ -462,16 +476,34 @@ public static class KnnShapley
         }
 
         /// <summary>Distances from every training point to each of the (at most block) rows in <paramref name="testRows"/>.</summary>
-        public void ComputeDistances(float[] features, int featureCount, ReadOnlySpan<float> testRows) =>
-            DistanceRanking.ComputeKeys(features, featureCount, testRows, _keys);
+        public void ComputeDistances(float[] features, int featureCount, ReadOnlySpan<float> testRows)
+        {
+            if (device is null)
+            {
+                DistanceRanking.ComputeKeys(features, featureCount, testRows, _keys);
+            }
+            else
+            {
+                device.RankBlock(testRows, _deviceOrders);
+            }
+        }
 
         /// <summary>Ranks the training points for the block's test point <paramref name="indexInBlock"/>.</summary>
-        public void RankTestPoint(int indexInBlock) =>
-            DistanceRanking.SortIntoOrder(_keys[indexInBlock], _scratch, _histogram, Order);
+        public void RankTestPoint(int indexInBlock)
+        {
+            if (device is null)
+            {
+                DistanceRanking.SortIntoOrder(_keys[indexInBlock], _scratch, _histogram, Order);
+            }
+            else
+            {
+                _deviceOrders[indexInBlock].CopyTo(Order, 0);
+            }
+        }
     }
 
     /// <summary>Per-worker buffers for one valuation run: all O(N), allocated once per worker, reused per test point.</summary>
-    internal sealed class Workspace(int n, int groupCount, int block) : Ranker(n, block)
+    internal sealed class Workspace(int n, int groupCount, int block, GpuRanking? device = null) : Ranker(n, block, device)
     {
         private double[]? _byRank;
         private double[]? _sortedTargets;

@@ -1,3 +1,4 @@
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Valuation.Shapley;
@@ -42,7 +43,8 @@ public static class SellerShapley
         TestSet test,
         int k,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         if (train.GroupCount > MaxExactGroups)
@@ -53,7 +55,7 @@ public static class SellerShapley
 
         var m = train.GroupCount;
         var weights = CoalitionWeights(m);
-        return Run(train, test, k, 0, progress, cancellationToken, (workspace, j) =>
+        return Run(train, test, k, 0, progress, cancellationToken, device, (workspace, j) =>
             ExactForTestPoint(train, test.Classes[j], k, weights, workspace));
     }
 
@@ -70,7 +72,8 @@ public static class SellerShapley
         int permutationsPerTestPoint = DefaultPermutationsPerTestPoint,
         int seed = 0,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         if (permutationsPerTestPoint < 1)
@@ -78,7 +81,7 @@ public static class SellerShapley
             throw new ValuationInputException($"permutations per test point must be at least 1, got {permutationsPerTestPoint}");
         }
 
-        return Run(train, test, k, permutationsPerTestPoint, progress, cancellationToken, (workspace, j) =>
+        return Run(train, test, k, permutationsPerTestPoint, progress, cancellationToken, device, (workspace, j) =>
             SampledForTestPoint(train, test.Classes[j], k, permutationsPerTestPoint, new Random(HashCode.Combine(seed, j)), workspace));
     }
 
@@ -100,6 +103,7 @@ public static class SellerShapley
         int permutations,
         IProgress<int>? progress,
         CancellationToken cancellationToken,
+        ValuationDevice? device,
         Func<Workspace, int, double> valueTestPoint)
     {
         // Per-test-point samples are kept (M x m, small) and folded in test-point order afterwards, so the same inputs
@@ -108,11 +112,12 @@ public static class SellerShapley
         var samples = new double[(long)test.Count * m];
         var utilities = new double[test.Count];
         var completed = 0;
+        using var deviceRanking = device?.CreateRanking(train.Features, train.FeatureCount, maxBlock: 1);
         Parallel.For(
             0,
             test.Count,
             new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => new Workspace(train.Count, m, k),
+            () => new Workspace(train.Count, m, k, deviceRanking),
             (j, _, workspace) =>
             {
                 workspace.Ranking.Rank(train.Features, train.FeatureCount, test.Row(j));
@@ -336,9 +341,9 @@ public static class SellerShapley
         return (double)topMatches / k;
     }
 
-    private sealed class Workspace(int n, int m, int k)
+    private sealed class Workspace(int n, int m, int k, GpuRanking? device)
     {
-        public KnnShapley.Ranker Ranking { get; } = new(n);
+        public KnnShapley.Ranker Ranking { get; } = new(n, 1, device);
 
         public double[] Values { get; } = new double[m];
 
