@@ -61,7 +61,7 @@ public sealed class ValuationDevice : IDisposable
     {
         "" or "auto" => DeviceKind.Auto,
         "cpu" => DeviceKind.Cpu,
-        "gpu" or "cuda" => DeviceKind.Gpu,
+        "gpu" => DeviceKind.Gpu,
         "gpu-emulated" => DeviceKind.GpuEmulated,
         _ => throw new ArgumentException($"unknown valuation device '{value}'; expected auto, cpu, gpu or gpu-emulated"),
     };
