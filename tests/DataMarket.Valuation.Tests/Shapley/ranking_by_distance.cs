@@ -112,6 +112,11 @@ public class ranking_by_distance
             implementations.Add(("256-bit", (x, y) => DistanceRanking.SquaredDistance256(x, y)));
         }
 
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        {
+            implementations.Add(("512-bit", (x, y) => DistanceRanking.SquaredDistance512(x, y)));
+        }
+
         var differsFromSequentialSum = false;
         for (var trial = 0; trial < 200; trial++)
         {
