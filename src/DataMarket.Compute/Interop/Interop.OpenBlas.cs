@@ -37,6 +37,11 @@ internal static unsafe partial class OpenBlasNative
                 if (s_loadError is null)
                 {
                     NativeLibrary.SetDllImportResolver(typeof(OpenBlasNative).Assembly, Resolve);
+
+                    // OpenBLAS's own threads split a product by how many of them are free at that moment, and each
+                    // split rounds differently: the same call gave different last bits when other work shared the
+                    // process. It runs single-threaded; OpenBlasBackend parallelises over fixed tiles instead.
+                    openblas_set_num_threads(1);
                 }
             }
             detail = s_loadError ?? LoadedDescription;
@@ -54,7 +59,8 @@ internal static unsafe partial class OpenBlasNative
         {
             if (NativeLibrary.TryLoad(name, out nint handle))
             {
-                if (!NativeLibrary.TryGetExport(handle, "cblas_sgemm", out _) || !NativeLibrary.TryGetExport(handle, "dsyevd_", out _))
+                if (!NativeLibrary.TryGetExport(handle, "cblas_sgemm", out _) || !NativeLibrary.TryGetExport(handle, "dsyevd_", out _)
+                    || !NativeLibrary.TryGetExport(handle, "openblas_set_num_threads", out _))
                 {
                     NativeLibrary.Free(handle);
                     continue;
@@ -90,6 +96,9 @@ internal static unsafe partial class OpenBlasNative
 
     [LibraryImport(Library)]
     internal static partial int openblas_get_num_threads();
+
+    [LibraryImport(Library)]
+    internal static partial void openblas_set_num_threads(int threads);
 
     [LibraryImport(Library)]
     internal static partial void dpotrf_(byte* uplo, int* n, double* a, int* lda, int* info, nuint uploLength);

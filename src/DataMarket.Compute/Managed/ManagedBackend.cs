@@ -12,6 +12,12 @@ public sealed unsafe class ManagedBackend : ComputeBackend
     {
     }
 
+    /// <summary>A backend whose products use at most <paramref name="maxThreads"/> threads; results do not depend on it.</summary>
+    public ManagedBackend(int maxThreads) : this(ManagedSgemm.BestKernel, maxThreads)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxThreads);
+    }
+
     internal ManagedBackend(SgemmKernel kernel, int maxThreads)
     {
         _kernel = kernel;

@@ -5,9 +5,21 @@ namespace DataMarket.Compute.OpenBlas;
 /// <summary>GEMM through cblas and factorisations through LAPACK from the system OpenBLAS.</summary>
 public sealed unsafe class OpenBlasBackend : ComputeBackend
 {
-    private OpenBlasBackend(string library)
+    // Products are cut into tiles of C of at most this many rows (or, for short wide products, columns). The cut
+    // depends only on the shapes, and each tile is one single-threaded OpenBLAS call, so the bits of C never
+    // depend on how many threads ran the tiles or what else the process was doing.
+    private const int TileRows = 128;
+    private const int TileColumns = 512;
+
+    // Below this many multiply-adds per tile a second thread costs more than it saves.
+    private const long ParallelMultiplyAdds = 1L << 21;
+
+    private readonly int _maxThreads;
+
+    private OpenBlasBackend(string library, int maxThreads)
     {
         Library = library;
+        _maxThreads = maxThreads;
     }
 
     public override string Name => "openblas";
@@ -16,8 +28,15 @@ public sealed unsafe class OpenBlasBackend : ComputeBackend
     public string Library { get; }
 
     /// <summary>Loads OpenBLAS; returns null with the reason when it is not installed.</summary>
-    public static OpenBlasBackend? TryCreate(out string detail) =>
-        OpenBlasNative.TryLoad(out detail) ? new OpenBlasBackend(detail) : null;
+    /// <param name="detail">The library loaded, or why none could be.</param>
+    /// <param name="maxThreads">How many threads may run tiles of one product at once (0: one per core); results do not depend on it.</param>
+    public static OpenBlasBackend? TryCreate(out string detail, int maxThreads = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxThreads);
+        return OpenBlasNative.TryLoad(out detail)
+            ? new OpenBlasBackend(detail, maxThreads == 0 ? Environment.ProcessorCount : maxThreads)
+            : null;
+    }
 
     public static bool IsAvailable => OpenBlasNative.TryLoad(out _);
 
@@ -34,9 +53,13 @@ public sealed unsafe class OpenBlasBackend : ComputeBackend
         fixed (float* pb = b)
         fixed (float* pc = c)
         {
+            var (ta, tb) = (Code(transposeA), Code(transposeB));
+            var (aPointer, bPointer, cPointer) = ((nint)pa, (nint)pb, (nint)pc);
+            int lda = leadingDimensionA, ldb = leadingDimensionB, ldc = leadingDimensionC;
             // cblas checks lda >= max(1, k) even when k = 0, which our validation already guarantees.
-            OpenBlasNative.cblas_sgemm(OpenBlasNative.CblasRowMajor, Code(transposeA), Code(transposeB), m, n, k,
-                alpha, pa, leadingDimensionA, pb, leadingDimensionB, beta, pc, leadingDimensionC);
+            RunTiles(new Tiling(transposeA, transposeB, m, n, k, lda, ldb, ldc), (tile, aOffset, bOffset, cOffset) =>
+                OpenBlasNative.cblas_sgemm(OpenBlasNative.CblasRowMajor, ta, tb, tile.Rows, tile.Columns, k, alpha,
+                    (float*)aPointer + aOffset, lda, (float*)bPointer + bOffset, ldb, beta, (float*)cPointer + cOffset, ldc));
         }
     }
 
@@ -53,8 +76,55 @@ public sealed unsafe class OpenBlasBackend : ComputeBackend
         fixed (double* pb = b)
         fixed (double* pc = c)
         {
-            OpenBlasNative.cblas_dgemm(OpenBlasNative.CblasRowMajor, Code(transposeA), Code(transposeB), m, n, k,
-                alpha, pa, leadingDimensionA, pb, leadingDimensionB, beta, pc, leadingDimensionC);
+            var (ta, tb) = (Code(transposeA), Code(transposeB));
+            var (aPointer, bPointer, cPointer) = ((nint)pa, (nint)pb, (nint)pc);
+            int lda = leadingDimensionA, ldb = leadingDimensionB, ldc = leadingDimensionC;
+            RunTiles(new Tiling(transposeA, transposeB, m, n, k, lda, ldb, ldc), (tile, aOffset, bOffset, cOffset) =>
+                OpenBlasNative.cblas_dgemm(OpenBlasNative.CblasRowMajor, ta, tb, tile.Rows, tile.Columns, k, alpha,
+                    (double*)aPointer + aOffset, lda, (double*)bPointer + bOffset, ldb, beta, (double*)cPointer + cOffset, ldc));
+        }
+    }
+
+    /// <summary>A rows x columns block of C starting at (Row, Column).</summary>
+    internal readonly record struct Tile(int Row, int Column, int Rows, int Columns);
+
+    /// <summary>How one product is cut into tiles of C, and where each tile's operands start (in elements).</summary>
+    internal readonly record struct Tiling(Transpose TransposeA, Transpose TransposeB, int M, int N, int K, int Lda, int Ldb, int Ldc)
+    {
+        public bool ByRows => M > TileRows || N <= TileColumns;
+
+        public int Count => ByRows ? (M + TileRows - 1) / TileRows : (N + TileColumns - 1) / TileColumns;
+
+        public Tile this[int index] => ByRows
+            ? new Tile(index * TileRows, 0, Math.Min(TileRows, M - (index * TileRows)), N)
+            : new Tile(0, index * TileColumns, M, Math.Min(TileColumns, N - (index * TileColumns)));
+
+        public long AOffset(Tile tile) => TransposeA == Transpose.None ? (long)tile.Row * Lda : tile.Row;
+
+        public long BOffset(Tile tile) => TransposeB == Transpose.None ? tile.Column : (long)tile.Column * Ldb;
+
+        public long COffset(Tile tile) => ((long)tile.Row * Ldc) + tile.Column;
+    }
+
+    private void RunTiles(Tiling tiling, Action<Tile, long, long, long> multiply)
+    {
+        void Run(int index)
+        {
+            var tile = tiling[index];
+            multiply(tile, tiling.AOffset(tile), tiling.BOffset(tile), tiling.COffset(tile));
+        }
+
+        var tileWork = (long)Math.Min(tiling.M, TileRows) * Math.Min(tiling.N, TileColumns) * tiling.K;
+        if (_maxThreads == 1 || tiling.Count == 1 || tileWork < ParallelMultiplyAdds)
+        {
+            for (var index = 0; index < tiling.Count; index++)
+            {
+                Run(index);
+            }
+        }
+        else
+        {
+            Parallel.For(0, tiling.Count, new ParallelOptions { MaxDegreeOfParallelism = _maxThreads }, Run);
         }
     }
 

@@ -38,7 +38,7 @@ public static class DatasetValuation
     {
         KnnShapley.CheckK(k);
         var (train, testSet, groupOrder) = Encode(parts, test);
-        var result = KnnShapley.Classification(train, testSet, k, progress, cancellationToken, device);
+        var result = KnnShapley.Classification(train, testSet, k, progress, cancellationToken, device: device);
         return ToDatasetResult(parts, result, groupOrder);
     }
 
@@ -58,7 +58,7 @@ public static class DatasetValuation
     {
         KnnShapley.CheckK(k);
         var (train, testSet, groupOrder) = EncodeRegression(parts, test, testName, labelColumn);
-        var result = KnnShapley.Regression(train, testSet, k, progress, cancellationToken, device);
+        var result = KnnShapley.Regression(train, testSet, k, progress, cancellationToken, device: device);
         return ToDatasetResult(parts, result, groupOrder);
     }
 
@@ -79,7 +79,7 @@ public static class DatasetValuation
         var (train, testSet, groupsInData) = Encode(parts, test);
         var precedence = GroupOrder.Resolve(groupsInData, groupOrder);
         var ordered = new TrainingSet(train.Features, train.FeatureCount, train.Classes, train.Groups.Select(g => precedence[g]).ToArray(), train.GroupCount);
-        var result = KnnShapley.Asymmetric(ordered, testSet, k, progress, cancellationToken, device);
+        var result = KnnShapley.Asymmetric(ordered, testSet, k, progress, cancellationToken, device: device);
         return ToDatasetResult(parts, result, groupOrder.ToArray());
     }
 
@@ -97,8 +97,8 @@ public static class DatasetValuation
         KnnShapley.CheckK(k);
         var (train, testSet, groupOrder) = Encode(parts, test);
         var result = train.GroupCount <= SellerShapley.MaxExactGroups
-            ? SellerShapley.Exact(train, testSet, k, progress, cancellationToken, device)
-            : SellerShapley.Sampled(train, testSet, k, permutationsPerTestPoint, seed, progress, cancellationToken, device);
+            ? SellerShapley.Exact(train, testSet, k, progress, cancellationToken, device: device)
+            : SellerShapley.Sampled(train, testSet, k, permutationsPerTestPoint, seed, progress, cancellationToken, device: device);
         return result with { GroupNames = groupOrder };
     }
 

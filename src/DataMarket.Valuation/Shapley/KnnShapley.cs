@@ -19,12 +19,14 @@ public sealed record ShapleyResult(
 /// (Zheng et al., arXiv 2411.00388). Training points are ranked by squared Euclidean float32 distance to each
 /// test point, ties broken by the lower training index. Every method computes one exact value per training point and
 /// test point; a point's value is the mean over test points and its standard error the spread of those samples.
-/// Work runs in parallel over test points with O(N) memory per worker thread.
+/// Work runs in parallel over fixed blocks of test points with O(N) memory per block in flight; blocks merge in block
+/// order, so results never depend on the thread or core count.
 /// </summary>
 public static class KnnShapley
 {
     // Four test points per pass over the training data already make distances a minor cost next to the sort.
-    private const int MaxBlock = 4;
+    // (A reduction block of TestPointBlocks.Size is a whole number of these, though results would not depend on it.)
+    private const int DistanceBlock = 4;
 
     /// <summary>
     /// Classification utility U(S) = (1/K) * number of label matches among the min(K, |S|) nearest points of S,
@@ -37,6 +39,7 @@ public static class KnnShapley
         int k,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
+        int maxThreads = 0,
         ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
@@ -47,6 +50,7 @@ public static class KnnShapley
             (workspace, j) => ClassificationValues(train.Classes, test.Classes[j], k, workspace),
             progress,
             cancellationToken,
+            maxThreads,
             device);
     }
 
@@ -61,6 +65,7 @@ public static class KnnShapley
         int k,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
+        int maxThreads = 0,
         ValuationDevice? device = null)
     {
         ArgumentNullException.ThrowIfNull(train);
@@ -74,6 +79,7 @@ public static class KnnShapley
             (workspace, j) => RegressionValues(train.Targets, test.Targets[j], k, workspace),
             progress,
             cancellationToken,
+            maxThreads,
             device);
     }
 
@@ -91,6 +97,7 @@ public static class KnnShapley
         int k,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
+        int maxThreads = 0,
         ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
@@ -112,6 +119,7 @@ public static class KnnShapley
             (workspace, j) => AsymmetricValues(train, test.Classes[j], k, groupStart, workspace),
             progress,
             cancellationToken,
+            maxThreads,
             device);
     }
 
@@ -140,9 +148,10 @@ public static class KnnShapley
     }
 
     /// <summary>
-    /// Runs one exact valuation per test point in parallel and aggregates the samples. <paramref name="valueTestPoint"/>
-    /// sees the workspace with <c>Order</c> ranked for that test point, fills <c>Values</c> in training order and
-    /// returns U(all) - U(empty).
+    /// Runs one exact valuation per test point and aggregates the samples over fixed blocks of test points merged in
+    /// block order (<see cref="TestPointBlocks"/>), so the result has the same bits however many threads ran it.
+    /// <paramref name="valueTestPoint"/> sees the workspace with <c>Order</c> ranked for that test point, fills
+    /// <c>Values</c> in training order and returns U(all) - U(empty).
     /// </summary>
     internal static ShapleyResult Run(
         TrainingSet train,
@@ -151,69 +160,45 @@ public static class KnnShapley
         Func<Workspace, int, double> valueTestPoint,
         IProgress<int>? progress,
         CancellationToken cancellationToken,
+        int maxThreads = 0,
         ValuationDevice? device = null)
     {
-        var n = train.Count;
-        var groupCount = train.GroupCount;
-        var featureCount = train.FeatureCount;
-        var pointMoments = new RunningMoments(n);
-        var groupMoments = new RunningMoments(groupCount);
-        var utilityMoments = new RunningMoments(1);
+        var totals = new ShapleyMoments(train.Count, train.GroupCount);
         var completed = 0;
 
-        // Test points go to workers in blocks that share one pass over the training matrix. Blocks stay small enough
-        // to leave every core several of them, and each worker holds O(N * block) buffers, so the worker count is
-        // capped at the core count rather than left to the thread pool, which may inject extra threads (and extra
-        // buffers) when the machine is busy. Worker w takes blocks w, w + W, w + 2W, ... and the workers' moments are
-        // merged in worker order, so the same input gives the same bits every time on a machine (merging in the order
-        // the threads happened to finish changed the last bits from run to run).
-        var workers = Environment.ProcessorCount;
-        var block = Math.Clamp(testCount / (4 * workers), 1, MaxBlock);
-        var blocks = (testCount + block - 1) / block;
-        workers = Math.Min(workers, blocks);
-        var partials = new Workspace[workers];
-
-        // On a GPU device the training matrix is uploaded once and every block is ranked there; the values, the
-        // moments and their merge order stay as on the CPU, and the ordering is the same, so the results are too.
-        using var deviceRanking = device?.CreateRanking(train.Features, featureCount, block);
-        Parallel.For(
+        // On a GPU device the training matrix is uploaded once and a whole block of test points is ranked there per
+        // call; the values, the block moments and their merge order stay as on the CPU, and the ordering is the same
+        // (one distance definition, (distance, index) keys), so the results are too.
+        using var deviceRanking = device?.CreateRanking(train.Features, train.FeatureCount, TestPointBlocks.Size);
+        var rankBlock = deviceRanking is null ? DistanceBlock : TestPointBlocks.Size;
+        TestPointBlocks.Run(
             0,
-            workers,
-            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = workers },
-            w =>
+            testCount,
+            maxThreads,
+            () => new Workspace(train.Count, train.GroupCount, rankBlock, deviceRanking),
+            (workspace, first, count) =>
             {
-                var workspace = new Workspace(n, groupCount, block, deviceRanking);
-                for (var b = w; b < blocks; b += workers)
+                workspace.Moments.Clear();
+                for (var start = first; start < first + count; start += rankBlock)
                 {
-                    var first = b * block;
-                    var count = Math.Min(block, testCount - first);
-                    workspace.ComputeDistances(train.Features, featureCount, testFeatures.AsSpan(first * featureCount, count * featureCount));
-                    for (var t = 0; t < count; t++)
+                    var rows = Math.Min(rankBlock, first + count - start);
+                    workspace.ComputeDistances(train.Features, train.FeatureCount, testFeatures.AsSpan(start * train.FeatureCount, rows * train.FeatureCount));
+                    for (var t = 0; t < rows; t++)
                     {
                         cancellationToken.ThrowIfCancellationRequested();
                         workspace.RankTestPoint(t);
-                        var utility = valueTestPoint(workspace, first + t);
-                        workspace.PointMoments.Add(workspace.Values);
+                        var utility = valueTestPoint(workspace, start + t);
                         Array.Clear(workspace.GroupValues);
                         SumByGroup(train.Groups, workspace.Values, workspace.GroupValues);
-                        workspace.GroupMoments.Add(workspace.GroupValues);
-                        workspace.UtilityMoments.Add([utility]);
-                        var done = Interlocked.Increment(ref completed);
-                        progress?.Report(done);
+                        workspace.Moments.Add(workspace.Values, workspace.GroupValues, utility);
+                        progress?.Report(Interlocked.Increment(ref completed));
                     }
                 }
+            },
+            workspace => totals.Merge(workspace.Moments),
+            cancellationToken);
 
-                partials[w] = workspace;
-            });
-
-        foreach (var workspace in partials)
-        {
-            pointMoments.Merge(workspace.PointMoments);
-            groupMoments.Merge(workspace.GroupMoments);
-            utilityMoments.Merge(workspace.UtilityMoments);
-        }
-
-        return new ShapleyResult(pointMoments.Estimates(), groupMoments.Estimates(), utilityMoments.Estimate(0), testCount);
+        return totals.ToResult(testCount);
     }
 
     /// <summary>
@@ -519,11 +504,8 @@ public static class KnnShapley
 
         public double[] GroupValues { get; } = new double[groupCount];
 
-        public RunningMoments PointMoments { get; } = new(n);
-
-        public RunningMoments GroupMoments { get; } = new(groupCount);
-
-        public RunningMoments UtilityMoments { get; } = new(1);
+        /// <summary>The current block's moments.</summary>
+        public ShapleyMoments Moments { get; } = new(n, groupCount);
 
         public double[] ByRank => _byRank ??= new double[PointCount];
 
@@ -543,4 +525,43 @@ public static class KnnShapley
 
         public int[] MatchPrefix(int k) => _matchPrefix ??= new int[k + 1];
     }
+}
+
+/// <summary>
+/// Running means and spreads of per-test-point samples: one per training point, one per group and the total utility.
+/// Partial moments of consecutive test-point ranges merge exactly (Chan et al.); merged in range order they give the
+/// same bits as one pass.
+/// </summary>
+public sealed class ShapleyMoments(int points, int groups)
+{
+    public RunningMoments Points { get; } = new(points);
+
+    public RunningMoments Groups { get; } = new(groups);
+
+    public RunningMoments Utility { get; } = new(1);
+
+    public void Add(ReadOnlySpan<double> pointValues, ReadOnlySpan<double> groupValues, double utility)
+    {
+        Points.Add(pointValues);
+        Groups.Add(groupValues);
+        Utility.Add([utility]);
+    }
+
+    public void Merge(ShapleyMoments other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        Points.Merge(other.Points);
+        Groups.Merge(other.Groups);
+        Utility.Merge(other.Utility);
+    }
+
+    public void Clear()
+    {
+        Points.Clear();
+        Groups.Clear();
+        Utility.Clear();
+    }
+
+    public ShapleyResult ToResult(int testPoints) =>
+        new(Points.Estimates(), Groups.Estimates(), Utility.Estimate(0), testPoints);
 }

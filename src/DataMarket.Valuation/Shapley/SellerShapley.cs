@@ -44,6 +44,7 @@ public static class SellerShapley
         int k,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
+        int maxThreads = 0,
         ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
@@ -55,7 +56,7 @@ public static class SellerShapley
 
         var m = train.GroupCount;
         var weights = CoalitionWeights(m);
-        return Run(train, test, k, 0, progress, cancellationToken, device, (workspace, j) =>
+        return Run(train, test, k, 0, progress, cancellationToken, maxThreads, device, (workspace, j) =>
             ExactForTestPoint(train, test.Classes[j], k, weights, workspace));
     }
 
@@ -73,6 +74,7 @@ public static class SellerShapley
         int seed = 0,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
+        int maxThreads = 0,
         ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
@@ -81,8 +83,8 @@ public static class SellerShapley
             throw new ValuationInputException($"permutations per test point must be at least 1, got {permutationsPerTestPoint}");
         }
 
-        return Run(train, test, k, permutationsPerTestPoint, progress, cancellationToken, device, (workspace, j) =>
-            SampledForTestPoint(train, test.Classes[j], k, permutationsPerTestPoint, new Random(HashCode.Combine(seed, j)), workspace));
+        return Run(train, test, k, permutationsPerTestPoint, progress, cancellationToken, maxThreads, device, (workspace, j) =>
+            SampledForTestPoint(train, test.Classes[j], k, permutationsPerTestPoint, new Random(TestPointSeed(seed, j)), workspace));
     }
 
     private static void CheckArguments(TrainingSet train, TestSet test, int k)
@@ -103,41 +105,59 @@ public static class SellerShapley
         int permutations,
         IProgress<int>? progress,
         CancellationToken cancellationToken,
+        int maxThreads,
         ValuationDevice? device,
         Func<Workspace, int, double> valueTestPoint)
     {
-        // Per-test-point samples are kept (M x m, small) and folded in test-point order afterwards, so the same inputs
-        // and seed give bit-identical results however the work was split across threads.
+        // Fixed blocks of test points merged in block order: the same inputs and seed give bit-identical results
+        // however many threads ran them.
         var m = train.GroupCount;
-        var samples = new double[(long)test.Count * m];
-        var utilities = new double[test.Count];
-        var completed = 0;
-        using var deviceRanking = device?.CreateRanking(train.Features, train.FeatureCount, maxBlock: 1);
-        Parallel.For(
-            0,
-            test.Count,
-            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => new Workspace(train.Count, m, k, deviceRanking),
-            (j, _, workspace) =>
-            {
-                workspace.Ranking.Rank(train.Features, train.FeatureCount, test.Row(j));
-                Array.Clear(workspace.Values);
-                utilities[j] = valueTestPoint(workspace, j);
-                workspace.Values.CopyTo(samples.AsSpan((int)((long)j * m), m));
-                progress?.Report(Interlocked.Increment(ref completed));
-                return workspace;
-            },
-            _ => { });
-
         var groupMoments = new RunningMoments(m);
         var utilityMoments = new RunningMoments(1);
-        for (var j = 0; j < test.Count; j++)
-        {
-            groupMoments.Add(samples.AsSpan((int)((long)j * m), m));
-            utilityMoments.Add([utilities[j]]);
-        }
+        var completed = 0;
+        using var deviceRanking = device?.CreateRanking(train.Features, train.FeatureCount, maxBlock: 1);
+        TestPointBlocks.Run(
+            0,
+            test.Count,
+            maxThreads,
+            () => new Workspace(train.Count, m, k, deviceRanking),
+            (workspace, first, count) =>
+            {
+                workspace.GroupMoments.Clear();
+                workspace.UtilityMoments.Clear();
+                for (var j = first; j < first + count; j++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    workspace.Ranking.Rank(train.Features, train.FeatureCount, test.Row(j));
+                    Array.Clear(workspace.Values);
+                    var utility = valueTestPoint(workspace, j);
+                    workspace.GroupMoments.Add(workspace.Values);
+                    workspace.UtilityMoments.Add([utility]);
+                    progress?.Report(Interlocked.Increment(ref completed));
+                }
+            },
+            workspace =>
+            {
+                groupMoments.Merge(workspace.GroupMoments);
+                utilityMoments.Merge(workspace.UtilityMoments);
+            },
+            cancellationToken);
 
         return new GroupShapleyResult(groupMoments.Estimates(), utilityMoments.Estimate(0), test.Count, permutations == 0, permutations);
+    }
+
+    /// <summary>
+    /// The seed of one test point's permutations: a fixed mix (SplitMix64's finaliser) of the valuation's seed and the
+    /// test point's index, the same in every process. (HashCode.Combine is salted per process, so it is not used.)
+    /// </summary>
+    internal static int TestPointSeed(int seed, int testPoint)
+    {
+        var z = ((ulong)(uint)seed << 32) | (uint)testPoint;
+        z += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (int)(z & int.MaxValue);
     }
 
     /// <summary>weight[t] = t! (m - t - 1)! / m!, the Shapley weight of a coalition of t other players.</summary>
@@ -346,6 +366,11 @@ public static class SellerShapley
         public KnnShapley.Ranker Ranking { get; } = new(n, 1, device);
 
         public double[] Values { get; } = new double[m];
+
+        /// <summary>The current block's moments.</summary>
+        public RunningMoments GroupMoments { get; } = new(m);
+
+        public RunningMoments UtilityMoments { get; } = new(1);
 
         public int[] Seen { get; } = new int[m];
 

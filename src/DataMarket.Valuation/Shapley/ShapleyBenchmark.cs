@@ -112,7 +112,7 @@ public static class ShapleyBenchmark
         var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
         var wall = Stopwatch.StartNew();
-        var result = KnnShapley.Classification(train, test, k, progress, cancellationToken, device);
+        var result = KnnShapley.Classification(train, test, k, progress, cancellationToken, device: device);
         wall.Stop();
         process.Refresh();
         var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;

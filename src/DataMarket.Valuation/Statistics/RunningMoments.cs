@@ -70,6 +70,14 @@ public sealed class RunningMoments
         Count += other.Count;
     }
 
+    /// <summary>Forgets every sample, keeping the length.</summary>
+    public void Clear()
+    {
+        Array.Clear(_mean);
+        Array.Clear(_m2);
+        Count = 0;
+    }
+
     public double Mean(int index) => _mean[index];
 
     /// <summary>Standard error of the mean, sd / sqrt(n) with the n - 1 sample variance; NaN with fewer than two samples.</summary>
