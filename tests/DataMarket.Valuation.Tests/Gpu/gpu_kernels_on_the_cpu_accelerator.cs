@@ -47,12 +47,7 @@ public class gpu_kernels_on_the_cpu_accelerator(EmulatedDevice emulated) : IClas
         var gpu = KnnShapley.Classification(trainingSet, testSet, k, device: Device);
 
         AssertSame(cpu, gpu);
-        for (var i = 0; i < n; i++)
-        {
-            var expected = Enumerable.Range(0, test.Length).Average(j =>
-                BruteForceShapley.SubsetValues(n, s => BruteForceShapley.KnnUtility(s, train, classes, test[j], testClasses[j], k))[i]);
-            Assert.Equal(expected, gpu.Points[i].Value, 12);
-        }
+        AssertBruteForce(gpu, n, test.Length, (j, s) => BruteForceShapley.KnnUtility(s, train, classes, test[j], testClasses[j], k), digits: 12);
     }
 
     [Fact]
@@ -70,12 +65,7 @@ public class gpu_kernels_on_the_cpu_accelerator(EmulatedDevice emulated) : IClas
         var gpu = KnnShapley.Regression(trainingSet, testSet, k, device: Device);
 
         AssertSame(cpu, gpu);
-        for (var i = 0; i < n; i++)
-        {
-            var expected = Enumerable.Range(0, test.Length).Average(j =>
-                BruteForceShapley.SubsetValues(n, s => BruteForceShapley.KnnRegressionUtility(s, train, targets, test[j], testTargets[j], k))[i]);
-            Assert.Equal(expected, gpu.Points[i].Value, 10);
-        }
+        AssertBruteForce(gpu, n, test.Length, (j, s) => BruteForceShapley.KnnRegressionUtility(s, train, targets, test[j], testTargets[j], k), digits: 10);
     }
 
     [Fact]
@@ -170,6 +160,16 @@ public class gpu_kernels_on_the_cpu_accelerator(EmulatedDevice emulated) : IClas
                 var actual = b < firstChunk ? first[(a * firstChunk) + b] : second[(a * (rows - firstChunk)) + b - firstChunk];
                 Assert.True(Math.Abs(actual - expected) <= 1e-4 * scale, $"score ({a}, {b}): {actual} against {expected}");
             }
+        }
+    }
+
+    /// <summary>Point values against the mean over test points of brute-force subset enumeration.</summary>
+    private static void AssertBruteForce(ShapleyResult result, int n, int testPoints, Func<int, IReadOnlyList<int>, double> utility, int digits)
+    {
+        var perTest = Enumerable.Range(0, testPoints).Select(j => BruteForceShapley.SubsetValues(n, s => utility(j, s))).ToArray();
+        for (var i = 0; i < n; i++)
+        {
+            Assert.Equal(perTest.Average(values => values[i]), result.Points[i].Value, digits);
         }
     }
 
