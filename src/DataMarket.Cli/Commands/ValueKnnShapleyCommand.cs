@@ -1,6 +1,7 @@
 using System.CommandLine;
 using DataMarket.Cli.Output;
 using DataMarket.Valuation.Data;
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.Shapley;
 
 namespace DataMarket.Cli.Commands;
@@ -18,12 +19,12 @@ public static class ValueKnnShapleyCommand
         task.AcceptOnlyFromAmong("classification", "regression");
         var command = new Command("knn-shapley", "Exact KNN-Shapley values (Jia et al. 2019) with standard errors over test points.") { task };
         options.AddTo(command, groupColumnRequired: false);
-        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k) =>
+        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k, device) =>
         {
             var parts = new[] { new TrainingPart(options.TrainName(parse), "all", train) };
             return parse.GetValue(task) == "regression"
-                ? DatasetValuation.KnnShapleyRegression(parts, test, k, options.TestName(parse), parse.GetValue(options.LabelColumn)!, cancellationToken: cancellationToken)
-                : DatasetValuation.KnnShapleyClassification(parts, test, k, cancellationToken: cancellationToken);
+                ? DatasetValuation.KnnShapleyRegression(parts, test, k, options.TestName(parse), parse.GetValue(options.LabelColumn)!, cancellationToken: cancellationToken, device: device)
+                : DatasetValuation.KnnShapleyClassification(parts, test, k, cancellationToken: cancellationToken, device: device);
         })));
         return command;
     }
@@ -81,7 +82,7 @@ public static class ValueAsymmetricShapleyCommand
             }
         });
         options.AddTo(command, groupColumnRequired: true);
-        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k) =>
+        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k, device) =>
         {
             var parts = new[] { new TrainingPart(options.TrainName(parse), "all", train) };
             var given = parse.GetValue(groupOrder)!;
@@ -94,7 +95,7 @@ public static class ValueAsymmetricShapleyCommand
             }
 
             var order = given.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            return DatasetValuation.AsymmetricKnnShapley(parts, test, k, order, cancellationToken: cancellationToken);
+            return DatasetValuation.AsymmetricKnnShapley(parts, test, k, order, cancellationToken: cancellationToken, device: device);
         })));
         return command;
     }
@@ -134,10 +135,12 @@ internal sealed class ValueOptions
 
     public Option<FileInfo> Output { get; } = new("--out") { Description = "Output CSV: index,value,stderr per training row in input order (or group,value,stderr).", Required = true };
 
+    public Option<string> Device { get; } = DeviceOption.Create();
+
     public void AddTo(Command command, bool groupColumnRequired)
     {
         GroupColumn.Required = groupColumnRequired;
-        foreach (var option in new Option[] { Train, Test, K, LabelColumn, GroupColumn, ByGroup, Output })
+        foreach (var option in new Option[] { Train, Test, K, LabelColumn, GroupColumn, ByGroup, Output, Device })
         {
             command.Options.Add(option);
         }
@@ -148,7 +151,7 @@ internal sealed class ValueOptions
     public string TestName(ParseResult parse) => parse.GetValue(Test)!.FullName;
 
     /// <summary>Loads the files, runs <paramref name="value"/>, writes the output atomically; bad input exits 2 and writes nothing.</summary>
-    public int Execute(ParseResult parse, Func<TabularDataset, TabularDataset, int, DatasetValuationResult> value)
+    public int Execute(ParseResult parse, Func<TabularDataset, TabularDataset, int, ValuationDevice, DatasetValuationResult> value)
     {
         var error = parse.InvocationConfiguration.Error;
         var k = parse.GetValue(K);
@@ -177,7 +180,8 @@ internal sealed class ValueOptions
                 return ExitCodes.BadInput;
             }
 
-            var result = value(train, test, k);
+            using var device = DeviceOption.Open(parse, Device);
+            var result = value(train, test, k, device);
             var path = parse.GetValue(Output)!.FullName;
             if (byGroup)
             {
@@ -223,5 +227,35 @@ internal sealed class ValueOptions
         }
 
         return message;
+    }
+}
+
+/// <summary>
+/// <c>--device auto|cpu|gpu|gpu-emulated</c>: where exact KNN valuations rank training points. Values are the same on
+/// every device. A GPU that was asked for but is missing falls back to the CPU with one line on standard error.
+/// </summary>
+internal static class DeviceOption
+{
+    public static Option<string> Create()
+    {
+        var option = new Option<string>("--device")
+        {
+            Description = "auto (an NVIDIA GPU when present, else the CPU), cpu, gpu, or gpu-emulated (the GPU kernels on ILGPU's CPU accelerator; slow, for checks).",
+            DefaultValueFactory = _ => "auto",
+        };
+        option.AcceptOnlyFromAmong("auto", "cpu", "gpu", "gpu-emulated");
+        return option;
+    }
+
+    public static ValuationDevice Open(ParseResult parse, Option<string> option)
+    {
+        var requested = ValuationDevice.Parse(parse.GetValue(option));
+        var device = ValuationDevice.Select(requested);
+        if (requested == DeviceKind.Gpu && device.Kind != DeviceKind.Gpu)
+        {
+            parse.InvocationConfiguration.Error.WriteLine($"warning: {device.Reason}");
+        }
+
+        return device;
     }
 }
