@@ -10,6 +10,7 @@ public static class ValuationWorkerExtensions
     {
         services.AddScoped<ValuationRunner>();
         services.AddHostedService<ComputeBackendSelection>();
+        services.AddHostedService<TorchDeviceSelection>();
         return services;
     }
 
