@@ -10,7 +10,6 @@ public static class ValuationWorkerExtensions
     {
         services.AddScoped<ValuationRunner>();
         services.AddHostedService<ComputeBackendSelection>();
-        services.AddHostedService<TorchDeviceSelection>();
         return services;
     }
 
