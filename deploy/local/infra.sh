@@ -18,6 +18,9 @@ missing=()
 command -v pg_ctlcluster >/dev/null 2>&1 && [ -x "/usr/lib/postgresql/$PG_VERSION/bin/postgres" ] || missing+=(postgresql)
 command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
 ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' || missing+=(libopenblas0-pthread)
+# Independent references for the torch tests (never part of the product): Debian's PyTorch and scikit-learn.
+/usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || missing+=(python3-torch)
+/usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || missing+=(python3-sklearn)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing: ${missing[*]}"
   as_root apt-get update -qq

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Distributed mode on one machine: PostgreSQL and RabbitMQ on loopback, then the catalog, the valuation worker
-# and the ledger worker as separate processes. Logs and process ids go to deploy/local/run/. Stop with stop-services.sh.
+# Distributed mode on one machine: PostgreSQL and RabbitMQ on loopback, then the catalog, the valuation worker,
+# the ledger worker and the gateway (the only address users call) as separate processes. Logs and process ids go to deploy/local/run/. Stop with stop-services.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -11,6 +11,14 @@ mkdir -p "$run"
 export Bus__Transport=RabbitMq
 export Catalog__Database=Postgres
 export Storage__BlobRoot=${Storage__BlobRoot:-"$PWD/$run/blobs"}
+export Gateway__Database=Postgres
+# The gateway signs a short-lived token per forwarded request; the services check it with the same key.
+if [ -z "${Auth__SigningKey:-}" ]; then
+  [ -f "$run/signing-key" ] || (umask 077; head -c 32 /dev/urandom | base64 >"$run/signing-key")
+  Auth__SigningKey=$(cat "$run/signing-key")
+fi
+export Auth__SigningKey
+export Gateway__CatalogAddress=${CATALOG_URL:-http://127.0.0.1:5090}
 
 dotnet build DataMarket.sln --configuration Release -v quiet -nologo
 
@@ -28,6 +36,8 @@ start() { # name, project, url
   echo "$name did not become healthy; see $run/$name.log" >&2; exit 1
 }
 
-start catalog services/Catalog "${CATALOG_URL:-http://127.0.0.1:5080}"
+start catalog services/Catalog "${CATALOG_URL:-http://127.0.0.1:5090}"
 start valuation-worker services/Valuation "${WORKER_URL:-http://127.0.0.1:5081}"
 start ledger-worker services/Ledger "${LEDGER_URL:-http://127.0.0.1:5082}"
+start gateway services/Gateway "${GATEWAY_URL:-http://127.0.0.1:5080}"
+echo "Make an account: dotnet run --project src/DataMarket.Cli -- accounts create --role buyer --name NAME --postgres 'Host=127.0.0.1;Username=datamarket;Password=datamarket;Database=datamarket'"

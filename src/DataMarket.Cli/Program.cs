@@ -1,3 +1,3 @@
 using DataMarket.Cli.Commands;
 
-return await CliApplication.BuildRootCommand().Parse(args).InvokeAsync();
+return await CliApplication.InvokeAsync(args);

@@ -4,16 +4,17 @@ using DataMarket.Compute.OpenBlas;
 namespace DataMarket.Compute;
 
 /// <summary>
-/// Which backend to use. <see cref="Auto"/> is the managed backend: its bits depend only on the shapes and the CPU's
-/// vector width, because every product is split the same way whatever the thread count, and a valuation's output
-/// must not change with anything else. OpenBLAS is faster at large sizes and is used when asked for by name.
+/// Which dense linear-algebra backend model training and LoGra use. <see cref="Auto"/> is the managed backend: its
+/// bits depend only on the shapes and the CPU's vector width, because every product is split the same way whatever
+/// the thread count, and a valuation's output must not change with anything else. OpenBLAS is faster at large sizes
+/// and is used when asked for by name. GPUs are not a backend here: valuations choose their device with
+/// <c>--device</c> or <c>Valuation__Device</c> (DataMarket.Valuation.Gpu.ValuationDevice).
 /// </summary>
 public enum BackendKind
 {
     Auto,
     Managed,
     OpenBlas,
-    Cuda,
 }
 
 /// <summary>The chosen backend and a sentence saying why, for logs and benchmark output.</summary>
@@ -60,22 +61,22 @@ public static class ComputeBackends
 
     public static ManagedBackend Managed { get; } = new();
 
-    /// <summary>Parses "managed", "openblas", "cuda", "auto" (case-insensitive; empty means auto).</summary>
+    /// <summary>Parses "managed", "openblas", "auto" (case-insensitive; empty means auto).</summary>
     public static BackendKind Parse(string? value) => (value ?? "").Trim().ToLowerInvariant() switch
     {
         "" or "auto" => BackendKind.Auto,
         "managed" => BackendKind.Managed,
         "openblas" => BackendKind.OpenBlas,
-        "cuda" => BackendKind.Cuda,
-        _ => throw new ArgumentException($"Unknown compute backend '{value}'; expected managed, openblas, cuda or auto."),
+        "cuda" => throw new ArgumentException(
+            "DATAMARKET_BACKEND=cuda is gone: DATAMARKET_BACKEND picks the CPU linear-algebra backend (managed, openblas or auto); run valuations on a GPU with --device gpu or Valuation__Device=gpu."),
+        _ => throw new ArgumentException($"Unknown compute backend '{value}'; expected managed, openblas or auto."),
     };
 
     public static BackendKind FromEnvironmentVariable() => Parse(Environment.GetEnvironmentVariable(EnvironmentVariable));
 
     /// <summary>
     /// Creates the backend for <paramref name="kind"/>. An explicit request for OpenBLAS fails when the
-    /// library is missing; CUDA is not implemented yet and falls back to auto selection, saying so in
-    /// <see cref="BackendSelection.Reason"/> and through <paramref name="log"/>.
+    /// library is missing.
     /// </summary>
     public static BackendSelection Select(BackendKind kind, Action<string>? log = null)
     {
@@ -89,10 +90,6 @@ public static class ComputeBackends
                 var openBlas = OpenBlasBackend.TryCreate(out string detail)
                     ?? throw new InvalidOperationException($"The openblas backend was requested but cannot be used: {detail}");
                 selection = new(openBlas, $"openblas backend requested: {detail}");
-                break;
-            case BackendKind.Cuda:
-                var fallback = Select(BackendKind.Auto);
-                selection = fallback with { Reason = $"cuda backend is not implemented yet; falling back to {fallback.Backend.Name} ({fallback.Reason})" };
                 break;
             default:
                 selection = new(Managed, $"managed backend by default ({Managed.KernelName} kernel; set {EnvironmentVariable}=openblas for OpenBLAS)");

@@ -9,7 +9,7 @@ internal static class CliRunner
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var exitCode = await CliApplication.BuildRootCommand().Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
+        var exitCode = await CliApplication.InvokeAsync(args, new InvocationConfiguration { Output = output, Error = error });
         return (exitCode, output.ToString(), error.ToString());
     }
 }

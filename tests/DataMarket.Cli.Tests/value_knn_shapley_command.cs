@@ -63,7 +63,8 @@ public sealed class value_knn_shapley_command
     {
         { "x0,x1,label\n0,0,a\n1,zz,a\n", Test, "row 2, column 'x1': 'zz' is not a number" },
         { "x0,x1,label\n0,0,a\n1,1\n", Test, "row 2: the row has 2 fields but the header has 3" },
-        { "x0,x1,x2,label\n0,0,0,a\n", Test, "the data has 3 feature columns but the buyer's task has 2" },
+        { "x0,x1,x2,label\n0,0,0,a\n", Test, "test.csv: the test file has 2 feature columns but the training file" },
+        { "x0,x1,x2,label\n0,0,0,a\n", Test, "only in the training file: x2" },
         { "x0,x1,class\n0,0,a\n", Test, "column 'label': the header has no label column 'label'" },
         { Train, "", "the file is empty" },
     };
@@ -95,6 +96,76 @@ public sealed class value_knn_shapley_command
         Assert.Equal(2, exitCode);
         Assert.Contains("--k must be at least 1", error);
         Assert.False(File.Exists(output));
+    }
+
+    [Theory]
+    [InlineData("--k", "abc")]
+    [InlineData("--k", "99999999999")]
+    [InlineData("--no-such-flag", "1")]
+    public async Task option_values_the_parser_rejects_exit_2(string option, string value)
+    {
+        using var folder = new TempFolder();
+        var (exitCode, _, error) = await CliRunner.RunAsync(
+            "value", "knn-shapley", "--train", folder.File("train.csv", Train), "--test", folder.File("test.csv", Test), option, value, "--out", folder.File("out.csv"));
+        Assert.Equal(2, exitCode);
+        Assert.Contains("error:", error);
+        Assert.Contains("--help", error);
+    }
+
+    [Fact]
+    public async Task an_unknown_command_exits_2()
+    {
+        var (exitCode, _, error) = await CliRunner.RunAsync("no-such-command");
+        Assert.Equal(2, exitCode);
+        Assert.Contains("no-such-command", error);
+    }
+
+    [Fact]
+    public async Task an_output_in_a_missing_or_unwritable_folder_is_bad_input_not_a_crash()
+    {
+        using var folder = new TempFolder();
+        var train = folder.File("train.csv", Train);
+        var test = folder.File("test.csv", Test);
+
+        var missing = Path.Combine(folder.Path, "no-such-folder", "out.csv");
+        var (exitCode, _, error) = await CliRunner.RunAsync("value", "knn-shapley", "--train", train, "--test", test, "--out", missing);
+        Assert.Equal(2, exitCode);
+        Assert.Contains("does not exist", error);
+        Assert.False(Directory.Exists(Path.GetDirectoryName(missing)));
+
+        // A folder where the output file should be: the move into place fails whoever runs the test (root included).
+        var occupied = Path.Combine(folder.Path, "occupied");
+        Directory.CreateDirectory(occupied);
+        (exitCode, _, error) = await CliRunner.RunAsync("value", "knn-shapley", "--train", train, "--test", test, "--out", occupied);
+        Assert.Equal(2, exitCode);
+        Assert.Contains("cannot write the output", error);
+        Assert.DoesNotContain("   at ", error);
+    }
+
+    [Fact]
+    public async Task an_empty_name_in_the_group_order_is_refused()
+    {
+        using var folder = new TempFolder();
+        var train = folder.File("train.csv", "x0,x1,seller,label\n0,0,a,a\n1,1,b,b\n");
+        var (exitCode, _, error) = await CliRunner.RunAsync(
+            "value", "asymmetric-knn-shapley", "--train", train, "--test", folder.File("test.csv", Test), "--group-column", "seller",
+            "--group-order", "a,,b", "--out", folder.File("out.csv"));
+        Assert.Equal(2, exitCode);
+        Assert.Contains("empty group name at position 2", error);
+    }
+
+    [Fact]
+    public async Task group_names_that_look_like_spreadsheet_formulas_are_neutralised_in_the_output()
+    {
+        using var folder = new TempFolder();
+        var train = folder.File("train.csv", "x0,x1,seller,label\n0,0,=HYPERLINK(1),a\n1,1,@SUM(A1),b\n0.5,0.5,+cmd,a\n");
+        var output = folder.File("out.csv");
+        var (exitCode, _, error) = await CliRunner.RunAsync(
+            "value", "knn-shapley", "--train", train, "--test", folder.File("test.csv", Test), "--group-column", "seller", "--by-group", "--k", "1", "--out", output);
+        Assert.True(exitCode == 0, error);
+        var groups = File.ReadAllLines(output).Skip(1).Select(l => l.Split(',')[0]).ToList();
+        Assert.Equal(3, groups.Count);
+        Assert.All(groups, g => Assert.StartsWith("'", g));
     }
 
     private static TabularDataset Load(string csv) =>

@@ -92,6 +92,18 @@ public sealed class value_logra_command
         { ["--model", "missing.safetensors"], "--model must be mlp, gpt or an existing .safetensors checkpoint" },
     };
 
+    [Fact]
+    public async Task zero_epochs_is_refused()
+    {
+        using var folder = new TempFolder();
+        var output = folder.File("out.csv");
+        var (exitCode, _, error) = await CliRunner.RunAsync(["value", "logra", "--train", folder.File("train.csv", Train), "--test", folder.File("test.csv", Test),
+            "--epochs", "0", "--out", output]);
+        Assert.Equal(2, exitCode);
+        Assert.Contains("--epochs must be at least 1", error);
+        Assert.False(File.Exists(output));
+    }
+
     [Theory]
     [MemberData(nameof(BadArguments))]
     public async Task bad_arguments_exit_with_code_2_and_write_nothing(string[] extra, string message)

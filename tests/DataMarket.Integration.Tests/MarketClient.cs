@@ -3,13 +3,17 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using DataMarket.ServiceDefaults.Security;
 
 namespace DataMarket.Integration.Tests;
 
-/// <summary>Talks to the catalog over HTTP as one actor, the way a seller's or buyer's client would.</summary>
+/// <summary>
+/// Talks to the catalog over HTTP as one actor, carrying the kind of token the gateway signs for it (the role is
+/// buyer for names that start with "buyer", seller otherwise).
+/// </summary>
 public sealed class MarketClient(HttpClient http, string actor)
 {
-    public HttpClient Http { get; } = WithActor(http, actor);
+    public HttpClient Http { get; } = WithToken(http, actor);
 
     public async Task<JsonElement> CreateListingAsync(string name)
     {
@@ -70,9 +74,10 @@ public sealed class MarketClient(HttpClient http, string actor)
         return builder.ToString();
     }
 
-    private static HttpClient WithActor(HttpClient http, string actor)
+    private static HttpClient WithToken(HttpClient http, string actor)
     {
-        http.DefaultRequestHeaders.Add("X-Actor-Id", actor);
+        var role = actor.StartsWith("buyer", StringComparison.Ordinal) ? Roles.Buyer : Roles.Seller;
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MarketFixture.Tokens.Issue(actor, role, actor));
         return http;
     }
 }

@@ -4,6 +4,7 @@ using DataMarket.ValuationWorker;
 using MassTransit;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using DataMarket.ServiceDefaults.Security;
 using Npgsql;
 
 namespace DataMarket.Integration.Tests;
@@ -21,6 +22,12 @@ public sealed class MarketFixture : IAsyncLifetime
 
     public static readonly string RabbitMqUri =
         Environment.GetEnvironmentVariable("DATAMARKET_TEST_RABBITMQ") ?? "amqp://guest:guest@127.0.0.1:5672/";
+
+    /// <summary>The key the gateway would sign with; the catalog gets it through Auth__SigningKey.</summary>
+    public static readonly ServiceAuthOptions Auth = new() { SigningKey = ServiceAuthOptions.NewSigningKey(), TokenLifetime = TimeSpan.FromMinutes(30) };
+
+    /// <summary>Mints tokens as the gateway does, for the test's actors.</summary>
+    public static readonly ServiceTokenIssuer Tokens = new(Auth, TimeProvider.System);
 
     private readonly string _runId = Guid.NewGuid().ToString("N")[..12];
 
@@ -58,6 +65,7 @@ public sealed class MarketFixture : IAsyncLifetime
         Environment.SetEnvironmentVariable("Catalog__Database", "Postgres");
         Environment.SetEnvironmentVariable("ConnectionStrings__Catalog", CatalogConnectionString);
         Environment.SetEnvironmentVariable("Storage__BlobRoot", BlobRoot);
+        Environment.SetEnvironmentVariable("Auth__SigningKey", Auth.SigningKey);
         Environment.SetEnvironmentVariable("Ledger__Store", "Postgres");
         Environment.SetEnvironmentVariable("ConnectionStrings__Ledger", CatalogConnectionString);
 

@@ -3,28 +3,28 @@ using DataMarket.Catalog.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Mvc;
+using DataMarket.ServiceDefaults.Security;
 
 namespace Microsoft.AspNetCore.Builder;
 
 /// <summary>
-/// HTTP API for sellers and buyers. The caller is named by the <c>X-Actor-Id</c> header until the gateway
-/// brings real authentication; everything is scoped to that id.
+/// HTTP API for sellers and buyers. The caller is the subject of the token the gateway signed (no header names a
+/// caller); role policies say who may call what, and everything is scoped to the caller's account id.
 /// </summary>
 public static class CatalogApi
 {
-    public const string ActorHeader = "X-Actor-Id";
-
     public static IEndpointRouteBuilder MapCatalogApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api");
+        var api = app.MapGroup("/api").RequireAuthorization();
         var maxUpload = app.ServiceProvider.GetRequiredService<CatalogOptions>().MaxUploadBytes;
 
         api.MapPost("/listings", (HttpContext http, CreateListingRequest request, CatalogService catalog, CancellationToken ct) =>
             Run(async () =>
             {
-                var listing = await catalog.CreateListingAsync(Actor(http), request, ct);
+                var listing = await catalog.CreateListingAsync(Actor(http), request, ct, IdempotencyKey(http));
                 return Results.Created($"/api/listings/{listing.Id}", listing);
-            }));
+            }))
+            .RequireAuthorization(Roles.Seller);
 
         api.MapPut("/listings/{id:guid}/data", (HttpContext http, Guid id, string? format, string? labelColumn, string? fileName, CatalogService catalog, CancellationToken ct) =>
             Run(async () =>
@@ -32,6 +32,7 @@ public static class CatalogApi
                 var upload = UploadFrom(http, format, labelColumn, fileName);
                 return Results.Ok(await catalog.UploadListingDataAsync(Actor(http), id, upload, http.Request.Body, ct));
             }))
+            .RequireAuthorization(Roles.Seller)
             .WithMetadata(new RequestSizeLimitAttribute(maxUpload));
 
         api.MapGet("/listings", (HttpContext http, bool? mine, CatalogService catalog, CancellationToken ct) =>
@@ -44,28 +45,48 @@ public static class CatalogApi
             Run(async () =>
             {
                 var upload = UploadFrom(http, format, labelColumn, fileName);
-                var task = await catalog.PostTestTaskAsync(Actor(http), new PostTestTaskRequest(name ?? upload.FileName, upload), http.Request.Body, ct);
+                var task = await catalog.PostTestTaskAsync(Actor(http), new PostTestTaskRequest(name ?? upload.FileName, upload), http.Request.Body, ct, IdempotencyKey(http));
                 return Results.Created($"/api/tasks/{task.Id}", task);
             }))
+            .RequireAuthorization(Roles.Buyer)
             .WithMetadata(new RequestSizeLimitAttribute(maxUpload));
+
+        api.MapGet("/tasks", (HttpContext http, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.ListTestTasksAsync(Actor(http), offset ?? 0, limit ?? 100, ct))))
+            .RequireAuthorization(Roles.Buyer);
+
+        api.MapGet("/tasks/{id:guid}", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.GetTestTaskAsync(Actor(http), id, ct))))
+            .RequireAuthorization(Roles.Buyer);
+
+        api.MapGet("/valuations", (HttpContext http, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.ListValuationsAsync(Actor(http), offset ?? 0, limit ?? 100, ct))))
+            .RequireAuthorization(Roles.Buyer);
 
         api.MapPost("/valuations", (HttpContext http, RequestValuationRequest request, CatalogService catalog, CancellationToken ct) =>
             Run(async () =>
             {
-                var valuation = await catalog.RequestValuationAsync(Actor(http), request, ct);
+                var valuation = await catalog.RequestValuationAsync(Actor(http), request, ct, IdempotencyKey(http));
                 return Results.Accepted($"/api/valuations/{valuation.Id}", valuation);
-            }));
+            }))
+            .RequireAuthorization(Roles.Buyer);
 
         api.MapGet("/valuations/{id:guid}", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
-            Run(async () => Results.Ok(await catalog.GetValuationAsync(Actor(http), id, ct))));
+            Run(async () => Results.Ok(await catalog.GetValuationAsync(Actor(http), id, ct))))
+            .RequireAuthorization(Roles.Buyer);
 
         api.MapGet("/valuations/{id:guid}/points", (HttpContext http, Guid id, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
-            Run(async () => Results.Ok(await catalog.GetPointValuesAsync(Actor(http), id, offset ?? 0, limit ?? 100, ct))));
+            Run(async () => Results.Ok(await catalog.GetPointValuesAsync(Actor(http), id, offset ?? 0, limit ?? 100, ct))))
+            .RequireAuthorization(Roles.Buyer);
 
         return app;
     }
 
-    private static string Actor(HttpContext http) => http.Request.Headers[ActorHeader].ToString().Trim();
+    private static string Actor(HttpContext http) => http.User.AccountId();
+
+    /// <summary>The <c>Idempotency-Key</c> header, when sent: a retry with the same key gets the first request's resource.</summary>
+    private static string? IdempotencyKey(HttpContext http) =>
+        http.Request.Headers.TryGetValue("Idempotency-Key", out var key) ? key.ToString() : null;
 
     private static UploadOptions UploadFrom(HttpContext http, string? format, string? labelColumn, string? fileName)
     {
@@ -96,6 +117,8 @@ public static class CatalogApi
             CatalogErrorKind.NotFound => StatusCodes.Status404NotFound,
             CatalogErrorKind.Conflict => StatusCodes.Status409Conflict,
             CatalogErrorKind.Unauthorized => StatusCodes.Status401Unauthorized,
+            CatalogErrorKind.Forbidden => StatusCodes.Status403Forbidden,
+            CatalogErrorKind.TooLarge => StatusCodes.Status413PayloadTooLarge,
             _ => StatusCodes.Status500InternalServerError,
         };
         var extensions = new Dictionary<string, object?>();

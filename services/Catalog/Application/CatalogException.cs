@@ -8,6 +8,8 @@ public enum CatalogErrorKind
     NotFound,
     Conflict,
     Unauthorized,
+    Forbidden,
+    TooLarge,
 }
 
 /// <summary>A request the catalog refuses; the API turns it into a problem-details response.</summary>
@@ -36,5 +38,6 @@ public sealed class CatalogException : Exception
 
     public static CatalogException BadData(DatasetFormatException data) => new(data);
 
-    public static CatalogException NotFound(string what) => new(CatalogErrorKind.NotFound, $"{what} was not found");
+    /// <summary>Names the kind of thing only: a refusal repeats no id, so it cannot confirm what exists for someone else.</summary>
+    public static CatalogException NotFound(string what) => new(CatalogErrorKind.NotFound, $"the {what} was not found (or is not yours)");
 }

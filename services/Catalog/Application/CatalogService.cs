@@ -25,10 +25,15 @@ public sealed class CatalogService(
 {
     public const int MaxPageSize = 1000;
 
-    public async Task<ListingView> CreateListingAsync(string sellerId, CreateListingRequest request, CancellationToken cancellationToken)
+    public async Task<ListingView> CreateListingAsync(string sellerId, CreateListingRequest request, CancellationToken cancellationToken, string? idempotencyKey = null)
     {
         RequireActor(sellerId);
         await ValidateAsync(createListingValidator, request, cancellationToken);
+        if (await FindIdempotentAsync(sellerId, idempotencyKey, Operations.CreateListing, cancellationToken) is { } existing)
+        {
+            return await GetListingAsync(sellerId, existing, cancellationToken);
+        }
+
         var listing = new Listing
         {
             Id = Guid.NewGuid(),
@@ -39,7 +44,12 @@ public sealed class CatalogService(
             CreatedAt = DateTime.UtcNow,
         };
         db.Listings.Add(listing);
-        await db.SaveChangesAsync(cancellationToken);
+        Remember(sellerId, idempotencyKey, Operations.CreateListing, listing.Id);
+        if (await SaveIdempotentAsync(sellerId, idempotencyKey, Operations.CreateListing, cancellationToken) is { } raced)
+        {
+            return await GetListingAsync(sellerId, raced, cancellationToken);
+        }
+
         return ListingView.From(listing);
     }
 
@@ -50,7 +60,7 @@ public sealed class CatalogService(
         RequireActor(sellerId);
         await ValidateAsync(uploadValidator, upload, cancellationToken);
         var listing = await db.Listings.SingleOrDefaultAsync(l => l.Id == listingId && l.SellerId == sellerId, cancellationToken)
-            ?? throw CatalogException.NotFound($"listing {listingId}");
+            ?? throw CatalogException.NotFound("listing");
         if (listing.Status != ListingStatus.Draft)
         {
             throw new CatalogException(CatalogErrorKind.Conflict,
@@ -102,14 +112,21 @@ public sealed class CatalogService(
         RequireActor(actorId);
         var listing = await db.Listings.AsNoTracking()
             .SingleOrDefaultAsync(l => l.Id == listingId && (l.Status == ListingStatus.Listed || l.SellerId == actorId), cancellationToken)
-            ?? throw CatalogException.NotFound($"listing {listingId}");
+            ?? throw CatalogException.NotFound("listing");
         return ListingView.From(listing);
     }
 
-    public async Task<TestTaskView> PostTestTaskAsync(string buyerId, PostTestTaskRequest request, Stream content, CancellationToken cancellationToken)
+    public async Task<TestTaskView> PostTestTaskAsync(
+        string buyerId, PostTestTaskRequest request, Stream content, CancellationToken cancellationToken, string? idempotencyKey = null)
     {
         RequireActor(buyerId);
         await ValidateAsync(testTaskValidator, request, cancellationToken);
+        // A retry is answered before its body is read: the first request's task stands.
+        if (await FindIdempotentAsync(buyerId, idempotencyKey, Operations.PostTestTask, cancellationToken) is { } existing)
+        {
+            return await GetTestTaskAsync(buyerId, existing, cancellationToken);
+        }
+
         var (staged, summary) = await StageAndValidateAsync(request.Upload, content, expectedFeatures: null, cancellationToken);
         using (staged)
         {
@@ -136,17 +153,28 @@ public sealed class CatalogService(
                 Features = task.Features,
                 PostedAt = task.PostedAt,
             });
-            await outbox.SaveAndSendAsync(cancellationToken);
+            Remember(buyerId, idempotencyKey, Operations.PostTestTask, task.Id);
+            if (await SaveIdempotentAsync(buyerId, idempotencyKey, Operations.PostTestTask, cancellationToken) is { } raced)
+            {
+                return await GetTestTaskAsync(buyerId, raced, cancellationToken);
+            }
+
             return TestTaskView.From(task);
         }
     }
 
-    public async Task<ValuationView> RequestValuationAsync(string buyerId, RequestValuationRequest request, CancellationToken cancellationToken)
+    public async Task<ValuationView> RequestValuationAsync(
+        string buyerId, RequestValuationRequest request, CancellationToken cancellationToken, string? idempotencyKey = null)
     {
         RequireActor(buyerId);
         await ValidateAsync(valuationValidator, request, cancellationToken);
+        if (await FindIdempotentAsync(buyerId, idempotencyKey, Operations.RequestValuation, cancellationToken) is { } existing)
+        {
+            return await GetValuationAsync(buyerId, existing, cancellationToken);
+        }
+
         var task = await db.TestTasks.SingleOrDefaultAsync(t => t.Id == request.TaskId && t.BuyerId == buyerId, cancellationToken)
-            ?? throw CatalogException.NotFound($"test task {request.TaskId}");
+            ?? throw CatalogException.NotFound("test task");
         var ids = request.ListingIds.ToList();
         var found = await db.Listings.Where(l => ids.Contains(l.Id)).ToDictionaryAsync(l => l.Id, cancellationToken);
         var errors = new Dictionary<string, string[]>();
@@ -209,7 +237,12 @@ public sealed class CatalogService(
             GroupOrder = listings.OrderBy(l => l.ListedAt).ThenBy(l => l.Id).Select(l => l.SellerId).Distinct().ToList(),
             RequestedAt = valuation.RequestedAt,
         });
-        await outbox.SaveAndSendAsync(cancellationToken);
+        Remember(buyerId, idempotencyKey, Operations.RequestValuation, valuation.Id);
+        if (await SaveIdempotentAsync(buyerId, idempotencyKey, Operations.RequestValuation, cancellationToken) is { } raced)
+        {
+            return await GetValuationAsync(buyerId, raced, cancellationToken);
+        }
+
         return ToView(valuation);
     }
 
@@ -218,21 +251,47 @@ public sealed class CatalogService(
         RequireActor(buyerId);
         var valuation = await db.Valuations.AsNoTracking().Include(v => v.Sellers)
             .SingleOrDefaultAsync(v => v.Id == valuationId && v.BuyerId == buyerId, cancellationToken)
-            ?? throw CatalogException.NotFound($"valuation {valuationId}");
+            ?? throw CatalogException.NotFound("valuation");
         return ToView(valuation);
+    }
+
+    public async Task<TestTaskView> GetTestTaskAsync(string buyerId, Guid taskId, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        var task = await db.TestTasks.AsNoTracking()
+            .SingleOrDefaultAsync(t => t.Id == taskId && t.BuyerId == buyerId, cancellationToken)
+            ?? throw CatalogException.NotFound("test task");
+        return TestTaskView.From(task);
+    }
+
+    /// <summary>The buyer's own test tasks, newest first.</summary>
+    public async Task<IReadOnlyList<TestTaskView>> ListTestTasksAsync(string buyerId, int offset, int limit, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        RequirePage(offset, limit);
+        var tasks = await db.TestTasks.AsNoTracking().Where(t => t.BuyerId == buyerId)
+            .OrderByDescending(t => t.PostedAt).ThenBy(t => t.Id).Skip(offset).Take(limit).ToListAsync(cancellationToken);
+        return tasks.Select(TestTaskView.From).ToList();
+    }
+
+    /// <summary>The buyer's own valuations, newest first, without per-seller results (read one valuation for those).</summary>
+    public async Task<IReadOnlyList<ValuationView>> ListValuationsAsync(string buyerId, int offset, int limit, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        RequirePage(offset, limit);
+        var valuations = await db.Valuations.AsNoTracking().Include(v => v.Sellers).Where(v => v.BuyerId == buyerId)
+            .OrderByDescending(v => v.RequestedAt).ThenBy(v => v.Id).Skip(offset).Take(limit).ToListAsync(cancellationToken);
+        return valuations.Select(ToView).ToList();
     }
 
     public async Task<PointPage> GetPointValuesAsync(string buyerId, Guid valuationId, int offset, int limit, CancellationToken cancellationToken)
     {
         RequireActor(buyerId);
-        if (offset < 0 || limit < 1 || limit > MaxPageSize)
-        {
-            throw new CatalogException(CatalogErrorKind.Invalid, $"offset must be >= 0 and limit between 1 and {MaxPageSize}");
-        }
+        RequirePage(offset, limit);
 
         var valuation = await db.Valuations.AsNoTracking()
             .SingleOrDefaultAsync(v => v.Id == valuationId && v.BuyerId == buyerId, cancellationToken)
-            ?? throw CatalogException.NotFound($"valuation {valuationId}");
+            ?? throw CatalogException.NotFound("valuation");
         if (valuation.Status != ValuationStatus.Completed)
         {
             throw new CatalogException(CatalogErrorKind.Conflict, $"valuation {valuationId} is {valuation.Status}, not completed");
@@ -260,7 +319,7 @@ public sealed class CatalogService(
         }
         catch (BlobTooLargeException exception)
         {
-            throw new CatalogException(CatalogErrorKind.Invalid, exception.Message);
+            throw new CatalogException(CatalogErrorKind.TooLarge, exception.Message);
         }
 
         try
@@ -297,7 +356,83 @@ public sealed class CatalogService(
     {
         if (string.IsNullOrWhiteSpace(actorId))
         {
-            throw new CatalogException(CatalogErrorKind.Unauthorized, "the request does not say who is acting (X-Actor-Id header)");
+            throw new CatalogException(CatalogErrorKind.Unauthorized, "the request does not say who is acting");
+        }
+
+        if (!NameRules.IsActorId(actorId))
+        {
+            throw new CatalogException(CatalogErrorKind.Unauthorized,
+                $"an actor id is 1 to {NameRules.MaxActorIdLength} characters of letters, digits and . _ - @ :");
+        }
+    }
+
+    private static void RequirePage(int offset, int limit)
+    {
+        if (offset < 0 || limit < 1 || limit > MaxPageSize)
+        {
+            throw new CatalogException(CatalogErrorKind.Invalid, $"offset must be >= 0 and limit between 1 and {MaxPageSize}");
+        }
+    }
+
+    /// <summary>What an Idempotency-Key was first used for.</summary>
+    private static class Operations
+    {
+        public const string CreateListing = "create-listing";
+        public const string PostTestTask = "post-test-task";
+        public const string RequestValuation = "request-valuation";
+    }
+
+    private async Task<Guid?> FindIdempotentAsync(string actorId, string? key, string operation, CancellationToken cancellationToken)
+    {
+        if (key is null)
+        {
+            return null;
+        }
+
+        if (!NameRules.IsIdempotencyKey(key))
+        {
+            throw new CatalogException(CatalogErrorKind.Invalid,
+                $"Idempotency-Key must be 1 to {NameRules.MaxIdempotencyKeyLength} printable ASCII characters");
+        }
+
+        var record = await db.IdempotencyKeys.AsNoTracking().SingleOrDefaultAsync(r => r.ActorId == actorId && r.Key == key, cancellationToken);
+        if (record is null)
+        {
+            return null;
+        }
+
+        if (record.Operation != operation)
+        {
+            throw new CatalogException(CatalogErrorKind.Conflict,
+                $"this Idempotency-Key was already used for another kind of request ({record.Operation}); use a new key");
+        }
+
+        return record.ResourceId;
+    }
+
+    private void Remember(string actorId, string? key, string operation, Guid resourceId)
+    {
+        if (key is not null)
+        {
+            db.IdempotencyKeys.Add(new IdempotencyRecord { ActorId = actorId, Key = key, Operation = operation, ResourceId = resourceId, CreatedAt = DateTime.UtcNow });
+        }
+    }
+
+    /// <summary>
+    /// Commits the unit of work. When a concurrent request with the same key committed first, the key's unique
+    /// index refuses this one; nothing of it is kept and the first request's resource id is returned instead.
+    /// </summary>
+    private async Task<Guid?> SaveIdempotentAsync(string actorId, string? key, string operation, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await outbox.SaveAndSendAsync(cancellationToken);
+            return null;
+        }
+        catch (DbUpdateException) when (key is not null)
+        {
+            db.ChangeTracker.Clear();
+            return await FindIdempotentAsync(actorId, key, operation, cancellationToken) ?? throw new InvalidOperationException("the request could not be saved");
         }
     }
 

@@ -17,8 +17,10 @@ public sealed class CreateListingRequestValidator : AbstractValidator<CreateList
 {
     public CreateListingRequestValidator()
     {
-        RuleFor(r => r.Name).NotEmpty().MaximumLength(200);
-        RuleFor(r => r.Description).MaximumLength(2000);
+        RuleFor(r => r.Name).NotEmpty().MaximumLength(NameRules.MaxNameLength)
+            .Must(n => NameRules.IsPrintable(n)).WithMessage("the name may not contain control characters");
+        RuleFor(r => r.Description).MaximumLength(NameRules.MaxDescriptionLength)
+            .Must(d => NameRules.IsPrintable(d, allowLineBreaks: true)).WithMessage("the description may not contain control characters");
     }
 }
 
@@ -29,8 +31,10 @@ public sealed class UploadOptionsValidator : AbstractValidator<UploadOptions>
         RuleFor(o => o.Format)
             .Must(f => DatasetFormats.TryParse(f, out _))
             .WithMessage("format must be 'csv' or 'jsonl'");
-        RuleFor(o => o.LabelColumn).NotEmpty().MaximumLength(200);
-        RuleFor(o => o.FileName).NotEmpty().MaximumLength(260);
+        RuleFor(o => o.LabelColumn).NotEmpty().MaximumLength(NameRules.MaxNameLength)
+            .Must(n => NameRules.IsPrintable(n)).WithMessage("the label column may not contain control characters");
+        RuleFor(o => o.FileName).NotEmpty().MaximumLength(NameRules.MaxFileNameLength)
+            .Must(NameRules.IsPlainFileName).WithMessage("fileName must be a plain file name (no folders, no control characters)");
     }
 }
 
@@ -38,7 +42,8 @@ public sealed class PostTestTaskRequestValidator : AbstractValidator<PostTestTas
 {
     public PostTestTaskRequestValidator()
     {
-        RuleFor(r => r.Name).NotEmpty().MaximumLength(200);
+        RuleFor(r => r.Name).NotEmpty().MaximumLength(NameRules.MaxNameLength)
+            .Must(n => NameRules.IsPrintable(n)).WithMessage("the name may not contain control characters");
         RuleFor(r => r.Upload).SetValidator(new UploadOptionsValidator());
     }
 }

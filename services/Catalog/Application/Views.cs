@@ -3,17 +3,21 @@ using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Catalog.Application;
 
+/// <summary>
+/// A listing as callers see it. The content hash (blob id) stays internal: shown to everyone, it would let anyone
+/// holding a candidate file confirm that a seller sells exactly that data.
+/// </summary>
 public sealed record ListingView(
     Guid Id, string SellerId, string Name, string? Description, ListingStatus Status,
-    string? BlobId, string? Format, int Rows, int Features, DateTime CreatedAt, DateTime? ListedAt)
+    string? Format, int Rows, int Features, DateTime CreatedAt, DateTime? ListedAt)
 {
     public static ListingView From(Listing l) =>
-        new(l.Id, l.SellerId, l.Name, l.Description, l.Status, l.BlobId, l.Format, l.Rows, l.Features, l.CreatedAt, l.ListedAt);
+        new(l.Id, l.SellerId, l.Name, l.Description, l.Status, l.Format, l.Rows, l.Features, l.CreatedAt, l.ListedAt);
 }
 
-public sealed record TestTaskView(Guid Id, string BuyerId, string Name, string BlobId, string Format, int Rows, int Features, DateTime PostedAt)
+public sealed record TestTaskView(Guid Id, string BuyerId, string Name, string Format, int Rows, int Features, DateTime PostedAt)
 {
-    public static TestTaskView From(TestTask t) => new(t.Id, t.BuyerId, t.Name, t.BlobId, t.Format, t.Rows, t.Features, t.PostedAt);
+    public static TestTaskView From(TestTask t) => new(t.Id, t.BuyerId, t.Name, t.Format, t.Rows, t.Features, t.PostedAt);
 }
 
 /// <summary>A value with its standard error and 95% interval; the error and interval are null when they cannot be estimated.</summary>

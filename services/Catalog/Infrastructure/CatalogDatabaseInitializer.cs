@@ -15,6 +15,7 @@ public sealed class CatalogDatabaseInitializer(IServiceScopeFactory scopes, ILog
             try
             {
                 await db.Database.EnsureCreatedAsync(cancellationToken);
+                await AddLaterTablesAsync(db, cancellationToken);
                 return;
             }
             catch (Exception exception) when (attempt < 10 && exception is not OperationCanceledException)
@@ -24,6 +25,28 @@ public sealed class CatalogDatabaseInitializer(IServiceScopeFactory scopes, ILog
             }
         }
     }
+
+    /// <summary>
+    /// EnsureCreated adds nothing to a database that already exists, so tables added after the first release are
+    /// created here when missing (a data folder kept from an earlier version keeps working).
+    /// </summary>
+    private static Task AddLaterTablesAsync(CatalogDbContext db, CancellationToken cancellationToken) =>
+        db.Database.ExecuteSqlRawAsync(
+            db.Database.IsNpgsql()
+                ? """
+                  CREATE TABLE IF NOT EXISTS idempotency_keys (
+                      "ActorId" character varying(200) NOT NULL, "Key" character varying(200) NOT NULL,
+                      "Operation" character varying(40) NOT NULL, "ResourceId" uuid NOT NULL,
+                      "CreatedAt" timestamp with time zone NOT NULL,
+                      CONSTRAINT "PK_idempotency_keys" PRIMARY KEY ("ActorId", "Key"))
+                  """
+                : """
+                  CREATE TABLE IF NOT EXISTS idempotency_keys (
+                      "ActorId" TEXT NOT NULL, "Key" TEXT NOT NULL, "Operation" TEXT NOT NULL,
+                      "ResourceId" TEXT NOT NULL, "CreatedAt" TEXT NOT NULL,
+                      CONSTRAINT "PK_idempotency_keys" PRIMARY KEY ("ActorId", "Key"))
+                  """,
+            cancellationToken);
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 namespace DataMarket.Catalog.Model;
 
@@ -13,6 +14,18 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
     public DbSet<ValuationPointValue> ValuationPoints => Set<ValuationPointValue>();
 
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
+
+    public DbSet<IdempotencyRecord> IdempotencyKeys => Set<IdempotencyRecord>();
+
+    /// <summary>
+    /// Every timestamp is UTC. SQLite stores DateTime as text without a zone and EF reads it back as Unspecified,
+    /// which JSON then writes without 'Z'; marking it UTC on the way out keeps the zone on every read.
+    /// </summary>
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        configurationBuilder.Properties<DateTime>().HaveConversion<UtcDateTimeConverter>();
+        configurationBuilder.Properties<DateTime?>().HaveConversion<UtcDateTimeConverter>();
+    }
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -50,6 +63,14 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
             point.ToTable("valuation_points");
             point.HasKey(p => new { p.ValuationId, p.Ordinal });
         });
+        modelBuilder.Entity<IdempotencyRecord>(record =>
+        {
+            record.ToTable("idempotency_keys");
+            record.HasKey(r => new { r.ActorId, r.Key });
+            record.Property(r => r.ActorId).HasMaxLength(200);
+            record.Property(r => r.Key).HasMaxLength(200);
+            record.Property(r => r.Operation).HasMaxLength(40);
+        });
         modelBuilder.Entity<OutboxMessage>(message =>
         {
             message.ToTable("outbox");
@@ -59,3 +80,8 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
         });
     }
 }
+
+/// <summary>Stores DateTime as given (callers write UTC) and reads it back marked as UTC.</summary>
+public sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(
+    value => value.Kind == DateTimeKind.Local ? value.ToUniversalTime() : value,
+    value => DateTime.SpecifyKind(value, DateTimeKind.Utc));

@@ -89,6 +89,20 @@ public sealed class ValuationPointValue
     public double? StandardError { get; set; }
 }
 
+/// <summary>
+/// A creating request remembered by its <c>Idempotency-Key</c>: a retry with the same key from the same caller gets
+/// the resource the first request created instead of a second one.
+/// </summary>
+public sealed class IdempotencyRecord
+{
+    public required string ActorId { get; set; }
+    public required string Key { get; set; }
+    /// <summary>Which kind of request used the key, so reusing it for another kind is refused rather than answered wrongly.</summary>
+    public required string Operation { get; set; }
+    public Guid ResourceId { get; set; }
+    public DateTime CreatedAt { get; set; }
+}
+
 /// <summary>An integration event written in the same transaction as the state change that caused it.</summary>
 public sealed class OutboxMessage
 {

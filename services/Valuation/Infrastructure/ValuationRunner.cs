@@ -2,6 +2,7 @@ using DataMarket.Contracts;
 using DataMarket.ServiceDefaults.Storage;
 using DataMarket.Valuation;
 using DataMarket.Valuation.Data;
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.LoGra;
 using DataMarket.Valuation.Shapley;
 using DataMarket.Valuation.Statistics;
@@ -12,7 +13,7 @@ namespace DataMarket.ValuationWorker.Infrastructure;
 public sealed class ValuationRejectedException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>Loads a request's datasets from the blob store and computes the values it asks for.</summary>
-public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<ValuationRunner> logger)
+public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDevice device, ILogger<ValuationRunner> logger)
 {
 
     public async Task<ValuationCompleted> RunAsync(
@@ -49,7 +50,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
         DatasetValuationResult result;
         try
         {
-            result = await Task.Run(() => Compute(request, parts, test, progress, cancellationToken), cancellationToken);
+            result = await Task.Run(() => Compute(request, parts, test, device, progress, cancellationToken), cancellationToken);
         }
         catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
         {
@@ -57,8 +58,8 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
         }
 
         logger.LogInformation(
-            "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} in {Elapsed:F2}s",
-            request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
+            "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} on {Device} in {Elapsed:F2}s",
+            request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, device.Name, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
 
         var points = new List<PointValue>(parts.Sum(p => p.Data.Rows));
         for (var p = 0; p < result.PartValues.Count; p++)
@@ -93,18 +94,18 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
     }
 
     private static DatasetValuationResult Compute(
-        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
+        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, ValuationDevice device, IProgress<int>? progress, CancellationToken cancellationToken)
     {
         switch (request.Method)
         {
             case ValuationMethods.KnnShapley when request.TaskType == ValuationMethods.Regression:
-                return DatasetValuation.KnnShapleyRegression(parts, test, request.K, $"test task {request.TaskId}", request.Task.LabelColumn, progress, cancellationToken);
+                return DatasetValuation.KnnShapleyRegression(parts, test, request.K, $"test task {request.TaskId}", request.Task.LabelColumn, progress, cancellationToken, device);
             case ValuationMethods.KnnShapley:
-                return DatasetValuation.KnnShapleyClassification(parts, test, request.K, progress, cancellationToken);
+                return DatasetValuation.KnnShapleyClassification(parts, test, request.K, progress, cancellationToken, device);
             case ValuationMethods.AsymmetricKnnShapley:
                 RequireClassification(request);
                 var order = request.GroupOrder ?? parts.Select(p => p.Group).Distinct().ToList();
-                return DatasetValuation.AsymmetricKnnShapley(parts, test, request.K, order, progress, cancellationToken);
+                return DatasetValuation.AsymmetricKnnShapley(parts, test, request.K, order, progress, cancellationToken, device);
             case ValuationMethods.TieredKnnShapley:
                 RequireClassification(request);
                 return Tiered(request, parts, test, progress, cancellationToken);
@@ -113,7 +114,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
                 return ValueLogra(parts, test, progress, cancellationToken);
             case ValuationMethods.SellerShapley:
                 RequireClassification(request);
-                var sellers = DatasetValuation.SellerShapleyClassification(parts, test, request.K, progress: progress, cancellationToken: cancellationToken);
+                var sellers = DatasetValuation.SellerShapleyClassification(parts, test, request.K, progress: progress, cancellationToken: cancellationToken, device: device);
                 var names = sellers.GroupNames!;
                 return new DatasetValuationResult(
                     [],

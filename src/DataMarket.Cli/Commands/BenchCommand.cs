@@ -75,25 +75,42 @@ public static class BenchCommand
         var k = new Option<int>("--k") { Description = "Neighbours.", DefaultValueFactory = _ => 5 };
         var baselinePoints = new Option<int>("--baseline-test-points") { Description = "Test points the baselines run on (they are slow).", DefaultValueFactory = _ => 5 };
         var numpy = new Option<bool>("--numpy") { Description = "Also time a vectorised NumPy implementation (needs python3 with NumPy, e.g. Debian's python3-numpy)." };
-        var command = new Command("shapley", "Exact KNN-Shapley: CPU seconds per test point, against baselines timed in the same run.") { n, m, d, k, baselinePoints, numpy };
+        var deviceOption = DeviceOption.Create();
+        deviceOption.DefaultValueFactory = _ => "cpu";
+        deviceOption.Description = "Where the timed valuation runs: cpu (default), gpu, gpu-emulated or auto. On a device other than the CPU the same job also runs on the CPU, timed in the same run, and the values are compared.";
+        var command = new Command("shapley", "Exact KNN-Shapley: CPU seconds per test point, against baselines timed in the same run.") { n, m, d, k, baselinePoints, numpy, deviceOption };
         command.SetAction(parse =>
         {
             var console = AnsiConsole.Console;
             var (trainingPoints, testPoints, features, neighbours) = (parse.GetValue(n), parse.GetValue(m), parse.GetValue(d), parse.GetValue(k));
-            console.MarkupLine($"KNN-Shapley classification: N={trainingPoints:N0} training points, M={testPoints:N0} test points, d={features}, K={neighbours}, {Environment.ProcessorCount} cores");
+            using var device = DeviceOption.Open(parse, deviceOption);
+            console.MarkupLine($"KNN-Shapley classification: N={trainingPoints:N0} training points, M={testPoints:N0} test points, d={features}, K={neighbours}, {Environment.ProcessorCount} cores, device {Markup.Escape(device.Name)}");
             var result = console.Progress().Start(progress =>
             {
                 var task = progress.AddTask("valuing", maxValue: testPoints);
                 return ShapleyBenchmark.RunClassification(trainingPoints, testPoints, features, neighbours,
-                    progress: new Progress<int>(done => task.Value = done));
+                    progress: new Progress<int>(done => task.Value = done), device: device);
             });
+            ShapleyBenchmarkResult? cpuRun = null;
+            if (device.Kind != DataMarket.Valuation.Gpu.DeviceKind.Cpu)
+            {
+                cpuRun = ShapleyBenchmark.RunClassification(trainingPoints, testPoints, features, neighbours);
+            }
 
             var baselineCount = Math.Clamp(parse.GetValue(baselinePoints), 1, testPoints);
             var (train, test) = ShapleyBenchmark.GenerateProblem(trainingPoints, baselineCount, features);
             var baselinePerPoint = StraightforwardCpuSecondsPerTestPoint(train, test, neighbours);
 
             var table = new Table().AddColumns("measure", "value");
+            table.AddRow("device", Markup.Escape(device.Name));
             table.AddRow("wall seconds", Format(result.WallSeconds));
+            if (cpuRun is not null)
+            {
+                table.AddRow("CPU path wall seconds, same job", Format(cpuRun.WallSeconds));
+                table.AddRow("speed-up of the device over the CPU path (wall)", Format(cpuRun.WallSeconds / result.WallSeconds) + "x");
+                table.AddRow("largest value difference from the CPU path", Format(result.MaxDifferenceFrom(cpuRun)));
+            }
+
             table.AddRow("CPU seconds", Format(result.CpuSeconds));
             table.AddRow("CPU seconds per test point", Format(result.CpuSecondsPerTestPoint));
             table.AddRow($"baseline CPU seconds per test point ({baselineCount} points)", Format(baselinePerPoint));

@@ -9,6 +9,7 @@ public static class CliApplication
         var root = new RootCommand("DataMarket: value data for a buyer's task, price it, and pay its sellers.");
         root.Subcommands.Add(DemoCommand.Build());
         root.Subcommands.Add(ServeCommand.Build());
+        root.Subcommands.Add(AccountsCommand.Build());
         var value = new Command("value", "Value training data for a test task from files.");
         value.Subcommands.Add(ValueKnnShapleyCommand.Build());
         value.Subcommands.Add(ValueAsymmetricShapleyCommand.Build());
@@ -18,6 +19,29 @@ public static class CliApplication
         root.Subcommands.Add(LedgerCommand.Build());
         root.Subcommands.Add(BenchCommand.Build());
         return root;
+    }
+
+    /// <summary>
+    /// Parses and runs. A command line the parser rejects (unknown command or option, a value that is not a number or
+    /// out of range) exits 2 like every other bad input, with the parser's reasons and a pointer to --help.
+    /// </summary>
+    public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration = null)
+    {
+        configuration ??= new InvocationConfiguration();
+        var parse = BuildRootCommand().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            var error = configuration.Error;
+            foreach (var problem in parse.Errors)
+            {
+                await error.WriteLineAsync($"error: {problem.Message}");
+            }
+
+            await error.WriteLineAsync("Run 'datamarket --help' (or the command with --help) for usage.");
+            return ExitCodes.BadInput;
+        }
+
+        return await parse.InvokeAsync(configuration);
     }
 }
 

@@ -65,7 +65,7 @@ public static class DemoCommand
         var market = new DemoMarket();
         console.MarkupLine($"[bold]DataMarket demo[/]: one process, in-memory bus, SQLite and blobs under [grey]{Markup.Escape(directory)}[/]");
 
-        var table = new Table().Title("Listings").AddColumns("seller", "what it sells", "rows", "content (SHA-256)");
+        var table = new Table().Title("Listings").AddColumns("seller", "what it sells", "rows");
         var listingIds = new List<Guid>();
         foreach (var seller in market.Sellers)
         {
@@ -75,7 +75,7 @@ public static class DemoCommand
             listing = await catalog.UploadListingDataAsync(
                 seller.Id, listing.Id, new UploadOptions("csv", "label", $"{seller.Id}.csv"), new MemoryStream(Encoding.UTF8.GetBytes(seller.Csv)), cancellationToken);
             listingIds.Add(listing.Id);
-            table.AddRow(seller.Id, seller.Kind, listing.Rows.ToString(CultureInfo.InvariantCulture), listing.BlobId![..16] + "…");
+            table.AddRow(seller.Id, seller.Kind, listing.Rows.ToString(CultureInfo.InvariantCulture));
         }
 
         console.Write(table);

@@ -1,31 +1,33 @@
 using System.CommandLine;
 using DataMarket.Cli.Demo;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace DataMarket.Cli.Commands;
 
-/// <summary><c>datamarket serve</c>: the catalog API and the valuation worker in one process on embedded defaults.</summary>
+/// <summary>
+/// <c>datamarket serve</c>: the gateway (the only public address) in front of the catalog API, the valuation worker
+/// and the ledger, all in one process on embedded defaults. Prints the address and a key for each demo account.
+/// </summary>
 public static class ServeCommand
 {
     public static Command Build()
     {
-        var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "Folder for the SQLite database and the blob store.", DefaultValueFactory = _ => new DirectoryInfo("datamarket-data") };
-        var urls = new Option<string>("--urls") { Description = "Addresses to listen on.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
-        var command = new Command("serve", "Run the market's HTTP API and valuation worker in one process (in-memory bus, SQLite).") { dataDir, urls };
+        var dataDir = new Option<DirectoryInfo>("--data-dir") { Description = "Folder for the SQLite databases and the blob store.", DefaultValueFactory = _ => new DirectoryInfo("datamarket-data") };
+        var urls = new Option<string>("--urls") { Description = "Addresses the gateway listens on.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var command = new Command("serve", "Run the market (gateway, HTTP API, valuation worker, ledger) in one process (in-memory bus, SQLite).") { dataDir, urls };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var builder = WebApplication.CreateBuilder();
-            builder.WebHost.UseUrls(parse.GetValue(urls)!);
-            EmbeddedMarket.Configure(builder.Configuration, builder.Services, parse.GetValue(dataDir)!.FullName);
-            builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
-            var app = builder.Build();
-            app.MapDefaultEndpoints();
-            app.MapCatalogApi();
-            await app.RunAsync(cancellationToken);
+            var output = parse.InvocationConfiguration.Output;
+            await using var site = await EmbeddedSite.StartAsync(parse.GetValue(dataDir)!.FullName, parse.GetValue(urls)!, cancellationToken: cancellationToken);
+            var address = site.Address.ToString().TrimEnd('/');
+            await output.WriteLineAsync($"DataMarket is listening on {address}");
+            await output.WriteLineAsync("Demo accounts (keys are new each run and replace the previous run's; send one as 'Authorization: Bearer KEY'):");
+            foreach (var account in await site.IssueDemoKeysAsync(cancellationToken))
+            {
+                await output.WriteLineAsync($"  {account.Role,-8} {account.Name,-14} {account.ApiKey}");
+            }
+
+            await output.WriteLineAsync($"For example: curl -H 'Authorization: Bearer <demo-buyer key>' {address}/api/listings");
+            await site.WaitForShutdownAsync(cancellationToken);
             return ExitCodes.Success;
         });
         return command;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using DataMarket.Cli.Output;
 using DataMarket.Valuation.Data;
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.Shapley;
 
 namespace DataMarket.Cli.Commands;
@@ -18,12 +19,12 @@ public static class ValueKnnShapleyCommand
         task.AcceptOnlyFromAmong("classification", "regression");
         var command = new Command("knn-shapley", "Exact KNN-Shapley values (Jia et al. 2019) with standard errors over test points.") { task };
         options.AddTo(command, groupColumnRequired: false);
-        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k) =>
+        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k, device) =>
         {
             var parts = new[] { new TrainingPart(options.TrainName(parse), "all", train) };
             return parse.GetValue(task) == "regression"
-                ? DatasetValuation.KnnShapleyRegression(parts, test, k, options.TestName(parse), parse.GetValue(options.LabelColumn)!, cancellationToken: cancellationToken)
-                : DatasetValuation.KnnShapleyClassification(parts, test, k, cancellationToken: cancellationToken);
+                ? DatasetValuation.KnnShapleyRegression(parts, test, k, options.TestName(parse), parse.GetValue(options.LabelColumn)!, cancellationToken: cancellationToken, device: device)
+                : DatasetValuation.KnnShapleyClassification(parts, test, k, cancellationToken: cancellationToken, device: device);
         })));
         return command;
     }
@@ -62,14 +63,26 @@ public static class ValueAsymmetricShapleyCommand
             Description = "With --group-order auto: rows with the same label within this Euclidean distance count as duplicates (0: exact matches only).",
             DefaultValueFactory = _ => 0,
         };
-        var command = new Command("asymmetric-shapley", "Exact asymmetric (structure-aware) KNN-Shapley (Zheng et al. 2024): earlier groups keep their value, later copies earn only what they add.")
+        var command = new Command("asymmetric-knn-shapley", "Exact asymmetric (structure-aware) KNN-Shapley (Zheng et al. 2024): earlier groups keep their value, later copies earn only what they add.")
         {
             groupOrder,
             duplicateFraction,
             nearDuplicateDistance,
         };
+        // The API's method name is asymmetric-knn-shapley; the older CLI spelling keeps working.
+        command.Aliases.Add("asymmetric-shapley");
+        groupOrder.Validators.Add(result =>
+        {
+            var text = result.GetValueOrDefault<string>() ?? string.Empty;
+            var names = text.Split(',', StringSplitOptions.TrimEntries);
+            var empty = Array.FindIndex(names, n => n.Length == 0);
+            if (empty >= 0)
+            {
+                result.AddError($"--group-order has an empty group name at position {empty + 1} ('{text}')");
+            }
+        });
         options.AddTo(command, groupColumnRequired: true);
-        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k) =>
+        command.SetAction((parse, cancellationToken) => Task.FromResult(options.Execute(parse, (train, test, k, device) =>
         {
             var parts = new[] { new TrainingPart(options.TrainName(parse), "all", train) };
             var given = parse.GetValue(groupOrder)!;
@@ -82,7 +95,7 @@ public static class ValueAsymmetricShapleyCommand
             }
 
             var order = given.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            return DatasetValuation.AsymmetricKnnShapley(parts, test, k, order, cancellationToken: cancellationToken);
+            return DatasetValuation.AsymmetricKnnShapley(parts, test, k, order, cancellationToken: cancellationToken, device: device);
         })));
         return command;
     }
@@ -122,10 +135,12 @@ internal sealed class ValueOptions
 
     public Option<FileInfo> Output { get; } = new("--out") { Description = "Output CSV: index,value,stderr per training row in input order (or group,value,stderr).", Required = true };
 
+    public Option<string> Device { get; } = DeviceOption.Create();
+
     public void AddTo(Command command, bool groupColumnRequired)
     {
         GroupColumn.Required = groupColumnRequired;
-        foreach (var option in new Option[] { Train, Test, K, LabelColumn, GroupColumn, ByGroup, Output })
+        foreach (var option in new Option[] { Train, Test, K, LabelColumn, GroupColumn, ByGroup, Output, Device })
         {
             command.Options.Add(option);
         }
@@ -136,7 +151,7 @@ internal sealed class ValueOptions
     public string TestName(ParseResult parse) => parse.GetValue(Test)!.FullName;
 
     /// <summary>Loads the files, runs <paramref name="value"/>, writes the output atomically; bad input exits 2 and writes nothing.</summary>
-    public int Execute(ParseResult parse, Func<TabularDataset, TabularDataset, int, DatasetValuationResult> value)
+    public int Execute(ParseResult parse, Func<TabularDataset, TabularDataset, int, ValuationDevice, DatasetValuationResult> value)
     {
         var error = parse.InvocationConfiguration.Error;
         var k = parse.GetValue(K);
@@ -158,8 +173,15 @@ internal sealed class ValueOptions
         {
             var labelColumn = parse.GetValue(LabelColumn)!;
             var test = ValueKnnShapleyCommand.LoadFile(parse.GetValue(Test)!, labelColumn, expectedFeatures: null);
-            var train = ValueKnnShapleyCommand.LoadFile(parse.GetValue(Train)!, labelColumn, test.FeatureCount, groupColumn);
-            var result = value(train, test, k);
+            var train = ValueKnnShapleyCommand.LoadFile(parse.GetValue(Train)!, labelColumn, expectedFeatures: null, groupColumn);
+            if (FeatureMismatch(TrainName(parse), train, TestName(parse), test) is { } mismatch)
+            {
+                error.WriteLine($"error: {mismatch}");
+                return ExitCodes.BadInput;
+            }
+
+            using var device = DeviceOption.Open(parse, Device);
+            var result = value(train, test, k, device);
             var path = parse.GetValue(Output)!.FullName;
             if (byGroup)
             {
@@ -172,10 +194,68 @@ internal sealed class ValueOptions
 
             return ExitCodes.Success;
         }
-        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
+        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException or OutputFileException)
         {
             error.WriteLine($"error: {exception.Message}");
             return ExitCodes.BadInput;
         }
+    }
+
+    /// <summary>Names both files and the columns that differ when the training and test data have different features.</summary>
+    internal static string? FeatureMismatch(string trainName, TabularDataset train, string testName, TabularDataset test)
+    {
+        if (train.FeatureCount == test.FeatureCount)
+        {
+            return null;
+        }
+
+        var message = $"{testName}: the test file has {test.FeatureCount} feature columns but the training file {trainName} has {train.FeatureCount}";
+        var trainNames = train.FeatureNames;
+        var testNames = test.FeatureNames;
+        {
+            var onlyTest = testNames.Except(trainNames).Take(10).Select(n => InputExcerpt.Of(n)).ToList();
+            var onlyTrain = trainNames.Except(testNames).Take(10).Select(n => InputExcerpt.Of(n)).ToList();
+            if (onlyTest.Count > 0)
+            {
+                message += $"; only in the test file: {string.Join(", ", onlyTest)}";
+            }
+
+            if (onlyTrain.Count > 0)
+            {
+                message += $"; only in the training file: {string.Join(", ", onlyTrain)}";
+            }
+        }
+
+        return message;
+    }
+}
+
+/// <summary>
+/// <c>--device auto|cpu|gpu|gpu-emulated</c>: where exact KNN valuations rank training points. Values are the same on
+/// every device. A GPU that was asked for but is missing falls back to the CPU with one line on standard error.
+/// </summary>
+internal static class DeviceOption
+{
+    public static Option<string> Create()
+    {
+        var option = new Option<string>("--device")
+        {
+            Description = "auto (an NVIDIA GPU when present, else the CPU), cpu, gpu, or gpu-emulated (the GPU kernels on ILGPU's CPU accelerator; slow, for checks).",
+            DefaultValueFactory = _ => "auto",
+        };
+        option.AcceptOnlyFromAmong("auto", "cpu", "gpu", "gpu-emulated");
+        return option;
+    }
+
+    public static ValuationDevice Open(ParseResult parse, Option<string> option)
+    {
+        var requested = ValuationDevice.Parse(parse.GetValue(option));
+        var device = ValuationDevice.Select(requested);
+        if (requested == DeviceKind.Gpu && device.Kind != DeviceKind.Gpu)
+        {
+            parse.InvocationConfiguration.Error.WriteLine($"warning: {device.Reason}");
+        }
+
+        return device;
     }
 }

@@ -27,8 +27,10 @@ public static class ValueLograCommand
         var hessian = new Option<string>("--hessian") { Description = "Preconditioner: raw (damped empirical Fisher) or identity.", DefaultValueFactory = _ => "raw" };
         hessian.AcceptOnlyFromAmong("raw", "identity");
         var damping = new Option<double?>("--damping") { Description = "Absolute damping λ; default 0.1 x the mean eigenvalue per layer." };
-        var mode = new Option<string>("--mode") { Description = "Score: dot, or cosine (training gradients normalised).", DefaultValueFactory = _ => "dot" };
-        mode.AcceptOnlyFromAmong("dot", "cosine");
+        var mode = new Option<string>("--mode") { Description = "Score: dot (value to the test task), cosine (training gradients normalised), or self (each training row's self-influence: finds mislabelled rows; torch engine).", DefaultValueFactory = _ => "dot" };
+        mode.AcceptOnlyFromAmong("dot", "cosine", "self");
+        var engine = new Option<string>("--engine") { Description = "builtin, or torch (TorchSharp; tabular data; chosen by --mode self and by .pt/.pth/.bin checkpoints).", DefaultValueFactory = _ => "builtin" };
+        engine.AcceptOnlyFromAmong("builtin", "torch");
         var seed = new Option<ulong>("--seed") { Description = "Seed for the proxy model, its training order and the projections.", DefaultValueFactory = _ => 1UL };
         var store = new Option<DirectoryInfo?>("--store") { Description = "Keep the gradient store in this folder (reused when it holds this model's gradients)." };
         var dtype = new Option<string>("--dtype") { Description = "Element type of the gradient store: float32 or float16.", DefaultValueFactory = _ => "float32" };
@@ -40,17 +42,17 @@ public static class ValueLograCommand
         var pairwise = new Option<FileInfo?>("--pairwise") { Description = "Also write the test x train score matrix (small inputs)." };
         var command = new Command("logra", "LoGra influence values: a proxy model's Kronecker-projected gradients, preconditioned, scored against the test task.")
         {
-            train, test, model, rank, init, hessian, damping, mode, seed, store, dtype, layers, epochs, labelColumn, output, pairwise,
+            train, test, model, rank, init, hessian, damping, mode, seed, store, dtype, layers, epochs, labelColumn, output, pairwise, engine,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new Arguments(
             parse.GetValue(train)!, parse.GetValue(test)!, parse.GetValue(model), parse.GetValue(rank), parse.GetValue(init)!, parse.GetValue(hessian)!,
             parse.GetValue(damping), parse.GetValue(mode)!, parse.GetValue(seed), parse.GetValue(store), parse.GetValue(dtype)!, parse.GetValue(layers), parse.GetValue(epochs),
-            parse.GetValue(labelColumn)!, parse.GetValue(output)!, parse.GetValue(pairwise)), parse.InvocationConfiguration.Error, cancellationToken)));
+            parse.GetValue(labelColumn)!, parse.GetValue(output)!, parse.GetValue(pairwise), parse.GetValue(engine)!), parse.InvocationConfiguration.Error, cancellationToken)));
         return command;
     }
 
     public sealed record Arguments(FileInfo Train, FileInfo Test, string? Model, int Rank, string Init, string Hessian, double? Damping, string Mode,
-        ulong Seed, DirectoryInfo? Store, string DType, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise);
+        ulong Seed, DirectoryInfo? Store, string DType, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise, string Engine = "builtin");
 
     public static int Run(Arguments arguments, TextWriter error, CancellationToken cancellationToken)
     {
@@ -60,9 +62,10 @@ public static class ValueLograCommand
             return ExitCodes.BadInput;
         }
 
-        if (arguments.Epochs < 0)
+        // A proxy trained for no epochs is a random network whose gradients say nothing about the data.
+        if (arguments.Epochs < 1)
         {
-            error.WriteLine($"error: --epochs must be at least 0, got {arguments.Epochs}");
+            error.WriteLine($"error: --epochs must be at least 1, got {arguments.Epochs}");
             return ExitCodes.BadInput;
         }
 
@@ -70,6 +73,17 @@ public static class ValueLograCommand
         {
             error.WriteLine($"error: --damping must be a finite number >= 0, got {damping}");
             return ExitCodes.BadInput;
+        }
+
+        if (arguments.Engine == "torch" || arguments.Mode == "self" || ValueLograTorch.IsPyTorchCheckpoint(arguments.Model))
+        {
+            if (arguments.Model is { } given && given is not "mlp" && !File.Exists(given))
+            {
+                error.WriteLine($"error: --model must be mlp or an existing checkpoint (.safetensors, .pt, .pth, .bin); '{given}' is neither");
+                return ExitCodes.BadInput;
+            }
+
+            return ValueLograTorch.Run(arguments, error, cancellationToken);
         }
 
         bool text = TextDatasetReader.IsTextFile(arguments.Train.FullName);
@@ -129,7 +143,14 @@ public static class ValueLograCommand
             else
             {
                 var test = ValueKnnShapleyCommand.LoadFile(arguments.Test, arguments.LabelColumn, expectedFeatures: null);
-                var train = ValueKnnShapleyCommand.LoadFile(arguments.Train, arguments.LabelColumn, test.FeatureCount);
+                var train = ValueKnnShapleyCommand.LoadFile(arguments.Train, arguments.LabelColumn, expectedFeatures: null);
+                if (ValueOptions.FeatureMismatch(arguments.Train.FullName, train, arguments.Test.FullName, test) is { } mismatch)
+                {
+                    progress.Finish();
+                    error.WriteLine($"error: {mismatch}");
+                    return ExitCodes.BadInput;
+                }
+
                 CheckPairwiseSize(arguments, test.Rows, train.Rows);
                 result = LograValuation.ValueTabular(train, test, options, null, progress, cancellationToken);
             }
@@ -143,7 +164,7 @@ public static class ValueLograCommand
 
             return ExitCodes.Success;
         }
-        catch (Exception exception) when (exception is DatasetFormatException or LograException)
+        catch (Exception exception) when (exception is DatasetFormatException or LograException or OutputFileException)
         {
             progress.Finish();
             error.WriteLine($"error: {exception.Message}");
@@ -159,7 +180,7 @@ public static class ValueLograCommand
         }
     }
 
-    private static void WritePairwise(string path, double[,] scores) => AtomicFile.Write(path, writer =>
+    internal static void WritePairwise(string path, double[,] scores) => AtomicFile.Write(path, writer =>
     {
         int queries = scores.GetLength(0), train = scores.GetLength(1);
         writer.Write("test_index");

@@ -11,7 +11,7 @@ namespace DataMarket.Cli.Demo;
 /// </summary>
 public static class EmbeddedMarket
 {
-    public static void Configure(IConfigurationManager configuration, IServiceCollection services, string dataDirectory)
+    public static void Configure(IConfigurationManager configuration, IServiceCollection services, string dataDirectory, IDictionary<string, string?>? settings = null)
     {
         Directory.CreateDirectory(dataDirectory);
         var defaults = new Dictionary<string, string?>
@@ -26,6 +26,11 @@ public static class EmbeddedMarket
         };
         // Defaults go underneath every other source, so DATAMARKET settings from the environment win.
         configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
+        if (settings is not null)
+        {
+            // Settings a caller passes on purpose (tests) win over everything else.
+            configuration.AddInMemoryCollection(settings);
+        }
 
         services.AddDataMarketDefaults(configuration);
         services.AddCatalog(configuration);

@@ -28,6 +28,17 @@ public static class ValueFiles
 
     public static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
-    public static string Field(string text) =>
-        text.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? $"\"{text.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : text;
+    /// <summary>
+    /// A text field as CSV. Group names come from uploaded data, so a leading = + - @ (or tab / carriage return) is
+    /// prefixed with an apostrophe: a spreadsheet opening the file shows the text instead of running it as a formula.
+    /// </summary>
+    public static string Field(string text)
+    {
+        if (text.Length > 0 && text[0] is '=' or '+' or '-' or '@' or '\t' or '\r')
+        {
+            text = "'" + text;
+        }
+
+        return text.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? $"\"{text.Replace("\"", "\"\"", StringComparison.Ordinal)}\"" : text;
+    }
 }

@@ -5,7 +5,7 @@ namespace DataMarket.Valuation.Data;
 /// <summary>Splits one CSV line (RFC 4180 quoting within the line; fields may not span lines).</summary>
 public static class CsvLine
 {
-    public static List<string> Split(string line, string source, long row)
+    public static List<string> Split(string line, string source, long row, int maxFieldLength)
     {
         var fields = new List<string>();
         var field = new StringBuilder();
@@ -29,7 +29,7 @@ public static class CsvLine
                 }
                 else
                 {
-                    field.Append(ch);
+                    Append(field, ch, maxFieldLength, source, row, fields.Count);
                 }
             }
             else if (ch == ',')
@@ -43,7 +43,7 @@ public static class CsvLine
             }
             else
             {
-                field.Append(ch);
+                Append(field, ch, maxFieldLength, source, row, fields.Count);
             }
         }
 
@@ -54,5 +54,16 @@ public static class CsvLine
 
         fields.Add(field.ToString());
         return fields;
+    }
+
+    private static void Append(StringBuilder field, char ch, int maxFieldLength, string source, long row, int index)
+    {
+        if (field.Length >= maxFieldLength)
+        {
+            throw new DatasetFormatException(source, row == 0 ? null : row, null,
+                $"field {index + 1} is longer than {maxFieldLength} characters");
+        }
+
+        field.Append(ch);
     }
 }

@@ -26,7 +26,7 @@ public sealed class DatasetFormatException : Exception
 
     private static string Format(string source, long? row, string? column, string problem)
     {
-        var where = source;
+        var where = InputExcerpt.Of(source, 260);
         if (row is not null)
         {
             where += $", row {row}";
@@ -34,7 +34,7 @@ public sealed class DatasetFormatException : Exception
 
         if (column is not null)
         {
-            where += $", column '{column}'";
+            where += $", column '{InputExcerpt.Of(column)}'";
         }
 
         return $"{where}: {problem}";

@@ -15,6 +15,12 @@ public sealed record DatasetReadOptions
     /// <summary>Optional CSV column (or JSON field) holding a group name per row, for example the seller; kept as text, not a feature.</summary>
     public string? GroupColumn { get; init; }
 
+    /// <summary>Longest accepted line in characters; checked while streaming, so a file without newlines costs no more memory than this.</summary>
+    public int MaxLineLength { get; init; } = 1 << 20;
+
+    /// <summary>Longest accepted CSV field (numbers, labels, column names) in characters.</summary>
+    public int MaxFieldLength { get; init; } = 1024;
+
     /// <summary>When set, every row must have exactly this many features (the buyer's task's width).</summary>
     public int? ExpectedFeatures { get; init; }
 }

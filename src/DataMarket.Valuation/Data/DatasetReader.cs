@@ -88,25 +88,25 @@ public static class DatasetReader
 
     private static IReadOnlyList<string> ReadCsvHeaderFeatureNames(Stream stream, DatasetReadOptions options)
     {
-        using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, leaveOpen: true);
-        var header = reader.ReadLine();
+        using var reader = new LineReader(new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, leaveOpen: true), options.MaxLineLength, options.SourceName);
+        var header = reader.ReadLine(null);
         if (header is null)
         {
             return [];
         }
 
-        var fields = CsvLine.Split(header, options.SourceName, 0);
+        var fields = CsvLine.Split(header, options.SourceName, 0, options.MaxFieldLength);
         return fields.Where(f => f.Trim() != options.LabelColumn && f.Trim() != options.GroupColumn).Select(f => f.Trim()).ToArray();
     }
 
     private static IEnumerable<DatasetRow> ReadCsv(Stream stream, DatasetReadOptions options)
     {
         var source = options.SourceName;
-        using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, leaveOpen: true);
-        var headerLine = reader.ReadLine();
+        using var reader = new LineReader(new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, leaveOpen: true), options.MaxLineLength, source);
+        var headerLine = reader.ReadLine(null);
         while (headerLine is not null && string.IsNullOrWhiteSpace(headerLine))
         {
-            headerLine = reader.ReadLine();
+            headerLine = reader.ReadLine(null);
         }
 
         if (headerLine is null)
@@ -114,7 +114,7 @@ public static class DatasetReader
             throw new DatasetFormatException(source, null, null, "the file is empty (expected a header row and at least one data row)");
         }
 
-        var header = CsvLine.Split(headerLine, source, 0).Select(h => h.Trim()).ToArray();
+        var header = CsvLine.Split(headerLine, source, 0, options.MaxFieldLength).Select(h => h.Trim()).ToArray();
         var duplicate = header.GroupBy(h => h, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
         {
@@ -125,7 +125,7 @@ public static class DatasetReader
         if (labelIndex < 0)
         {
             throw new DatasetFormatException(source, null, options.LabelColumn,
-                $"the header has no label column '{options.LabelColumn}' (columns: {string.Join(", ", header)})");
+                $"the header has no label column '{InputExcerpt.Of(options.LabelColumn)}' (columns: {ColumnList(header)})");
         }
 
         var groupIndex = -1;
@@ -135,7 +135,7 @@ public static class DatasetReader
             if (groupIndex < 0)
             {
                 throw new DatasetFormatException(source, null, options.GroupColumn,
-                    $"the header has no group column '{options.GroupColumn}' (columns: {string.Join(", ", header)})");
+                    $"the header has no group column '{InputExcerpt.Of(options.GroupColumn)}' (columns: {ColumnList(header)})");
             }
         }
 
@@ -150,7 +150,7 @@ public static class DatasetReader
         long row = 0;
         var any = false;
         string? line;
-        while ((line = reader.ReadLine()) is not null)
+        while ((line = reader.ReadLine(row + 1)) is not null)
         {
             row++;
             if (string.IsNullOrWhiteSpace(line))
@@ -158,7 +158,7 @@ public static class DatasetReader
                 continue;
             }
 
-            var fields = CsvLine.Split(line, source, row);
+            var fields = CsvLine.Split(line, source, row, options.MaxFieldLength);
             if (fields.Count != header.Length)
             {
                 throw new DatasetFormatException(source, row, null,
@@ -187,11 +187,11 @@ public static class DatasetReader
     private static IEnumerable<DatasetRow> ReadJsonLines(Stream stream, DatasetReadOptions options)
     {
         var source = options.SourceName;
-        using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, leaveOpen: true);
+        using var reader = new LineReader(new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, leaveOpen: true), options.MaxLineLength, source);
         long row = 0;
         int? width = null;
         string? line;
-        while ((line = reader.ReadLine()) is not null)
+        while ((line = reader.ReadLine(row + 1)) is not null)
         {
             row++;
             if (string.IsNullOrWhiteSpace(line))
@@ -259,7 +259,7 @@ public static class DatasetReader
                 var column = $"features[{index}]";
                 if (element.ValueKind != JsonValueKind.Number || !element.TryGetDouble(out var value))
                 {
-                    throw new DatasetFormatException(source, row, column, $"{element.GetRawText()} is not a number");
+                    throw new DatasetFormatException(source, row, column, $"{InputExcerpt.Of(element.GetRawText())} is not a number");
                 }
 
                 features[index++] = ToFiniteFloat(value, element.GetRawText(), source, row, column);
@@ -267,7 +267,7 @@ public static class DatasetReader
 
             if (!root.TryGetProperty(options.LabelColumn, out var labelElement))
             {
-                throw new DatasetFormatException(source, row, options.LabelColumn, $"the object has no '{options.LabelColumn}' field");
+                throw new DatasetFormatException(source, row, options.LabelColumn, $"the object has no '{InputExcerpt.Of(options.LabelColumn)}' field");
             }
 
             var labelText = labelElement.ValueKind switch
@@ -282,7 +282,7 @@ public static class DatasetReader
             {
                 if (!root.TryGetProperty(options.GroupColumn, out var groupElement) || groupElement.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
                 {
-                    throw new DatasetFormatException(source, row, options.GroupColumn, $"the object has no '{options.GroupColumn}' field");
+                    throw new DatasetFormatException(source, row, options.GroupColumn, $"the object has no '{InputExcerpt.Of(options.GroupColumn)}' field");
                 }
 
                 group = RequireText(groupElement.ValueKind == JsonValueKind.String ? groupElement.GetString()! : groupElement.GetRawText(), source, row, options.GroupColumn);
@@ -301,6 +301,13 @@ public static class DatasetReader
         }
     }
 
+    /// <summary>At most the first ten column names, each cut short, so a bogus header is never echoed whole.</summary>
+    private static string ColumnList(string[] header)
+    {
+        var shown = string.Join(", ", header.Take(10).Select(h => InputExcerpt.Of(h)));
+        return header.Length > 10 ? $"{shown}, … {header.Length} in all" : shown;
+    }
+
     private static float ParseFeature(string text, string source, long row, string column)
     {
         var trimmed = text.Trim();
@@ -311,7 +318,7 @@ public static class DatasetReader
 
         if (!double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
         {
-            throw new DatasetFormatException(source, row, column, $"'{trimmed}' is not a number");
+            throw new DatasetFormatException(source, row, column, $"'{InputExcerpt.Of(trimmed)}' is not a number");
         }
 
         return ToFiniteFloat(value, trimmed, source, row, column);
@@ -321,13 +328,13 @@ public static class DatasetReader
     {
         if (!double.IsFinite(value))
         {
-            throw new DatasetFormatException(source, row, column, $"'{text}' is not a finite number (NaN and Infinity are not allowed)");
+            throw new DatasetFormatException(source, row, column, $"'{InputExcerpt.Of(text)}' is not a finite number (NaN and Infinity are not allowed)");
         }
 
         var single = (float)value;
         if (!float.IsFinite(single))
         {
-            throw new DatasetFormatException(source, row, column, $"'{text}' is outside the float32 range");
+            throw new DatasetFormatException(source, row, column, $"'{InputExcerpt.Of(text)}' is outside the float32 range");
         }
 
         return single;
@@ -341,7 +348,7 @@ public static class DatasetReader
         {
             if (!double.IsFinite(number))
             {
-                throw new DatasetFormatException(source, row, column, $"'{trimmed}' is not a finite number");
+                throw new DatasetFormatException(source, row, column, $"'{InputExcerpt.Of(trimmed)}' is not a finite number");
             }
 
             return number.ToString("R", CultureInfo.InvariantCulture);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using DataMarket.Valuation.Data;
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Valuation.Shapley;
@@ -38,11 +39,12 @@ public static class DatasetValuation
         TabularDataset test,
         int k,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         KnnShapley.CheckK(k);
         var (train, testSet, groupOrder) = Encode(parts, test);
-        var result = KnnShapley.Classification(train, testSet, k, progress, cancellationToken);
+        var result = KnnShapley.Classification(train, testSet, k, progress, cancellationToken, device: device);
         return ToDatasetResult(parts, result, groupOrder);
     }
 
@@ -57,11 +59,12 @@ public static class DatasetValuation
         string testName = "test data",
         string labelColumn = DatasetReadOptions.DefaultLabelColumn,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         KnnShapley.CheckK(k);
         var (train, testSet, groupOrder) = EncodeRegression(parts, test, testName, labelColumn);
-        var result = KnnShapley.Regression(train, testSet, k, progress, cancellationToken);
+        var result = KnnShapley.Regression(train, testSet, k, progress, cancellationToken, device: device);
         return ToDatasetResult(parts, result, groupOrder);
     }
 
@@ -75,13 +78,14 @@ public static class DatasetValuation
         int k,
         IReadOnlyList<string> groupOrder,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         KnnShapley.CheckK(k);
         var (train, testSet, groupsInData) = Encode(parts, test);
         var precedence = GroupOrder.Resolve(groupsInData, groupOrder);
         var ordered = new TrainingSet(train.Features, train.FeatureCount, train.Classes, train.Groups.Select(g => precedence[g]).ToArray(), train.GroupCount);
-        var result = KnnShapley.Asymmetric(ordered, testSet, k, progress, cancellationToken);
+        var result = KnnShapley.Asymmetric(ordered, testSet, k, progress, cancellationToken, device: device);
         return ToDatasetResult(parts, result, groupOrder.ToArray());
     }
 
@@ -113,13 +117,14 @@ public static class DatasetValuation
         int permutationsPerTestPoint = SellerShapley.DefaultPermutationsPerTestPoint,
         int seed = 0,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         KnnShapley.CheckK(k);
         var (train, testSet, groupOrder) = Encode(parts, test);
         var result = train.GroupCount <= SellerShapley.MaxExactGroups
-            ? SellerShapley.Exact(train, testSet, k, progress, cancellationToken)
-            : SellerShapley.Sampled(train, testSet, k, permutationsPerTestPoint, seed, progress, cancellationToken);
+            ? SellerShapley.Exact(train, testSet, k, progress, cancellationToken, device: device)
+            : SellerShapley.Sampled(train, testSet, k, permutationsPerTestPoint, seed, progress, cancellationToken, device: device);
         return result with { GroupNames = groupOrder };
     }
 

@@ -137,54 +137,131 @@ internal static class DistanceRanking
         }
     }
 
-    /// <summary>Squared Euclidean distance in float32, vectorised where the hardware allows.</summary>
+    /// <summary>Number of partial sums in <see cref="SquaredDistance"/>: lane l adds the features l, l + 8, l + 16, ...</summary>
+    public const int Lanes = 8;
+
+    /// <summary>
+    /// Squared Euclidean distance in float32, summed in one fixed order on every host and every device, so the ranking
+    /// (and with it every value) has the same bits everywhere: lane l (0..7) adds (a[f] - b[f])^2 for f = l, l + 8,
+    /// l + 16, ... in feature order, each square rounded before it is added (no fused multiply-add); then the lanes are
+    /// summed pairwise as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). The 256-bit, 128-bit and scalar
+    /// implementations below and the GPU kernel all follow this order; a wider vector would pair different features.
+    /// </summary>
     public static float SquaredDistance(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            return SquaredDistance512(a, b);
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            return SquaredDistance256(a, b);
+        }
+
+        return Vector128.IsHardwareAccelerated ? SquaredDistance128(a, b) : SquaredDistanceScalar(a, b);
+    }
+
+    /// <summary>
+    /// The fixed order with 512-bit loads: 16 features give lane l the squares of features l and l + 8, added in that
+    /// order to one 8-lane accumulator, which is the same sequence of additions as two 8-feature steps.
+    /// </summary>
+    internal static float SquaredDistance512(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         var length = a.Length;
         ref var aRef = ref MemoryMarshal.GetReference(a);
         ref var bRef = ref MemoryMarshal.GetReference(b);
+        var accumulator = Vector256<float>.Zero;
         var i = 0;
-        var sum = 0f;
-        if (Vector512.IsHardwareAccelerated && length >= Vector512<float>.Count)
+        for (; i <= length - (2 * Lanes); i += 2 * Lanes)
         {
-            var accumulator = Vector512<float>.Zero;
-            for (; i <= length - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var difference = Vector512.LoadUnsafe(ref aRef, (nuint)i) - Vector512.LoadUnsafe(ref bRef, (nuint)i);
-                accumulator += difference * difference;
-            }
-
-            sum = Vector512.Sum(accumulator);
-        }
-        else if (Vector256.IsHardwareAccelerated && length >= Vector256<float>.Count)
-        {
-            var accumulator = Vector256<float>.Zero;
-            for (; i <= length - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var difference = Vector256.LoadUnsafe(ref aRef, (nuint)i) - Vector256.LoadUnsafe(ref bRef, (nuint)i);
-                accumulator += difference * difference;
-            }
-
-            sum = Vector256.Sum(accumulator);
-        }
-        else if (Vector128.IsHardwareAccelerated && length >= Vector128<float>.Count)
-        {
-            var accumulator = Vector128<float>.Zero;
-            for (; i <= length - Vector128<float>.Count; i += Vector128<float>.Count)
-            {
-                var difference = Vector128.LoadUnsafe(ref aRef, (nuint)i) - Vector128.LoadUnsafe(ref bRef, (nuint)i);
-                accumulator += difference * difference;
-            }
-
-            sum = Vector128.Sum(accumulator);
+            var difference = Vector512.LoadUnsafe(ref aRef, (nuint)i) - Vector512.LoadUnsafe(ref bRef, (nuint)i);
+            var square = difference * difference;
+            accumulator += square.GetLower();
+            accumulator += square.GetUpper();
         }
 
-        for (; i < length; i++)
-        {
-            var difference = Unsafe.Add(ref aRef, i) - Unsafe.Add(ref bRef, i);
-            sum += difference * difference;
-        }
-
-        return sum;
+        return Finish256(accumulator, ref aRef, ref bRef, i, length);
     }
+
+    /// <summary>The fixed order with one 8-lane vector accumulator.</summary>
+    internal static float SquaredDistance256(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
+        Finish256(Vector256<float>.Zero, ref MemoryMarshal.GetReference(a), ref MemoryMarshal.GetReference(b), 0, a.Length);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Finish256(Vector256<float> accumulator, ref float aRef, ref float bRef, int i, int length)
+    {
+        for (; i <= length - Lanes; i += Lanes)
+        {
+            var difference = Vector256.LoadUnsafe(ref aRef, (nuint)i) - Vector256.LoadUnsafe(ref bRef, (nuint)i);
+            accumulator += difference * difference;
+        }
+
+        return i == length ? SumLanes(accumulator) : SumWithTail(accumulator, ref aRef, ref bRef, i, length);
+    }
+
+    /// <summary>((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) in registers; float addition is commutative, so l1 + l0 is l0 + l1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float SumLanes(Vector256<float> lanes)
+    {
+        var pairs = lanes + Vector256.Shuffle(lanes, Vector256.Create(1, 0, 3, 2, 5, 4, 7, 6));
+        var quads = pairs + Vector256.Shuffle(pairs, Vector256.Create(2, 3, 0, 1, 6, 7, 4, 5));
+        return quads.GetElement(0) + quads.GetElement(4);
+    }
+
+    // The remaining features go to lanes 0.. in order; a lane with nothing left keeps its sum (adding 0 would too).
+    // Kept out of line: a stack buffer in the hot method would stop it being inlined.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float SumWithTail(Vector256<float> accumulator, ref float aRef, ref float bRef, int from, int length)
+    {
+        Span<float> lanes = stackalloc float[Lanes];
+        accumulator.CopyTo(lanes);
+        AddTail(ref aRef, ref bRef, from, length, lanes);
+        return SumLanes(lanes);
+    }
+
+    /// <summary>The fixed order with two 4-lane vector accumulators (lanes 0..3 and 4..7), for hosts without 256-bit vectors.</summary>
+    internal static float SquaredDistance128(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        var length = a.Length;
+        ref var aRef = ref MemoryMarshal.GetReference(a);
+        ref var bRef = ref MemoryMarshal.GetReference(b);
+        var low = Vector128<float>.Zero;
+        var high = Vector128<float>.Zero;
+        var i = 0;
+        for (; i <= length - Lanes; i += Lanes)
+        {
+            var lowDifference = Vector128.LoadUnsafe(ref aRef, (nuint)i) - Vector128.LoadUnsafe(ref bRef, (nuint)i);
+            var highDifference = Vector128.LoadUnsafe(ref aRef, (nuint)(i + 4)) - Vector128.LoadUnsafe(ref bRef, (nuint)(i + 4));
+            low += lowDifference * lowDifference;
+            high += highDifference * highDifference;
+        }
+
+        Span<float> lanes = stackalloc float[Lanes];
+        low.CopyTo(lanes);
+        high.CopyTo(lanes[4..]);
+        AddTail(ref aRef, ref bRef, i, length, lanes);
+        return SumLanes(lanes);
+    }
+
+    /// <summary>The fixed order one float at a time.</summary>
+    internal static float SquaredDistanceScalar(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        Span<float> lanes = stackalloc float[Lanes];
+        lanes.Clear();
+        AddTail(ref MemoryMarshal.GetReference(a), ref MemoryMarshal.GetReference(b), 0, a.Length, lanes);
+        return SumLanes(lanes);
+    }
+
+    private static void AddTail(ref float aRef, ref float bRef, int from, int length, Span<float> lanes)
+    {
+        for (var f = from; f < length; f++)
+        {
+            var difference = Unsafe.Add(ref aRef, f) - Unsafe.Add(ref bRef, f);
+            lanes[f % Lanes] += difference * difference;
+        }
+    }
+
+    private static float SumLanes(ReadOnlySpan<float> lanes) =>
+        ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }

@@ -1,3 +1,4 @@
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Valuation.Shapley;
@@ -38,7 +39,8 @@ public static class KnnShapley
         int k,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
-        int maxThreads = 0)
+        int maxThreads = 0,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         return Run(
@@ -48,7 +50,8 @@ public static class KnnShapley
             (workspace, j) => ClassificationValues(train.Classes, test.Classes[j], k, workspace),
             progress,
             cancellationToken,
-            maxThreads);
+            maxThreads,
+            device);
     }
 
     /// <summary>
@@ -62,7 +65,8 @@ public static class KnnShapley
         int k,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
-        int maxThreads = 0)
+        int maxThreads = 0,
+        ValuationDevice? device = null)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(test);
@@ -75,7 +79,8 @@ public static class KnnShapley
             (workspace, j) => RegressionValues(train.Targets, test.Targets[j], k, workspace),
             progress,
             cancellationToken,
-            maxThreads);
+            maxThreads,
+            device);
     }
 
     /// <summary>
@@ -92,7 +97,8 @@ public static class KnnShapley
         int k,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
-        int maxThreads = 0)
+        int maxThreads = 0,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         var groupStart = GroupStarts(train.Groups, train.GroupCount);
@@ -104,7 +110,8 @@ public static class KnnShapley
             (workspace, j) => AsymmetricValues(train, test.Classes[j], k, groupStart, workspace),
             progress,
             cancellationToken,
-            maxThreads);
+            maxThreads,
+            device);
     }
 
     /// <summary>
@@ -204,21 +211,28 @@ public static class KnnShapley
         Func<Workspace, int, double> valueTestPoint,
         IProgress<int>? progress,
         CancellationToken cancellationToken,
-        int maxThreads = 0)
+        int maxThreads = 0,
+        ValuationDevice? device = null)
     {
         var totals = new ShapleyMoments(train.Count, train.GroupCount);
         var completed = 0;
+
+        // On a GPU device the training matrix is uploaded once and a whole block of test points is ranked there per
+        // call; the values, the block moments and their merge order stay as on the CPU, and the ordering is the same
+        // (one distance definition, (distance, index) keys), so the results are too.
+        using var deviceRanking = device?.CreateRanking(train.Features, train.FeatureCount, TestPointBlocks.Size);
+        var rankBlock = deviceRanking is null ? DistanceBlock : TestPointBlocks.Size;
         TestPointBlocks.Run(
             0,
             testCount,
             maxThreads,
-            () => new Workspace(train.Count, train.GroupCount, DistanceBlock),
+            () => new Workspace(train.Count, train.GroupCount, rankBlock, deviceRanking),
             (workspace, first, count) =>
             {
                 workspace.Moments.Clear();
-                for (var start = first; start < first + count; start += DistanceBlock)
+                for (var start = first; start < first + count; start += rankBlock)
                 {
-                    var rows = Math.Min(DistanceBlock, first + count - start);
+                    var rows = Math.Min(rankBlock, first + count - start);
                     workspace.ComputeDistances(train.Features, train.FeatureCount, testFeatures.AsSpan(start * train.FeatureCount, rows * train.FeatureCount));
                     for (var t = 0; t < rows; t++)
                     {
@@ -479,11 +493,13 @@ public static class KnnShapley
     /// Per-worker buffers for ranking training points against test points: distances for a block of up to
     /// <paramref name="block"/> test points at once, then one ranking at a time into <see cref="Order"/>.
     /// </summary>
-    internal class Ranker(int n, int block = 1)
+    internal class Ranker(int n, int block = 1, GpuRanking? device = null)
     {
-        private readonly ulong[][] _keys = Enumerable.Range(0, block).Select(_ => new ulong[n]).ToArray();
-        private readonly ulong[] _scratch = new ulong[n];
-        private readonly int[] _histogram = new int[DistanceRanking.HistogramLength];
+        // With a device the keys and the sort live there and only the block's orders come back.
+        private readonly ulong[][] _keys = Enumerable.Range(0, device is null ? block : 0).Select(_ => new ulong[n]).ToArray();
+        private readonly int[][] _deviceOrders = Enumerable.Range(0, device is null ? 0 : block).Select(_ => new int[n]).ToArray();
+        private readonly ulong[] _scratch = new ulong[device is null ? n : 0];
+        private readonly int[] _histogram = new int[device is null ? DistanceRanking.HistogramLength : 0];
 
         public int[] Order { get; } = new int[n];
 
@@ -496,16 +512,34 @@ public static class KnnShapley
         }
 
         /// <summary>Distances from every training point to each of the (at most block) rows in <paramref name="testRows"/>.</summary>
-        public void ComputeDistances(float[] features, int featureCount, ReadOnlySpan<float> testRows) =>
-            DistanceRanking.ComputeKeys(features, featureCount, testRows, _keys);
+        public void ComputeDistances(float[] features, int featureCount, ReadOnlySpan<float> testRows)
+        {
+            if (device is null)
+            {
+                DistanceRanking.ComputeKeys(features, featureCount, testRows, _keys);
+            }
+            else
+            {
+                device.RankBlock(testRows, _deviceOrders);
+            }
+        }
 
         /// <summary>Ranks the training points for the block's test point <paramref name="indexInBlock"/>.</summary>
-        public void RankTestPoint(int indexInBlock) =>
-            DistanceRanking.SortIntoOrder(_keys[indexInBlock], _scratch, _histogram, Order);
+        public void RankTestPoint(int indexInBlock)
+        {
+            if (device is null)
+            {
+                DistanceRanking.SortIntoOrder(_keys[indexInBlock], _scratch, _histogram, Order);
+            }
+            else
+            {
+                _deviceOrders[indexInBlock].CopyTo(Order, 0);
+            }
+        }
     }
 
     /// <summary>Per-worker buffers for one valuation run: all O(N), allocated once per worker, reused per test point.</summary>
-    internal sealed class Workspace(int n, int groupCount, int block) : Ranker(n, block)
+    internal sealed class Workspace(int n, int groupCount, int block, GpuRanking? device = null) : Ranker(n, block, device)
     {
         private double[]? _byRank;
         private double[]? _sortedTargets;

@@ -1,3 +1,4 @@
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Valuation.Shapley;
@@ -43,7 +44,8 @@ public static class SellerShapley
         int k,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
-        int maxThreads = 0)
+        int maxThreads = 0,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         if (train.GroupCount > MaxExactGroups)
@@ -54,7 +56,7 @@ public static class SellerShapley
 
         var m = train.GroupCount;
         var weights = CoalitionWeights(m);
-        return Run(train, test, k, 0, progress, cancellationToken, maxThreads, (workspace, j) =>
+        return Run(train, test, k, 0, progress, cancellationToken, maxThreads, device, (workspace, j) =>
             ExactForTestPoint(train, test.Classes[j], k, weights, workspace));
     }
 
@@ -72,7 +74,8 @@ public static class SellerShapley
         int seed = 0,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default,
-        int maxThreads = 0)
+        int maxThreads = 0,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         if (permutationsPerTestPoint < 1)
@@ -80,7 +83,7 @@ public static class SellerShapley
             throw new ValuationInputException($"permutations per test point must be at least 1, got {permutationsPerTestPoint}");
         }
 
-        return Run(train, test, k, permutationsPerTestPoint, progress, cancellationToken, maxThreads, (workspace, j) =>
+        return Run(train, test, k, permutationsPerTestPoint, progress, cancellationToken, maxThreads, device, (workspace, j) =>
             SampledForTestPoint(train, test.Classes[j], k, permutationsPerTestPoint, new Random(TestPointSeed(seed, j)), workspace));
     }
 
@@ -103,6 +106,7 @@ public static class SellerShapley
         IProgress<int>? progress,
         CancellationToken cancellationToken,
         int maxThreads,
+        ValuationDevice? device,
         Func<Workspace, int, double> valueTestPoint)
     {
         // Fixed blocks of test points merged in block order: the same inputs and seed give bit-identical results
@@ -111,11 +115,12 @@ public static class SellerShapley
         var groupMoments = new RunningMoments(m);
         var utilityMoments = new RunningMoments(1);
         var completed = 0;
+        using var deviceRanking = device?.CreateRanking(train.Features, train.FeatureCount, maxBlock: 1);
         TestPointBlocks.Run(
             0,
             test.Count,
             maxThreads,
-            () => new Workspace(train.Count, m, k),
+            () => new Workspace(train.Count, m, k, deviceRanking),
             (workspace, first, count) =>
             {
                 workspace.GroupMoments.Clear();
@@ -356,9 +361,9 @@ public static class SellerShapley
         return (double)topMatches / k;
     }
 
-    private sealed class Workspace(int n, int m, int k)
+    private sealed class Workspace(int n, int m, int k, GpuRanking? device)
     {
-        public KnnShapley.Ranker Ranking { get; } = new(n);
+        public KnnShapley.Ranker Ranking { get; } = new(n, 1, device);
 
         public double[] Values { get; } = new double[m];
 

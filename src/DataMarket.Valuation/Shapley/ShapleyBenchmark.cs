@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using DataMarket.Valuation.Gpu;
 
 namespace DataMarket.Valuation.Shapley;
 
@@ -16,7 +17,28 @@ public sealed record ShapleyBenchmarkResult(
     double WallSeconds,
     double CpuSeconds,
     double CpuSecondsPerTestPoint,
-    double TotalUtility);
+    double TotalUtility,
+    string Device = "cpu",
+    ShapleyResult? Values = null)
+{
+    /// <summary>The largest absolute difference between this run's point values and <paramref name="other"/>'s.</summary>
+    public double MaxDifferenceFrom(ShapleyBenchmarkResult other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (Values is null || other.Values is null || Values.Points.Length != other.Values.Points.Length)
+        {
+            throw new InvalidOperationException("both runs must carry values of the same length");
+        }
+
+        var largest = Math.Abs(Values.TotalUtility.Value - other.Values.TotalUtility.Value);
+        for (var i = 0; i < Values.Points.Length; i++)
+        {
+            largest = Math.Max(largest, Math.Abs(Values.Points[i].Value - other.Values.Points[i].Value));
+        }
+
+        return largest;
+    }
+}
 
 /// <summary>Times exact KNN-Shapley classification on a deterministic synthetic problem (for <c>datamarket bench shapley</c>).</summary>
 public static class ShapleyBenchmark
@@ -63,7 +85,10 @@ public static class ShapleyBenchmark
         return (new TrainingSet(train.Features, features, train.Classes), new TestSet(test.Features, features, test.Classes));
     }
 
-    /// <summary>Generates the problem, then times <see cref="KnnShapley.Classification"/> on it.</summary>
+    /// <summary>
+    /// Generates the problem, then times <see cref="KnnShapley.Classification"/> on it, on <paramref name="device"/>
+    /// (the CPU when null). Kernels are compiled before the clock starts, by a one-test-point run.
+    /// </summary>
     public static ShapleyBenchmarkResult RunClassification(
         int trainingPoints,
         int testPoints,
@@ -71,17 +96,23 @@ public static class ShapleyBenchmark
         int k = 5,
         int seed = 1,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         KnnShapley.CheckK(k);
         var generate = Stopwatch.StartNew();
         var (train, test) = GenerateProblem(trainingPoints, testPoints, features, seed: seed);
         generate.Stop();
 
+        if (device is not null && device.Kind != DeviceKind.Cpu)
+        {
+            KnnShapley.Classification(train, new TestSet(test.Features[..features], features, test.Classes[..1]), k, device: device);
+        }
+
         var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
         var wall = Stopwatch.StartNew();
-        var result = KnnShapley.Classification(train, test, k, progress, cancellationToken);
+        var result = KnnShapley.Classification(train, test, k, progress, cancellationToken, device: device);
         wall.Stop();
         process.Refresh();
         var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
@@ -96,6 +127,8 @@ public static class ShapleyBenchmark
             wall.Elapsed.TotalSeconds,
             cpu,
             cpu / testPoints,
-            result.TotalUtility.Value);
+            result.TotalUtility.Value,
+            device?.Name ?? ValuationDevice.Cpu.Name,
+            result);
     }
 }

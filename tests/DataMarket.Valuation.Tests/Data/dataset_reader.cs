@@ -87,6 +87,78 @@ public sealed class dataset_reader
         Assert.Equal(new[] { "a", "b" }, summary.FeatureNames);
     }
 
+    [Theory]
+    [InlineData(DatasetFormat.Csv)]
+    [InlineData(DatasetFormat.JsonLines)]
+    public void a_file_without_newlines_is_refused_after_the_line_cap_not_read_whole(DatasetFormat format)
+    {
+        // 256 MiB of 'x' and no newline: the reader must give up after about the cap, not buffer the whole "line".
+        using var endless = new EndlessStream((byte)'x', 256L << 20);
+        var options = new DatasetReadOptions { SourceName = "huge.csv", Format = format };
+
+        var exception = Assert.Throws<DatasetFormatException>(() => DatasetReader.Validate(endless, options));
+
+        Assert.Contains($"longer than {options.MaxLineLength} characters", exception.Message);
+        Assert.True(endless.Position < 4L << 20, $"read {endless.Position} bytes before refusing");
+        Assert.True(exception.Message.Length < 300, exception.Message);
+    }
+
+    [Fact]
+    public void an_overlong_field_is_refused_and_errors_quote_only_a_short_excerpt()
+    {
+        var longField = new string('7', 5000);
+        var tooLong = Assert.Throws<DatasetFormatException>(() => Csv($"x,label\n{longField},0\n"));
+        Assert.Contains("row 1", tooLong.Message);
+        Assert.Contains("longer than 1024 characters", tooLong.Message);
+        Assert.DoesNotContain(longField[..100], tooLong.Message);
+
+        var junk = new string('z', 900);
+        var notNumber = Assert.Throws<DatasetFormatException>(() => Csv($"x,label\n{junk},0\n"));
+        Assert.Contains("'zzzz", notNumber.Message);
+        Assert.Contains("(900 characters)", notNumber.Message);
+        Assert.True(notNumber.Message.Length < 200, notNumber.Message);
+
+        var header = string.Join(',', Enumerable.Range(0, 500).Select(i => $"column_{i}_{new string('h', 500)}"));
+        var noLabel = Assert.Throws<DatasetFormatException>(() => Csv($"{header}\n"));
+        Assert.Contains("500 in all", noLabel.Message);
+        Assert.True(noLabel.Message.Length < 1000, $"{noLabel.Message.Length} characters");
+    }
+
+    [Fact]
+    public void crlf_line_ends_and_a_last_line_without_newline_are_read()
+    {
+        var data = Csv("x,label\r\n1,0\r\n\r\n2,1");
+        Assert.Equal(new[] { 1f, 2f }, data.Features);
+        Assert.Equal(2, data.Rows);
+    }
+
+    private sealed class EndlessStream(byte value, long length) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => length;
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = (int)Math.Min(count, length - _position);
+            buffer.AsSpan(offset, n).Fill(value);
+            _position += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
     private static TabularDataset Csv(string content) => Load(content, DatasetFormat.Csv);
 
     private static TabularDataset Load(string content, DatasetFormat format, string? group = null, int? expectedFeatures = null) =>

@@ -66,6 +66,86 @@ public class ranking_by_distance
         }
     }
 
+    /// <summary>
+    /// The one summation order every path must follow, written out plainly: lane l adds the rounded squares of features
+    /// l, l + 8, ... in order, then ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
+    /// </summary>
+    internal static float ReferenceSquaredDistance(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        var lane = new float[8];
+        for (var f = 0; f < a.Length; f++)
+        {
+            var difference = a[f] - b[f];
+            var square = difference * difference;
+            lane[f % 8] = lane[f % 8] + square;
+        }
+
+        var left = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+        var right = (lane[4] + lane[5]) + (lane[6] + lane[7]);
+        return left + right;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(5)]
+    [InlineData(8)]
+    [InlineData(13)]
+    [InlineData(16)]
+    [InlineData(32)]
+    [InlineData(33)]
+    [InlineData(100)]
+    public void every_vector_width_sums_in_the_one_fixed_order_bit_for_bit(int width)
+    {
+        var random = new Random(width);
+        var implementations = new List<(string Name, Func<float[], float[], float> Distance)>
+        {
+            ("scalar", (x, y) => DistanceRanking.SquaredDistanceScalar(x, y)),
+            ("dispatch", (x, y) => DistanceRanking.SquaredDistance(x, y)),
+        };
+        if (System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated)
+        {
+            implementations.Add(("128-bit", (x, y) => DistanceRanking.SquaredDistance128(x, y)));
+        }
+
+        if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated)
+        {
+            implementations.Add(("256-bit", (x, y) => DistanceRanking.SquaredDistance256(x, y)));
+        }
+
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        {
+            implementations.Add(("512-bit", (x, y) => DistanceRanking.SquaredDistance512(x, y)));
+        }
+
+        var differsFromSequentialSum = false;
+        for (var trial = 0; trial < 200; trial++)
+        {
+            // Values over several orders of magnitude make rounding depend on the order of the additions.
+            var a = Enumerable.Range(0, width).Select(_ => (float)((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-3, 4)))).ToArray();
+            var b = Enumerable.Range(0, width).Select(_ => (float)((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-3, 4)))).ToArray();
+            var expected = ReferenceSquaredDistance(a, b);
+            foreach (var (name, distance) in implementations)
+            {
+                var actual = distance(a, b);
+                Assert.True(
+                    BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual),
+                    $"{name}, width {width}, trial {trial}: {actual:R} instead of {expected:R}");
+            }
+
+            var sequential = 0f;
+            for (var f = 0; f < width; f++)
+            {
+                sequential += (a[f] - b[f]) * (a[f] - b[f]);
+            }
+
+            differsFromSequentialSum |= sequential != expected;
+        }
+
+        // The data is rich enough to tell the fixed order from a plain left-to-right sum (with fewer than four features
+        // the two orders are the same additions).
+        Assert.True(width < 4 || differsFromSequentialSum, "the test data never distinguishes summation orders");
+    }
+
     [Fact]
     public void ties_rank_the_lower_training_index_first()
     {

@@ -1,0 +1,71 @@
+using DataMarket.Gateway.Application;
+using DataMarket.ServiceDefaults.Security;
+
+namespace Microsoft.AspNetCore.Builder;
+
+public sealed record SignUpRequest(string Role, string Name);
+
+public sealed record CreateAccountRequest(string Role, string Name);
+
+public sealed record CreateKeyRequest(string Name);
+
+/// <summary>The gateway's own API: sign-up, the caller's account and keys, and the operators' account and audit calls.</summary>
+public static class AccountsApi
+{
+    public static IEndpointRouteBuilder MapAccountsApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api");
+
+        // Sellers and buyers sign themselves up; operators are made by operators (or the CLI).
+        api.MapPost("/signup", (SignUpRequest request, AccountService accounts, CancellationToken ct) => Run(async () =>
+        {
+            if (request.Role is not (Roles.Seller or Roles.Buyer))
+            {
+                throw new AccountException("sign up as a seller or a buyer");
+            }
+
+            var account = await accounts.CreateAccountAsync("self", request.Role, request.Name, ct);
+            var key = await accounts.CreateApiKeyAsync(account.Id, "first key", ct);
+            return Results.Created("/api/me", new { account, apiKey = key.Key });
+        })).AllowAnonymous();
+
+        api.MapGet("/me", async (HttpContext http, AccountService accounts, CancellationToken ct) =>
+            Results.Ok(new { id = http.User.AccountId(), name = http.User.FindFirst("name")?.Value, role = http.User.FindFirst("role")?.Value, keys = await accounts.ListApiKeysAsync(http.User.AccountId(), ct) }));
+
+        api.MapPost("/me/keys", (HttpContext http, CreateKeyRequest request, AccountService accounts, CancellationToken ct) => Run(async () =>
+        {
+            var key = await accounts.CreateApiKeyAsync(http.User.AccountId(), request.Name, ct);
+            return Results.Created($"/api/me/keys/{key.Info.Id}", new { key.Info, apiKey = key.Key });
+        }));
+
+        api.MapDelete("/me/keys/{id}", (HttpContext http, string id, AccountService accounts, CancellationToken ct) => Run(async () =>
+        {
+            await accounts.RevokeApiKeyAsync(http.User.AccountId(), id, ct);
+            return Results.NoContent();
+        }));
+
+        api.MapPost("/accounts", (HttpContext http, CreateAccountRequest request, AccountService accounts, CancellationToken ct) => Run(async () =>
+        {
+            var account = await accounts.CreateAccountAsync(http.User.AccountId(), request.Role, request.Name, ct);
+            var key = await accounts.CreateApiKeyAsync(account.Id, "first key", ct);
+            return Results.Created("/api/me", new { account, apiKey = key.Key });
+        })).RequireAuthorization(Roles.Operator);
+
+        api.MapGet("/audit", async (int? limit, AccountService accounts, CancellationToken ct) =>
+            Results.Ok(await accounts.ReadAuditAsync(limit ?? 100, ct)))
+            .RequireAuthorization(Roles.Operator);
+        return app;
+    }
+
+    private static async Task<IResult> Run(Func<Task<IResult>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (AccountException exception)
+        {
+            return Results.Problem(exception.Message, statusCode: exception.StatusCode);
+        }
+    }
+}

@@ -1,0 +1,171 @@
+using System.Security.Cryptography;
+using System.Text;
+using DataMarket.Gateway.Model;
+using DataMarket.ServiceDefaults.Security;
+using Microsoft.EntityFrameworkCore;
+
+namespace DataMarket.Gateway.Application;
+
+public sealed class AccountException(string message, int statusCode = StatusCodes.Status400BadRequest) : Exception(message)
+{
+    public int StatusCode { get; } = statusCode;
+}
+
+public sealed record AccountView(string Id, string Name, string Role, DateTime CreatedAt);
+
+public sealed record ApiKeyView(string Id, string Name, DateTime CreatedAt, DateTime? LastUsedAt, DateTime? RevokedAt);
+
+/// <summary>A new key: <see cref="Key"/> is shown this once and never stored.</summary>
+public sealed record NewApiKey(ApiKeyView Info, string Key);
+
+/// <summary>Accounts, their API keys and the audit log, kept in the gateway's own database.</summary>
+public sealed class AccountService(GatewayDbContext db, TimeProvider time)
+{
+    public const int MaxNameLength = 100;
+    private const string KeyPrefix = "dmk_";
+
+    public async Task<AccountView> CreateAccountAsync(string actorId, string role, string name, CancellationToken cancellationToken)
+    {
+        if (!Roles.All.Contains(role))
+        {
+            throw new AccountException($"role must be one of {string.Join(", ", Roles.All)}");
+        }
+
+        name = name.Trim();
+        if (!IsAccountName(name))
+        {
+            throw new AccountException($"an account name is 1 to {MaxNameLength} letters, digits, spaces and . _ -");
+        }
+
+        if (await db.Accounts.AnyAsync(a => a.Name == name, cancellationToken))
+        {
+            throw new AccountException("an account with this name already exists", StatusCodes.Status409Conflict);
+        }
+
+        var account = new Account
+        {
+            Id = "acct_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
+            Name = name,
+            Role = role,
+            CreatedAt = time.GetUtcNow().UtcDateTime,
+        };
+        db.Accounts.Add(account);
+        Audit(actorId, "account.create", $"{account.Id} ({role})");
+        await db.SaveChangesAsync(cancellationToken);
+        return View(account);
+    }
+
+    public async Task<AccountView?> FindByNameAsync(string name, CancellationToken cancellationToken) =>
+        await db.Accounts.AsNoTracking().Where(a => a.Name == name).Select(a => new AccountView(a.Id, a.Name, a.Role, a.CreatedAt)).SingleOrDefaultAsync(cancellationToken);
+
+    public async Task<NewApiKey> CreateApiKeyAsync(string accountId, string keyName, CancellationToken cancellationToken)
+    {
+        keyName = keyName.Trim();
+        if (!IsAccountName(keyName))
+        {
+            throw new AccountException($"a key name is 1 to {MaxNameLength} letters, digits, spaces and . _ -");
+        }
+
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        var secret = Base64Url(RandomNumberGenerator.GetBytes(32));
+        var key = new ApiKey
+        {
+            Id = id,
+            AccountId = accountId,
+            Name = keyName,
+            SecretHash = Hash(secret),
+            CreatedAt = time.GetUtcNow().UtcDateTime,
+        };
+        db.ApiKeys.Add(key);
+        Audit(accountId, "api-key.create", $"{id} ({keyName})");
+        await db.SaveChangesAsync(cancellationToken);
+        return new NewApiKey(KeyView(key), $"{KeyPrefix}{id}_{secret}");
+    }
+
+    public async Task<IReadOnlyList<ApiKeyView>> ListApiKeysAsync(string accountId, CancellationToken cancellationToken) =>
+        (await db.ApiKeys.AsNoTracking().Where(k => k.AccountId == accountId).OrderBy(k => k.CreatedAt).ToListAsync(cancellationToken))
+        .Select(KeyView).ToList();
+
+    /// <summary>Revokes one of the account's own keys; another account's key id is "not found", not "forbidden".</summary>
+    public async Task RevokeApiKeyAsync(string accountId, string keyId, CancellationToken cancellationToken)
+    {
+        var key = await db.ApiKeys.SingleOrDefaultAsync(k => k.Id == keyId && k.AccountId == accountId, cancellationToken)
+            ?? throw new AccountException("no such key", StatusCodes.Status404NotFound);
+        if (key.RevokedAt is null)
+        {
+            key.RevokedAt = time.GetUtcNow().UtcDateTime;
+            Audit(accountId, "api-key.revoke", key.Id);
+            await db.SaveChangesAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Revokes every key of the account with this name (used when <c>serve</c> issues fresh demo keys).</summary>
+    public async Task RevokeApiKeysNamedAsync(string accountId, string keyName, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        foreach (var key in await db.ApiKeys.Where(k => k.AccountId == accountId && k.Name == keyName && k.RevokedAt == null).ToListAsync(cancellationToken))
+        {
+            key.RevokedAt = now;
+            Audit(accountId, "api-key.revoke", key.Id);
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>The account a presented key belongs to, or null for a malformed, unknown, forged or revoked key.</summary>
+    public async Task<AccountView?> AuthenticateAsync(string presented, CancellationToken cancellationToken)
+    {
+        if (!presented.StartsWith(KeyPrefix, StringComparison.Ordinal) || presented.Length > 200)
+        {
+            return null;
+        }
+
+        var parts = presented[KeyPrefix.Length..].Split('_', 2);
+        if (parts.Length != 2 || parts[0].Length != 16)
+        {
+            return null;
+        }
+
+        var keyId = parts[0];
+        var key = await db.ApiKeys.SingleOrDefaultAsync(k => k.Id == keyId, cancellationToken);
+        // Hash compared in constant time, so the answer's timing says nothing about how much of a guess was right.
+        if (key is null || key.RevokedAt is not null
+            || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(key.SecretHash), Encoding.ASCII.GetBytes(Hash(parts[1]))))
+        {
+            return null;
+        }
+
+        var account = await db.Accounts.AsNoTracking().SingleOrDefaultAsync(a => a.Id == key.AccountId, cancellationToken);
+        if (account is null)
+        {
+            return null;
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        // Last use to the minute is enough, and spares a write on every request.
+        if (key.LastUsedAt is null || now - key.LastUsedAt.Value > TimeSpan.FromMinutes(1))
+        {
+            key.LastUsedAt = now;
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        return View(account);
+    }
+
+    public async Task<IReadOnlyList<AuditEntry>> ReadAuditAsync(int limit, CancellationToken cancellationToken) =>
+        await db.Audit.AsNoTracking().OrderByDescending(e => e.Id).Take(Math.Clamp(limit, 1, 1000)).ToListAsync(cancellationToken);
+
+    public static bool IsAccountName(string name) =>
+        name.Length is > 0 and <= MaxNameLength && name.All(ch => char.IsAsciiLetterOrDigit(ch) || ch is ' ' or '.' or '_' or '-');
+
+    private void Audit(string actorId, string action, string target) =>
+        db.Audit.Add(new AuditEntry { At = time.GetUtcNow().UtcDateTime, ActorId = actorId, Action = action, Target = target });
+
+    private static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static AccountView View(Account a) => new(a.Id, a.Name, a.Role, a.CreatedAt);
+
+    private static ApiKeyView KeyView(ApiKey k) => new(k.Id, k.Name, k.CreatedAt, k.LastUsedAt, k.RevokedAt);
+}

@@ -1,0 +1,188 @@
+using System.Threading.RateLimiting;
+using DataMarket.Gateway.Application;
+using DataMarket.Gateway.Infrastructure;
+using DataMarket.Gateway.Model;
+using DataMarket.ServiceDefaults.Security;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Yarp.ReverseProxy.Configuration;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+public static class GatewayExtensions
+{
+    public const string ValuationRequestsPolicy = "valuation-requests";
+    private const string ProxyPolicy = "authenticated";
+
+    /// <summary>
+    /// The public edge: accounts and API keys in the gateway's own database, sign-in by key, rate limits, and YARP
+    /// routes to the services that forward each request with a token the gateway signs for the caller.
+    /// </summary>
+    public static IServiceCollection AddGateway(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+        options.ConnectionString ??= configuration.GetConnectionString("Gateway");
+        services.AddSingleton(options);
+        var auth = configuration.GetSection(ServiceAuthOptions.SectionName).Get<ServiceAuthOptions>() ?? new ServiceAuthOptions();
+        services.TryAddSingleton(auth);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ServiceTokenIssuer>();
+        services.AddGatewayAccounts(options);
+
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorizationBuilder()
+            .AddRolePolicies()
+            .AddPolicy(ProxyPolicy, policy => policy.RequireAuthenticatedUser());
+
+        services.AddRateLimiter(limiter =>
+        {
+            limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            limiter.OnRejected = async (context, cancellationToken) =>
+            {
+                if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+                {
+                    context.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                await context.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = context.HttpContext,
+                    ProblemDetails = new ProblemDetails
+                    {
+                        Status = StatusCodes.Status429TooManyRequests,
+                        Title = "Too many requests",
+                        Detail = "the rate limit for this kind of request is reached; try again after the Retry-After interval",
+                    },
+                });
+            };
+            // Key checks per client address: generous, but a key cannot be guessed at network speed.
+            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
+                http.Request.Headers.ContainsKey("Authorization") || http.Request.Headers.ContainsKey("X-Api-Key") || http.Request.Path.StartsWithSegments("/api/signup")
+                    ? RateLimitPartition.GetFixedWindowLimiter(http.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => Window(options.SignInAttemptsPerMinute))
+                    : RateLimitPartition.GetNoLimiter("anonymous"));
+            limiter.AddPolicy(ValuationRequestsPolicy, http =>
+                RateLimitPartition.GetFixedWindowLimiter(http.User.AccountId(), _ => Window(options.ValuationRequestsPerMinute)));
+        });
+
+        services.AddReverseProxy()
+            .LoadFromMemory(Routes(options), Clusters(options))
+            .AddTransforms(context => ServiceTokenTransform.Apply(context, context.Services.GetRequiredService<ServiceTokenIssuer>()));
+        return services;
+    }
+
+    /// <summary>The accounts database and service alone (the CLI's <c>accounts create</c> needs no proxy).</summary>
+    public static IServiceCollection AddGatewayAccounts(this IServiceCollection services, GatewayOptions options)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddDbContext<GatewayDbContext>(db =>
+        {
+            switch (options.Database)
+            {
+                case GatewayDatabase.Sqlite:
+                    db.UseSqlite(options.ConnectionString ?? "Data Source=datamarket-gateway.db");
+                    break;
+                case GatewayDatabase.Postgres:
+                    db.UseNpgsql(options.ConnectionString ?? DataMarket.ServiceDefaults.LocalDefaults.PostgresConnectionString);
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown gateway database '{options.Database}'");
+            }
+        });
+        services.AddScoped<AccountService>();
+        services.AddHostedService<GatewayDatabaseInitializer>();
+        return services;
+    }
+
+    /// <summary>Problem responses, body-size limit, sign-in, authorisation and rate limits, in that order.</summary>
+    public static WebApplication UseGateway(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<GatewayOptions>();
+        app.UseProblemResponses();
+        app.Use(async (http, next) =>
+        {
+            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            {
+                size.MaxRequestBodySize = options.MaxUploadBytes;
+            }
+
+            // Refused before a byte is forwarded when the size is declared; the services check undeclared sizes.
+            if (http.Request.ContentLength > options.MaxUploadBytes)
+            {
+                http.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+                await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = http,
+                    ProblemDetails = new ProblemDetails
+                    {
+                        Status = StatusCodes.Status413PayloadTooLarge,
+                        Title = "The request body is too large",
+                        Detail = $"the limit is {options.MaxUploadBytes} bytes (Gateway__MaxUploadBytes)",
+                    },
+                });
+                return;
+            }
+
+            await next(http);
+        });
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        return app;
+    }
+
+    public static WebApplication MapGateway(this WebApplication app)
+    {
+        app.MapAccountsApi();
+        app.MapReverseProxy();
+        return app;
+    }
+
+    private static FixedWindowRateLimiterOptions Window(int permitsPerMinute) => new()
+    {
+        PermitLimit = Math.Max(1, permitsPerMinute),
+        Window = TimeSpan.FromMinutes(1),
+        QueueLimit = 0,
+    };
+
+    private static List<RouteConfig> Routes(GatewayOptions options)
+    {
+        var routes = new List<RouteConfig>
+        {
+            new() { RouteId = "valuation-requests", ClusterId = "catalog", AuthorizationPolicy = ProxyPolicy, RateLimiterPolicy = ValuationRequestsPolicy,
+                Match = new RouteMatch { Path = "/api/valuations", Methods = ["POST"] } },
+        };
+        foreach (var resource in new[] { "listings", "tasks", "valuations" })
+        {
+            routes.Add(new RouteConfig { RouteId = resource, ClusterId = "catalog", AuthorizationPolicy = ProxyPolicy, Match = new RouteMatch { Path = $"/api/{resource}/{{**rest}}" } });
+        }
+
+        if (options.SettlementAddress is not null)
+        {
+            foreach (var resource in new[] { "quotes", "purchases", "settlements", "statements" })
+            {
+                routes.Add(new RouteConfig { RouteId = resource, ClusterId = "settlement", AuthorizationPolicy = ProxyPolicy, Match = new RouteMatch { Path = $"/api/{resource}/{{**rest}}" } });
+            }
+        }
+
+        return routes;
+    }
+
+    private static List<ClusterConfig> Clusters(GatewayOptions options)
+    {
+        var clusters = new List<ClusterConfig>
+        {
+            new() { ClusterId = "catalog", Destinations = new Dictionary<string, DestinationConfig> { ["catalog"] = new() { Address = options.CatalogAddress } } },
+        };
+        if (options.SettlementAddress is not null)
+        {
+            clusters.Add(new ClusterConfig { ClusterId = "settlement", Destinations = new Dictionary<string, DestinationConfig> { ["settlement"] = new() { Address = options.SettlementAddress } } });
+        }
+
+        return clusters;
+    }
+}

@@ -1,0 +1,88 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace DataMarket.Gateway.Model;
+
+public sealed class Account
+{
+    /// <summary><c>acct_</c> and 16 hex digits; the id every service knows the account by.</summary>
+    public required string Id { get; set; }
+    public required string Name { get; set; }
+    public required string Role { get; set; }
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>A named API key. Only a SHA-256 of its secret is kept; the key itself is shown once, when it is made.</summary>
+public sealed class ApiKey
+{
+    /// <summary>The public part of the key (<c>dmk_ID_secret</c>), used to find the row.</summary>
+    public required string Id { get; set; }
+    public required string AccountId { get; set; }
+    public required string Name { get; set; }
+    public required string SecretHash { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime? LastUsedAt { get; set; }
+    public DateTime? RevokedAt { get; set; }
+}
+
+/// <summary>Who did what, when: every operator action and every change to accounts and keys.</summary>
+public sealed class AuditEntry
+{
+    public long Id { get; set; }
+    public DateTime At { get; set; }
+    public required string ActorId { get; set; }
+    public required string Action { get; set; }
+    public required string Target { get; set; }
+}
+
+public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
+{
+    public DbSet<Account> Accounts => Set<Account>();
+
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+
+    public DbSet<AuditEntry> Audit => Set<AuditEntry>();
+
+    /// <summary>SQLite reads DateTime back without a zone; every timestamp here is UTC.</summary>
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        configurationBuilder.Properties<DateTime>().HaveConversion<UtcConverter>();
+        configurationBuilder.Properties<DateTime?>().HaveConversion<UtcConverter>();
+    }
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<Account>(account =>
+        {
+            account.ToTable("accounts");
+            account.HasKey(a => a.Id);
+            account.Property(a => a.Id).HasMaxLength(40);
+            account.Property(a => a.Name).HasMaxLength(100);
+            account.Property(a => a.Role).HasMaxLength(20);
+            account.HasIndex(a => a.Name).IsUnique();
+        });
+        modelBuilder.Entity<ApiKey>(key =>
+        {
+            key.ToTable("api_keys");
+            key.HasKey(k => k.Id);
+            key.Property(k => k.Id).HasMaxLength(40);
+            key.Property(k => k.AccountId).HasMaxLength(40);
+            key.Property(k => k.Name).HasMaxLength(100);
+            key.Property(k => k.SecretHash).HasMaxLength(64);
+            key.HasIndex(k => k.AccountId);
+        });
+        modelBuilder.Entity<AuditEntry>(entry =>
+        {
+            entry.ToTable("audit_log");
+            entry.HasKey(e => e.Id);
+            entry.Property(e => e.ActorId).HasMaxLength(40);
+            entry.Property(e => e.Action).HasMaxLength(60);
+            entry.Property(e => e.Target).HasMaxLength(200);
+            entry.HasIndex(e => e.At);
+        });
+    }
+
+    private sealed class UtcConverter() : ValueConverter<DateTime, DateTime>(
+        value => value.Kind == DateTimeKind.Local ? value.ToUniversalTime() : value,
+        value => DateTime.SpecifyKind(value, DateTimeKind.Utc));
+}

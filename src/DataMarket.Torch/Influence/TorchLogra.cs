@@ -1,0 +1,334 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DataMarket.Torch.Influence;
+
+public enum ProjectionInit { Random, Pca, Identity }
+
+public enum Preconditioning { Raw, Identity }
+
+/// <summary>
+/// dot: how much each training row helped the test points (positive = removing it raises their loss);
+/// cosine: the same with each training row's gradient normalised, so rows with huge gradients do not dominate;
+/// self: each training row's influence on itself, which is high for rows the model finds surprising (mislabels).
+/// </summary>
+public enum InfluenceMode { Dot, Cosine, Self }
+
+/// <summary>
+/// LoGra options. Rank is k per side (k_in = min(rank, in), k_out = min(rank, out)); Identity init skips projection
+/// (exact per-layer gradients, for small checks). Damping null means 0.1 x the mean eigenvalue of each layer's Fisher.
+/// </summary>
+public sealed record TorchLograOptions
+{
+    public int Rank { get; init; } = 16;
+    public ProjectionInit Init { get; init; } = ProjectionInit.Random;
+    public Preconditioning Hessian { get; init; } = Preconditioning.Raw;
+    public double? Damping { get; init; }
+    public ulong Seed { get; init; } = 1;
+    public ScalarType StoreType { get; init; } = ScalarType.Float32;
+    public int BatchSize { get; init; } = 64;
+    public int ChunkRows { get; init; } = 1024;
+    public IReadOnlyCollection<string>? Layers { get; init; }
+}
+
+/// <summary>One watched layer's projections: P_in [k_in, in] and P_out [k_out, out]; its block in a row starts at Offset.</summary>
+public sealed record LayerProjection(string Name, Tensor In, Tensor Out, long Offset)
+{
+    public long Size => In.shape[0] * Out.shape[0];
+}
+
+/// <summary>
+/// LoGra (Choe et al. 2024) on TorchSharp: per-example gradients of the watched Linear layers, projected on both sides
+/// (G̃ = Σ_t (P_out dy_t)(P_in x_t)ᵀ, never materialising G), stored as rows, preconditioned per layer with the damped
+/// empirical Fisher, and scored by GEMM over the store in fixed chunks. Losses are summed over examples and tokens.
+/// </summary>
+public sealed class TorchLogra : IDisposable
+{
+    private readonly nn.Module _model;
+    private readonly LinearCapture _capture;
+    private readonly TorchLograOptions _options;
+    private readonly List<Tensor> _factors = []; // per layer: Cholesky factor of (C + λI), float64
+
+    private TorchLogra(nn.Module model, TorchLograOptions options, IReadOnlyList<LayerProjection> projections, LinearCapture capture)
+    {
+        _model = model;
+        _options = options;
+        Projections = projections;
+        _capture = capture;
+        Dimension = projections.Sum(p => p.Size);
+    }
+
+    public IReadOnlyList<LayerProjection> Projections { get; }
+
+    /// <summary>Width of one gradient row (Σ over layers of k_out x k_in).</summary>
+    public long Dimension { get; }
+
+    /// <summary>
+    /// Sets up projections for <paramref name="model"/>. <paramref name="lossOf"/> gives the summed loss of a batch
+    /// of row indices (the model in eval mode, float dtype of the model); PCA init runs it once over every batch.
+    /// </summary>
+    public static TorchLogra Create(nn.Module model, TorchLograOptions options, long rows, Func<Tensor, Tensor> lossOf)
+    {
+        var capture = new LinearCapture(model, options.Layers);
+        try
+        {
+            var dtype = model.parameters().First().dtype;
+            var device = model.parameters().First().device;
+            var projections = options.Init switch
+            {
+                ProjectionInit.Pca => PcaProjections(model, capture, options, rows, lossOf, dtype),
+                _ => FixedProjections(capture, options, dtype, device),
+            };
+            return new TorchLogra(model, options, projections, capture);
+        }
+        catch
+        {
+            capture.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Projected per-example gradients of the rows in <paramref name="batch"/>: [B, Dimension] in the model's dtype.</summary>
+    public Tensor Gradients(Tensor batch, Func<Tensor, Tensor> lossOf)
+    {
+        using var scope = NewDisposeScope();
+        _model.zero_grad();
+        lossOf(batch).backward();
+        var blocks = new List<Tensor>();
+        foreach (var projection in Projections)
+        {
+            var (x, dy) = _capture.Get(projection.Name);
+            var rows = x.shape[0];
+            var px = x.reshape(rows, -1, x.shape[^1]).matmul(projection.In.t());      // [B, T, k_in]
+            var pdy = dy.reshape(rows, -1, dy.shape[^1]).matmul(projection.Out.t());  // [B, T, k_out]
+            blocks.Add(pdy.transpose(1, 2).matmul(px).reshape(rows, -1));               // Σ_t outer: [B, k_out*k_in]
+        }
+
+        return torch.cat(blocks, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Logs every row's projected gradient in batches: the store, [rows, Dimension] in the store dtype.</summary>
+    public Tensor Log(long rows, Func<Tensor, Tensor> lossOf)
+    {
+        var store = torch.empty(rows, Dimension, dtype: _options.StoreType);
+        for (long start = 0; start < rows; start += _options.BatchSize)
+        {
+            using var scope = NewDisposeScope();
+            var count = Math.Min(_options.BatchSize, rows - start);
+            var batch = torch.arange(start, start + count, dtype: int64);
+            store[TensorIndex.Slice(start, start + count)] = Gradients(batch, lossOf).to(_options.StoreType).cpu();
+        }
+
+        return store;
+    }
+
+    /// <summary>
+    /// Fits the preconditioner on the store: per layer C = GᵀG / N in float64, accumulated over fixed chunks in row
+    /// order (the same bits however the store was produced), damped by λ and factorised.
+    /// </summary>
+    public void Fit(Tensor store)
+    {
+        DisposeFactors();
+        if (_options.Hessian == Preconditioning.Identity)
+        {
+            return;
+        }
+
+        var rows = store.shape[0];
+        foreach (var projection in Projections)
+        {
+            using var scope = NewDisposeScope();
+            var covariance = torch.zeros(projection.Size, projection.Size, dtype: float64);
+            foreach (var chunk in Chunks(store))
+            {
+                var block = chunk.narrow(1, projection.Offset, projection.Size).to(float64);
+                covariance.add_(block.t().matmul(block));
+            }
+
+            covariance.div_(rows);
+            var damping = _options.Damping ?? 0.1 * covariance.trace().item<double>() / projection.Size;
+            covariance.add_(torch.eye(projection.Size, dtype: float64).mul(damping));
+            _factors.Add(torch.linalg.cholesky(covariance).MoveToOuterDisposeScope());
+        }
+    }
+
+    /// <summary>(C + λI)⁻¹ g per layer, float64 [M, Dimension].</summary>
+    public Tensor Precondition(Tensor gradients)
+    {
+        using var scope = NewDisposeScope();
+        var g = gradients.to(float64);
+        if (_factors.Count == 0)
+        {
+            return g.clone().MoveToOuterDisposeScope();
+        }
+
+        var blocks = Projections.Select((p, i) => torch.cholesky_solve(g.narrow(1, p.Offset, p.Size).t(), _factors[i]).t()).ToList();
+        return torch.cat(blocks, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>gᵀ(C + λI)⁻¹g for every store row, float64 [N], chunk by chunk.</summary>
+    public Tensor SelfInfluence(Tensor store)
+    {
+        var parts = new List<Tensor>();
+        foreach (var chunk in Chunks(store))
+        {
+            using var scope = NewDisposeScope();
+            var g = chunk.to(float64);
+            parts.Add((g * Precondition(g)).sum(1L).MoveToOuterDisposeScope());
+        }
+
+        var result = torch.cat(parts, 0);
+        foreach (var part in parts)
+        {
+            part.Dispose();
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Scores [M test, N train]: dot = ĝ_qᵀ g_t; cosine divides by √(g_tᵀ(C+λI)⁻¹g_t). The GEMM over each store chunk
+    /// runs in the store's dtype; results are float64.
+    /// </summary>
+    public Tensor Score(Tensor queryGradients, Tensor store, InfluenceMode mode, Action<long>? progress = null)
+    {
+        using var preconditioned = Precondition(queryGradients);
+        using var query = preconditioned.to(store.dtype);
+        var parts = new List<Tensor>();
+        long done = 0;
+        foreach (var chunk in Chunks(store))
+        {
+            using var scope = NewDisposeScope();
+            var scores = query.matmul(chunk.t()).to(float64);
+            if (mode == InfluenceMode.Cosine)
+            {
+                var g = chunk.to(float64);
+                scores = scores / (g * Precondition(g)).sum(1L).clamp_min(1e-300).sqrt().unsqueeze(0);
+            }
+
+            parts.Add(scores.MoveToOuterDisposeScope());
+            done += chunk.shape[0];
+            progress?.Invoke(done);
+        }
+
+        var result = torch.cat(parts, 1);
+        foreach (var part in parts)
+        {
+            part.Dispose();
+        }
+
+        return result;
+    }
+
+    private IEnumerable<Tensor> Chunks(Tensor store)
+    {
+        var rows = store.shape[0];
+        for (long start = 0; start < rows; start += _options.ChunkRows)
+        {
+            yield return store.narrow(0, start, Math.Min(_options.ChunkRows, rows - start));
+        }
+    }
+
+    private static List<LayerProjection> FixedProjections(LinearCapture capture, TorchLograOptions options, ScalarType dtype, Device device)
+    {
+        var result = new List<LayerProjection>();
+        long offset = 0;
+        var generator = new torch.Generator(options.Seed);
+        foreach (var (name, layer) in capture.Layers)
+        {
+            long inputs = layer.weight!.shape[1], outputs = layer.weight.shape[0];
+            Tensor pin, pout;
+            if (options.Init == ProjectionInit.Identity)
+            {
+                (pin, pout) = (torch.eye(inputs, dtype: dtype), torch.eye(outputs, dtype: dtype));
+            }
+            else
+            {
+                // LogIX's default: kaiming-uniform rows, U(±1/√n), drawn in a fixed order from one seeded generator.
+                long kin = Math.Min(options.Rank, inputs), kout = Math.Min(options.Rank, outputs);
+                pin = (torch.rand(kin, inputs, dtype: float64, generator: generator) * 2 - 1).div_(Math.Sqrt(inputs)).to(dtype);
+                pout = (torch.rand(kout, outputs, dtype: float64, generator: generator) * 2 - 1).div_(Math.Sqrt(outputs)).to(dtype);
+            }
+
+            var projection = new LayerProjection(name, pin.to(device), pout.to(device), offset);
+            offset += projection.Size;
+            result.Add(projection);
+        }
+
+        return result;
+    }
+
+    // P_in and P_out are the top-k eigenvectors of E[x xᵀ] and E[dy dyᵀ] (uncentred, over tokens), as LogIX's PCA init.
+    private static List<LayerProjection> PcaProjections(nn.Module model, LinearCapture capture, TorchLograOptions options, long rows, Func<Tensor, Tensor> lossOf, ScalarType dtype)
+    {
+        var inputs = capture.Layers.Select(l => torch.zeros(l.Layer.weight!.shape[1], l.Layer.weight.shape[1], dtype: float64)).ToList();
+        var outputs = capture.Layers.Select(l => torch.zeros(l.Layer.weight!.shape[0], l.Layer.weight.shape[0], dtype: float64)).ToList();
+        try
+        {
+            for (long start = 0; start < rows; start += options.BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                model.zero_grad();
+                lossOf(torch.arange(start, Math.Min(start + options.BatchSize, rows), dtype: int64)).backward();
+                for (var i = 0; i < capture.Layers.Count; i++)
+                {
+                    var (x, dy) = capture.Get(capture.Layers[i].Name);
+                    var x2 = x.reshape(-1, x.shape[^1]).to(float64).cpu();
+                    var dy2 = dy.reshape(-1, dy.shape[^1]).to(float64).cpu();
+                    inputs[i].add_(x2.t().matmul(x2));
+                    outputs[i].add_(dy2.t().matmul(dy2));
+                }
+            }
+
+            var result = new List<LayerProjection>();
+            long offset = 0;
+            var device = model.parameters().First().device;
+            for (var i = 0; i < capture.Layers.Count; i++)
+            {
+                var pin = TopEigenvectors(inputs[i], options.Rank).to(dtype).to(device);
+                var pout = TopEigenvectors(outputs[i], options.Rank).to(dtype).to(device);
+                var projection = new LayerProjection(capture.Layers[i].Name, pin, pout, offset);
+                offset += projection.Size;
+                result.Add(projection);
+            }
+
+            return result;
+        }
+        finally
+        {
+            foreach (var t in inputs.Concat(outputs))
+            {
+                t.Dispose();
+            }
+        }
+    }
+
+    private static Tensor TopEigenvectors(Tensor covariance, int rank)
+    {
+        using var scope = NewDisposeScope();
+        var (_, vectors) = torch.linalg.eigh(covariance); // ascending eigenvalues
+        var k = Math.Min(rank, covariance.shape[0]);
+        return vectors.narrow(1, covariance.shape[0] - k, k).flip(1).t().contiguous().MoveToOuterDisposeScope();
+    }
+
+    private void DisposeFactors()
+    {
+        foreach (var factor in _factors)
+        {
+            factor.Dispose();
+        }
+
+        _factors.Clear();
+    }
+
+    public void Dispose()
+    {
+        DisposeFactors();
+        _capture.Dispose();
+        foreach (var projection in Projections)
+        {
+            projection.In.Dispose();
+            projection.Out.Dispose();
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DataMarket.Torch.Models;
+
+/// <summary>How a proxy model is trained: AdamW over shuffled mini-batches, the shuffle drawn from the seed.</summary>
+public sealed record TrainingOptions(int Epochs = 20, int BatchSize = 64, double LearningRate = 3e-3, double WeightDecay = 1e-4, ulong Seed = 1);
+
+/// <summary>
+/// Trains proxy models with torch optimizers. Initial weights come from <c>torch.manual_seed(Seed)</c> set before the
+/// module is built; the batch order from the same seed. With the runtime's fixed intra-op thread count the result is
+/// the same bits on every run.
+/// </summary>
+public static class ProxyTraining
+{
+    /// <summary>Builds an MLP classifier with seeded initial weights and trains it on features [N, d], labels [N].</summary>
+    public static TabularMlp TrainMlp(ModelConfig config, Tensor features, Tensor labels, TrainingOptions options)
+    {
+        torch.manual_seed((long)options.Seed);
+        var model = new TabularMlp(config);
+        model.to(features.device);
+        Train(model, features.shape[0], options, batch =>
+            nn.functional.cross_entropy(model.forward(features.index(batch)), labels.index(batch)));
+        return model;
+    }
+
+    /// <summary>
+    /// Builds a byte GPT and trains it on next-byte prediction. Tokens [N, T] int64, valid [N, T] bool; targets are
+    /// the next token, -100 where the next position is padding or past the end.
+    /// </summary>
+    public static ByteGpt TrainGpt(ModelConfig config, Tensor tokens, Tensor valid, TrainingOptions options)
+    {
+        torch.manual_seed((long)options.Seed);
+        var model = new ByteGpt(config);
+        model.to(tokens.device);
+        var targets = NextTokenTargets(tokens, valid);
+        Train(model, tokens.shape[0], options, batch =>
+        {
+            var logits = model.forward(tokens.index(batch), valid.index(batch));
+            return nn.functional.cross_entropy(logits.flatten(0, 1), targets.index(batch).flatten(), ignore_index: -100);
+        });
+        return model;
+    }
+
+    /// <summary>Next-token targets: tokens shifted left by one, -100 where no valid next token exists.</summary>
+    public static Tensor NextTokenTargets(Tensor tokens, Tensor valid)
+    {
+        using var scope = NewDisposeScope();
+        var length = tokens.shape[1];
+        var shifted = torch.full_like(tokens, -100);
+        var nextValid = valid[.., 1..];
+        shifted[.., ..(int)(length - 1)] = torch.where(nextValid, tokens[.., 1..], torch.full_like(tokens[.., 1..], -100));
+        return shifted.MoveToOuterDisposeScope();
+    }
+
+    private static void Train(nn.Module model, long rows, TrainingOptions options, Func<Tensor, Tensor> loss)
+    {
+        model.train();
+        using var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+        var random = new Random(unchecked((int)options.Seed));
+        var order = Enumerable.Range(0, (int)rows).ToArray();
+        var device = model.parameters().First().device;
+        for (var epoch = 0; epoch < options.Epochs; epoch++)
+        {
+            random.Shuffle(order);
+            for (var start = 0; start < order.Length; start += options.BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var batch = torch.tensor(order.AsSpan(start, Math.Min(options.BatchSize, order.Length - start)).ToArray(), dtype: int64, device: device);
+                optimizer.zero_grad();
+                loss(batch).backward();
+                optimizer.step();
+            }
+        }
+
+        model.eval();
+    }
+}

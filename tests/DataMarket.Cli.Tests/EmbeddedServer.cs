@@ -1,0 +1,81 @@
+using System.Net.Http.Headers;
+using DataMarket.Cli.Demo;
+using DataMarket.Gateway.Application;
+using DataMarket.ServiceDefaults.Security;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DataMarket.Cli.Tests;
+
+/// <summary>
+/// <c>datamarket serve</c> as it runs for a user: the gateway on a free loopback port in front of the services (SQLite,
+/// in-memory bus), with a data folder of its own, a small upload limit so the size checks are cheap, and a low
+/// valuation-request limit so the rate limiter can be seen.
+/// </summary>
+public sealed class EmbeddedServer : IAsyncLifetime
+{
+    public const long UploadLimit = 64 * 1024;
+    public const int ValuationRequestsPerMinute = 10;
+
+    private readonly TempFolder _folder = new();
+    private EmbeddedSite _site = null!;
+
+    public string BlobRoot => Path.Combine(_folder.Path, "blobs");
+
+    public Uri Address => _site.Address;
+
+    public async Task InitializeAsync()
+    {
+        var limit = UploadLimit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        _site = await EmbeddedSite.StartAsync(_folder.Path, "http://127.0.0.1:0", new Dictionary<string, string?>
+        {
+            ["Catalog:MaxUploadBytes"] = limit,
+            ["Gateway:MaxUploadBytes"] = limit,
+            ["Gateway:ValuationRequestsPerMinute"] = ValuationRequestsPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+    }
+
+    /// <summary>A client signed in with a new account's API key; the role is the name's first word (seller-..., buyer-...).</summary>
+    public async Task<Account> SignUpAsync(string name)
+    {
+        var role = name.Split('-')[0];
+        Assert.Contains(role, Roles.All);
+        await using var scope = _site.Gateway.Services.CreateAsyncScope();
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        // Account names are unique; a theory's cases each get their own account.
+        var account = await accounts.CreateAccountAsync("test", role, $"{name}-{Guid.NewGuid():N}"[..Math.Min(100, name.Length + 33)], CancellationToken.None);
+        var key = await accounts.CreateApiKeyAsync(account.Id, "test key", CancellationToken.None);
+        return new Account(account.Id, key.Info.Id, key.Key, WithKey(key.Key));
+    }
+
+    public async Task<HttpClient> Client(string name) => (await SignUpAsync(name)).Http;
+
+    public HttpClient Anonymous() => new() { BaseAddress = Address };
+
+    public HttpClient WithKey(string key)
+    {
+        var client = Anonymous();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
+
+    public string[] BlobFiles() =>
+        Directory.Exists(BlobRoot) ? Directory.GetFiles(BlobRoot, "*", SearchOption.AllDirectories).Order().ToArray() : [];
+
+    public async Task DisposeAsync()
+    {
+        await _site.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        _folder.Dispose();
+    }
+
+    public sealed record Account(string Id, string KeyId, string Key, HttpClient Http);
+
+    public static StringContent Text(string csv) => new(csv, System.Text.Encoding.UTF8, "text/csv");
+
+    public static async Task<Guid> CreateListingAsync(HttpClient client, string name)
+    {
+        var response = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(client, "/api/listings", new { name, description = "test" });
+        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+        return (await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<System.Text.Json.JsonElement>(response.Content)).GetProperty("id").GetGuid();
+    }
+}

@@ -1,0 +1,3 @@
+using DataMarket.Gpu.Check;
+
+return GpuCheck.Run(args, Console.Out);
