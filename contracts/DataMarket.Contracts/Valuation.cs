@@ -72,6 +72,11 @@ public record PointValue
     public required double? StandardError { get; init; }
 }
 
+/// <summary>
+/// A valuation's result. It carries everything the catalog shows about a finished run (sizes, start time), so it is
+/// complete even when it overtakes the worker's earlier status events. Point values go by blob reference: inline they
+/// grow with the data (about 100 MB at a million rows), past what a broker should carry.
+/// </summary>
 public record ValuationCompleted
 {
     public required Guid ValuationId { get; init; }
@@ -79,8 +84,21 @@ public record ValuationCompleted
     /// <summary>Utility of the whole training set for the task; by efficiency it equals the sum of all point values.</summary>
     public required double TotalUtility { get; init; }
     public required IReadOnlyList<SellerValue> Sellers { get; init; }
-    public required IReadOnlyList<PointValue> Points { get; init; }
+    /// <summary>Inline point values; empty when <see cref="PointValues"/> names a blob (always, from the valuation worker).</summary>
+    public IReadOnlyList<PointValue> Points { get; init; } = [];
+    /// <summary>The blob holding every point value (see <c>PointValueBlob</c> in the service defaults for the layout).</summary>
+    public PointValuesReference? PointValues { get; init; }
+    public int? TrainingPoints { get; init; }
+    public int? TestPoints { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
     public required DateTimeOffset CompletedAt { get; init; }
+}
+
+/// <summary>Where a valuation's point values are stored, and how many there are.</summary>
+public record PointValuesReference
+{
+    public required string BlobId { get; init; }
+    public required int Count { get; init; }
 }
 
 public record ValuationFailed

@@ -43,10 +43,14 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
 
         Assert.True(await _harness.Published.Any<ValuationStarted>());
         var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
-        Assert.Equal(8, completed.Points.Count);
+        var points = StoredPoints(completed);
+        Assert.Empty(completed.Points);
+        Assert.Equal(8, points.Count);
+        Assert.Equal((8, 2), (completed.TrainingPoints, completed.TestPoints));
         Assert.Equal(["s1", "s2"], completed.Sellers.Select(s => s.SellerId));
-        Assert.Equal(completed.TotalUtility, completed.Points.Sum(p => p.Value), 12);
-        Assert.Equal(completed.Sellers[0].Value, completed.Points.Take(4).Sum(p => p.Value), 12);
+        Assert.Equal(completed.TotalUtility, points.Sum(p => p.Value), 12);
+        Assert.Equal(completed.Sellers[0].Value, points.Take(4).Sum(p => p.Value), 12);
+        Assert.Equal(Enumerable.Range(0, 4), points.Skip(4).Select(p => p.Row));
         Assert.False(await _harness.Published.Any<ValuationFailed>());
     }
 
@@ -61,10 +65,11 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         Assert.True(await _harness.Published.Any<ValuationCompleted>());
         var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
         Assert.Equal("logra", completed.Method);
-        Assert.Equal(12, completed.Points.Count);
+        var points = StoredPoints(completed);
+        Assert.Equal(12, points.Count);
         Assert.Equal(["s1", "s2"], completed.Sellers.Select(s => s.SellerId));
-        Assert.Equal(completed.TotalUtility, completed.Points.Sum(p => p.Value), 9);
-        Assert.Equal(completed.Sellers[0].Value, completed.Points.Take(6).Sum(p => p.Value), 9);
+        Assert.Equal(completed.TotalUtility, points.Sum(p => p.Value), 9);
+        Assert.Equal(completed.Sellers[0].Value, points.Take(6).Sum(p => p.Value), 9);
         Assert.False(await _harness.Published.Any<ValuationFailed>());
     }
 
@@ -93,6 +98,15 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         Assert.True(await _harness.Published.Any<ValuationFailed>());
         var failed = _harness.Published.Select<ValuationFailed>().Single().Context.Message;
         Assert.Contains("has 2 feature columns but the buyer's task has 1", failed.Reason);
+    }
+
+    private IReadOnlyList<StoredPointValue> StoredPoints(ValuationCompleted completed)
+    {
+        Assert.NotNull(completed.PointValues);
+        using var stream = _provider.GetRequiredService<ContentAddressedBlobStore>().OpenRead(completed.PointValues.BlobId);
+        var (total, items) = PointValueBlob.ReadPage(stream, 0, int.MaxValue);
+        Assert.Equal(completed.PointValues.Count, total);
+        return items;
     }
 
     private async Task<string> StoreAsync(string csv)

@@ -238,16 +238,19 @@ public sealed class CatalogService(
             throw new CatalogException(CatalogErrorKind.Conflict, $"valuation {valuationId} is {valuation.Status}, not completed");
         }
 
-        var points = await db.ValuationPoints.AsNoTracking()
-            .Where(p => p.ValuationId == valuationId && p.Ordinal >= offset)
-            .OrderBy(p => p.Ordinal)
-            .Take(limit)
-            .ToListAsync(cancellationToken);
+        if (valuation.PointsBlobId is null)
+        {
+            return new PointPage(0, offset, limit, []);
+        }
+
+        // Point values stay in their blob (fixed-size records): a page is one seek, whatever the valuation's size.
+        await using var stream = blobs.OpenRead(valuation.PointsBlobId);
+        var (total, items) = PointValueBlob.ReadPage(stream, offset, limit);
         return new PointPage(
-            valuation.TrainingPoints ?? 0,
+            total,
             offset,
             limit,
-            points.Select(p => new PointValueView(p.Ordinal, p.ListingId, p.Row, EstimateView.From(p.Value, p.StandardError))).ToList());
+            items.Select(p => new PointValueView(p.Ordinal, p.ListingId, p.Row, EstimateView.From(p.Value, p.StandardError))).ToList());
     }
 
     private async Task<(StagedBlob Staged, DatasetSummary Summary)> StageAndValidateAsync(

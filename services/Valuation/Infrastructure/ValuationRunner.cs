@@ -59,15 +59,18 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
             "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} in {Elapsed:F2}s",
             request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
 
-        var points = new List<PointValue>(parts.Sum(p => p.Data.Rows));
-        for (var p = 0; p < result.PartValues.Count; p++)
+        // Point values go to the blob store and travel by reference: inline they grow with the data.
+        PointValuesReference? pointValues = null;
+        if (result.PartValues.Count > 0)
         {
-            var listing = request.Listings[p];
-            var values = result.PartValues[p];
-            for (var row = 0; row < values.Length; row++)
-            {
-                points.Add(new PointValue { ListingId = listing.ListingId, Row = row, Value = values[row].Value, StandardError = Finite(values[row].StandardError) });
-            }
+            var segments = result.PartValues
+                .Select((values, p) => new PointValueSegment(
+                    request.Listings[p].ListingId,
+                    values.Select(v => v.Value).ToArray(),
+                    values.Select(v => v.StandardError).ToArray()))
+                .ToList();
+            var (blobId, count) = await PointValueBlob.StoreAsync(blobs, segments, cancellationToken);
+            pointValues = new PointValuesReference { BlobId = blobId, Count = count };
         }
 
         var sellers = result.GroupOrder
@@ -86,7 +89,10 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
             Method = request.Method,
             TotalUtility = result.TotalUtility.Value,
             Sellers = sellers,
-            Points = points,
+            PointValues = pointValues,
+            TrainingPoints = parts.Sum(p => p.Data.Rows),
+            TestPoints = test.Rows,
+            StartedAt = startedAt,
             CompletedAt = DateTimeOffset.UtcNow,
         };
     }
