@@ -20,7 +20,7 @@ public sealed record ShapleyResult(
 /// test point; a point's value is the mean over test points and its standard error the spread of those samples.
 /// Work runs in parallel over test points with O(N) memory per worker thread.
 /// </summary>
-public static class KnnShapley
+public static partial class KnnShapley
 {
     // Four test points per pass over the training data already make distances a minor cost next to the sort.
     private const int MaxBlock = 4;
