@@ -31,7 +31,41 @@ public record RequestValuation
     public string TaskType { get; init; } = "classification";
     /// <summary>Sellers in precedence order (earliest listing first), for asymmetric valuation.</summary>
     public IReadOnlyList<string>? GroupOrder { get; init; }
+    /// <summary><c>auto</c>, <c>cpu</c> or <c>gpu</c>: which worker pool computes the shards.</summary>
+    public string Device { get; init; } = "auto";
     public required DateTimeOffset RequestedAt { get; init; }
+}
+
+/// <summary>
+/// Compute one shard of a valuation: test points <see cref="FirstTestPoint"/> .. + <see cref="TestPoints"/> - 1. The
+/// request travels along (references only, no data), so any worker can take any shard.
+/// </summary>
+public record ValueShard
+{
+    public required Guid ValuationId { get; init; }
+    public required int ShardIndex { get; init; }
+    public required int ShardCount { get; init; }
+    public required int FirstTestPoint { get; init; }
+    public required int TestPoints { get; init; }
+    public required RequestValuation Request { get; init; }
+}
+
+/// <summary>A shard's partial moments are in the blob store; the coordinator merges once every shard reported.</summary>
+public record ValuationShardCompleted
+{
+    public required Guid ValuationId { get; init; }
+    public required int ShardIndex { get; init; }
+    public required int ShardCount { get; init; }
+    public required int TotalTestPoints { get; init; }
+    public required RequestValuation Request { get; init; }
+    public required DateTimeOffset CompletedAt { get; init; }
+}
+
+/// <summary>The buyer cancelled: workers drop the valuation's remaining shards.</summary>
+public record ValuationCancelled
+{
+    public required Guid ValuationId { get; init; }
+    public required DateTimeOffset CancelledAt { get; init; }
 }
 
 /// <summary>The worker picked the request up.</summary>

@@ -59,6 +59,9 @@ public static class CatalogApi
         api.MapGet("/valuations/{id:guid}", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
             Run(async () => Results.Ok(await catalog.GetValuationAsync(Actor(http), id, ct))));
 
+        api.MapPost("/valuations/{id:guid}/cancel", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.CancelValuationAsync(Actor(http), id, ct))));
+
         api.MapGet("/valuations/{id:guid}/points", (HttpContext http, Guid id, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
             Run(async () => Results.Ok(await catalog.GetPointValuesAsync(Actor(http), id, offset ?? 0, limit ?? 100, ct))));
 
@@ -96,6 +99,7 @@ public static class CatalogApi
             CatalogErrorKind.NotFound => StatusCodes.Status404NotFound,
             CatalogErrorKind.Conflict => StatusCodes.Status409Conflict,
             CatalogErrorKind.Unauthorized => StatusCodes.Status401Unauthorized,
+            CatalogErrorKind.QuotaExceeded => StatusCodes.Status429TooManyRequests,
             _ => StatusCodes.Status500InternalServerError,
         };
         var extensions = new Dictionary<string, object?>();

@@ -21,6 +21,12 @@ public sealed class CatalogOptions
     /// <summary>How often the outbox relay looks for unsent messages when nothing wakes it sooner.</summary>
     public TimeSpan OutboxPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Valuations one buyer may have pending or running at once; one more is answered 429 with the reason, so one
+    /// buyer's large jobs cannot fill the queue in front of everyone else's.
+    /// </summary>
+    public int MaxActiveValuationsPerBuyer { get; set; } = 8;
+
     /// <summary>Retries of a status event whose update failed, before it goes to the error queue.</summary>
     public RetryOptions StatusRetry { get; set; } = new();
 }

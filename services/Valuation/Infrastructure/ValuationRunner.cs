@@ -13,12 +13,37 @@ public sealed class ValuationRejectedException(string message, Exception? inner 
 /// <summary>Loads a request's datasets from the blob store and computes the values it asks for.</summary>
 public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<ValuationRunner> logger)
 {
-
     public async Task<ValuationCompleted> RunAsync(
         RequestValuation request,
         Func<int, int, Task>? started,
         IProgress<int>? progress,
         CancellationToken cancellationToken)
+    {
+        var (parts, test) = LoadInputs(request);
+        if (started is not null)
+        {
+            await started(parts.Sum(p => p.Data.Rows), test.Rows);
+        }
+
+        var startedAt = DateTimeOffset.UtcNow;
+        DatasetValuationResult result;
+        try
+        {
+            result = await Task.Run(() => Compute(request, parts, test, progress, cancellationToken), cancellationToken);
+        }
+        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
+        {
+            throw new ValuationRejectedException(exception.Message, exception);
+        }
+
+        logger.LogInformation(
+            "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} in {Elapsed:F2}s",
+            request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
+        return await CompleteAsync(request, parts, test.Rows, result, startedAt, cancellationToken);
+    }
+
+    /// <summary>Checks the request and loads its datasets; anything wrong with them is a <see cref="ValuationRejectedException"/>.</summary>
+    public (IReadOnlyList<TrainingPart> Parts, TabularDataset Test) LoadInputs(RequestValuation request)
     {
         if (!ValuationMethods.All.Contains(request.Method))
         {
@@ -39,26 +64,28 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
         var parts = request.Listings
             .Select(l => new TrainingPart(l.ListingId.ToString(), l.SellerId, Load(l.Data, $"listing {l.ListingId}", test.FeatureCount)))
             .ToList();
-        if (started is not null)
-        {
-            await started(parts.Sum(p => p.Data.Rows), test.Rows);
-        }
+        return (parts, test);
+    }
 
-        var startedAt = DateTimeOffset.UtcNow;
-        DatasetValuationResult result;
+    /// <summary>Loads and encodes a shardable valuation; bad data is a <see cref="ValuationRejectedException"/>.</summary>
+    public ShardedValuation Prepare(RequestValuation request)
+    {
+        var (parts, test) = LoadInputs(request);
         try
         {
-            result = await Task.Run(() => Compute(request, parts, test, progress, cancellationToken), cancellationToken);
+            return ShardedValuation.Prepare(
+                request.Method, request.TaskType, parts, test, request.K, request.GroupOrder, $"test task {request.TaskId}", request.Task.LabelColumn);
         }
-        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
+        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException or ArgumentException)
         {
             throw new ValuationRejectedException(exception.Message, exception);
         }
+    }
 
-        logger.LogInformation(
-            "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} in {Elapsed:F2}s",
-            request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
-
+    /// <summary>Stores the point values as a blob and builds the result message that names it.</summary>
+    public async Task<ValuationCompleted> CompleteAsync(
+        RequestValuation request, IReadOnlyList<TrainingPart> parts, int testPoints, DatasetValuationResult result, DateTimeOffset startedAt, CancellationToken cancellationToken)
+    {
         // Point values go to the blob store and travel by reference: inline they grow with the data.
         PointValuesReference? pointValues = null;
         if (result.PartValues.Count > 0)
@@ -91,7 +118,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ILogger<Val
             Sellers = sellers,
             PointValues = pointValues,
             TrainingPoints = parts.Sum(p => p.Data.Rows),
-            TestPoints = test.Rows,
+            TestPoints = testPoints,
             StartedAt = startedAt,
             CompletedAt = DateTimeOffset.UtcNow,
         };

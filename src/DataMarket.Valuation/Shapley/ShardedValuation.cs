@@ -24,6 +24,8 @@ public sealed class ShardedValuation
         _shard = shard;
     }
 
+    public IReadOnlyList<TrainingPart> Parts => _parts;
+
     public int TrainingPoints { get; }
 
     public int TestPoints { get; }
