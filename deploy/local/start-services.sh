@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Distributed mode on one machine: PostgreSQL and RabbitMQ on loopback, then the catalog, the valuation worker
 # and the ledger worker as separate processes. Logs and process ids go to deploy/local/run/. Stop with stop-services.sh.
+#   --valuation-workers N   start N valuation worker processes (ports 5081, 5090, 5091, ...); they share the shard queue
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+workers=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --valuation-workers) workers=${2:?--valuation-workers needs a number}; shift 2 ;;
+    --valuation-workers=*) workers=${1#*=}; shift ;;
+    *) echo "unknown option $1 (supported: --valuation-workers N)" >&2; exit 2 ;;
+  esac
+done
+case "$workers" in (''|*[!0-9]*|0) echo "--valuation-workers must be a positive number, got '$workers'" >&2; exit 2 ;; esac
 
 ./deploy/local/infra.sh
 
@@ -30,4 +41,7 @@ start() { # name, project, url
 
 start catalog services/Catalog "${CATALOG_URL:-http://127.0.0.1:5080}"
 start valuation-worker services/Valuation "${WORKER_URL:-http://127.0.0.1:5081}"
+for i in $(seq 2 "$workers"); do
+  start "valuation-worker-$i" services/Valuation "http://127.0.0.1:$((5088 + i))"
+done
 start ledger-worker services/Ledger "${LEDGER_URL:-http://127.0.0.1:5082}"

@@ -98,7 +98,8 @@ public sealed class RequestValuationConsumer(
         });
         var plan = ShardPlan.For(valuation.TrainingPoints, valuation.TestPoints, options.PairsPerShard);
         var queue = ValuationQueues.Resolve(bus, ShardQueue(request.Device));
-        var endpoint = await context.GetSendEndpoint(new Uri($"queue:{queue}"));
+        // A send declares the queue as well; it must match how the consumers declared it (temporary in tests).
+        var endpoint = await context.GetSendEndpoint(new Uri(bus.TemporaryEndpoints ? $"queue:{queue}?durable=false&autodelete=true" : $"queue:{queue}"));
         for (var s = 0; s < plan.Count; s++)
         {
             await endpoint.Send(new ValueShard
