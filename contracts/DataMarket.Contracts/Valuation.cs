@@ -31,7 +31,41 @@ public record RequestValuation
     public string TaskType { get; init; } = "classification";
     /// <summary>Sellers in precedence order (earliest listing first), for asymmetric valuation.</summary>
     public IReadOnlyList<string>? GroupOrder { get; init; }
+    /// <summary><c>auto</c>, <c>cpu</c> or <c>gpu</c>: which worker pool computes the shards.</summary>
+    public string Device { get; init; } = "auto";
     public required DateTimeOffset RequestedAt { get; init; }
+}
+
+/// <summary>
+/// Compute one shard of a valuation: test points <see cref="FirstTestPoint"/> .. + <see cref="TestPoints"/> - 1. The
+/// request travels along (references only, no data), so any worker can take any shard.
+/// </summary>
+public record ValueShard
+{
+    public required Guid ValuationId { get; init; }
+    public required int ShardIndex { get; init; }
+    public required int ShardCount { get; init; }
+    public required int FirstTestPoint { get; init; }
+    public required int TestPoints { get; init; }
+    public required RequestValuation Request { get; init; }
+}
+
+/// <summary>A shard's partial moments are in the blob store; the coordinator merges once every shard reported.</summary>
+public record ValuationShardCompleted
+{
+    public required Guid ValuationId { get; init; }
+    public required int ShardIndex { get; init; }
+    public required int ShardCount { get; init; }
+    public required int TotalTestPoints { get; init; }
+    public required RequestValuation Request { get; init; }
+    public required DateTimeOffset CompletedAt { get; init; }
+}
+
+/// <summary>The buyer cancelled: workers drop the valuation's remaining shards.</summary>
+public record ValuationCancelled
+{
+    public required Guid ValuationId { get; init; }
+    public required DateTimeOffset CancelledAt { get; init; }
 }
 
 /// <summary>The worker picked the request up.</summary>
@@ -72,6 +106,11 @@ public record PointValue
     public required double? StandardError { get; init; }
 }
 
+/// <summary>
+/// A valuation's result. It carries everything the catalog shows about a finished run (sizes, start time), so it is
+/// complete even when it overtakes the worker's earlier status events. Point values go by blob reference: inline they
+/// grow with the data (about 100 MB at a million rows), past what a broker should carry.
+/// </summary>
 public record ValuationCompleted
 {
     public required Guid ValuationId { get; init; }
@@ -79,8 +118,21 @@ public record ValuationCompleted
     /// <summary>Utility of the whole training set for the task; by efficiency it equals the sum of all point values.</summary>
     public required double TotalUtility { get; init; }
     public required IReadOnlyList<SellerValue> Sellers { get; init; }
-    public required IReadOnlyList<PointValue> Points { get; init; }
+    /// <summary>Inline point values; empty when <see cref="PointValues"/> names a blob (always, from the valuation worker).</summary>
+    public IReadOnlyList<PointValue> Points { get; init; } = [];
+    /// <summary>The blob holding every point value (see <c>PointValueBlob</c> in the service defaults for the layout).</summary>
+    public PointValuesReference? PointValues { get; init; }
+    public int? TrainingPoints { get; init; }
+    public int? TestPoints { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
     public required DateTimeOffset CompletedAt { get; init; }
+}
+
+/// <summary>Where a valuation's point values are stored, and how many there are.</summary>
+public record PointValuesReference
+{
+    public required string BlobId { get; init; }
+    public required int Count { get; init; }
 }
 
 public record ValuationFailed

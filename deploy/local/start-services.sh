@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
-# Distributed mode on one machine: PostgreSQL and RabbitMQ on loopback, then the catalog, the valuation worker,
-# the ledger worker and the gateway (the only address users call) as separate processes. Logs and process ids go to deploy/local/run/. Stop with stop-services.sh.
+# Distributed mode on one machine: PostgreSQL and RabbitMQ on loopback, then the catalog, the valuation worker(s),
+# the ledger worker and the gateway (the only address users call) as separate processes. Logs and process ids go to
+# deploy/local/run/. Stop with stop-services.sh.
+#   --valuation-workers N   start N valuation worker processes (ports 5081, 5100, 5101, ...); they share the shard queue
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+workers=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --valuation-workers) workers=${2:?--valuation-workers needs a number}; shift 2 ;;
+    --valuation-workers=*) workers=${1#*=}; shift ;;
+    *) echo "unknown option $1 (supported: --valuation-workers N)" >&2; exit 2 ;;
+  esac
+done
+case "$workers" in (''|*[!0-9]*|0) echo "--valuation-workers must be a positive number, got '$workers'" >&2; exit 2 ;; esac
 
 ./deploy/local/infra.sh
 
@@ -38,6 +50,9 @@ start() { # name, project, url
 
 start catalog services/Catalog "${CATALOG_URL:-http://127.0.0.1:5090}"
 start valuation-worker services/Valuation "${WORKER_URL:-http://127.0.0.1:5081}"
+for i in $(seq 2 "$workers"); do
+  start "valuation-worker-$i" services/Valuation "http://127.0.0.1:$((5098 + i))"
+done
 start ledger-worker services/Ledger "${LEDGER_URL:-http://127.0.0.1:5082}"
 start gateway services/Gateway "${GATEWAY_URL:-http://127.0.0.1:5080}"
 echo "Make an account: dotnet run --project src/DataMarket.Cli -- accounts create --role buyer --name NAME --postgres 'Host=127.0.0.1;Username=datamarket;Password=datamarket;Database=datamarket'"

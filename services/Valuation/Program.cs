@@ -1,6 +1,6 @@
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.Services.AddValuationWorker();
+builder.Services.AddValuationWorker(builder.Configuration);
 builder.Services.AddDataMarketBus(builder.Configuration, bus => bus.AddValuationConsumers());
 
 var app = builder.Build();

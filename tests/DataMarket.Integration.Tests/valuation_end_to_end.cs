@@ -33,7 +33,7 @@ public sealed class valuation_end_to_end(MarketFixture market)
         var valuationId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
 
         var valuation = await buyer.WaitForValuationAsync(valuationId, s_timeout);
-        Assert.Equal("Completed", valuation.GetProperty("status").GetString());
+        Assert.True(valuation.GetProperty("status").GetString() == "Completed", valuation.ToString());
 
         // The same computation straight from the library is the reference for what came back over the wire.
         var parts = sellers.Select(s => new TrainingPart(s, s, Parse(csvs[s]))).ToList();

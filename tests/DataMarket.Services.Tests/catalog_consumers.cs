@@ -1,16 +1,22 @@
+using System.Data.Common;
 using DataMarket.Catalog.Model;
 using DataMarket.Contracts;
+using DataMarket.ServiceDefaults.Storage;
 using MassTransit;
 using MassTransit.Testing;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace DataMarket.Services.Tests;
 
 public sealed class catalog_consumers : IAsyncLifetime
 {
     private readonly string _folder = Path.Combine(Path.GetTempPath(), $"datamarket-catalog-{Guid.NewGuid():N}");
+    private readonly FlakyDatabase _flaky = new();
     private ServiceProvider _provider = null!;
     private ITestHarness _harness = null!;
 
@@ -22,10 +28,15 @@ public sealed class catalog_consumers : IAsyncLifetime
             ["Catalog:Database"] = "Sqlite",
             ["ConnectionStrings:Catalog"] = $"Data Source={Path.Combine(_folder, "catalog.db")};Pooling=false",
             ["Storage:BlobRoot"] = Path.Combine(_folder, "blobs"),
+            ["Catalog:StatusRetry:Limit"] = "3",
+            ["Catalog:StatusRetry:MinInterval"] = "00:00:00.020",
+            ["Catalog:StatusRetry:MaxInterval"] = "00:00:00.100",
         }).Build();
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddDataMarketDefaults(configuration);
+        services.AddSingleton<IInterceptor>(_flaky);
+        services.AddConsumerFaultHealth();
         services.AddCatalog(configuration);
         services.AddMassTransitTestHarness(bus =>
         {
@@ -67,8 +78,89 @@ public sealed class catalog_consumers : IAsyncLifetime
         var valuation = await db.Valuations.Include(v => v.Sellers).SingleAsync(v => v.Id == valuationId);
         Assert.Equal(ValuationStatus.Completed, valuation.Status);
         Assert.Single(valuation.Sellers);
-        Assert.Equal(5, await db.ValuationPoints.CountAsync(p => p.ValuationId == valuationId));
+        Assert.NotNull(valuation.PointsBlobId);
+        using var blob = scope.ServiceProvider.GetRequiredService<ContentAddressedBlobStore>().OpenRead(valuation.PointsBlobId);
+        Assert.Equal(5, PointValueBlob.ReadPage(blob, 0, 100).Total);
     }
+
+    [Fact]
+    public async Task Should_keep_sizes_and_start_time_when_completed_overtakes_started()
+    {
+        // Seen in distributed mode: a finished valuation read testPoints null, completedTestPoints 0, startedAt == finishedAt.
+        var valuationId = await AddPendingValuationAsync();
+        var startedAt = DateTimeOffset.UtcNow.AddSeconds(-30);
+        await _harness.Bus.Publish(Completed(valuationId, points: 3) with { TrainingPoints = 3, TestPoints = 7, StartedAt = startedAt });
+        Assert.Equal(1, await ConsumedCountAsync<ValuationCompleted>(1));
+        await _harness.Bus.Publish(new ValuationStarted { ValuationId = valuationId, TrainingPoints = 3, TestPoints = 7, StartedAt = startedAt });
+        Assert.Equal(1, await ConsumedCountAsync<ValuationStarted>(1));
+
+        var valuation = await ValuationAsync(valuationId);
+        Assert.Equal(ValuationStatus.Completed, valuation.Status);
+        Assert.Equal((7, 7, 3), (valuation.TestPoints, valuation.CompletedTestPoints, valuation.TrainingPoints));
+        Assert.Equal(startedAt.UtcDateTime, valuation.StartedAt!.Value, TimeSpan.FromMilliseconds(1));
+        Assert.NotEqual(valuation.StartedAt, valuation.FinishedAt);
+    }
+
+    [Fact]
+    public async Task Should_show_running_when_progress_overtakes_started()
+    {
+        // Seen under load: "Pending 15/20" while the valuation was running.
+        var valuationId = await AddPendingValuationAsync();
+        await _harness.Bus.Publish(Progressed(valuationId, 15));
+        Assert.Equal(1, await ConsumedCountAsync<ValuationProgressed>(1));
+        Assert.Equal(ValuationStatus.Running, await StatusAsync(valuationId));
+
+        var startedAt = DateTimeOffset.UtcNow.AddSeconds(-5);
+        await _harness.Bus.Publish(new ValuationStarted { ValuationId = valuationId, TrainingPoints = 9, TestPoints = 100, StartedAt = startedAt });
+        Assert.Equal(1, await ConsumedCountAsync<ValuationStarted>(1));
+        var valuation = await ValuationAsync(valuationId);
+        Assert.Equal((ValuationStatus.Running, 15, 9), (valuation.Status, valuation.CompletedTestPoints, valuation.TrainingPoints));
+        Assert.Equal(startedAt.UtcDateTime, valuation.StartedAt!.Value, TimeSpan.FromMilliseconds(1));
+    }
+
+    [Fact]
+    public async Task Should_apply_a_status_event_after_the_database_was_locked_for_a_while()
+    {
+        // Seen under load: status updates failed with "database is locked" and were dropped.
+        var valuationId = await AddPendingValuationAsync();
+        _flaky.FailNextUpdates(2);
+        await _harness.Bus.Publish(Completed(valuationId, points: 2));
+        Assert.Equal(1, await ConsumedCountAsync<ValuationCompleted>(1));
+
+        Assert.Equal(0, _flaky.Remaining);
+        Assert.Equal(ValuationStatus.Completed, await StatusAsync(valuationId));
+        Assert.Equal(HealthStatus.Healthy, (await HealthAsync()).Status);
+    }
+
+    [Fact]
+    public async Task Should_report_unhealthy_when_a_status_event_fails_after_every_retry()
+    {
+        var valuationId = await AddPendingValuationAsync();
+        Assert.Equal(HealthStatus.Healthy, (await HealthAsync()).Status);
+        _flaky.FailNextUpdates(100);
+        await _harness.Bus.Publish(Completed(valuationId, points: 2));
+        Assert.Equal(1, await ConsumedCountAsync<ValuationCompleted>(1));
+        _flaky.FailNextUpdates(0);
+
+        Assert.Equal(ValuationStatus.Pending, await StatusAsync(valuationId));
+        Assert.True(await _harness.Published.Any<Fault<ValuationCompleted>>());
+        var report = await HealthAsync();
+        Assert.Equal(HealthStatus.Unhealthy, report.Status);
+        Assert.Contains("ValuationCompleted", report.Entries["consumers"].Description);
+        Assert.Contains("database is locked", report.Entries["consumers"].Description);
+    }
+
+    [Theory]
+    [InlineData(ValuationStatus.Pending, ValuationStatus.Running, true)]
+    [InlineData(ValuationStatus.Pending, ValuationStatus.Completed, true)]
+    [InlineData(ValuationStatus.Running, ValuationStatus.Cancelled, true)]
+    [InlineData(ValuationStatus.Running, ValuationStatus.Pending, false)]
+    [InlineData(ValuationStatus.Completed, ValuationStatus.Running, false)]
+    [InlineData(ValuationStatus.Completed, ValuationStatus.Failed, false)]
+    [InlineData(ValuationStatus.Cancelled, ValuationStatus.Completed, false)]
+    [InlineData(ValuationStatus.Failed, ValuationStatus.Completed, false)]
+    public void Should_only_move_a_valuation_forward(ValuationStatus from, ValuationStatus to, bool allowed) =>
+        Assert.Equal(allowed, ValuationStateMachine.CanMove(from, to));
 
     [Fact]
     public async Task Should_not_go_back_to_running_when_started_arrives_after_completed()
@@ -160,6 +252,14 @@ public sealed class catalog_consumers : IAsyncLifetime
         return _harness.Consumed.Select<T>().Count();
     }
 
+    private Task<HealthReport> HealthAsync() => _provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+    private async Task<ValuationRun> ValuationAsync(Guid valuationId)
+    {
+        await using var scope = _provider.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<CatalogDbContext>().Valuations.AsNoTracking().SingleAsync(v => v.Id == valuationId);
+    }
+
     private async Task<ValuationStatus> StatusAsync(Guid valuationId)
     {
         await using var scope = _provider.CreateAsyncScope();
@@ -207,5 +307,37 @@ public sealed class catalog_consumers : IAsyncLifetime
     private sealed class BrokenWorker : IConsumer<RequestValuation>
     {
         public Task Consume(ConsumeContext<RequestValuation> context) => throw new IOException("disk on fire");
+    }
+
+    /// <summary>Fails the next N updates of the valuations table the way a locked SQLite database does.</summary>
+    private sealed class FlakyDatabase : DbCommandInterceptor
+    {
+        private int _remaining;
+
+        public int Remaining => Volatile.Read(ref _remaining);
+
+        public void FailNextUpdates(int count) => Volatile.Write(ref _remaining, count);
+
+        public override ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
+            DbCommand command, CommandEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+        {
+            if (command.CommandText.Contains("UPDATE \"valuations\"", StringComparison.Ordinal))
+            {
+                int current;
+                do
+                {
+                    current = Volatile.Read(ref _remaining);
+                    if (current <= 0)
+                    {
+                        return base.NonQueryExecutingAsync(command, eventData, result, cancellationToken);
+                    }
+                }
+                while (Interlocked.CompareExchange(ref _remaining, current - 1, current) != current);
+
+                throw new SqliteException("SQLite Error 5: 'database is locked'.", 5);
+            }
+
+            return base.NonQueryExecutingAsync(command, eventData, result, cancellationToken);
+        }
     }
 }

@@ -3,6 +3,10 @@ using DataMarket.Contracts;
 using DataMarket.ServiceDefaults.Storage;
 using MassTransit;
 using MassTransit.Testing;
+using DataMarket.Valuation;
+using DataMarket.Valuation.Data;
+using DataMarket.Valuation.Shapley;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace DataMarket.Services.Tests;
@@ -19,7 +23,11 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         services.AddLogging();
         services.AddSingleton(new StorageOptions { BlobRoot = _blobRoot });
         services.AddSingleton<ContentAddressedBlobStore>();
-        services.AddValuationWorker();
+        // Two (training point, test point) pairs per shard... per training point: one test point per shard here.
+        services.AddValuationWorker(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Valuation:PairsPerShard"] = "8",
+        }).Build());
         services.AddMassTransitTestHarness(bus => bus.AddValuationConsumers());
         _provider = services.BuildServiceProvider(validateScopes: true);
         _harness = _provider.GetRequiredService<ITestHarness>();
@@ -46,11 +54,73 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
 
         Assert.True(await _harness.Published.Any<ValuationStarted>());
         var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
-        Assert.Equal(8, completed.Points.Count);
+        var points = StoredPoints(completed);
+        Assert.Empty(completed.Points);
+        Assert.Equal(8, points.Count);
+        Assert.Equal((8, 2), (completed.TrainingPoints, completed.TestPoints));
         Assert.Equal(["s1", "s2"], completed.Sellers.Select(s => s.SellerId));
-        Assert.Equal(completed.TotalUtility, completed.Points.Sum(p => p.Value), 12);
-        Assert.Equal(completed.Sellers[0].Value, completed.Points.Take(4).Sum(p => p.Value), 12);
+        Assert.Equal(completed.TotalUtility, points.Sum(p => p.Value), 12);
+        Assert.Equal(completed.Sellers[0].Value, points.Take(4).Sum(p => p.Value), 12);
+        Assert.Equal(Enumerable.Range(0, 4), points.Skip(4).Select(p => p.Row));
         Assert.False(await _harness.Published.Any<ValuationFailed>());
+    }
+
+    [Fact]
+    public async Task Should_split_a_knn_valuation_into_shards_and_merge_them_to_the_single_process_bits()
+    {
+        var train = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n");
+        var test = await StoreAsync("x,label\n0.5,a\n9,b\n4,a\n");
+        var request = Request(test, [("s1", train), ("s2", train)], "knn-shapley", 2);
+
+        await _harness.Bus.Publish(request);
+
+        Assert.True(await _harness.Published.Any<ValuationCompleted>());
+        // 8 training points, 8 pairs per shard: one test point per shard.
+        Assert.Equal(3, _harness.Consumed.Select<ValueShard>().Count());
+        Assert.Equal([0, 1, 2], _harness.Published.Select<ValuationShardCompleted>().Select(m => m.Context.Message.ShardIndex).Order());
+        Assert.Contains(_harness.Published.Select<ValuationProgressed>(), p => p.Context.Message.CompletedTestPoints == 3);
+        var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
+
+        // The same shards in one process, side by side, merged in shard order.
+        var csvTrain = "x,label\n0,a\n1,a\n2,b\n10,b\n";
+        TabularDataset Read(string csv) => DatasetReader.Load(new MemoryStream(Encoding.UTF8.GetBytes(csv)), new DatasetReadOptions { SourceName = "t", Format = DatasetFormat.Csv });
+        var local = ShardedValuation.Prepare("knn-shapley", "classification",
+            [new TrainingPart("1", "s1", Read(csvTrain)), new TrainingPart("2", "s2", Read(csvTrain))], Read("x,label\n0.5,a\n9,b\n4,a\n"), 2);
+        var expected = local.RunAll(ShardPlan.For(8, 3, 8)).PartValues.SelectMany(v => v).ToList();
+        var points = StoredPoints(completed);
+        Assert.Equal(expected.Select(e => BitConverter.DoubleToInt64Bits(e.Value)), points.Select(p => BitConverter.DoubleToInt64Bits(p.Value)));
+        Assert.Equal(expected.Select(e => BitConverter.DoubleToInt64Bits(e.StandardError)), points.Select(p => BitConverter.DoubleToInt64Bits(p.StandardError!.Value)));
+        Assert.Equal((8, 3), (completed.TrainingPoints, completed.TestPoints));
+    }
+
+    [Fact]
+    public async Task Should_drop_the_shards_of_a_cancelled_valuation()
+    {
+        var train = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n");
+        var test = await StoreAsync("x,label\n0.5,a\n9,b\n");
+        var request = Request(test, [("s1", train)], "knn-shapley", 2);
+        await _harness.Bus.Publish(new ValuationCancelled { ValuationId = request.ValuationId, CancelledAt = DateTimeOffset.UtcNow });
+        Assert.True(await _harness.Consumed.Any<ValuationCancelled>());
+
+        await _harness.Bus.Publish(request);
+
+        Assert.True(await _harness.Consumed.Any<ValueShard>());
+        Assert.False(await _harness.Published.Any<ValuationShardCompleted>());
+        Assert.False(await _harness.Published.Any<ValuationCompleted>());
+    }
+
+    [Fact]
+    public async Task Should_fail_a_sharded_valuation_on_bad_data_with_the_row_and_column()
+    {
+        var train = await StoreAsync("x,label\n0,1.5\n1,oops\n");
+        var test = await StoreAsync("x,label\n0.5,1\n");
+        await _harness.Bus.Publish(Request(test, [("s1", train)], "knn-shapley", 1) with { TaskType = "regression" });
+
+        Assert.True(await _harness.Published.Any<ValuationFailed>());
+        var failed = _harness.Published.Select<ValuationFailed>().Single().Context.Message;
+        Assert.Contains("oops", failed.Reason);
+        Assert.Contains("row 2", failed.Reason);
+        Assert.False(await _harness.Published.Any<ValuationCompleted>());
     }
 
     [Fact]
@@ -64,10 +134,11 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         Assert.True(await _harness.Published.Any<ValuationCompleted>());
         var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
         Assert.Equal("logra", completed.Method);
-        Assert.Equal(12, completed.Points.Count);
+        var points = StoredPoints(completed);
+        Assert.Equal(12, points.Count);
         Assert.Equal(["s1", "s2"], completed.Sellers.Select(s => s.SellerId));
-        Assert.Equal(completed.TotalUtility, completed.Points.Sum(p => p.Value), 9);
-        Assert.Equal(completed.Sellers[0].Value, completed.Points.Take(6).Sum(p => p.Value), 9);
+        Assert.Equal(completed.TotalUtility, points.Sum(p => p.Value), 9);
+        Assert.Equal(completed.Sellers[0].Value, points.Take(6).Sum(p => p.Value), 9);
         Assert.False(await _harness.Published.Any<ValuationFailed>());
     }
 
@@ -118,6 +189,15 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         Assert.True(await _harness.Published.Any<ValuationFailed>());
         var failed = _harness.Published.Select<ValuationFailed>().Single().Context.Message;
         Assert.Contains("has 2 feature columns but the buyer's task has 1", failed.Reason);
+    }
+
+    private IReadOnlyList<StoredPointValue> StoredPoints(ValuationCompleted completed)
+    {
+        Assert.NotNull(completed.PointValues);
+        using var stream = _provider.GetRequiredService<ContentAddressedBlobStore>().OpenRead(completed.PointValues.BlobId);
+        var (total, items) = PointValueBlob.ReadPage(stream, 0, int.MaxValue);
+        Assert.Equal(completed.PointValues.Count, total);
+        return items;
     }
 
     private async Task<string> StoreAsync(string csv)

@@ -75,6 +75,9 @@ public static class CatalogApi
             Run(async () => Results.Ok(await catalog.GetValuationAsync(Actor(http), id, ct))))
             .RequireAuthorization(Roles.Buyer);
 
+        api.MapPost("/valuations/{id:guid}/cancel", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.CancelValuationAsync(Actor(http), id, ct))));
+
         api.MapGet("/valuations/{id:guid}/points", (HttpContext http, Guid id, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
             Run(async () => Results.Ok(await catalog.GetPointValuesAsync(Actor(http), id, offset ?? 0, limit ?? 100, ct))))
             .RequireAuthorization(Roles.Buyer);
@@ -119,6 +122,7 @@ public static class CatalogApi
             CatalogErrorKind.Unauthorized => StatusCodes.Status401Unauthorized,
             CatalogErrorKind.Forbidden => StatusCodes.Status403Forbidden,
             CatalogErrorKind.TooLarge => StatusCodes.Status413PayloadTooLarge,
+            CatalogErrorKind.QuotaExceeded => StatusCodes.Status429TooManyRequests,
             _ => StatusCodes.Status500InternalServerError,
         };
         var extensions = new Dictionary<string, object?>();

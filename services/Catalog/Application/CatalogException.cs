@@ -10,6 +10,8 @@ public enum CatalogErrorKind
     Unauthorized,
     Forbidden,
     TooLarge,
+    /// <summary>A quota is used up (HTTP 429); the message says which and how to proceed.</summary>
+    QuotaExceeded,
 }
 
 /// <summary>A request the catalog refuses; the API turns it into a problem-details response.</summary>

@@ -205,6 +205,14 @@ public sealed class CatalogService(
             throw new CatalogException(CatalogErrorKind.Invalid, "some listings cannot be valued against this task", errors);
         }
 
+        var active = await db.Valuations.CountAsync(
+            v => v.BuyerId == buyerId && (v.Status == ValuationStatus.Pending || v.Status == ValuationStatus.Running), cancellationToken);
+        if (active >= options.MaxActiveValuationsPerBuyer)
+        {
+            throw new CatalogException(CatalogErrorKind.QuotaExceeded,
+                $"you have {active} valuations pending or running, the limit is {options.MaxActiveValuationsPerBuyer}; wait for one to finish or cancel one");
+        }
+
         var valuation = new ValuationRun
         {
             Id = Guid.NewGuid(),
@@ -235,6 +243,7 @@ public sealed class CatalogService(
             TaskType = valuation.TaskType,
             // Precedence for asymmetric valuation: sellers by their earliest listing among those valued.
             GroupOrder = listings.OrderBy(l => l.ListedAt).ThenBy(l => l.Id).Select(l => l.SellerId).Distinct().ToList(),
+            Device = request.Device ?? "auto",
             RequestedAt = valuation.RequestedAt,
         });
         Remember(buyerId, idempotencyKey, Operations.RequestValuation, valuation.Id);
@@ -243,6 +252,31 @@ public sealed class CatalogService(
             return await GetValuationAsync(buyerId, raced, cancellationToken);
         }
 
+        return ToView(valuation);
+    }
+
+    /// <summary>Stops a pending or running valuation; workers drop its remaining shards.</summary>
+    public async Task<ValuationView> CancelValuationAsync(string buyerId, Guid valuationId, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        var valuation = await db.Valuations.Include(v => v.Sellers)
+            .SingleOrDefaultAsync(v => v.Id == valuationId && v.BuyerId == buyerId, cancellationToken)
+            ?? throw CatalogException.NotFound($"valuation {valuationId}");
+        var now = DateTime.UtcNow;
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var moved = await db.Valuations
+            .Where(v => v.Id == valuationId && (v.Status == ValuationStatus.Pending || v.Status == ValuationStatus.Running))
+            .ExecuteUpdateAsync(set => set.SetProperty(v => v.Status, ValuationStatus.Cancelled).SetProperty(v => v.FinishedAt, now), cancellationToken);
+        if (moved == 0)
+        {
+            throw new CatalogException(CatalogErrorKind.Conflict, $"valuation {valuationId} is already {valuation.Status}");
+        }
+
+        outbox.Add(new ValuationCancelled { ValuationId = valuationId, CancelledAt = now });
+        await outbox.SaveAndSendAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        valuation.Status = ValuationStatus.Cancelled;
+        valuation.FinishedAt = now;
         return ToView(valuation);
     }
 
@@ -297,16 +331,19 @@ public sealed class CatalogService(
             throw new CatalogException(CatalogErrorKind.Conflict, $"valuation {valuationId} is {valuation.Status}, not completed");
         }
 
-        var points = await db.ValuationPoints.AsNoTracking()
-            .Where(p => p.ValuationId == valuationId && p.Ordinal >= offset)
-            .OrderBy(p => p.Ordinal)
-            .Take(limit)
-            .ToListAsync(cancellationToken);
+        if (valuation.PointsBlobId is null)
+        {
+            return new PointPage(0, offset, limit, []);
+        }
+
+        // Point values stay in their blob (fixed-size records): a page is one seek, whatever the valuation's size.
+        await using var stream = blobs.OpenRead(valuation.PointsBlobId);
+        var (total, items) = PointValueBlob.ReadPage(stream, offset, limit);
         return new PointPage(
-            valuation.TrainingPoints ?? 0,
+            total,
             offset,
             limit,
-            points.Select(p => new PointValueView(p.Ordinal, p.ListingId, p.Row, EstimateView.From(p.Value, p.StandardError))).ToList());
+            items.Select(p => new PointValueView(p.Ordinal, p.ListingId, p.Row, EstimateView.From(p.Value, p.StandardError))).ToList());
     }
 
     private async Task<(StagedBlob Staged, DatasetSummary Summary)> StageAndValidateAsync(

@@ -11,7 +11,7 @@ public sealed record UploadOptions(string Format, string LabelColumn, string Fil
 
 public sealed record PostTestTaskRequest(string Name, UploadOptions Upload);
 
-public sealed record RequestValuationRequest(Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K, string? TaskType = null);
+public sealed record RequestValuationRequest(Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K, string? TaskType = null, string? Device = null);
 
 public sealed class CreateListingRequestValidator : AbstractValidator<CreateListingRequest>
 {
@@ -64,6 +64,9 @@ public sealed class RequestValuationRequestValidator : AbstractValidator<Request
             .Must(m => m is null || ValuationMethods.All.Contains(m))
             .WithMessage(r => $"unknown method '{r.Method}' (supported: {string.Join(", ", ValuationMethods.All)})");
         RuleFor(r => r.K).InclusiveBetween(1, 1000).When(r => r.K is not null);
+        RuleFor(r => r.Device)
+            .Must(d => d is null or "auto" or "cpu" or "gpu")
+            .WithMessage(r => $"unknown device '{r.Device}' (supported: auto, cpu, gpu)");
         RuleFor(r => r.TaskType)
             .Must(t => t is null || ValuationMethods.TaskTypes.Contains(t))
             .WithMessage(r => $"unknown task type '{r.TaskType}' (supported: {string.Join(", ", ValuationMethods.TaskTypes)})");

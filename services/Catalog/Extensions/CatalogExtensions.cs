@@ -16,8 +16,10 @@ public static class CatalogExtensions
         var options = configuration.GetSection(CatalogOptions.SectionName).Get<CatalogOptions>() ?? new CatalogOptions();
         options.ConnectionString ??= configuration.GetConnectionString("Catalog");
         services.AddSingleton(options);
-        services.AddDbContext<CatalogDbContext>(db =>
+        services.AddDbContext<CatalogDbContext>((provider, db) =>
         {
+            // Interceptors registered in the container (diagnostics, fault injection in tests) apply to every context.
+            db.AddInterceptors(provider.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>());
             switch (options.Database)
             {
                 case CatalogDatabase.Sqlite:
@@ -45,11 +47,11 @@ public static class CatalogExtensions
 
     public static IBusRegistrationConfigurator AddCatalogConsumers(this IBusRegistrationConfigurator bus)
     {
-        bus.AddConsumer<ValuationStartedConsumer>();
-        bus.AddConsumer<ValuationProgressedConsumer>();
-        bus.AddConsumer<ValuationCompletedConsumer>();
-        bus.AddConsumer<ValuationFailedConsumer>();
-        bus.AddConsumer<RequestValuationFaultConsumer>();
+        bus.AddConsumer<ValuationStartedConsumer, StatusConsumerDefinition<ValuationStartedConsumer>>();
+        bus.AddConsumer<ValuationProgressedConsumer, StatusConsumerDefinition<ValuationProgressedConsumer>>();
+        bus.AddConsumer<ValuationCompletedConsumer, StatusConsumerDefinition<ValuationCompletedConsumer>>();
+        bus.AddConsumer<ValuationFailedConsumer, StatusConsumerDefinition<ValuationFailedConsumer>>();
+        bus.AddConsumer<RequestValuationFaultConsumer, StatusConsumerDefinition<RequestValuationFaultConsumer>>();
         return bus;
     }
 }

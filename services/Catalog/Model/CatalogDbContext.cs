@@ -11,8 +11,6 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
 
     public DbSet<ValuationRun> Valuations => Set<ValuationRun>();
 
-    public DbSet<ValuationPointValue> ValuationPoints => Set<ValuationPointValue>();
-
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
 
     public DbSet<IdempotencyRecord> IdempotencyKeys => Set<IdempotencyRecord>();
@@ -57,11 +55,6 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
         {
             seller.ToTable("valuation_sellers");
             seller.HasKey(s => new { s.ValuationId, s.SellerId });
-        });
-        modelBuilder.Entity<ValuationPointValue>(point =>
-        {
-            point.ToTable("valuation_points");
-            point.HasKey(p => new { p.ValuationId, p.Ordinal });
         });
         modelBuilder.Entity<IdempotencyRecord>(record =>
         {

@@ -8,12 +8,14 @@ public enum ListingStatus
     Listed,
 }
 
+/// <summary>A valuation's life: Pending -> Running -> one of the terminal states (see <see cref="ValuationStateMachine"/>).</summary>
 public enum ValuationStatus
 {
     Pending,
     Running,
     Completed,
     Failed,
+    Cancelled,
 }
 
 public sealed class Listing
@@ -62,6 +64,8 @@ public sealed class ValuationRun
     /// <summary>Test points done so far, while running.</summary>
     public int CompletedTestPoints { get; set; }
     public double? TotalUtility { get; set; }
+    /// <summary>The blob holding the point values (<c>PointValueBlob</c>), once completed; null for seller-level methods.</summary>
+    public string? PointsBlobId { get; set; }
     public DateTime RequestedAt { get; set; }
     public DateTime? StartedAt { get; set; }
     public DateTime? FinishedAt { get; set; }
@@ -75,17 +79,6 @@ public sealed class ValuationSellerValue
     public int Points { get; set; }
     public double Value { get; set; }
     /// <summary>Null when it cannot be estimated (a task with a single test point).</summary>
-    public double? StandardError { get; set; }
-}
-
-public sealed class ValuationPointValue
-{
-    public Guid ValuationId { get; set; }
-    /// <summary>Position in the valuation's concatenated training data; the paging key.</summary>
-    public int Ordinal { get; set; }
-    public Guid ListingId { get; set; }
-    public int Row { get; set; }
-    public double Value { get; set; }
     public double? StandardError { get; set; }
 }
 

@@ -1,4 +1,6 @@
 using DataMarket.Contracts;
+using DataMarket.ServiceDefaults.Messaging;
+using DataMarket.Valuation.Shapley;
 using DataMarket.ValuationWorker.Infrastructure;
 using MassTransit;
 
@@ -9,11 +11,23 @@ namespace DataMarket.ValuationWorker.Consumers;
 /// anything else is left to the endpoint's retry policy, and after that to the error queue and a
 /// <c>Fault&lt;RequestValuation&gt;</c> that the catalog turns into a failed valuation.
 /// </summary>
-public sealed class RequestValuationConsumer(ValuationRunner runner, ILogger<RequestValuationConsumer> logger) : IConsumer<RequestValuation>
+public sealed class RequestValuationConsumer(
+    ValuationRunner runner,
+    PreparedValuations prepared,
+    ShardStore store,
+    BusOptions bus,
+    ValuationWorkerOptions options,
+    ILogger<RequestValuationConsumer> logger) : IConsumer<RequestValuation>
 {
     public async Task Consume(ConsumeContext<RequestValuation> context)
     {
         var request = context.Message;
+        if (ShardedValuation.Supports(request.Method))
+        {
+            await CoordinateAsync(context);
+            return;
+        }
+
         var progress = new ThrottledProgress(TimeSpan.FromSeconds(1), (done, total) => context.Publish(new ValuationProgressed
         {
             ValuationId = request.ValuationId,
@@ -52,6 +66,62 @@ public sealed class RequestValuationConsumer(ValuationRunner runner, ILogger<Req
             });
         }
     }
+
+    /// <summary>
+    /// This worker becomes the valuation's coordinator: it loads and checks the data once, cuts the test points into
+    /// shards from the job size (never from how many workers there are) and sends one command per shard to the pool's
+    /// queue; the shards and their reports do the rest, so no worker waits on another.
+    /// </summary>
+    private async Task CoordinateAsync(ConsumeContext<RequestValuation> context)
+    {
+        var request = context.Message;
+        ShardedValuation valuation;
+        try
+        {
+            valuation = prepared.Get(request, runner.Prepare);
+        }
+        catch (ValuationRejectedException exception)
+        {
+            logger.LogWarning("Valuation {ValuationId} rejected: {Reason}", request.ValuationId, exception.Message);
+            await context.Publish(new ValuationFailed { ValuationId = request.ValuationId, Reason = exception.Message, FailedAt = DateTimeOffset.UtcNow });
+            return;
+        }
+
+        var startedAt = DateTimeOffset.UtcNow;
+        store.MarkStarted(request.ValuationId, startedAt);
+        await context.Publish(new ValuationStarted
+        {
+            ValuationId = request.ValuationId,
+            TrainingPoints = valuation.TrainingPoints,
+            TestPoints = valuation.TestPoints,
+            StartedAt = startedAt,
+        });
+        var plan = ShardPlan.For(valuation.TrainingPoints, valuation.TestPoints, options.PairsPerShard);
+        var queue = ValuationQueues.Resolve(bus, ShardQueue(request.Device));
+        // A send declares the queue as well; it must match how the consumers declared it (temporary in tests).
+        var endpoint = await context.GetSendEndpoint(new Uri(bus.TemporaryEndpoints ? $"queue:{queue}?durable=false&autodelete=true" : $"queue:{queue}"));
+        for (var s = 0; s < plan.Count; s++)
+        {
+            await endpoint.Send(new ValueShard
+            {
+                ValuationId = request.ValuationId,
+                ShardIndex = s,
+                ShardCount = plan.Count,
+                FirstTestPoint = plan[s].First,
+                TestPoints = plan[s].Count,
+                Request = request,
+            }, context.CancellationToken);
+        }
+
+        logger.LogInformation("Valuation {ValuationId}: {Shards} shards of up to {Size} test points to {Queue}", request.ValuationId, plan.Count, plan[0].Count, queue);
+    }
+
+    private string ShardQueue(string device) => device switch
+    {
+        "gpu" => ValuationQueues.GpuShards,
+        "auto" when options.GpuPoolAvailable => ValuationQueues.GpuShards,
+        _ => ValuationQueues.Shards,
+    };
 }
 
 /// <summary>

@@ -15,12 +15,37 @@ public sealed class ValuationRejectedException(string message, Exception? inner 
 /// <summary>Loads a request's datasets from the blob store and computes the values it asks for.</summary>
 public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDevice device, ILogger<ValuationRunner> logger)
 {
-
     public async Task<ValuationCompleted> RunAsync(
         RequestValuation request,
         Func<int, int, Task>? started,
         IProgress<int>? progress,
         CancellationToken cancellationToken)
+    {
+        var (parts, test) = LoadInputs(request);
+        if (started is not null)
+        {
+            await started(parts.Sum(p => p.Data.Rows), test.Rows);
+        }
+
+        var startedAt = DateTimeOffset.UtcNow;
+        DatasetValuationResult result;
+        try
+        {
+            result = await Task.Run(() => Compute(request, parts, test, device, progress, cancellationToken), cancellationToken);
+        }
+        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
+        {
+            throw new ValuationRejectedException(exception.Message, exception);
+        }
+
+        logger.LogInformation(
+            "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} on {Device} in {Elapsed:F2}s",
+            request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, device.Name, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
+        return await CompleteAsync(request, parts, test.Rows, result, startedAt, cancellationToken);
+    }
+
+    /// <summary>Checks the request and loads its datasets; anything wrong with them is a <see cref="ValuationRejectedException"/>.</summary>
+    public (IReadOnlyList<TrainingPart> Parts, TabularDataset Test) LoadInputs(RequestValuation request)
     {
         if (!ValuationMethods.All.Contains(request.Method))
         {
@@ -41,35 +66,40 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
         var parts = request.Listings
             .Select(l => new TrainingPart(l.ListingId.ToString(), l.SellerId, Load(l.Data, $"listing {l.ListingId}", test.FeatureCount)))
             .ToList();
-        if (started is not null)
-        {
-            await started(parts.Sum(p => p.Data.Rows), test.Rows);
-        }
+        return (parts, test);
+    }
 
-        var startedAt = DateTimeOffset.UtcNow;
-        DatasetValuationResult result;
+    /// <summary>Loads and encodes a shardable valuation; bad data is a <see cref="ValuationRejectedException"/>.</summary>
+    public ShardedValuation Prepare(RequestValuation request)
+    {
+        var (parts, test) = LoadInputs(request);
         try
         {
-            result = await Task.Run(() => Compute(request, parts, test, device, progress, cancellationToken), cancellationToken);
+            return ShardedValuation.Prepare(
+                request.Method, request.TaskType, parts, test, request.K, request.GroupOrder, $"test task {request.TaskId}", request.Task.LabelColumn);
         }
-        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
+        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException or ArgumentException)
         {
             throw new ValuationRejectedException(exception.Message, exception);
         }
+    }
 
-        logger.LogInformation(
-            "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} on {Device} in {Elapsed:F2}s",
-            request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, device.Name, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
-
-        var points = new List<PointValue>(parts.Sum(p => p.Data.Rows));
-        for (var p = 0; p < result.PartValues.Count; p++)
+    /// <summary>Stores the point values as a blob and builds the result message that names it.</summary>
+    public async Task<ValuationCompleted> CompleteAsync(
+        RequestValuation request, IReadOnlyList<TrainingPart> parts, int testPoints, DatasetValuationResult result, DateTimeOffset startedAt, CancellationToken cancellationToken)
+    {
+        // Point values go to the blob store and travel by reference: inline they grow with the data.
+        PointValuesReference? pointValues = null;
+        if (result.PartValues.Count > 0)
         {
-            var listing = request.Listings[p];
-            var values = result.PartValues[p];
-            for (var row = 0; row < values.Length; row++)
-            {
-                points.Add(new PointValue { ListingId = listing.ListingId, Row = row, Value = values[row].Value, StandardError = Finite(values[row].StandardError) });
-            }
+            var segments = result.PartValues
+                .Select((values, p) => new PointValueSegment(
+                    request.Listings[p].ListingId,
+                    values.Select(v => v.Value).ToArray(),
+                    values.Select(v => v.StandardError).ToArray()))
+                .ToList();
+            var (blobId, count) = await PointValueBlob.StoreAsync(blobs, segments, cancellationToken);
+            pointValues = new PointValuesReference { BlobId = blobId, Count = count };
         }
 
         var sellers = result.GroupOrder
@@ -88,7 +118,10 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
             Method = request.Method,
             TotalUtility = result.TotalUtility.Value,
             Sellers = sellers,
-            Points = points,
+            PointValues = pointValues,
+            TrainingPoints = parts.Sum(p => p.Data.Rows),
+            TestPoints = testPoints,
+            StartedAt = startedAt,
             CompletedAt = DateTimeOffset.UtcNow,
         };
     }

@@ -1,3 +1,4 @@
+using DataMarket.ServiceDefaults.Health;
 using DataMarket.ServiceDefaults.Messaging;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
@@ -17,6 +18,7 @@ public static class BusExtensions
     {
         var options = configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
         services.AddSingleton(options);
+        services.AddConsumerFaultHealth();
         services.AddMassTransit(bus =>
         {
             bus.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(options.EndpointPrefix, includeNamespace: false));
@@ -53,6 +55,16 @@ public static class BusExtensions
                     throw new InvalidOperationException($"unknown bus transport '{options.Transport}'");
             }
         });
+        return services;
+    }
+
+    /// <summary>Feeds every consumer fault of the bus to a health check that turns them into an unhealthy <c>/health</c>.</summary>
+    public static IServiceCollection AddConsumerFaultHealth(this IServiceCollection services)
+    {
+        services.AddSingleton<ConsumerFaultMonitor>();
+        services.AddConsumeObserver(sp => sp.GetRequiredService<ConsumerFaultMonitor>());
+        services.AddHealthChecks().Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(
+            "consumers", sp => sp.GetRequiredService<ConsumerFaultMonitor>(), failureStatus: null, tags: null));
         return services;
     }
 }

@@ -241,7 +241,7 @@ public static class DatasetValuation
         return (features, groups, groupOrder);
     }
 
-    private static DatasetValuationResult ToDatasetResult(IReadOnlyList<TrainingPart> parts, ShapleyResult result, IReadOnlyList<string> groupOrder)
+    internal static DatasetValuationResult ToDatasetResult(IReadOnlyList<TrainingPart> parts, ShapleyResult result, IReadOnlyList<string> groupOrder)
     {
         var partValues = new List<ValueEstimate[]>(parts.Count);
         var offset = 0;

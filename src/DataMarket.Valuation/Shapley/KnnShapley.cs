@@ -22,7 +22,7 @@ public sealed record ShapleyResult(
 /// Work runs in parallel over fixed blocks of test points with O(N) memory per block in flight; blocks merge in block
 /// order, so results never depend on the thread or core count.
 /// </summary>
-public static class KnnShapley
+public static partial class KnnShapley
 {
     // Four test points per pass over the training data already make distances a minor cost next to the sort.
     // (A reduction block of TestPointBlocks.Size is a whole number of these, though results would not depend on it.)

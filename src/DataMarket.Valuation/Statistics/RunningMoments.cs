@@ -15,7 +15,30 @@ public sealed class RunningMoments
         _m2 = new double[length];
     }
 
+    /// <summary>Rebuilds an accumulator from its state (a shard's partial moments read back from storage).</summary>
+    public static RunningMoments FromState(long count, double[] mean, double[] m2)
+    {
+        ArgumentNullException.ThrowIfNull(mean);
+        ArgumentNullException.ThrowIfNull(m2);
+        if (mean.Length != m2.Length)
+        {
+            throw new ArgumentException($"{mean.Length} means but {m2.Length} sums of squares");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var moments = new RunningMoments(mean.Length) { Count = count };
+        mean.CopyTo(moments._mean, 0);
+        m2.CopyTo(moments._m2, 0);
+        return moments;
+    }
+
     public long Count { get; private set; }
+
+    /// <summary>The running means, for storing the state.</summary>
+    public ReadOnlySpan<double> Means => _mean;
+
+    /// <summary>The sums of squared deviations from the mean, for storing the state.</summary>
+    public ReadOnlySpan<double> SquaredDeviations => _m2;
 
     public int Length => _mean.Length;
 

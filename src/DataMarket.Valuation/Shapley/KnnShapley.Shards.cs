@@ -1,0 +1,233 @@
+using System.Buffers.Binary;
+using DataMarket.Valuation.Statistics;
+
+namespace DataMarket.Valuation.Shapley;
+
+/// <summary>A run of consecutive test points: <see cref="First"/> .. First + Count - 1.</summary>
+public sealed record TestPointRange(int First, int Count);
+
+/// <summary>
+/// The partial moments of one shard (count, mean and sum of squared deviations per training point, per group and for
+/// the utility) over a fixed range of test points. Shards merge with the parallel update formula (Chan et al.);
+/// merged in shard order they give the same bits wherever and however many at a time the shards were computed.
+/// </summary>
+public sealed class ShardMoments(TestPointRange range, RunningMoments points, RunningMoments groups, RunningMoments utility)
+{
+    private static readonly byte[] s_magic = "DMSM0001"u8.ToArray();
+
+    public TestPointRange Range { get; } = range;
+
+    public RunningMoments Points { get; } = points;
+
+    public RunningMoments Groups { get; } = groups;
+
+    public RunningMoments Utility { get; } = utility;
+
+    public void Write(Stream output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var header = new byte[s_magic.Length + 16];
+        s_magic.CopyTo(header, 0);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(8), Range.First);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(12), Range.Count);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(16), Points.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(20), Groups.Length);
+        output.Write(header);
+        Span<byte> count = stackalloc byte[8];
+        foreach (var moments in new[] { Points, Groups, Utility })
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(count, moments.Count);
+            output.Write(count);
+            WriteDoubles(output, moments.Means);
+            WriteDoubles(output, moments.SquaredDeviations);
+        }
+    }
+
+    public static ShardMoments Read(Stream input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var header = new byte[s_magic.Length + 16];
+        input.ReadExactly(header);
+        if (!header.AsSpan(0, s_magic.Length).SequenceEqual(s_magic))
+        {
+            throw new InvalidDataException("not a shard-moments file (bad magic)");
+        }
+
+        var range = new TestPointRange(BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(8)), BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(12)));
+        var points = ReadMoments(input, BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(16)));
+        var groups = ReadMoments(input, BinaryPrimitives.ReadInt32LittleEndian(header.AsSpan(20)));
+        var utility = ReadMoments(input, 1);
+        return new ShardMoments(range, points, groups, utility);
+    }
+
+    private static RunningMoments ReadMoments(Stream input, int length)
+    {
+        Span<byte> count = stackalloc byte[8];
+        input.ReadExactly(count);
+        var mean = ReadDoubles(input, length);
+        var m2 = ReadDoubles(input, length);
+        return RunningMoments.FromState(BinaryPrimitives.ReadInt64LittleEndian(count), mean, m2);
+    }
+
+    private static void WriteDoubles(Stream output, ReadOnlySpan<double> values)
+    {
+        var buffer = new byte[8 * Math.Min(values.Length, 8192)];
+        for (var start = 0; start < values.Length; start += 8192)
+        {
+            var count = Math.Min(8192, values.Length - start);
+            for (var i = 0; i < count; i++)
+            {
+                BinaryPrimitives.WriteDoubleLittleEndian(buffer.AsSpan(i * 8), values[start + i]);
+            }
+
+            output.Write(buffer, 0, count * 8);
+        }
+    }
+
+    private static double[] ReadDoubles(Stream input, int length)
+    {
+        var values = new double[length];
+        var buffer = new byte[8 * Math.Min(Math.Max(length, 1), 8192)];
+        for (var start = 0; start < length; start += 8192)
+        {
+            var count = Math.Min(8192, length - start);
+            input.ReadExactly(buffer, 0, count * 8);
+            for (var i = 0; i < count; i++)
+            {
+                values[start + i] = BinaryPrimitives.ReadDoubleLittleEndian(buffer.AsSpan(i * 8));
+            }
+        }
+
+        return values;
+    }
+}
+
+/// <summary>How a valuation's test points are cut into shards: from the job's size and configuration only.</summary>
+public static class ShardPlan
+{
+    /// <summary>About this many (training point, test point) pairs per shard: seconds of work on one core.</summary>
+    public const long DefaultPairsPerShard = 20_000_000;
+
+    /// <summary>
+    /// Consecutive ranges of about <paramref name="pairsPerShard"/> / trainingPoints test points (at least one), in
+    /// order. Never depends on how many workers or cores there are, so neither does the result.
+    /// </summary>
+    public static IReadOnlyList<TestPointRange> For(int trainingPoints, int testPoints, long pairsPerShard = DefaultPairsPerShard)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(testPoints);
+        ArgumentOutOfRangeException.ThrowIfLessThan(pairsPerShard, 1);
+        var size = (int)Math.Clamp(pairsPerShard / Math.Max(1, trainingPoints), 1, Math.Max(1, testPoints));
+        var ranges = new List<TestPointRange>();
+        for (var first = 0; first < testPoints; first += size)
+        {
+            ranges.Add(new TestPointRange(first, Math.Min(size, testPoints - first)));
+        }
+
+        return ranges;
+    }
+}
+
+public static partial class KnnShapley
+{
+    /// <summary>Plain KNN-Shapley (classification) over one range of test points: the shard's partial moments.</summary>
+    public static ShardMoments ClassificationShard(TrainingSet train, TestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    {
+        CheckArguments(train, test, k);
+        CheckRange(range, test.Count);
+        return RunRange(train, test.Features, range, (workspace, j) => ClassificationValues(train.Classes, test.Classes[j], k, workspace), progress, cancellationToken);
+    }
+
+    /// <summary>Plain KNN-Shapley (regression) over one range of test points.</summary>
+    public static ShardMoments RegressionShard(RegressionTrainingSet train, RegressionTestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(test);
+        CheckK(k);
+        CheckWidths(train.FeatureCount, test.FeatureCount);
+        CheckRange(range, test.Count);
+        return RunRange(train.Points, test.Features, range, (workspace, j) => RegressionValues(train.Targets, test.Targets[j], k, workspace), progress, cancellationToken);
+    }
+
+    /// <summary>Asymmetric KNN-Shapley over one range of test points (groups in precedence order, as in <see cref="Asymmetric"/>).</summary>
+    public static ShardMoments AsymmetricShard(TrainingSet train, TestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    {
+        CheckArguments(train, test, k);
+        CheckRange(range, test.Count);
+        var groupStart = new int[train.GroupCount + 1];
+        foreach (var group in train.Groups)
+        {
+            groupStart[group + 1]++;
+        }
+
+        for (var g = 0; g < train.GroupCount; g++)
+        {
+            groupStart[g + 1] += groupStart[g];
+        }
+
+        return RunRange(train, test.Features, range, (workspace, j) => AsymmetricValues(train, test.Classes[j], k, groupStart, workspace), progress, cancellationToken);
+    }
+
+    /// <summary>Merges shards in the order given (shard order) into the final estimates.</summary>
+    public static ShapleyResult MergeShards(IReadOnlyList<ShardMoments> shards)
+    {
+        ArgumentNullException.ThrowIfNull(shards);
+        if (shards.Count == 0)
+        {
+            throw new ArgumentException("no shards to merge", nameof(shards));
+        }
+
+        var points = new RunningMoments(shards[0].Points.Length);
+        var groups = new RunningMoments(shards[0].Groups.Length);
+        var utility = new RunningMoments(1);
+        var testPoints = 0;
+        foreach (var shard in shards)
+        {
+            points.Merge(shard.Points);
+            groups.Merge(shard.Groups);
+            utility.Merge(shard.Utility);
+            testPoints += shard.Range.Count;
+        }
+
+        return new ShapleyResult(points.Estimates(), groups.Estimates(), utility.Estimate(0), testPoints);
+    }
+
+    private static void CheckRange(TestPointRange range, int testCount)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        if (range.First < 0 || range.Count < 1 || range.First + range.Count > testCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(range), range, $"test points {range.First}..{range.First + range.Count - 1} are not within the {testCount} test points");
+        }
+    }
+
+    /// <summary>
+    /// One shard on one thread, test points in order (blocks of <see cref="MaxBlock"/> share a pass over the training
+    /// data): its bits depend only on the data and the range. Parallelism comes from running shards side by side.
+    /// </summary>
+    private static ShardMoments RunRange(
+        TrainingSet train, float[] testFeatures, TestPointRange range, Func<Workspace, int, double> valueTestPoint, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        var workspace = new Workspace(train.Count, train.GroupCount, MaxBlock);
+        var featureCount = train.FeatureCount;
+        var end = range.First + range.Count;
+        for (var first = range.First; first < end; first += MaxBlock)
+        {
+            var count = Math.Min(MaxBlock, end - first);
+            workspace.ComputeDistances(train.Features, featureCount, testFeatures.AsSpan(first * featureCount, count * featureCount));
+            for (var t = 0; t < count; t++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                workspace.RankTestPoint(t);
+                var utility = valueTestPoint(workspace, first + t);
+                workspace.PointMoments.Add(workspace.Values);
+                Array.Clear(workspace.GroupValues);
+                SumByGroup(train.Groups, workspace.Values, workspace.GroupValues);
+                workspace.GroupMoments.Add(workspace.GroupValues);
+                workspace.UtilityMoments.Add([utility]);
+                progress?.Report(first + t - range.First + 1);
+            }
+        }
+
+        return new ShardMoments(range, workspace.PointMoments, workspace.GroupMoments, workspace.UtilityMoments);
+    }
+}
