@@ -80,12 +80,14 @@ public static class AllocateCommand
         }
     }
 
+    private static readonly int MaxFieldLength = new DatasetReadOptions { SourceName = "" }.MaxFieldLength;
+
     /// <summary>Reads group,value[,stderr] rows; a bad row is reported with the file, its line and the field.</summary>
     internal static List<ValuedSeller> ReadValues(string path)
     {
         using var reader = new StreamReader(path);
         var header = reader.ReadLine() ?? throw new DatasetFormatException(path, null, null, "the file is empty; expected a group,value,stderr header");
-        var columns = CsvLine.Split(header, path, 0);
+        var columns = CsvLine.Split(header, path, 0, MaxFieldLength);
         if (columns.Count < 2 || columns[0] != "group" || columns[1] != "value")
         {
             throw new DatasetFormatException(path, null, null, $"expected a header starting group,value (what value ... --by-group writes), got '{header}'");
@@ -102,7 +104,7 @@ public static class AllocateCommand
                 continue;
             }
 
-            var fields = CsvLine.Split(line, path, row);
+            var fields = CsvLine.Split(line, path, row, MaxFieldLength);
             if (fields.Count != columns.Count)
             {
                 throw new DatasetFormatException(path, row, null, $"expected {columns.Count} fields, got {fields.Count}");

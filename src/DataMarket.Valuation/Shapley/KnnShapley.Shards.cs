@@ -201,33 +201,13 @@ public static partial class KnnShapley
     }
 
     /// <summary>
-    /// One shard on one thread, test points in order (blocks of <see cref="MaxBlock"/> share a pass over the training
-    /// data): its bits depend only on the data and the range. Parallelism comes from running shards side by side.
+    /// One shard on one thread, reduced like every valuation in fixed blocks of test points merged in block order: its
+    /// bits depend only on the data and the range. Parallelism comes from running shards side by side.
     /// </summary>
     private static ShardMoments RunRange(
         TrainingSet train, float[] testFeatures, TestPointRange range, Func<Workspace, int, double> valueTestPoint, IProgress<int>? progress, CancellationToken cancellationToken)
     {
-        var workspace = new Workspace(train.Count, train.GroupCount, MaxBlock);
-        var featureCount = train.FeatureCount;
-        var end = range.First + range.Count;
-        for (var first = range.First; first < end; first += MaxBlock)
-        {
-            var count = Math.Min(MaxBlock, end - first);
-            workspace.ComputeDistances(train.Features, featureCount, testFeatures.AsSpan(first * featureCount, count * featureCount));
-            for (var t = 0; t < count; t++)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                workspace.RankTestPoint(t);
-                var utility = valueTestPoint(workspace, first + t);
-                workspace.PointMoments.Add(workspace.Values);
-                Array.Clear(workspace.GroupValues);
-                SumByGroup(train.Groups, workspace.Values, workspace.GroupValues);
-                workspace.GroupMoments.Add(workspace.GroupValues);
-                workspace.UtilityMoments.Add([utility]);
-                progress?.Report(first + t - range.First + 1);
-            }
-        }
-
-        return new ShardMoments(range, workspace.PointMoments, workspace.GroupMoments, workspace.UtilityMoments);
+        var moments = Accumulate(train, testFeatures, range.First, range.Count, valueTestPoint, progress, cancellationToken, maxThreads: 1);
+        return new ShardMoments(range, moments.Points, moments.Groups, moments.Utility);
     }
 }

@@ -212,6 +212,22 @@ public static partial class KnnShapley
         IProgress<int>? progress,
         CancellationToken cancellationToken,
         int maxThreads = 0,
+        ValuationDevice? device = null) =>
+        Accumulate(train, testFeatures, 0, testCount, valueTestPoint, progress, cancellationToken, maxThreads, device).ToResult(testCount);
+
+    /// <summary>
+    /// The moments of the test points [<paramref name="first"/>, first + <paramref name="count"/>), reduced in fixed
+    /// blocks merged in block order; progress counts finished test points of the range.
+    /// </summary>
+    internal static ShapleyMoments Accumulate(
+        TrainingSet train,
+        float[] testFeatures,
+        int first,
+        int count,
+        Func<Workspace, int, double> valueTestPoint,
+        IProgress<int>? progress,
+        CancellationToken cancellationToken,
+        int maxThreads,
         ValuationDevice? device = null)
     {
         var totals = new ShapleyMoments(train.Count, train.GroupCount);
@@ -223,16 +239,16 @@ public static partial class KnnShapley
         using var deviceRanking = device?.CreateRanking(train.Features, train.FeatureCount, TestPointBlocks.Size);
         var rankBlock = deviceRanking is null ? DistanceBlock : TestPointBlocks.Size;
         TestPointBlocks.Run(
-            0,
-            testCount,
+            first,
+            count,
             maxThreads,
             () => new Workspace(train.Count, train.GroupCount, rankBlock, deviceRanking),
-            (workspace, first, count) =>
+            (workspace, blockFirst, blockCount) =>
             {
                 workspace.Moments.Clear();
-                for (var start = first; start < first + count; start += rankBlock)
+                for (var start = blockFirst; start < blockFirst + blockCount; start += rankBlock)
                 {
-                    var rows = Math.Min(rankBlock, first + count - start);
+                    var rows = Math.Min(rankBlock, blockFirst + blockCount - start);
                     workspace.ComputeDistances(train.Features, train.FeatureCount, testFeatures.AsSpan(start * train.FeatureCount, rows * train.FeatureCount));
                     for (var t = 0; t < rows; t++)
                     {
@@ -249,7 +265,7 @@ public static partial class KnnShapley
             workspace => totals.Merge(workspace.Moments),
             cancellationToken);
 
-        return totals.ToResult(testCount);
+        return totals;
     }
 
     /// <summary>
