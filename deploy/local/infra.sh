@@ -83,3 +83,10 @@ fi
 wait_for RabbitMQ 120 as_root rabbitmqctl -q await_startup
 # The guest user may only connect over loopback, which is all we use.
 wait_for "RabbitMQ AMQP port" 30 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5672'
+# A second virtual host for tests that run a market of their own beside the shared one: RabbitMQ hands a published
+# event to every queue bound to its type within a virtual host, so two markets in one would take each other's work.
+ISOLATED_VHOST=${DATAMARKET_ISOLATED_VHOST:-datamarket-isolated}
+if ! as_root rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx "$ISOLATED_VHOST"; then
+  as_root rabbitmqctl -q add_vhost "$ISOLATED_VHOST" >/dev/null
+fi
+as_root rabbitmqctl -q set_permissions -p "$ISOLATED_VHOST" guest '.*' '.*' '.*' >/dev/null

@@ -11,6 +11,8 @@ export DATAMARKET_TEST_POSTGRES=${DATAMARKET_TEST_POSTGRES:-"Host=127.0.0.1;Port
 export DATAMARKET_TEST_POSTGRES_RESTARTABLE=${DATAMARKET_TEST_POSTGRES_RESTARTABLE:-"Host=127.0.0.1;Port=5433;Username=datamarket;Password=datamarket;Database=datamarket"}
 export DATAMARKET_TEST_POSTGRES_RESTART=${DATAMARKET_TEST_POSTGRES_RESTART:-"pg_ctlcluster 15 faults restart -m fast"}
 export DATAMARKET_TEST_RABBITMQ=${DATAMARKET_TEST_RABBITMQ:-"amqp://guest:guest@127.0.0.1:5672/"}
+# A virtual host of its own for the scale-out test's worker processes (created by infra.sh).
+export DATAMARKET_TEST_RABBITMQ_ISOLATED=${DATAMARKET_TEST_RABBITMQ_ISOLATED:-"amqp://guest:guest@127.0.0.1:5672/datamarket-isolated"}
 # OpenBLAS is installed above, so its tests must run rather than skip.
 export DATAMARKET_REQUIRE_OPENBLAS=1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1

@@ -34,6 +34,14 @@ public sealed class valuation_scale_out : IAsyncLifetime
     private ServiceProvider _provider = null!;
     private IBusControl _bus = null!;
 
+    /// <summary>
+    /// A virtual host of its own (the test command creates it): RabbitMQ hands a published event to every queue bound
+    /// to its type within a virtual host, so these workers and the shared market fixture's would take each other's
+    /// valuations, whatever their queue prefixes.
+    /// </summary>
+    private static readonly string RabbitMqUri =
+        Environment.GetEnvironmentVariable("DATAMARKET_TEST_RABBITMQ_ISOLATED") ?? "amqp://guest:guest@127.0.0.1:5672/datamarket-isolated";
+
     private string Prefix => $"so-{_runId}";
 
     public async Task InitializeAsync()
@@ -42,7 +50,7 @@ public sealed class valuation_scale_out : IAsyncLifetime
         var services = new ServiceCollection();
         services.AddMassTransit(bus => bus.UsingRabbitMq((_, cfg) =>
         {
-            cfg.Host(new Uri(MarketFixture.RabbitMqUri));
+            cfg.Host(new Uri(RabbitMqUri));
             cfg.ReceiveEndpoint($"{Prefix}-observer", e =>
             {
                 e.AutoDelete = true;
@@ -94,7 +102,7 @@ public sealed class valuation_scale_out : IAsyncLifetime
         await _provider.DisposeAsync();
         // The workers' queues are durable (competing consumers in several processes cannot share an exclusive
         // temporary queue); this run's prefix names them, so remove them with their exchanges.
-        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(MarketFixture.RabbitMqUri) };
+        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(RabbitMqUri) };
         await using var connection = await factory.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
         foreach (var queue in new[] { "request-valuation", "valuation-shards", "valuation-shard-reports", "valuation-cancelled" })
@@ -186,7 +194,7 @@ public sealed class valuation_scale_out : IAsyncLifetime
             RedirectStandardError = true,
         };
         start.Environment["Bus__Transport"] = "RabbitMq";
-        start.Environment["Bus__RabbitMqUri"] = MarketFixture.RabbitMqUri;
+        start.Environment["Bus__RabbitMqUri"] = RabbitMqUri;
         start.Environment["Bus__EndpointPrefix"] = Prefix;
         start.Environment["Bus__TemporaryEndpoints"] = "false";
         start.Environment["Storage__BlobRoot"] = _blobRoot;

@@ -157,10 +157,11 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
         Assert.Equal("tiered-knn-shapley", completed.Method);
         Assert.Equal(["s1", "s2", "copy"], completed.Sellers.Select(s => s.SellerId));
-        Assert.Equal(completed.TotalUtility, completed.Points.Sum(p => p.Value), 12);
+        var points = StoredPoints(completed);
+        Assert.Equal(completed.TotalUtility, points.Sum(p => p.Value), 12);
         // Points come back under their own listing: the copy's four rows are the first four.
         var copyListing = request.Listings[0].ListingId;
-        Assert.Equal(completed.Sellers[2].Value, completed.Points.Where(p => p.ListingId == copyListing).Sum(p => p.Value), 12);
+        Assert.Equal(completed.Sellers[2].Value, points.Where(p => p.ListingId == copyListing).Sum(p => p.Value), 12);
         Assert.True(completed.Sellers[2].Value < completed.Sellers[0].Value, "the copy earns less than the original");
     }
 

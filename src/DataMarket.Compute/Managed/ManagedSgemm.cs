@@ -120,6 +120,11 @@ internal static unsafe class ManagedSgemm
                     }
                 }
             }
+
+            // The kernels read packed B through a raw pointer. A caller that lost the race for the shared buffer packs
+            // into an array only this method refers to; without this the GC may free it (pinned or not) once the
+            // pointer is taken, and the kernels then read freed memory: concurrent products crashed the process.
+            GC.KeepAlive(packedBArray);
         }
         finally
         {
