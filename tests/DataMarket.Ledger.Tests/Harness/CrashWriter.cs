@@ -67,7 +67,20 @@ public static class CrashWriter
             ? await LedgerDatabase.OpenPostgresAsync(connectionString, schema)
             : await LedgerDatabase.OpenSqliteAsync(connectionString, schema);
 
-        var output = TextWriter.Synchronized(Console.Out);
+        // Each line goes to the pipe in one write of under PIPE_BUF (4 KiB) bytes, which the kernel keeps whole.
+        // Console.Out would not do: it writes through a 256-character buffer, so a kill could land between the
+        // pieces of one line and the parent would read half an acknowledgement.
+        using var output = Console.OpenStandardOutput();
+        var gate = new Lock();
+        void WriteLine(string line)
+        {
+            var bytes = System.Text.Encoding.ASCII.GetBytes(line + "\n");
+            lock (gate)
+            {
+                output.Write(bytes);
+            }
+        }
+
         var next = -1;
         await Task.WhenAll(Enumerable.Range(0, writers).Select(_ => Task.Run(async () =>
         {
@@ -75,12 +88,10 @@ public static class CrashWriter
             while ((index = Interlocked.Increment(ref next)) < plan.Count)
             {
                 var result = await database.Ledger.CommitAsync(plan[index]);
-                output.WriteLine($"ack {plan[index][0].Id} {result.Status} {Padding}");
-                output.Flush();
+                WriteLine($"ack {plan[index][0].Id} {result.Status} {Padding}");
             }
         })));
-        output.WriteLine("done");
-        output.Flush();
+        WriteLine("done");
         return 0;
     }
 }
