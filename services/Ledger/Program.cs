@@ -5,4 +5,5 @@ builder.Services.AddDataMarketBus(builder.Configuration, bus => bus.AddLedgerCon
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
+app.MapMetrics();
 app.Run();

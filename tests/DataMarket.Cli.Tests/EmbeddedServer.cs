@@ -23,6 +23,8 @@ public sealed class EmbeddedServer : IAsyncLifetime
 
     public Uri Address => _site.Address;
 
+    public Uri ServicesAddress => _site.ServicesAddress;
+
     public async Task InitializeAsync()
     {
         var limit = UploadLimit.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -42,6 +42,7 @@ public static class CatalogExtensions
         // The schema must exist before the relay or the bus touch it, so the initializer is registered first.
         services.AddHostedService<CatalogDatabaseInitializer>();
         services.AddHostedService<OutboxRelay>();
+        services.AddHostedService<ValuationStatusGauge>();
         return services;
     }
 

@@ -30,8 +30,9 @@ public sealed class CatalogDatabaseInitializer(IServiceScopeFactory scopes, ILog
     /// EnsureCreated adds nothing to a database that already exists, so tables added after the first release are
     /// created here when missing (a data folder kept from an earlier version keeps working).
     /// </summary>
-    private static Task AddLaterTablesAsync(CatalogDbContext db, CancellationToken cancellationToken) =>
-        db.Database.ExecuteSqlRawAsync(
+    private static async Task AddLaterTablesAsync(CatalogDbContext db, CancellationToken cancellationToken)
+    {
+        await db.Database.ExecuteSqlRawAsync(
             db.Database.IsNpgsql()
                 ? """
                   CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -47,6 +48,17 @@ public sealed class CatalogDatabaseInitializer(IServiceScopeFactory scopes, ILog
                       CONSTRAINT "PK_idempotency_keys" PRIMARY KEY ("ActorId", "Key"))
                   """,
             cancellationToken);
+
+        // Columns added later, likewise (SQLite has no ADD COLUMN IF NOT EXISTS, so it asks its table_info first).
+        if (db.Database.IsNpgsql())
+        {
+            await db.Database.ExecuteSqlRawAsync("""ALTER TABLE outbox ADD COLUMN IF NOT EXISTS "TraceParent" text""", cancellationToken);
+        }
+        else if (await db.Database.SqlQueryRaw<int>("""SELECT COUNT(*) AS "Value" FROM pragma_table_info('outbox') WHERE name = 'TraceParent'""").SingleAsync(cancellationToken) == 0)
+        {
+            await db.Database.ExecuteSqlRawAsync("""ALTER TABLE outbox ADD COLUMN "TraceParent" TEXT NULL""", cancellationToken);
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using DataMarket.Catalog.Model;
 using DataMarket.ServiceDefaults.Messaging;
 using MassTransit;
@@ -17,6 +18,7 @@ public sealed class Outbox(CatalogDbContext db, OutboxSignal signal)
             MessageType = IntegrationEvents.TypeName<T>(),
             Body = IntegrationEvents.Serialize(message),
             CreatedAt = DateTime.UtcNow,
+            TraceParent = Activity.Current?.Id,
         });
     }
 
@@ -103,6 +105,11 @@ public sealed class OutboxRelay(
             .ToListAsync(cancellationToken);
         foreach (var message in batch)
         {
+            // The relay runs outside the request that wrote the row; publishing under the row's trace context keeps
+            // catalog -> bus -> worker -> catalog one trace (MassTransit copies the current context into the headers).
+            using var activity = ActivityContext.TryParse(message.TraceParent, null, out var parent)
+                ? CatalogTelemetry.Source.StartActivity("outbox publish " + message.MessageType, ActivityKind.Producer, parent)
+                : null;
             try
             {
                 await IntegrationEvents.PublishAsync(publish, message.MessageType, message.Body, message.MessageId, cancellationToken);
@@ -121,4 +128,10 @@ public sealed class OutboxRelay(
 
         return batch.Count;
     }
+}
+
+/// <summary>The catalog's own spans (activity source <c>DataMarket.Catalog</c>).</summary>
+public static class CatalogTelemetry
+{
+    public static readonly ActivitySource Source = new("DataMarket.Catalog");
 }

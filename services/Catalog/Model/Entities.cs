@@ -108,4 +108,6 @@ public sealed class OutboxMessage
     public DateTime? DispatchedAt { get; set; }
     public int Attempts { get; set; }
     public string? LastError { get; set; }
+    /// <summary>The W3C trace context of the request that wrote the row, so the publish joins that request's trace.</summary>
+    public string? TraceParent { get; set; }
 }

@@ -133,7 +133,7 @@ public sealed class ValuationShardCompletedConsumer(
 
 public sealed class ValuationShardCompletedConsumerDefinition : ConsumerDefinition<ValuationShardCompletedConsumer>
 {
-    public const string Queue = "valuation-shard-reports";
+    public const string Queue = DataMarket.ServiceDefaults.Messaging.ValuationQueues.ShardReports;
 
     public ValuationShardCompletedConsumerDefinition(BusOptions bus)
     {

@@ -35,6 +35,9 @@ public sealed class EmbeddedSite : IAsyncDisposable
 
     public Uri Address => AddressOf(Gateway);
 
+    /// <summary>The services' own loopback address (not public): health, and <c>/metrics</c> for a Prometheus scrape.</summary>
+    public Uri ServicesAddress => AddressOf(Services);
+
     public static async Task<EmbeddedSite> StartAsync(
         string dataDirectory, string urls, IDictionary<string, string?>? settings = null, CancellationToken cancellationToken = default)
     {
@@ -50,6 +53,7 @@ public sealed class EmbeddedSite : IAsyncDisposable
         services.UseAuthentication();
         services.UseAuthorization();
         services.MapDefaultEndpoints();
+        services.MapMetrics();
         services.MapCatalogApi();
         await services.StartAsync(cancellationToken);
 

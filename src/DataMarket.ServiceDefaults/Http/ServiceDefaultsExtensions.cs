@@ -44,6 +44,7 @@ public static class ServiceDefaultsExtensions
         var storage = configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
         services.AddSingleton(storage);
         services.AddSingleton<ContentAddressedBlobStore>();
+        services.AddDataMarketTelemetry(configuration);
         return services;
     }
 

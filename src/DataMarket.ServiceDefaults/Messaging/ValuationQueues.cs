@@ -6,6 +6,12 @@ namespace DataMarket.ServiceDefaults.Messaging;
 /// </summary>
 public static class ValuationQueues
 {
+    /// <summary>Valuation requests; the worker that takes one coordinates its shards.</summary>
+    public const string Requests = "request-valuation";
+
+    /// <summary>Shard completions, merged by the coordinating side.</summary>
+    public const string ShardReports = "valuation-shard-reports";
+
     /// <summary>Valuation shards any CPU worker may take (competing consumers, one shard at a time per worker).</summary>
     public const string Shards = "valuation-shards";
 
