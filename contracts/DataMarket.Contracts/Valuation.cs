@@ -48,6 +48,11 @@ public record ValueShard
     public required int FirstTestPoint { get; init; }
     public required int TestPoints { get; init; }
     public required RequestValuation Request { get; init; }
+    /// <summary>
+    /// How many of the valuation's shards are queued or running at once: the coordinator sends the first this many, and
+    /// the worker that finishes shard s sends shard s + ShardsInFlight. 0: every shard was sent at once.
+    /// </summary>
+    public int ShardsInFlight { get; init; }
 }
 
 /// <summary>A shard's partial moments are in the blob store; the coordinator merges once every shard reported.</summary>

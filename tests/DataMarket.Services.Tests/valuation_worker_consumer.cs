@@ -27,6 +27,8 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         services.AddValuationWorker(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Valuation:PairsPerShard"] = "8",
+            // A window of two shards: the third is sent by the worker that finished the first.
+            ["Valuation:MaxShardsInFlight"] = "2",
         }).Build());
         services.AddMassTransitTestHarness(bus => bus.AddValuationConsumers());
         _provider = services.BuildServiceProvider(validateScopes: true);
@@ -77,6 +79,12 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         Assert.True(await _harness.Published.Any<ValuationCompleted>());
         // 8 training points, 8 pairs per shard: one test point per shard.
         Assert.Equal(3, _harness.Consumed.Select<ValueShard>().Count());
+        var sent = _harness.Sent.Select<ValueShard>().ToDictionary(m => m.Context.Message.ShardIndex, m => m.Context);
+        Assert.All(sent.Values, m => Assert.Equal(2, m.Message.ShardsInFlight));
+        // The coordinator (the request's consumer) sent only the first two; the worker of a shard sent the third.
+        Assert.Equal([0, 1], sent.Where(m => m.Value.SourceAddress!.AbsolutePath.EndsWith("/RequestValuation", StringComparison.Ordinal)).Select(m => m.Key).Order());
+        Assert.EndsWith("/valuation-shards", sent[2].SourceAddress!.AbsolutePath, StringComparison.Ordinal);
+        Assert.Equal((2, 1), (sent[2].Message.FirstTestPoint, sent[2].Message.TestPoints));
         Assert.Equal([0, 1, 2], _harness.Published.Select<ValuationShardCompleted>().Select(m => m.Context.Message.ShardIndex).Order());
         Assert.Contains(_harness.Published.Select<ValuationProgressed>(), p => p.Context.Message.CompletedTestPoints == 3);
         var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;

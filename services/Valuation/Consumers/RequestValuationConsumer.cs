@@ -100,7 +100,9 @@ public sealed class RequestValuationConsumer(
         var queue = ValuationQueues.Resolve(bus, ShardQueue(request.Device));
         // A send declares the queue as well; it must match how the consumers declared it (temporary in tests).
         var endpoint = await context.GetSendEndpoint(new Uri(bus.TemporaryEndpoints ? $"queue:{queue}?durable=false&autodelete=true" : $"queue:{queue}"));
-        for (var s = 0; s < plan.Count; s++)
+        // The first shards of a sliding window; each finished shard sends the next (ValueShardConsumer).
+        var inFlight = options.MaxShardsInFlight > 0 ? options.MaxShardsInFlight : plan.Count;
+        for (var s = 0; s < Math.Min(inFlight, plan.Count); s++)
         {
             await endpoint.Send(new ValueShard
             {
@@ -110,6 +112,7 @@ public sealed class RequestValuationConsumer(
                 FirstTestPoint = plan[s].First,
                 TestPoints = plan[s].Count,
                 Request = request,
+                ShardsInFlight = inFlight,
             }, context.CancellationToken);
         }
 

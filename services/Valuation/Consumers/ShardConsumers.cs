@@ -44,6 +44,7 @@ public sealed class ValueShardConsumer(
 
         store.WriteShard(shard.ValuationId, shard.ShardIndex, moments);
         ValuationMetrics.ShardDuration.Record(started.Elapsed.TotalSeconds);
+        await SendNextAsync(context, valuation.TestPoints);
         await context.Publish(new ValuationShardCompleted
         {
             ValuationId = shard.ValuationId,
@@ -53,6 +54,25 @@ public sealed class ValueShardConsumer(
             Request = shard.Request,
             CompletedAt = DateTimeOffset.UtcNow,
         });
+    }
+
+    /// <summary>
+    /// Keeps the valuation's window full: shard s + window goes to the queue this shard came from. Only a shard that is
+    /// not the last sends one, so its size is the plan's shard size. A redelivered shard sends its successor again; the
+    /// copy recomputes the same file, so nothing is counted twice.
+    /// </summary>
+    private async Task SendNextAsync(ConsumeContext<ValueShard> context, int testPoints)
+    {
+        var shard = context.Message;
+        var next = shard.ShardIndex + shard.ShardsInFlight;
+        if (shard.ShardsInFlight <= 0 || next >= shard.ShardCount || store.IsStopped(shard.ValuationId))
+        {
+            return;
+        }
+
+        var range = ShardPlan.Range(next, shard.TestPoints, testPoints);
+        var endpoint = await context.GetSendEndpoint(context.ReceiveContext.InputAddress);
+        await endpoint.Send(shard with { ShardIndex = next, FirstTestPoint = range.First, TestPoints = range.Count }, context.CancellationToken);
     }
 }
 

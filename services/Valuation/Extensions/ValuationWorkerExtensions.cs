@@ -1,4 +1,3 @@
-using DataMarket.ServiceDefaults.Messaging;
 using DataMarket.Valuation.Gpu;
 using DataMarket.ValuationWorker.Consumers;
 using DataMarket.ValuationWorker.Infrastructure;
@@ -29,12 +28,6 @@ public static class ValuationWorkerExtensions
         services.AddSingleton(provider => ValuationDeviceSelection.Select(provider.GetService<IConfiguration>()));
         services.AddHostedService<ValuationDeviceSelection>();
         services.AddHostedService<ComputeBackendSelection>();
-        if (configuration is not null)
-        {
-            // The queues KEDA scales the workers on (k8s/base/keda.yaml), so an operator sees what the scaler sees.
-            services.AddQueueDepthGauge(configuration, ValuationQueues.Requests, ValuationQueues.Shards, ValuationQueues.ShardReports, ValuationQueues.GpuShards);
-        }
-
         return services;
     }
 

@@ -15,4 +15,11 @@ public sealed class ValuationWorkerOptions
 
     /// <summary>About this many (training point, test point) pairs per shard; sets the shard size from the job size.</summary>
     public long PairsPerShard { get; set; } = ShardPlan.DefaultPairsPerShard;
+
+    /// <summary>
+    /// Shards of one valuation queued or running at once (a sliding window; 0 sends them all at once). A large job thus
+    /// never fills the queue ahead of a small one: with the catalog's limit on active valuations per buyer, one buyer
+    /// holds at most that many times this many shards.
+    /// </summary>
+    public int MaxShardsInFlight { get; set; } = 4;
 }

@@ -68,6 +68,7 @@ public static class TelemetryExtensions
 
         var options = configuration.GetSection(TelemetryOptions.SectionName).Get<TelemetryOptions>() ?? new TelemetryOptions();
         var names = queues.Select(queue => ValuationQueues.Resolve(bus, queue)).ToArray();
+        services.AddMetrics();
         services.AddHostedService(provider => new QueueDepthGauge(
             new Uri(bus.RabbitMqUri), names, options.QueueDepthInterval, provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), provider.GetRequiredService<Microsoft.Extensions.Logging.ILogger<QueueDepthGauge>>()));
         return services;

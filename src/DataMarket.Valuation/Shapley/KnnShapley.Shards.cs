@@ -125,6 +125,15 @@ public static class ShardPlan
 
         return ranges;
     }
+
+    /// <summary>Shard <paramref name="index"/> of a plan whose shards hold <paramref name="size"/> test points each (the last may hold fewer).</summary>
+    public static TestPointRange Range(int index, int size, int testPoints)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
+        var first = checked(index * size);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(first, testPoints, nameof(index));
+        return new TestPointRange(first, Math.Min(size, testPoints - first));
+    }
 }
 
 public static partial class KnnShapley
