@@ -17,6 +17,7 @@ public static class BenchCommand
         bench.Subcommands.Add(BuildCompute());
         bench.Subcommands.Add(LedgerCommand.BuildBench());
         bench.Subcommands.Add(BuildLogra());
+        bench.Subcommands.Add(BenchScaleOut.Build());
         return bench;
     }
 
