@@ -33,6 +33,9 @@ public sealed class EmbeddedServer : IAsyncLifetime
             ["Catalog:MaxUploadBytes"] = limit,
             ["Gateway:MaxUploadBytes"] = limit,
             ["Gateway:ValuationRequestsPerMinute"] = ValuationRequestsPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // The tests' callback receivers listen on plain http on loopback.
+            ["Catalog:Callbacks:AllowHttp"] = "true",
+            ["Catalog:Callbacks:AllowPrivateAddresses"] = "true",
         });
     }
 

@@ -168,9 +168,15 @@ public sealed class CatalogService(
     {
         RequireActor(buyerId);
         await ValidateAsync(valuationValidator, request, cancellationToken);
+        if (request.CallbackUrl is { } callback && callback.StartsWith("http:", StringComparison.OrdinalIgnoreCase) && !options.Callbacks.AllowHttp)
+        {
+            throw new CatalogException(CatalogErrorKind.Invalid, "the request is invalid",
+                new Dictionary<string, string[]> { ["callbackUrl"] = ["the callback URL must use https"] });
+        }
+
         if (await FindIdempotentAsync(buyerId, idempotencyKey, Operations.RequestValuation, cancellationToken) is { } existing)
         {
-            return await GetValuationAsync(buyerId, existing, cancellationToken);
+            return await CreatedViewAsync(buyerId, existing, cancellationToken);
         }
 
         var task = await db.TestTasks.SingleOrDefaultAsync(t => t.Id == request.TaskId && t.BuyerId == buyerId, cancellationToken)
@@ -224,6 +230,8 @@ public sealed class CatalogService(
             ListingIds = string.Join(',', ids),
             Status = ValuationStatus.Pending,
             RequestedAt = DateTime.UtcNow,
+            CallbackUrl = request.CallbackUrl,
+            CallbackSecret = request.CallbackUrl is null ? null : ValuationCallbacks.NewSecret(),
         };
         db.Valuations.Add(valuation);
         outbox.Add(new RequestValuation
@@ -249,10 +257,18 @@ public sealed class CatalogService(
         Remember(buyerId, idempotencyKey, Operations.RequestValuation, valuation.Id);
         if (await SaveIdempotentAsync(buyerId, idempotencyKey, Operations.RequestValuation, cancellationToken) is { } raced)
         {
-            return await GetValuationAsync(buyerId, raced, cancellationToken);
+            return await CreatedViewAsync(buyerId, raced, cancellationToken);
         }
 
-        return ToView(valuation);
+        return ToView(valuation) with { CallbackSecret = valuation.CallbackSecret };
+    }
+
+    /// <summary>The answer to a request (also to its replay with the same key): the only one that carries the callback secret.</summary>
+    private async Task<ValuationView> CreatedViewAsync(string buyerId, Guid valuationId, CancellationToken cancellationToken)
+    {
+        var view = await GetValuationAsync(buyerId, valuationId, cancellationToken);
+        var secret = await db.Valuations.Where(v => v.Id == valuationId).Select(v => v.CallbackSecret).SingleAsync(cancellationToken);
+        return view with { CallbackSecret = secret };
     }
 
     /// <summary>Stops a pending or running valuation; workers drop its remaining shards.</summary>
@@ -273,6 +289,7 @@ public sealed class CatalogService(
         }
 
         outbox.Add(new ValuationCancelled { ValuationId = valuationId, CancelledAt = now });
+        await ValuationCallbacks.EnqueueAsync(db, valuationId, cancellationToken);
         await outbox.SaveAndSendAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         valuation.Status = ValuationStatus.Cancelled;
@@ -286,7 +303,8 @@ public sealed class CatalogService(
         var valuation = await db.Valuations.AsNoTracking().Include(v => v.Sellers)
             .SingleOrDefaultAsync(v => v.Id == valuationId && v.BuyerId == buyerId, cancellationToken)
             ?? throw CatalogException.NotFound("valuation");
-        return ToView(valuation);
+        var notice = valuation.CallbackUrl is null ? null : await db.CallbackNotices.AsNoTracking().SingleOrDefaultAsync(n => n.ValuationId == valuationId, cancellationToken);
+        return ToView(valuation) with { Callback = notice is null ? null : ValuationCallbacks.View(notice) };
     }
 
     public async Task<TestTaskView> GetTestTaskAsync(string buyerId, Guid taskId, CancellationToken cancellationToken)
@@ -387,7 +405,8 @@ public sealed class CatalogService(
         v.Id, v.BuyerId, v.TaskId, v.Method, v.TaskType, v.K,
         v.ListingIds.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Guid.Parse).ToList(),
         v.Status, v.Error, v.TrainingPoints, v.TestPoints, v.CompletedTestPoints, v.TotalUtility, v.RequestedAt, v.StartedAt, v.FinishedAt,
-        v.Sellers.OrderByDescending(s => s.Value).Select(s => new SellerValueView(s.SellerId, s.Points, EstimateView.From(s.Value, s.StandardError))).ToList());
+        v.Sellers.OrderByDescending(s => s.Value).Select(s => new SellerValueView(s.SellerId, s.Points, EstimateView.From(s.Value, s.StandardError))).ToList(),
+        v.CallbackUrl);
 
     private static void RequireActor(string actorId)
     {

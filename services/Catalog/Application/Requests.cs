@@ -11,7 +11,8 @@ public sealed record UploadOptions(string Format, string LabelColumn, string Fil
 
 public sealed record PostTestTaskRequest(string Name, UploadOptions Upload);
 
-public sealed record RequestValuationRequest(Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K, string? TaskType = null, string? Device = null);
+public sealed record RequestValuationRequest(
+    Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K, string? TaskType = null, string? Device = null, string? CallbackUrl = null);
 
 public sealed class CreateListingRequestValidator : AbstractValidator<CreateListingRequest>
 {
@@ -51,6 +52,7 @@ public sealed class PostTestTaskRequestValidator : AbstractValidator<PostTestTas
 public sealed class RequestValuationRequestValidator : AbstractValidator<RequestValuationRequest>
 {
     public const int MaxListings = 1000;
+    public const int MaxCallbackUrlLength = 2000;
 
     public RequestValuationRequestValidator()
     {
@@ -70,6 +72,11 @@ public sealed class RequestValuationRequestValidator : AbstractValidator<Request
         RuleFor(r => r.TaskType)
             .Must(t => t is null || ValuationMethods.TaskTypes.Contains(t))
             .WithMessage(r => $"unknown task type '{r.TaskType}' (supported: {string.Join(", ", ValuationMethods.TaskTypes)})");
+        RuleFor(r => r.CallbackUrl)
+            .MaximumLength(MaxCallbackUrlLength)
+            .Must(url => Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http" && uri.UserInfo.Length == 0 && uri.Fragment.Length == 0)
+            .WithMessage("the callback URL must be an absolute https URL without user name, password or fragment")
+            .When(r => r.CallbackUrl is not null);
         RuleFor(r => r.TaskType)
             .Must(t => t is null or ValuationMethods.Classification)
             .When(r => r.Method is not null && r.Method != ValuationMethods.KnnShapley)

@@ -34,7 +34,11 @@ public sealed record SellerValueView(string SellerId, int Points, EstimateView V
 public sealed record ValuationView(
     Guid Id, string BuyerId, Guid TaskId, string Method, string TaskType, int K, IReadOnlyList<Guid> ListingIds, ValuationStatus Status,
     string? Error, int? TrainingPoints, int? TestPoints, int CompletedTestPoints, double? TotalUtility,
-    DateTime RequestedAt, DateTime? StartedAt, DateTime? FinishedAt, IReadOnlyList<SellerValueView> Sellers);
+    DateTime RequestedAt, DateTime? StartedAt, DateTime? FinishedAt, IReadOnlyList<SellerValueView> Sellers,
+    string? CallbackUrl = null, CallbackView? Callback = null, string? CallbackSecret = null);
+
+/// <summary>How the notice to the callback URL went: <c>pending</c> (being tried), <c>delivered</c> or <c>failed</c> (given up).</summary>
+public sealed record CallbackView(string Delivery, int Attempts, DateTime? DeliveredAt, string? LastError);
 
 public sealed record PointValueView(int Ordinal, Guid ListingId, int Row, EstimateView Value);
 

@@ -100,6 +100,7 @@ public sealed class ValuationCompletedConsumer(CatalogDbContext db, ContentAddre
             Value = s.Value,
             StandardError = s.StandardError,
         }));
+        await ValuationCallbacks.EnqueueAsync(db, message.ValuationId, context.CancellationToken);
         await db.SaveChangesAsync(context.CancellationToken);
         await transaction.CommitAsync(context.CancellationToken);
     }
@@ -143,10 +144,11 @@ public sealed class RequestValuationFaultConsumer(CatalogDbContext db) : IConsum
 
 internal static class ValuationFailures
 {
-    public static Task MarkFailedAsync(CatalogDbContext db, Guid valuationId, string reason, DateTime at, CancellationToken cancellationToken)
+    public static async Task MarkFailedAsync(CatalogDbContext db, Guid valuationId, string reason, DateTime at, CancellationToken cancellationToken)
     {
         var finishedAt = DateTime.SpecifyKind(at, DateTimeKind.Utc);
-        return db.Valuations
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var moved = await db.Valuations
             .Where(v => v.Id == valuationId && (v.Status == ValuationStatus.Pending || v.Status == ValuationStatus.Running))
             .ExecuteUpdateAsync(
                 set => set
@@ -154,6 +156,13 @@ internal static class ValuationFailures
                     .SetProperty(v => v.Error, reason)
                     .SetProperty(v => v.FinishedAt, finishedAt),
                 cancellationToken);
+        if (moved > 0)
+        {
+            await ValuationCallbacks.EnqueueAsync(db, valuationId, cancellationToken);
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
     }
 }
 

@@ -43,6 +43,8 @@ public static class CatalogExtensions
         services.AddHostedService<CatalogDatabaseInitializer>();
         services.AddHostedService<OutboxRelay>();
         services.AddHostedService<ValuationStatusGauge>();
+        services.AddHttpClient(ValuationCallbacks.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => ValuationCallbacks.Handler(options.Callbacks));
+        services.AddHostedService<CallbackDispatcher>();
         return services;
     }
 

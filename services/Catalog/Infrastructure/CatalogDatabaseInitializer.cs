@@ -49,14 +49,49 @@ public sealed class CatalogDatabaseInitializer(IServiceScopeFactory scopes, ILog
                   """,
             cancellationToken);
 
-        // Columns added later, likewise (SQLite has no ADD COLUMN IF NOT EXISTS, so it asks its table_info first).
+        await db.Database.ExecuteSqlRawAsync(
+            db.Database.IsNpgsql()
+                ? """
+                  CREATE TABLE IF NOT EXISTS callback_notices (
+                      "ValuationId" uuid NOT NULL, "DueAt" timestamp with time zone NOT NULL, "Attempts" integer NOT NULL,
+                      "DeliveredAt" timestamp with time zone NULL, "GaveUpAt" timestamp with time zone NULL,
+                      "LastError" character varying(500) NULL,
+                      CONSTRAINT "PK_callback_notices" PRIMARY KEY ("ValuationId"));
+                  CREATE INDEX IF NOT EXISTS "IX_callback_notices_DueAt" ON callback_notices ("DueAt")
+                  """
+                : """
+                  CREATE TABLE IF NOT EXISTS callback_notices (
+                      "ValuationId" TEXT NOT NULL, "DueAt" TEXT NOT NULL, "Attempts" INTEGER NOT NULL,
+                      "DeliveredAt" TEXT NULL, "GaveUpAt" TEXT NULL, "LastError" TEXT NULL,
+                      CONSTRAINT "PK_callback_notices" PRIMARY KEY ("ValuationId"));
+                  CREATE INDEX IF NOT EXISTS "IX_callback_notices_DueAt" ON callback_notices ("DueAt")
+                  """,
+            cancellationToken);
+
+        // Columns added later, likewise.
+        await AddColumnIfMissingAsync(db, "outbox", "TraceParent", "text", cancellationToken);
+        await AddColumnIfMissingAsync(db, "valuations", "CallbackUrl", "character varying(2000)", cancellationToken);
+        await AddColumnIfMissingAsync(db, "valuations", "CallbackSecret", "character varying(100)", cancellationToken);
+    }
+
+    /// <summary>
+    /// SQLite has no ADD COLUMN IF NOT EXISTS, so it asks its table_info first; its columns are TEXT. The names are
+    /// this class's constants, never input.
+    /// </summary>
+    private static async Task AddColumnIfMissingAsync(CatalogDbContext db, string table, string column, string postgresType, CancellationToken cancellationToken)
+    {
         if (db.Database.IsNpgsql())
         {
-            await db.Database.ExecuteSqlRawAsync("""ALTER TABLE outbox ADD COLUMN IF NOT EXISTS "TraceParent" text""", cancellationToken);
+            var add = $"""ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{column}" {postgresType}""";
+            await db.Database.ExecuteSqlRawAsync(add, cancellationToken);
+            return;
         }
-        else if (await db.Database.SqlQueryRaw<int>("""SELECT COUNT(*) AS "Value" FROM pragma_table_info('outbox') WHERE name = 'TraceParent'""").SingleAsync(cancellationToken) == 0)
+
+        var present = $"""SELECT COUNT(*) AS "Value" FROM pragma_table_info('{table}') WHERE name = '{column}'""";
+        if (await db.Database.SqlQueryRaw<int>(present).SingleAsync(cancellationToken) == 0)
         {
-            await db.Database.ExecuteSqlRawAsync("""ALTER TABLE outbox ADD COLUMN "TraceParent" TEXT NULL""", cancellationToken);
+            var add = $"""ALTER TABLE {table} ADD COLUMN "{column}" TEXT NULL""";
+            await db.Database.ExecuteSqlRawAsync(add, cancellationToken);
         }
     }
 

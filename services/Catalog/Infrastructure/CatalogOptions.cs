@@ -29,6 +29,32 @@ public sealed class CatalogOptions
 
     /// <summary>Retries of a status event whose update failed, before it goes to the error queue.</summary>
     public RetryOptions StatusRetry { get; set; } = new();
+
+    /// <summary>Delivery of finished valuations' notices to the buyers' callback URLs.</summary>
+    public CallbackOptions Callbacks { get; set; } = new();
+}
+
+/// <summary>
+/// Callback URLs are the buyer's, so the catalog must not be turned into a way into the private network: by default
+/// only https URLs whose host resolves to public addresses are called, without following redirects.
+/// </summary>
+public sealed class CallbackOptions
+{
+    /// <summary>Accept http:// as well as https:// (local development and tests).</summary>
+    public bool AllowHttp { get; set; }
+
+    /// <summary>Call hosts on loopback, private, link-local or shared address ranges (local development and tests).</summary>
+    public bool AllowPrivateAddresses { get; set; }
+
+    /// <summary>Deliveries tried before giving up; the delay doubles from <see cref="FirstRetry"/> up to an hour.</summary>
+    public int MaxAttempts { get; set; } = 8;
+
+    public TimeSpan FirstRetry { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the dispatcher looks for due notices when nothing wakes it sooner.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Exponential backoff: <see cref="Limit"/> retries, the first after <see cref="MinInterval"/>, growing up to <see cref="MaxInterval"/>.</summary>

@@ -13,6 +13,8 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
 
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
 
+    public DbSet<CallbackNotice> CallbackNotices => Set<CallbackNotice>();
+
     public DbSet<IdempotencyRecord> IdempotencyKeys => Set<IdempotencyRecord>();
 
     /// <summary>
@@ -50,6 +52,8 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
             valuation.Property(v => v.Status).HasConversion<string>().HasMaxLength(20);
             valuation.HasIndex(v => v.BuyerId);
             valuation.HasMany(v => v.Sellers).WithOne().HasForeignKey(s => s.ValuationId);
+            valuation.Property(v => v.CallbackUrl).HasMaxLength(DataMarket.Catalog.Application.RequestValuationRequestValidator.MaxCallbackUrlLength);
+            valuation.Property(v => v.CallbackSecret).HasMaxLength(100);
         });
         modelBuilder.Entity<ValuationSellerValue>(seller =>
         {
@@ -63,6 +67,13 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
             record.Property(r => r.ActorId).HasMaxLength(200);
             record.Property(r => r.Key).HasMaxLength(200);
             record.Property(r => r.Operation).HasMaxLength(40);
+        });
+        modelBuilder.Entity<CallbackNotice>(notice =>
+        {
+            notice.ToTable("callback_notices");
+            notice.HasKey(n => n.ValuationId);
+            notice.Property(n => n.LastError).HasMaxLength(500);
+            notice.HasIndex(n => n.DueAt);
         });
         modelBuilder.Entity<OutboxMessage>(message =>
         {

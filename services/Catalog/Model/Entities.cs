@@ -70,6 +70,24 @@ public sealed class ValuationRun
     public DateTime? StartedAt { get; set; }
     public DateTime? FinishedAt { get; set; }
     public List<ValuationSellerValue> Sellers { get; set; } = [];
+    /// <summary>Where a signed notice goes when the valuation ends (the buyer's own endpoint), if anywhere.</summary>
+    public string? CallbackUrl { get; set; }
+    /// <summary>The key the notice is signed with; given to the buyer once, in the answer to the request.</summary>
+    public string? CallbackSecret { get; set; }
+}
+
+/// <summary>
+/// A finished valuation's notice to its callback URL, written in the same transaction as the move to a final status
+/// (so none is lost) and delivered by <c>CallbackDispatcher</c> with retries until it is taken or given up on.
+/// </summary>
+public sealed class CallbackNotice
+{
+    public Guid ValuationId { get; set; }
+    public DateTime DueAt { get; set; }
+    public int Attempts { get; set; }
+    public DateTime? DeliveredAt { get; set; }
+    public DateTime? GaveUpAt { get; set; }
+    public string? LastError { get; set; }
 }
 
 public sealed class ValuationSellerValue
