@@ -6,7 +6,7 @@ namespace DataMarket.Ledger.Events;
 /// <summary>The event store over either backend; the backend owns the append and the high-water mark.</summary>
 internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
 {
-    private const string EventColumns = "seq, id, stream_id, version, type, data, correlation_id, causation_id, actor, created_at";
+    internal const string EventColumns = "seq, id, stream_id, version, type, data, correlation_id, causation_id, actor, created_at";
 
     public async Task<AppendResult> AppendAsync(
         string streamId,
@@ -54,7 +54,7 @@ internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
             $"SELECT {EventColumns} FROM {backend.Table("events")} WHERE stream_id = @id AND version >= @from ORDER BY version",
             ("id", streamId),
             ("from", fromVersion));
-        return await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+        return await ReadEventsAsync(backend, command, cancellationToken).ConfigureAwait(false);
     }
 
     public Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken = default) =>
@@ -76,10 +76,10 @@ internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
             ("after", afterSequence),
             ("mark", highWaterMark),
             ("limit", maxCount));
-        return await ReadEventsAsync(command, cancellationToken).ConfigureAwait(false);
+        return await ReadEventsAsync(backend, command, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<IReadOnlyList<RecordedEvent>> ReadEventsAsync(DbCommand command, CancellationToken cancellationToken)
+    internal static async Task<IReadOnlyList<RecordedEvent>> ReadEventsAsync(StorageBackend backend, DbCommand command, CancellationToken cancellationToken)
     {
         var events = new List<RecordedEvent>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);

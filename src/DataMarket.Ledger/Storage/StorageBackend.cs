@@ -92,6 +92,26 @@ internal abstract class StorageBackend : IAsyncDisposable
         }
     }
 
+    /// <summary>The event store port over this backend.</summary>
+    public virtual IEventStore CreateEventStore() => new RelationalEventStore(this);
+
+    /// <summary>Where the events and streams live, and the events' global sequence column (for verification queries).</summary>
+    public virtual string EventsTable => Table("events");
+
+    public virtual string StreamsTable => Table("streams");
+
+    public virtual string SequenceColumn => "seq";
+
+    /// <summary>A condition on a stream id column that keeps only the log's own streams (not a store's bookkeeping streams).</summary>
+    public virtual string LogStream(string column) => "TRUE";
+
+    /// <summary>The whole log in global order, read inside <paramref name="transaction"/>.</summary>
+    public virtual async Task<IReadOnlyList<RecordedEvent>> ReadLogAsync(DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var command = CreateCommand(transaction, $"SELECT {RelationalEventStore.EventColumns} FROM {Table("events")} ORDER BY seq");
+        return await RelationalEventStore.ReadEventsAsync(this, command, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>A read-only transaction that sees one consistent snapshot (for verification).</summary>
     public abstract Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken);
 

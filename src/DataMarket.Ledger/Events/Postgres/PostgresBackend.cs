@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Globalization;
+using DataMarket.Ledger.Events.MartenStore;
 using DataMarket.Ledger.Storage;
 using Npgsql;
 
@@ -12,8 +13,10 @@ internal sealed class PostgresBackend : StorageBackend
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _schema;
     private long _lastSafeHighWaterMark;
+    private readonly MartenEventLog? _marten;
 
-    public PostgresBackend(string connectionString, string schema)
+    /// <param name="ownEventStore">Our own event tables and append function instead of Marten's (kept only to measure both in one run).</param>
+    public PostgresBackend(string connectionString, string schema, bool ownEventStore = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionString);
         _schema = SchemaName.Validate(schema);
@@ -42,7 +45,24 @@ internal sealed class PostgresBackend : StorageBackend
         }
 
         _dataSource = builder.Build();
+        _marten = ownEventStore ? null : new MartenEventLog(_dataSource, _schema);
     }
+
+    public override IEventStore CreateEventStore() => _marten is null ? base.CreateEventStore() : new MartenEventStore(this, _marten);
+
+    public override string EventsTable => _marten?.EventsTable ?? base.EventsTable;
+
+    public override string StreamsTable => _marten?.StreamsTable ?? base.StreamsTable;
+
+    public override string SequenceColumn => _marten is null ? base.SequenceColumn : "seq_id";
+
+    /// <summary>Marten records the sequence numbers of failed saves as tombstone events in a stream of its own.</summary>
+    public override string LogStream(string column) => _marten is null ? base.LogStream(column) : $"{column} <> '{JasperFx.Events.Tombstone.StreamKey}'";
+
+    public override async Task<IReadOnlyList<RecordedEvent>> ReadLogAsync(DbTransaction transaction, CancellationToken cancellationToken) =>
+        _marten is null
+            ? await base.ReadLogAsync(transaction, cancellationToken).ConfigureAwait(false)
+            : await _marten.ReadLogAsync((NpgsqlTransaction)transaction, cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// The ledger's hot rows (accounts, recent transfers) live in memory, where an index probe costs
@@ -61,7 +81,20 @@ internal sealed class PostgresBackend : StorageBackend
     public string Schema => _schema;
 
     /// <summary>How long a reader waits for in-flight appends before settling for the last proven mark.</summary>
-    public TimeSpan HighWaterMarkPatience { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan HighWaterMarkPatience
+    {
+        get => _highWaterMarkPatience;
+        set
+        {
+            _highWaterMarkPatience = value;
+            if (_marten is not null)
+            {
+                _marten.HighWaterMarkPatience = value;
+            }
+        }
+    }
+
+    private TimeSpan _highWaterMarkPatience = TimeSpan.FromSeconds(10);
 
     public override string ProviderName => "postgresql";
 
@@ -92,12 +125,16 @@ internal sealed class PostgresBackend : StorageBackend
             await lockCommand.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using (var ddl = new NpgsqlCommand(PostgresSchema.Ddl(_schema), connection, transaction))
+        await using (var ddl = new NpgsqlCommand(PostgresSchema.Ddl(_schema, ownEventStore: _marten is null), connection, transaction))
         {
             await ddl.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        if (_marten is not null)
+        {
+            await _marten.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public override async Task<AppendResult> AppendAsync(
@@ -108,6 +145,11 @@ internal sealed class PostgresBackend : StorageBackend
         IReadOnlyList<NewEvent> events,
         CancellationToken cancellationToken)
     {
+        if (_marten is not null)
+        {
+            return await _marten.AppendOneAsync((NpgsqlTransaction)transaction, new StreamAppend(streamId, streamType, expected, events), cancellationToken).ConfigureAwait(false);
+        }
+
         await using var command = CreateAppendCommand(transaction, streamId, streamType, expected, events);
         try
         {
@@ -206,6 +248,11 @@ internal sealed class PostgresBackend : StorageBackend
     /// </summary>
     public override async Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken)
     {
+        if (_marten is not null)
+        {
+            return await _marten.GetHighWaterMarkAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         long candidate;
         long[] writers;
@@ -271,6 +318,8 @@ internal sealed class PostgresBackend : StorageBackend
     public override bool IsTransient(Exception exception) => exception switch
     {
         EventStreamConcurrencyException => true,
+        _ when MartenEventLog.IsStreamConflict(exception) => true,
+        Marten.Exceptions.MartenCommandException { InnerException: { } inner } => IsTransient(inner),
         PostgresException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.UniqueViolation or ConcurrencySqlState } => true,
         // A statement row two transactions both created at once (no row to lock yet) can overflow in the
         // upsert; the retry reads the row, and the ledger's own check refuses the culprit with Overflow.
@@ -337,6 +386,30 @@ internal sealed class PostgresBackend : StorageBackend
     /// </summary>
     public override async Task WriteAsync(DbTransaction transaction, IReadOnlyList<StreamAppend> appends, IReadOnlyList<SqlStatement> statements, bool commit, CancellationToken cancellationToken)
     {
+        if (_marten is not null)
+        {
+            // Marten's save (every append, one round trip), then the projection, outbox and inbox rows and
+            // COMMIT in a second: one transaction, so all of it is durable or none of it.
+            if (appends.Count > 0)
+            {
+                await _marten.AppendAsync((NpgsqlTransaction)transaction, appends, cancellationToken).ConfigureAwait(false);
+            }
+
+            await using var rows = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
+            AddStatements(rows, statements);
+            if (commit)
+            {
+                rows.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+            }
+
+            if (rows.BatchCommands.Count > 0)
+            {
+                await rows.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
         await using var batch = new NpgsqlBatch((NpgsqlConnection)transaction.Connection!, (NpgsqlTransaction)transaction);
         if (appends.Count > 1 && appends.All(a => a.Expected.IsNoStream))
         {
@@ -447,5 +520,13 @@ internal sealed class PostgresBackend : StorageBackend
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public override async ValueTask DisposeAsync()
+    {
+        if (_marten is not null)
+        {
+            await _marten.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+    }
 }
