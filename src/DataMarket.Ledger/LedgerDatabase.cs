@@ -57,10 +57,6 @@ public sealed class LedgerDatabase : IAsyncDisposable
         CancellationToken cancellationToken = default) =>
         OpenAsync(new PostgresBackend(connectionString, schema), timeProvider, PostgresGroupCommitWriters, cancellationToken);
 
-    /// <summary>On our own PostgreSQL event tables instead of Marten's: only to measure both stores in one run before ours goes.</summary>
-    internal static Task<LedgerDatabase> OpenPostgresOwnEventStoreAsync(string connectionString, string schema, CancellationToken cancellationToken) =>
-        OpenAsync(new PostgresBackend(connectionString, schema, ownEventStore: true), null, PostgresGroupCommitWriters, cancellationToken);
-
     /// <summary>Opens (and creates or migrates) a ledger in a SQLite file, e.g. "Data Source=datamarket.db".</summary>
     public static Task<LedgerDatabase> OpenSqliteAsync(
         string connectionString,

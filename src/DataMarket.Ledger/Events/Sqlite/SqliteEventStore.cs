@@ -1,10 +1,9 @@
 using System.Data.Common;
-using DataMarket.Ledger.Storage;
 
-namespace DataMarket.Ledger.Events;
+namespace DataMarket.Ledger.Events.Sqlite;
 
-/// <summary>The event store over either backend; the backend owns the append and the high-water mark.</summary>
-internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
+/// <summary>The event store port on SQLite (embedded mode); the backend owns the append and the high-water mark.</summary>
+internal sealed class SqliteEventStore(SqliteBackend backend) : IEventStore
 {
     internal const string EventColumns = "seq, id, stream_id, version, type, data, correlation_id, causation_id, actor, created_at";
 
@@ -33,7 +32,7 @@ internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
     public async Task<StreamInfo?> GetStreamAsync(string streamId, CancellationToken cancellationToken = default)
     {
         await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = StorageBackend.CreateCommand(
+        await using var command = Storage.StorageBackend.CreateCommand(
             connection,
             $"SELECT id, type, version FROM {backend.Table("streams")} WHERE id = @id",
             ("id", streamId));
@@ -49,7 +48,7 @@ internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
     public async Task<IReadOnlyList<RecordedEvent>> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default)
     {
         await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = StorageBackend.CreateCommand(
+        await using var command = Storage.StorageBackend.CreateCommand(
             connection,
             $"SELECT {EventColumns} FROM {backend.Table("events")} WHERE stream_id = @id AND version >= @from ORDER BY version",
             ("id", streamId),
@@ -70,7 +69,7 @@ internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
         }
 
         await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = StorageBackend.CreateCommand(
+        await using var command = Storage.StorageBackend.CreateCommand(
             connection,
             $"SELECT {EventColumns} FROM {backend.Table("events")} WHERE seq > @after AND seq <= @mark ORDER BY seq LIMIT @limit",
             ("after", afterSequence),
@@ -79,7 +78,7 @@ internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
         return await ReadEventsAsync(backend, command, cancellationToken).ConfigureAwait(false);
     }
 
-    internal static async Task<IReadOnlyList<RecordedEvent>> ReadEventsAsync(StorageBackend backend, DbCommand command, CancellationToken cancellationToken)
+    internal static async Task<IReadOnlyList<RecordedEvent>> ReadEventsAsync(SqliteBackend backend, DbCommand command, CancellationToken cancellationToken)
     {
         var events = new List<RecordedEvent>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -87,7 +86,7 @@ internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
         {
             events.Add(new RecordedEvent(
                 Sequence: reader.GetInt64(0),
-                EventId: backend.ReadEventId(reader, 1),
+                EventId: SqliteBackend.ReadEventId(reader, 1),
                 StreamId: reader.GetString(2),
                 Version: reader.GetInt64(3),
                 Type: reader.GetString(4),
@@ -97,7 +96,7 @@ internal sealed class RelationalEventStore(StorageBackend backend) : IEventStore
                     CorrelationId = reader.IsDBNull(6) ? null : reader.GetString(6),
                     CausationId = reader.IsDBNull(7) ? null : reader.GetString(7),
                     Actor = reader.IsDBNull(8) ? null : reader.GetString(8),
-                    Timestamp = backend.ReadEventTimestamp(reader, 9),
+                    Timestamp = SqliteBackend.ReadEventTimestamp(reader, 9),
                 }));
         }
 
