@@ -2,34 +2,12 @@ using System.Data.Common;
 
 namespace DataMarket.Ledger.Events.Sqlite;
 
-/// <summary>The event store port on SQLite (embedded mode); the backend owns the append and the high-water mark.</summary>
-internal sealed class SqliteEventStore(SqliteBackend backend) : IEventStore
+/// <summary>The event store port on SQLite (embedded mode): reads by SQL over the backend's events and streams tables.</summary>
+internal sealed class SqliteEventStore(SqliteBackend backend) : BackendEventStore(backend)
 {
     internal const string EventColumns = "seq, id, stream_id, version, type, data, correlation_id, causation_id, actor, created_at";
 
-    public async Task<AppendResult> AppendAsync(
-        string streamId,
-        string streamType,
-        ExpectedVersion expected,
-        IReadOnlyList<NewEvent> events,
-        CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(streamId);
-        ArgumentException.ThrowIfNullOrEmpty(streamType);
-        ArgumentNullException.ThrowIfNull(events);
-        if (events.Count == 0)
-        {
-            throw new ArgumentException("At least one event is required.", nameof(events));
-        }
-
-        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var transaction = await backend.BeginAsync(connection, cancellationToken).ConfigureAwait(false);
-        var result = await backend.AppendAsync(transaction, streamId, streamType, expected, events, cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return result;
-    }
-
-    public async Task<StreamInfo?> GetStreamAsync(string streamId, CancellationToken cancellationToken = default)
+    public override async Task<StreamInfo?> GetStreamAsync(string streamId, CancellationToken cancellationToken = default)
     {
         await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = Storage.StorageBackend.CreateCommand(
@@ -45,7 +23,7 @@ internal sealed class SqliteEventStore(SqliteBackend backend) : IEventStore
         return new StreamInfo(reader.GetString(0), reader.GetString(1), reader.GetInt64(2));
     }
 
-    public async Task<IReadOnlyList<RecordedEvent>> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default)
+    public override async Task<IReadOnlyList<RecordedEvent>> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default)
     {
         await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = Storage.StorageBackend.CreateCommand(
@@ -56,12 +34,8 @@ internal sealed class SqliteEventStore(SqliteBackend backend) : IEventStore
         return await ReadEventsAsync(backend, command, cancellationToken).ConfigureAwait(false);
     }
 
-    public Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken = default) =>
-        backend.GetHighWaterMarkAsync(cancellationToken);
-
-    public async Task<IReadOnlyList<RecordedEvent>> ReadAllAsync(long afterSequence, int maxCount, CancellationToken cancellationToken = default)
+    protected override async Task<IReadOnlyList<RecordedEvent>> ReadAllCoreAsync(long afterSequence, int maxCount, CancellationToken cancellationToken)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxCount);
         var highWaterMark = await backend.GetHighWaterMarkAsync(cancellationToken).ConfigureAwait(false);
         if (highWaterMark <= afterSequence)
         {
