@@ -17,7 +17,7 @@ public sealed class LedgerDatabase : IAsyncDisposable
     private LedgerDatabase(StorageBackend backend, TimeProvider timeProvider, int groupCommitWriters)
     {
         Backend = backend;
-        Events = new RelationalEventStore(backend);
+        Events = backend.CreateEventStore();
         TimeProvider = timeProvider;
         var ledger = new LedgerService(backend, timeProvider, groupCommitWriters);
         _ledger = ledger;

@@ -39,8 +39,12 @@ public sealed record LedgerBenchmarkResult(string Scenario, int Writers, long Op
 public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<LedgerBenchmarkResult> Results)
 {
     internal const string TransfersScenario = "transfers";
+    internal const string PipelinedScenario = "transfers, 8 in flight/writer";
     private const int TargetWriters = 16;
-    private const double TargetTransfersPerSecond = 5_000;
+
+    /// <summary>Issue 11's targets on the 2-core development machine: 16 writers with one transfer in flight each, and with 8 (a settlement run's shape).</summary>
+    private const double TargetOneInFlight = 2_500;
+    private const double TargetEightInFlight = 5_000;
 
     public string ToText()
     {
@@ -60,12 +64,19 @@ public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<Ledger
 
         if (most is { Writers: TargetWriters })
         {
-            var met = most.OperationsPerSecond >= TargetTransfersPerSecond;
-            text.AppendLine(CultureInfo.InvariantCulture, $"  target: at least {TargetTransfersPerSecond:N0} transfers/s with {TargetWriters} writers: {(met ? "met" : "NOT met")} ({most.OperationsPerSecond:N0}/s)");
+            AppendTarget(text, "16 writers x 1 in flight", TargetOneInFlight, most.OperationsPerSecond);
+        }
+
+        if (Results.FirstOrDefault(r => r.Scenario == PipelinedScenario && r.Writers == TargetWriters) is { } pipelined)
+        {
+            AppendTarget(text, "16 writers x 8 in flight", TargetEightInFlight, pipelined.OperationsPerSecond);
         }
 
         return text.ToString();
     }
+
+    private static void AppendTarget(StringBuilder text, string shape, double target, double measured) =>
+        text.AppendLine(CultureInfo.InvariantCulture, $"  target: at least {target:N0} transfers/s with {shape}: {(measured >= target ? "met" : "NOT met")} ({measured:N0}/s)");
 }
 
 /// <summary>
@@ -145,7 +156,8 @@ public static class LedgerBenchmark
         if (options.PipelinedInFlightPerWriter > 1 && options.TransferWriters.Count > 0)
         {
             var most = options.TransferWriters.Max();
-            scenarios.Add(($"transfers, {options.PipelinedInFlightPerWriter} in flight/writer", most, options.PipelinedInFlightPerWriter));
+            var name = options.PipelinedInFlightPerWriter == 8 ? LedgerBenchmarkReport.PipelinedScenario : $"transfers, {options.PipelinedInFlightPerWriter} in flight/writer";
+            scenarios.Add((name, most, options.PipelinedInFlightPerWriter));
         }
 
         foreach (var (scenario, writers, inFlight) in scenarios)

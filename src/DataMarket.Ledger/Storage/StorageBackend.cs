@@ -47,12 +47,6 @@ internal abstract class StorageBackend : IAsyncDisposable
     /// <summary>Errors after which a whole command may be retried: lost races, deadlocks, serialization failures.</summary>
     public abstract bool IsTransient(Exception exception);
 
-    public abstract object EventIdValue(Guid id);
-
-    public abstract Guid ReadEventId(DbDataReader reader, int ordinal);
-
-    public abstract DateTimeOffset ReadEventTimestamp(DbDataReader reader, int ordinal);
-
     /// <summary>Runs statements in order inside the transaction (PostgreSQL sends them in one round trip).</summary>
     public virtual async Task ExecuteAsync(DbTransaction transaction, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
     {
@@ -91,6 +85,22 @@ internal abstract class StorageBackend : IAsyncDisposable
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The event store port over this backend.</summary>
+    public abstract IEventStore CreateEventStore();
+
+    /// <summary>Where the events and streams live, and the events' global sequence column (for verification queries).</summary>
+    public abstract string EventsTable { get; }
+
+    public abstract string StreamsTable { get; }
+
+    public abstract string SequenceColumn { get; }
+
+    /// <summary>A condition on a stream id column that keeps only the log's own streams (not a store's bookkeeping streams).</summary>
+    public abstract string LogStream(string column);
+
+    /// <summary>The whole log in global order, read inside <paramref name="transaction"/> (one snapshot for verification and rebuilds).</summary>
+    public abstract Task<IReadOnlyList<RecordedEvent>> ReadLogAsync(DbTransaction transaction, CancellationToken cancellationToken);
 
     /// <summary>A read-only transaction that sees one consistent snapshot (for verification).</summary>
     public abstract Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken);

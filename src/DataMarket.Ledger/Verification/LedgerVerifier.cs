@@ -31,23 +31,24 @@ internal sealed class LedgerVerifier(StorageBackend backend)
 
         var badStreams = await ScalarAsync(transaction,
             $"""
-            SELECT count(*) FROM {backend.Table("streams")} s
-            WHERE s.version <> (SELECT count(*) FROM {backend.Table("events")} e WHERE e.stream_id = s.id)
-               OR s.version <> (SELECT coalesce(max(e.version), 0) FROM {backend.Table("events")} e WHERE e.stream_id = s.id)
-               OR 1 > (SELECT coalesce(min(e.version), 1) FROM {backend.Table("events")} e WHERE e.stream_id = s.id)
+            SELECT count(*) FROM {backend.StreamsTable} s
+            WHERE (s.version <> (SELECT count(*) FROM {backend.EventsTable} e WHERE e.stream_id = s.id)
+               OR s.version <> (SELECT coalesce(max(e.version), 0) FROM {backend.EventsTable} e WHERE e.stream_id = s.id)
+               OR 1 > (SELECT coalesce(min(e.version), 1) FROM {backend.EventsTable} e WHERE e.stream_id = s.id))
+               AND {backend.LogStream("s.id")}
             """,
             cancellationToken).ConfigureAwait(false);
         checks.Add(new LedgerCheck("stream versions contiguous from 1", badStreams == 0, badStreams == 0 ? "all streams contiguous" : $"{badStreams} streams with gaps or wrong version"));
 
         var orphans = await ScalarAsync(transaction,
-            $"SELECT count(*) FROM {backend.Table("events")} e WHERE NOT EXISTS (SELECT 1 FROM {backend.Table("streams")} s WHERE s.id = e.stream_id)",
+            $"SELECT count(*) FROM {backend.EventsTable} e WHERE NOT EXISTS (SELECT 1 FROM {backend.StreamsTable} s WHERE s.id = e.stream_id) AND {backend.LogStream("e.stream_id")}",
             cancellationToken).ConfigureAwait(false);
         checks.Add(new LedgerCheck("every event belongs to a stream", orphans == 0, orphans == 0 ? "no orphan events" : $"{orphans} events without a stream row"));
 
         var misordered = await ScalarAsync(transaction,
             $"""
             SELECT count(*) FROM (
-                SELECT seq, lag(seq) OVER (PARTITION BY stream_id ORDER BY version) AS previous FROM {backend.Table("events")}) x
+                SELECT {backend.SequenceColumn} AS seq, lag({backend.SequenceColumn}) OVER (PARTITION BY stream_id ORDER BY version) AS previous FROM {backend.EventsTable} WHERE {backend.LogStream("stream_id")}) x
             WHERE x.previous IS NOT NULL AND x.previous >= x.seq
             """,
             cancellationToken).ConfigureAwait(false);
@@ -58,7 +59,7 @@ internal sealed class LedgerVerifier(StorageBackend backend)
         var differences = Compare(inline, replayed);
         checks.Add(new LedgerCheck("rebuild equals inline projections", differences.Count == 0, differences.Count == 0 ? "accounts, transfers and statements identical" : string.Join("; ", differences.Take(10))));
 
-        var streams = await ScalarAsync(transaction, $"SELECT count(*) FROM {backend.Table("streams")}", cancellationToken).ConfigureAwait(false);
+        var streams = await ScalarAsync(transaction, $"SELECT count(*) FROM {backend.StreamsTable} WHERE {backend.LogStream("id")}", cancellationToken).ConfigureAwait(false);
         var undispatched = await ScalarAsync(transaction, $"SELECT count(*) FROM {backend.Table("outbox")} WHERE dispatched_at IS NULL", cancellationToken).ConfigureAwait(false);
         await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
 
@@ -79,12 +80,10 @@ internal sealed class LedgerVerifier(StorageBackend backend)
         var projection = new LedgerProjection();
         var errors = new List<string>();
         long count = 0;
-        await using var command = StorageBackend.CreateCommand(transaction, $"SELECT seq, type, data, created_at FROM {backend.Table("events")} ORDER BY seq");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var recorded in await backend.ReadLogAsync(transaction, cancellationToken).ConfigureAwait(false))
         {
             count++;
-            var ledgerEvent = LedgerEvent.FromJson(reader.GetString(1), reader.GetString(2));
+            var ledgerEvent = LedgerEvent.FromJson(recorded.Type, recorded.Data);
             if (ledgerEvent is null)
             {
                 continue;
@@ -92,14 +91,14 @@ internal sealed class LedgerVerifier(StorageBackend backend)
 
             try
             {
-                if (projection.Apply(ledgerEvent, backend.ReadEventTimestamp(reader, 3)) is { } rejection)
+                if (projection.Apply(ledgerEvent, recorded.Metadata.Timestamp) is { } rejection)
                 {
-                    errors.Add($"seq {reader.GetInt64(0)}: {rejection.Detail}");
+                    errors.Add($"seq {recorded.Sequence}: {rejection.Detail}");
                 }
             }
             catch (KeyNotFoundException)
             {
-                errors.Add($"seq {reader.GetInt64(0)}: refers to an unknown account or transfer");
+                errors.Add($"seq {recorded.Sequence}: refers to an unknown account or transfer");
             }
         }
 

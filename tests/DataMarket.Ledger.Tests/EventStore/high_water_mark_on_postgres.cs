@@ -17,7 +17,8 @@ public sealed class high_water_mark_on_postgres(PostgresFixture fixture) : IClas
     public async Task an_event_committed_late_behind_a_gap_is_never_skipped()
     {
         var backend = (PostgresBackend)fixture.Database.Backend;
-        backend.HighWaterMarkPatience = TimeSpan.FromMilliseconds(300);
+        // Long enough for Marten's high-water agent to poll after the slow append commits.
+        backend.HighWaterMarkPatience = TimeSpan.FromSeconds(5);
         var store = fixture.Database.Events;
         var start = await store.GetHighWaterMarkAsync();
 
@@ -47,7 +48,8 @@ public sealed class high_water_mark_on_postgres(PostgresFixture fixture) : IClas
     public async Task an_event_from_the_newest_transaction_id_is_never_skipped()
     {
         var backend = (PostgresBackend)fixture.Database.Backend;
-        backend.HighWaterMarkPatience = TimeSpan.FromMilliseconds(300);
+        // Long enough for Marten's high-water agent to poll after the slow append commits.
+        backend.HighWaterMarkPatience = TimeSpan.FromSeconds(5);
         var store = fixture.Database.Events;
         var start = await store.GetHighWaterMarkAsync();
 

@@ -1,80 +1,15 @@
 namespace DataMarket.Ledger.Events.Postgres;
 
-/// <summary>Idempotent DDL for the store's own schema: safe to run at every start.</summary>
+/// <summary>
+/// Idempotent DDL for the ledger's projection, outbox and inbox tables: safe to run at every start. The
+/// events and streams are Marten's (mt_events, mt_streams) in the same schema.
+/// </summary>
 internal static class PostgresSchema
 {
     public static string Ddl(string s) => $"""
         -- A migration that must wait for a lock gives up instead of queueing every writer behind it.
         SET LOCAL lock_timeout = '10s';
         CREATE SCHEMA IF NOT EXISTS {s};
-        CREATE SEQUENCE IF NOT EXISTS {s}.event_sequence;
-
-        CREATE TABLE IF NOT EXISTS {s}.streams (
-            id          text PRIMARY KEY,
-            type        text NOT NULL,
-            version     bigint NOT NULL,
-            created_at  timestamptz NOT NULL DEFAULT now(),
-            updated_at  timestamptz NOT NULL DEFAULT now()
-        );
-
-        CREATE TABLE IF NOT EXISTS {s}.events (
-            seq             bigint PRIMARY KEY,
-            id              uuid NOT NULL UNIQUE,
-            stream_id       text NOT NULL,
-            version         bigint NOT NULL,
-            type            text NOT NULL,
-            data            jsonb NOT NULL,
-            correlation_id  text,
-            causation_id    text,
-            actor           text,
-            created_at      timestamptz NOT NULL,
-            CONSTRAINT events_stream_version UNIQUE (stream_id, version)
-        );
-
-        -- Checks the expected version before nextval, so a losing writer takes no sequence number.
-        CREATE OR REPLACE FUNCTION {s}.append_events(
-            p_stream_id text, p_stream_type text, p_expected bigint,
-            p_ids uuid[], p_types text[], p_data text[],
-            p_correlation text[], p_causation text[], p_actor text[], p_created timestamptz[])
-        RETURNS TABLE (stream_version bigint, first_seq bigint, last_seq bigint)
-        LANGUAGE plpgsql AS $fn$
-        DECLARE
-            v_current bigint;
-            v_count int := coalesce(array_length(p_ids, 1), 0);
-            v_first bigint := 0;
-            v_seq bigint := 0;
-            v_existing boolean := true;
-        BEGIN
-            -- Take a transaction id before any sequence number: the high-water mark depends on it.
-            PERFORM pg_current_xact_id();
-            SELECT st.version INTO v_current FROM {s}.streams st WHERE st.id = p_stream_id FOR UPDATE;
-            IF NOT FOUND THEN
-                IF p_expected > 0 THEN
-                    RAISE EXCEPTION USING ERRCODE = 'DM001', MESSAGE = 'absent';
-                END IF;
-                -- A new stream is written once, at its final version (no second tuple from an UPDATE).
-                INSERT INTO {s}.streams (id, type, version) VALUES (p_stream_id, p_stream_type, v_count);
-                v_current := 0;
-                v_existing := false;
-            ELSIF p_expected = -1 OR (p_expected >= 0 AND p_expected <> v_current) THEN
-                RAISE EXCEPTION USING ERRCODE = 'DM001', MESSAGE = v_current::text;
-            END IF;
-
-            FOR i IN 1..v_count LOOP
-                v_seq := nextval('{s}.event_sequence');
-                IF i = 1 THEN v_first := v_seq; END IF;
-                INSERT INTO {s}.events (seq, id, stream_id, version, type, data, correlation_id, causation_id, actor, created_at)
-                VALUES (v_seq, p_ids[i], p_stream_id, v_current + i, p_types[i], p_data[i]::jsonb,
-                        p_correlation[i], p_causation[i], p_actor[i], p_created[i]);
-            END LOOP;
-
-            IF v_existing THEN
-                UPDATE {s}.streams SET version = v_current + v_count, updated_at = now() WHERE id = p_stream_id;
-            END IF;
-            RETURN QUERY SELECT v_current + v_count, v_first, v_seq;
-        END
-        $fn$;
-
         CREATE TABLE IF NOT EXISTS {s}.accounts (
             id               text PRIMARY KEY,
             kind             text NOT NULL,
@@ -137,12 +72,6 @@ internal static class PostgresSchema
         -- Migrations from earlier releases. Each ALTER runs only when needed: even a no-op ALTER takes an
         -- exclusive lock on a table every writer uses.
         DO $migrate$ BEGIN
-            -- No foreign key from events to streams: both append paths write the stream row first, in the
-            -- same transaction, and the key check cost a locking lookup per event (a third of the insert).
-            -- `datamarket ledger verify` checks that every event has its stream instead.
-            IF EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = '{s}.events'::regclass AND conname = 'events_stream_id_fkey') THEN
-                ALTER TABLE {s}.events DROP CONSTRAINT events_stream_id_fkey;
-            END IF;
             -- What the first delivery decided, so a redelivery of a rejected command stays rejected.
             IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{s}.inbox'::regclass AND attname = 'rejection' AND NOT attisdropped) THEN
                 ALTER TABLE {s}.inbox ADD COLUMN rejection text;

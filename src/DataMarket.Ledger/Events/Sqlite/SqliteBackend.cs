@@ -177,11 +177,25 @@ internal sealed class SqliteBackend : StorageBackend
         _ => false,
     };
 
-    public override object EventIdValue(Guid id) => id.ToString();
+    public override IEventStore CreateEventStore() => new SqliteEventStore(this);
 
-    public override Guid ReadEventId(DbDataReader reader, int ordinal) => Guid.Parse(reader.GetString(ordinal));
+    public override string EventsTable => Table("events");
 
-    public override DateTimeOffset ReadEventTimestamp(DbDataReader reader, int ordinal) =>
+    public override string StreamsTable => Table("streams");
+
+    public override string SequenceColumn => "seq";
+
+    public override string LogStream(string column) => "1 = 1";
+
+    public override async Task<IReadOnlyList<RecordedEvent>> ReadLogAsync(DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var command = CreateCommand(transaction, $"SELECT {SqliteEventStore.EventColumns} FROM {Table("events")} ORDER BY seq");
+        return await SqliteEventStore.ReadEventsAsync(this, command, cancellationToken).ConfigureAwait(false);
+    }
+
+    public static Guid ReadEventId(DbDataReader reader, int ordinal) => Guid.Parse(reader.GetString(ordinal));
+
+    public static DateTimeOffset ReadEventTimestamp(DbDataReader reader, int ordinal) =>
         Time.FromUnixMicroseconds(reader.GetInt64(ordinal));
 
     public override ValueTask DisposeAsync()

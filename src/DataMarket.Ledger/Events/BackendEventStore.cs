@@ -1,0 +1,47 @@
+using DataMarket.Ledger.Storage;
+
+namespace DataMarket.Ledger.Events;
+
+/// <summary>
+/// What both implementations of the port share: an append runs in a transaction of its own through the
+/// backend (Marten on PostgreSQL, SQL on SQLite), and the backend owns the high-water mark. Reads differ.
+/// </summary>
+internal abstract class BackendEventStore(StorageBackend backend) : IEventStore
+{
+    public async Task<AppendResult> AppendAsync(
+        string streamId,
+        string streamType,
+        ExpectedVersion expected,
+        IReadOnlyList<NewEvent> events,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(streamId);
+        ArgumentException.ThrowIfNullOrEmpty(streamType);
+        ArgumentNullException.ThrowIfNull(events);
+        if (events.Count == 0)
+        {
+            throw new ArgumentException("At least one event is required.", nameof(events));
+        }
+
+        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await backend.BeginAsync(connection, cancellationToken).ConfigureAwait(false);
+        var result = await backend.AppendAsync(transaction, streamId, streamType, expected, events, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    public Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken = default) =>
+        backend.GetHighWaterMarkAsync(cancellationToken);
+
+    public Task<IReadOnlyList<RecordedEvent>> ReadAllAsync(long afterSequence, int maxCount, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxCount);
+        return ReadAllCoreAsync(afterSequence, maxCount, cancellationToken);
+    }
+
+    public abstract Task<StreamInfo?> GetStreamAsync(string streamId, CancellationToken cancellationToken = default);
+
+    public abstract Task<IReadOnlyList<RecordedEvent>> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default);
+
+    protected abstract Task<IReadOnlyList<RecordedEvent>> ReadAllCoreAsync(long afterSequence, int maxCount, CancellationToken cancellationToken);
+}
