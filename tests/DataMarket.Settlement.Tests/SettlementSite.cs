@@ -16,12 +16,17 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace DataMarket.Settlement.Tests;
 
-/// <summary>A clock the test moves by hand (quote expiry, refund windows); the service reads time only through it.</summary>
+/// <summary>
+/// Real time plus an offset the test moves forward by hand (quote expiry, refund windows). It keeps running, because
+/// Quartz reads the same clock from the container and a stopped clock would never reach a cron trigger's next slot.
+/// </summary>
 public sealed class ManualClock : TimeProvider
 {
-    public DateTimeOffset Now { get; set; } = DateTimeOffset.UtcNow;
+    private TimeSpan _offset;
 
-    public override DateTimeOffset GetUtcNow() => Now;
+    public void Advance(TimeSpan by) => _offset += by;
+
+    public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + _offset;
 }
 
 /// <summary>

@@ -78,7 +78,7 @@ public sealed class purchasing_over_http : IAsyncLifetime
 
         await AssertProblemAsync(await PurchaseAsync(OtherBuyer, quoteId, "k-1"), HttpStatusCode.NotFound, "quoteId");
         await AssertProblemAsync(await PurchaseAsync(Buyer, Guid.NewGuid(), "k-2"), HttpStatusCode.NotFound, "quoteId");
-        _site.Clock.Now += _site.Options.QuoteLifetime + TimeSpan.FromSeconds(1);
+        _site.Clock.Advance(_site.Options.QuoteLifetime + TimeSpan.FromSeconds(1));
         await AssertProblemAsync(await PurchaseAsync(Buyer, quoteId, "k-3"), HttpStatusCode.Gone, "quoteId");
         Assert.Empty(await _site.BalancesAsync());
     }
@@ -139,7 +139,7 @@ public sealed class purchasing_over_http : IAsyncLifetime
         var purchase = JsonDocument.Parse(await (await PurchaseAsync(Buyer, quoteId, "late")).Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
         var balances = await _site.BalancesAsync();
 
-        _site.Clock.Now += _site.Options.RefundWindow;
+        _site.Clock.Advance(_site.Options.RefundWindow);
         await AssertProblemAsync(await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{purchase}/refund", Buyer, Roles.Buyer), HttpStatusCode.Conflict, "id");
         await AssertProblemAsync(await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{purchase}/refund", OtherBuyer, Roles.Buyer), HttpStatusCode.NotFound, "id");
         Assert.Equal(balances, await _site.BalancesAsync());

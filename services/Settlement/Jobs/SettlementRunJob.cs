@@ -6,7 +6,7 @@ namespace DataMarket.SettlementService.Jobs;
 
 /// <summary>
 /// Runs (or resumes) one period's settlement: the period from the trigger's data when asked on demand, else the month
-/// before the firing. Not concurrent per job in the cluster; the run itself is safe to repeat anyway.
+/// before the firing; unfinished runs of other periods are resumed first. Not concurrent per job in the cluster; the run itself is safe to repeat anyway.
 /// </summary>
 [DisallowConcurrentExecution]
 public sealed class SettlementRunJob(SettlementRunner runner, ILogger<SettlementRunJob> logger) : IJob
@@ -20,6 +20,14 @@ public sealed class SettlementRunJob(SettlementRunner runner, ILogger<Settlement
             ? named
             : SettlementRunner.PreviousPeriod(context.ScheduledFireTimeUtc ?? context.FireTimeUtc);
         var node = context.Scheduler.SchedulerInstanceId;
+        // Earlier periods a provider outage left unfinished are resumed first (same keys, so nothing is paid twice);
+        // otherwise their reserved payouts would wait for someone to run them by hand.
+        foreach (var open in (await runner.ListAsync(cancellationToken)).Where(r => r.Status != "completed" && r.Period != period))
+        {
+            logger.LogInformation("Resuming unfinished settlement run {Period} on {Node}", open.Period, node);
+            await runner.RunAsync(open.Period, node, cancellationToken);
+        }
+
         logger.LogInformation("Settlement run {Period} on {Node}", period, node);
         var run = await runner.RunAsync(period, node, cancellationToken);
         logger.LogInformation("Settlement run {Period}: {Status}, {Paid} paid, reconciliation {Clean}", period, run.Status,
