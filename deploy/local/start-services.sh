@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Distributed mode on one machine: PostgreSQL and RabbitMQ on loopback, then the catalog, the valuation worker(s),
-# the ledger worker and the gateway (the only address users call) as separate processes. Logs and process ids go to
+# the ledger worker, the settlement service and the gateway (the only address users call) as separate processes. Logs and process ids go to
 # deploy/local/run/. Stop with stop-services.sh.
 #   --valuation-workers N   start N valuation worker processes (ports 5081, 5100, 5101, ...); they share the shard queue
 set -euo pipefail
@@ -31,6 +31,11 @@ if [ -z "${Auth__SigningKey:-}" ]; then
 fi
 export Auth__SigningKey
 export Gateway__CatalogAddress=${CATALOG_URL:-http://127.0.0.1:5090}
+export Gateway__SettlementAddress=${SETTLEMENT_URL:-http://127.0.0.1:5083}
+# Settlement keeps its streams in the 'settlement' schema; its Quartz runs share one clustered job store, so any
+# number of settlement processes fire each scheduled run once.
+export Settlement__Store=Postgres
+export Settlement__Scheduler__PostgresConnectionString=${Settlement__Scheduler__PostgresConnectionString:-"Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket"}
 
 dotnet build DataMarket.sln --configuration Release -v quiet -nologo
 
@@ -54,5 +59,6 @@ for i in $(seq 2 "$workers"); do
   start "valuation-worker-$i" services/Valuation "http://127.0.0.1:$((5098 + i))"
 done
 start ledger-worker services/Ledger "${LEDGER_URL:-http://127.0.0.1:5082}"
+start settlement services/Settlement "${SETTLEMENT_URL:-http://127.0.0.1:5083}"
 start gateway services/Gateway "${GATEWAY_URL:-http://127.0.0.1:5080}"
 echo "Make an account: dotnet run --project src/DataMarket.Cli -- accounts create --role buyer --name NAME --postgres 'Host=127.0.0.1;Username=datamarket;Password=datamarket;Database=datamarket'"

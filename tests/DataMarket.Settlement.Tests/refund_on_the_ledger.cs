@@ -3,6 +3,7 @@ using DataMarket.Ledger;
 using DataMarket.Ledger.Model;
 using DataMarket.Settlement.Postings;
 using DataMarket.Settlement.Split;
+using DataMarket.SettlementService.Infrastructure;
 
 namespace DataMarket.Settlement.Tests;
 
@@ -27,27 +28,17 @@ public sealed class refund_on_the_ledger : IAsyncLifetime
         var split = RevenueSplit.Allocate(12_345, new FeePolicy(0.1m, 50), [new ValuedSeller("a", 0.3), new ValuedSeller("b", 0.1), new ValuedSeller("c", -0.2)]);
         var purchase = Guid.NewGuid();
 
-        var sale = await _database.Ledger.CommitAsync(PurchasePostings.Sale(purchase, "buyer-1", "USD", split).Select(ToRequest).ToList());
+        var sale = await _database.Ledger.CommitAsync(PurchasePostings.Sale(purchase, "buyer-1", "USD", split).Select(LedgerAccess.ToRequest).ToList());
         Assert.Equal(LedgerStatus.Committed, sale.Status);
         var held = await _database.Ledger.GetBalancesAsync("seller_held:");
         Assert.Equal(split.Shares.Where(s => s.Amount > 0).Select(s => s.Amount), held.OrderBy(b => b.Owner).Select(b => b.PostedBalance));
 
-        var refund = await _database.Ledger.CommitAsync(PurchasePostings.Refund(purchase, "buyer-1", "USD", split).Select(ToRequest).ToList());
+        var refund = await _database.Ledger.CommitAsync(PurchasePostings.Refund(purchase, "buyer-1", "USD", split).Select(LedgerAccess.ToRequest).ToList());
         Assert.Equal(LedgerStatus.Committed, refund.Status);
         Assert.All(await _database.Ledger.GetBalancesAsync(), b => Assert.Equal(0, b.PostedBalance));
         // Resending the refund changes nothing.
-        Assert.Equal(LedgerStatus.AlreadyCommitted, (await _database.Ledger.CommitAsync(PurchasePostings.Refund(purchase, "buyer-1", "USD", split).Select(ToRequest).ToList())).Status);
+        Assert.Equal(LedgerStatus.AlreadyCommitted, (await _database.Ledger.CommitAsync(PurchasePostings.Refund(purchase, "buyer-1", "USD", split).Select(LedgerAccess.ToRequest).ToList())).Status);
         var report = await _database.VerifyAsync();
         Assert.All(report.Checks, c => Assert.True(c.Passed, c.ToString()));
     }
-
-    private static TransferRequest ToRequest(TransferLine line) => new()
-    {
-        Id = line.TransferId,
-        Debit = AccountRef.Parse(line.DebitAccount),
-        Credit = AccountRef.Parse(line.CreditAccount),
-        Amount = line.Amount,
-        Code = Enum.Parse<TransferCode>(line.Code.Replace("_", "", StringComparison.Ordinal), ignoreCase: true),
-        Reference = line.Reference,
-    };
 }

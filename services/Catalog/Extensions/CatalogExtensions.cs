@@ -13,6 +13,27 @@ public static class CatalogExtensions
 {
     public static IServiceCollection AddCatalog(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddCatalogDatabase(configuration);
+        services.AddSingleton<IValidator<CreateListingRequest>, CreateListingRequestValidator>();
+        services.AddSingleton<IValidator<UploadOptions>, UploadOptionsValidator>();
+        services.AddSingleton<IValidator<PostTestTaskRequest>, PostTestTaskRequestValidator>();
+        services.AddSingleton<IValidator<RequestValuationRequest>, RequestValuationRequestValidator>();
+        services.AddScoped<Outbox>();
+        services.AddSingleton<OutboxSignal>();
+        services.AddScoped<CatalogService>();
+        // The schema must exist before the relay or the bus touch it, so the initializer is registered first.
+        services.AddHostedService<CatalogDatabaseInitializer>();
+        services.AddHostedService<OutboxRelay>();
+        services.AddHostedService<ValuationStatusGauge>();
+        services.AddHttpClient(ValuationCallbacks.HttpClientName)
+            .ConfigurePrimaryHttpMessageHandler(provider => ValuationCallbacks.Handler(provider.GetRequiredService<CatalogOptions>().Callbacks));
+        services.AddHostedService<CallbackDispatcher>();
+        return services;
+    }
+
+    /// <summary>The catalog's options and database context alone (settlement reads listings and valuations through it).</summary>
+    public static IServiceCollection AddCatalogDatabase(this IServiceCollection services, IConfiguration configuration)
+    {
         var options = configuration.GetSection(CatalogOptions.SectionName).Get<CatalogOptions>() ?? new CatalogOptions();
         options.ConnectionString ??= configuration.GetConnectionString("Catalog");
         services.AddSingleton(options);
@@ -32,19 +53,6 @@ public static class CatalogExtensions
                     throw new InvalidOperationException($"unknown catalog database '{options.Database}'");
             }
         });
-        services.AddSingleton<IValidator<CreateListingRequest>, CreateListingRequestValidator>();
-        services.AddSingleton<IValidator<UploadOptions>, UploadOptionsValidator>();
-        services.AddSingleton<IValidator<PostTestTaskRequest>, PostTestTaskRequestValidator>();
-        services.AddSingleton<IValidator<RequestValuationRequest>, RequestValuationRequestValidator>();
-        services.AddScoped<Outbox>();
-        services.AddSingleton<OutboxSignal>();
-        services.AddScoped<CatalogService>();
-        // The schema must exist before the relay or the bus touch it, so the initializer is registered first.
-        services.AddHostedService<CatalogDatabaseInitializer>();
-        services.AddHostedService<OutboxRelay>();
-        services.AddHostedService<ValuationStatusGauge>();
-        services.AddHttpClient(ValuationCallbacks.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => ValuationCallbacks.Handler(options.Callbacks));
-        services.AddHostedService<CallbackDispatcher>();
         return services;
     }
 

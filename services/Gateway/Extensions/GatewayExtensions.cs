@@ -163,7 +163,7 @@ public static class GatewayExtensions
 
         if (options.SettlementAddress is not null)
         {
-            foreach (var resource in new[] { "quotes", "purchases", "settlements", "statements" })
+            foreach (var resource in new[] { "quotes", "purchases", "settlements", "statements", "terms", "sellers" })
             {
                 routes.Add(new RouteConfig { RouteId = resource, ClusterId = "settlement", AuthorizationPolicy = ProxyPolicy, Match = new RouteMatch { Path = $"/api/{resource}/{{**rest}}" } });
             }

@@ -17,6 +17,8 @@ public static class CliApplication
         root.Subcommands.Add(value);
         root.Subcommands.Add(AllocateCommand.Build());
         root.Subcommands.Add(LedgerCommand.Build());
+        root.Subcommands.Add(SettleCommand.BuildSettle());
+        root.Subcommands.Add(SettleCommand.BuildPayouts());
         root.Subcommands.Add(BenchCommand.Build());
         return root;
     }

@@ -38,7 +38,12 @@ public static class DemoCommand
         try
         {
             var builder = Host.CreateApplicationBuilder();
-            EmbeddedMarket.Configure(builder.Configuration, builder.Services, directory);
+            // The demo releases holds at once (no refund window) and settles on its own, not on the monthly schedule.
+            EmbeddedMarket.Configure(builder.Configuration, builder.Services, directory, new Dictionary<string, string?>
+            {
+                ["Settlement:RefundWindow"] = "00:00:00",
+                ["Settlement:ScheduleEnabled"] = "false",
+            });
             using var host = builder.Build();
             await host.StartAsync(cancellationToken);
             try
@@ -136,7 +141,7 @@ public static class DemoCommand
         }
 
         results[ValuationMethods.TieredKnnShapley] = tiered;
-        purchases.Add(await DemoPurchases.BuyAsync(services, console, buyer, taskId, sellersByListing, tiered, cancellationToken));
+        purchases.Add(await DemoPurchases.BuyAsync(services, console, buyer, sellersByListing, tiered, cancellationToken));
 
         const string secondBuyer = "buyer-2";
         var bundle = sellersByListing.Where(l => l.SellerId is "northwind" or "acme" or "copycat").ToList();
@@ -152,13 +157,14 @@ public static class DemoCommand
                 return new DemoResult(results, secondValues);
             }
 
-            purchases.Add(await DemoPurchases.BuyAsync(services, console, secondBuyer, task.Id, bundle, secondValues, cancellationToken));
+            purchases.Add(await DemoPurchases.BuyAsync(services, console, secondBuyer, bundle, secondValues, cancellationToken));
         }
 
         var payables = await DemoPurchases.PrintPayablesAsync(services, console, cancellationToken);
-        console.MarkupLine("[grey]Royalty settlement runs and payouts are not part of this build yet: the payables above wait for them.[/]");
-        console.MarkupLine($"Done in {stopwatch.Elapsed.TotalSeconds:F1}s.");
-        return new DemoResult(results, null) { Purchases = purchases, Payables = payables };
+        var settlement = await DemoPurchases.SettleAsync(services, console, market.Sellers.Select(s => s.Id), cancellationToken);
+        console.MarkupLine($"Done in {stopwatch.Elapsed.TotalSeconds:F1}s. Re-run this month's settlement (it changes nothing) or list its payouts with --data-dir kept:");
+        console.MarkupLine($"[grey]datamarket settle --period {settlement.Period} --sqlite DIR/ledger.db; datamarket payouts --period {settlement.Period} --sqlite DIR/ledger.db; datamarket ledger verify --sqlite DIR/ledger.db[/]");
+        return new DemoResult(results, null) { Purchases = purchases, Payables = payables, Settlement = settlement };
     }
 
     private static async Task<ValuationView> ValueAsync(
@@ -209,6 +215,8 @@ public sealed record DemoResult(IReadOnlyDictionary<string, ValuationView> Valua
     public IReadOnlyList<DemoPurchase> Purchases { get; init; } = [];
 
     public IReadOnlyList<DataMarket.Ledger.Model.AccountBalance> Payables { get; init; } = [];
+
+    public DataMarket.SettlementService.Application.SettlementRunView? Settlement { get; init; }
 
     public bool Succeeded => Failed is null;
 }

@@ -6,8 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace DataMarket.Cli.Demo;
 
 /// <summary>
-/// The whole market in one process: catalog, valuation worker and ledger on MassTransit's in-memory bus, catalog
-/// and ledger state in SQLite and blobs on disk under one data folder. Environment variables still override these.
+/// The whole market in one process: catalog, valuation worker, ledger and settlement on MassTransit's in-memory
+/// bus, catalog, ledger and settlement state in SQLite and blobs on disk under one data folder. Environment variables still override these.
 /// </summary>
 public static class EmbeddedMarket
 {
@@ -22,6 +22,8 @@ public static class EmbeddedMarket
             ["Storage:BlobRoot"] = Path.Combine(dataDirectory, "blobs"),
             ["Ledger:Store"] = "Sqlite",
             ["ConnectionStrings:Ledger"] = $"Data Source={Path.Combine(dataDirectory, "ledger.db")}",
+            ["Settlement:Store"] = "Sqlite",
+            ["ConnectionStrings:Settlement"] = $"Data Source={Path.Combine(dataDirectory, "settlement.db")}",
             ["Logging:LogLevel:Default"] = "Warning",
         };
         // Defaults go underneath every other source, so DATAMARKET settings from the environment win.
@@ -36,6 +38,8 @@ public static class EmbeddedMarket
         services.AddCatalog(configuration);
         services.AddValuationWorker();
         services.AddLedgerWorker(configuration);
+        // After the catalog and the ledger worker, so settlement shares their database context and ledger host.
+        services.AddSettlement(configuration);
         services.AddDataMarketBus(configuration, bus => bus.AddCatalogConsumers(), bus => bus.AddValuationConsumers(), bus => bus.AddLedgerConsumers());
     }
 }

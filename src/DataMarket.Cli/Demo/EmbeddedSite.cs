@@ -14,7 +14,7 @@ namespace DataMarket.Cli.Demo;
 public sealed record DemoAccount(string Role, string Name, string Id, string ApiKey);
 
 /// <summary>
-/// The embedded market behind its gateway, in one process: the services (catalog, valuation worker, ledger) listen on
+/// The embedded market behind its gateway, in one process: the services (catalog, valuation worker, ledger, settlement) listen on
 /// a loopback port of their own and accept only gateway-signed tokens; the gateway is the only public address and
 /// checks API keys exactly as in distributed mode. The signing key is made fresh for each run and never leaves memory.
 /// </summary>
@@ -55,6 +55,7 @@ public sealed class EmbeddedSite : IAsyncDisposable
         services.MapDefaultEndpoints();
         services.MapMetrics();
         services.MapCatalogApi();
+        services.MapSettlementApi();
         await services.StartAsync(cancellationToken);
 
         try
@@ -71,7 +72,11 @@ public sealed class EmbeddedSite : IAsyncDisposable
             gatewayBuilder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
             gatewayBuilder.Configuration.AddInMemoryCollection(shared);
             // The services' address is this process's own loopback port, whatever the environment says.
-            gatewayBuilder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Gateway:CatalogAddress"] = AddressOf(services).ToString() });
+            gatewayBuilder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Gateway:CatalogAddress"] = AddressOf(services).ToString(),
+                ["Gateway:SettlementAddress"] = AddressOf(services).ToString(),
+            });
             gatewayBuilder.Services.AddDataMarketDefaults(gatewayBuilder.Configuration);
             gatewayBuilder.Services.AddGateway(gatewayBuilder.Configuration);
             var gateway = gatewayBuilder.Build();

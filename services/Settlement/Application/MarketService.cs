@@ -1,0 +1,344 @@
+using System.Security.Cryptography;
+using System.Text;
+using DataMarket.Catalog.Model;
+using DataMarket.Settlement;
+using DataMarket.Settlement.Postings;
+using DataMarket.Settlement.Pricing;
+using DataMarket.Settlement.Split;
+using DataMarket.SettlementService.Infrastructure;
+using DataMarket.Valuation;
+using DataMarket.Valuation.Statistics;
+using FluentValidation;
+
+namespace DataMarket.SettlementService.Application;
+
+/// <summary>
+/// Price terms, quotes, purchases, refunds, downloads and payout destinations. State is event streams in the
+/// settlement store; money moves only as ledger transfers derived from the purchase (so a resend commits once) and
+/// through the payment rails with keys derived from the purchase.
+/// </summary>
+public sealed class MarketService(
+    SettlementStore store,
+    LedgerAccess ledger,
+    IPaymentRails rails,
+    CatalogReader catalog,
+    SettlementOptions options,
+    TimeProvider time,
+    IValidator<PublishTermsRequest> termsValidator,
+    IValidator<CreateQuoteRequest> quoteValidator,
+    IValidator<CreatePurchaseRequest> purchaseValidator)
+{
+    public async Task<TermsView> PublishTermsAsync(string sellerId, Guid listingId, PublishTermsRequest request, CancellationToken cancellationToken)
+    {
+        await ValidateAsync(termsValidator, request, cancellationToken);
+        var listing = await catalog.FindListingAsync(listingId, cancellationToken);
+        if (listing is null || listing.SellerId != sellerId)
+        {
+            throw SettlementException.NotFound("listingId", $"listing {listingId}");
+        }
+
+        var published = new TermsPublished(listingId, sellerId, request.Reserve, request.ListPrice, request.Licence ?? "standard", time.GetUtcNow());
+        var stream = TermsStream(listingId);
+        var (_, version) = await store.ReadAsync(stream, cancellationToken);
+        if (!await store.TryAppendAsync(stream, "listing-terms", version, sellerId, cancellationToken, published))
+        {
+            throw new SettlementException(SettlementErrorKind.Conflict, "listingId", $"the terms of listing {listingId} changed at the same time; send them again");
+        }
+
+        return TermsView.From(published);
+    }
+
+    public async Task<TermsView> GetTermsAsync(Guid listingId, CancellationToken cancellationToken) =>
+        TermsView.From(await FindTermsAsync(listingId, cancellationToken) ?? throw SettlementException.NotFound("listingId", $"price terms of listing {listingId}"));
+
+    public async Task<QuoteView> CreateQuoteAsync(string buyerId, CreateQuoteRequest request, CancellationToken cancellationToken)
+    {
+        await ValidateAsync(quoteValidator, request, cancellationToken);
+        var valuation = await catalog.FindValuationAsync(buyerId, request.ValuationId, cancellationToken)
+            ?? throw SettlementException.NotFound("valuationId", $"valuation {request.ValuationId}");
+        if (valuation.Method != ValuationMethods.TieredKnnShapley)
+        {
+            throw new SettlementException(SettlementErrorKind.Invalid, "valuationId",
+                $"a quote splits by the replication-robust valuation: ask for method '{ValuationMethods.TieredKnnShapley}' (valuation {valuation.Id} used '{valuation.Method}')");
+        }
+
+        if (valuation.Status != ValuationStatus.Completed)
+        {
+            throw new SettlementException(SettlementErrorKind.Conflict, "valuationId", $"valuation {valuation.Id} is {valuation.Status}, not completed");
+        }
+
+        var terms = new List<ListingTerms>();
+        foreach (var id in valuation.ListingIds.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Guid.Parse))
+        {
+            var listing = await catalog.FindListingAsync(id, cancellationToken)
+                ?? throw SettlementException.NotFound($"listings[{id}]", $"listing {id}");
+            var published = await FindTermsAsync(id, cancellationToken)
+                ?? throw new SettlementException(SettlementErrorKind.Conflict, $"listings[{id}]", $"listing {id} has no price terms yet (its seller publishes them with PUT /api/terms/{id})");
+            terms.Add(new ListingTerms(id.ToString(), listing.SellerId, published.Reserve, published.ListPrice, published.Licence));
+        }
+
+        var values = valuation.Sellers.Select(s => new SellerEstimate(s.SellerId, new ValueEstimate(s.Value, s.StandardError ?? double.NaN))).ToList();
+        Quote quote;
+        try
+        {
+            quote = Quote.Create(Guid.NewGuid(), buyerId, valuation.TaskId.ToString(), terms, values, request.Theta ?? options.DefaultTheta,
+                Gains.Parse(request.GainPolicy), Fee, options.Currency, time.GetUtcNow(), options.QuoteLifetime);
+        }
+        catch (SettlementInputException exception)
+        {
+            throw new SettlementException(SettlementErrorKind.Invalid, exception.Field, exception.Reason);
+        }
+
+        var issued = new QuoteIssued(quote.Id, valuation.Id, quote);
+        await store.TryAppendAsync(QuoteStream(quote.Id), "quote", 0, buyerId, cancellationToken, issued);
+        return QuoteView.From(issued);
+    }
+
+    public async Task<QuoteView> GetQuoteAsync(string buyerId, Guid quoteId, CancellationToken cancellationToken) =>
+        QuoteView.From(await FindQuoteAsync(buyerId, quoteId, cancellationToken) ?? throw SettlementException.NotFound("id", $"quote {quoteId}"));
+
+    /// <summary>
+    /// Buys a quote. With an <c>Idempotency-Key</c> (scoped to the buyer) a retry with the same body gets the same
+    /// purchase back, and the key with another body is refused. A quote is bought at most once: its purchase id
+    /// derives from it, and so do the charge's key and every ledger transfer id.
+    /// </summary>
+    public async Task<PurchaseView> PurchaseAsync(string buyerId, CreatePurchaseRequest request, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        await ValidateAsync(purchaseValidator, request, cancellationToken);
+        var purchaseId = PurchasePostings.TransferId(request.QuoteId, "purchase");
+        if (idempotencyKey is not null)
+        {
+            await ClaimKeyAsync(buyerId, idempotencyKey, request, purchaseId, cancellationToken);
+        }
+
+        var issued = await FindQuoteAsync(buyerId, request.QuoteId, cancellationToken)
+            ?? throw SettlementException.NotFound("quoteId", $"quote {request.QuoteId}");
+        if (await FindPurchaseAsync(purchaseId, cancellationToken) is { } done)
+        {
+            return done;
+        }
+
+        var quote = issued.Quote;
+        var now = time.GetUtcNow();
+        try
+        {
+            quote.CheckPurchasableBy(buyerId, now);
+        }
+        catch (SettlementInputException exception)
+        {
+            throw new SettlementException(SettlementErrorKind.Gone, "quoteId", exception.Reason);
+        }
+
+        var chargeReference = "none";
+        if (quote.Price > 0)
+        {
+            var charge = await rails.ChargeAsync($"charge:{purchaseId:N}", buyerId, quote.Price, quote.Currency, $"purchase:{purchaseId:N}", cancellationToken);
+            chargeReference = charge.Outcome switch
+            {
+                RailsOutcome.Succeeded => charge.ProviderId!,
+                RailsOutcome.Declined => throw new SettlementException(SettlementErrorKind.PaymentRequired, "quoteId", $"the payment was refused: {charge.Reason}"),
+                _ => throw new SettlementException(SettlementErrorKind.Unavailable, "quoteId", $"the payment provider did not confirm the charge ({charge.Reason}); retry with the same Idempotency-Key"),
+            };
+        }
+
+        var release = options.RefundWindow <= TimeSpan.Zero;
+        var lines = PurchasePostings.Sale(purchaseId, buyerId, quote.Currency, quote.Split).ToList();
+        if (release)
+        {
+            lines.AddRange(PurchasePostings.Release(purchaseId, quote.Currency, quote.Split));
+        }
+
+        await ledger.CommitAsync(lines, $"settlement:{buyerId}", cancellationToken);
+        var completed = new PurchaseCompleted(
+            purchaseId, quote.Id, buyerId, quote.Currency, quote.Split.Gross, quote.Split.Fee,
+            quote.Split.Shares.Select(s => new PurchaseShare(s.SellerId, s.Amount, s.Weight)).ToList(),
+            quote.Listings.Select(l => new PurchasedListing(Guid.Parse(l.ListingId), l.SellerId, l.Licence)).ToList(),
+            chargeReference, now, now + options.RefundWindow, release);
+        await store.TryAppendAsync(PurchaseStream(purchaseId), "purchase", 0, buyerId, cancellationToken, completed);
+        return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
+    }
+
+    public async Task<PurchaseView> GetPurchaseAsync(string buyerId, Guid purchaseId, CancellationToken cancellationToken)
+    {
+        var purchase = await FindPurchaseAsync(purchaseId, cancellationToken);
+        return purchase is not null && purchase.BuyerId == buyerId ? purchase : throw SettlementException.NotFound("id", $"purchase {purchaseId}");
+    }
+
+    /// <summary>Reverses the sale exactly, inside the refund window only; a second refund answers the first.</summary>
+    public async Task<PurchaseView> RefundAsync(string buyerId, Guid purchaseId, CancellationToken cancellationToken)
+    {
+        var (events, version) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
+        var completed = events.OfType<PurchaseCompleted>().FirstOrDefault();
+        if (completed is null || completed.BuyerId != buyerId)
+        {
+            throw SettlementException.NotFound("id", $"purchase {purchaseId}");
+        }
+
+        if (events.OfType<PurchaseRefunded>().Any())
+        {
+            return View(events);
+        }
+
+        var now = time.GetUtcNow();
+        if (now >= completed.RefundableUntil || events.OfType<HoldsReleased>().Any() || completed.Released)
+        {
+            throw new SettlementException(SettlementErrorKind.Conflict, "id", $"the refund window of purchase {purchaseId} closed at {completed.RefundableUntil:O}; the sellers' shares are released");
+        }
+
+        var refundReference = "none";
+        if (completed.Gross > 0)
+        {
+            var refund = await rails.RefundAsync($"refund:{purchaseId:N}", completed.ChargeReference, completed.Gross, completed.Currency, cancellationToken);
+            refundReference = refund.Outcome == RailsOutcome.Succeeded
+                ? refund.ProviderId!
+                : throw new SettlementException(SettlementErrorKind.Unavailable, "id", $"the payment provider did not refund ({refund.Reason}); try again");
+        }
+
+        await ledger.CommitAsync(PurchasePostings.Refund(purchaseId, buyerId, completed.Currency, SplitOf(completed)), $"settlement:{buyerId}", cancellationToken);
+        await store.TryAppendAsync(PurchaseStream(purchaseId), "purchase", version, buyerId, cancellationToken, new PurchaseRefunded(purchaseId, refundReference, now));
+        return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
+    }
+
+    /// <summary>The purchased listing's data, for the buyer who bought it; anyone else (and a refunded purchase) gets not found.</summary>
+    public async Task<(Stream Content, string Format, string FileName)> DownloadAsync(string buyerId, Guid purchaseId, Guid? listingId, CancellationToken cancellationToken)
+    {
+        var purchase = await FindPurchaseAsync(purchaseId, cancellationToken);
+        if (purchase is null || purchase.BuyerId != buyerId || purchase.Status == "refunded")
+        {
+            throw SettlementException.NotFound("id", $"purchase {purchaseId}");
+        }
+
+        var item = listingId is { } wanted
+            ? purchase.Listings.FirstOrDefault(l => l.ListingId == wanted) ?? throw SettlementException.NotFound("listing", $"listing {wanted} in purchase {purchaseId}")
+            : purchase.Listings.Count == 1
+                ? purchase.Listings[0]
+                : throw new SettlementException(SettlementErrorKind.Invalid, "listing",
+                    $"the purchase holds {purchase.Listings.Count} listings: name one with ?listing= ({string.Join(", ", purchase.Listings.Select(l => l.ListingId))})");
+        var listing = await catalog.FindListingAsync(item.ListingId, cancellationToken);
+        if (listing?.BlobId is null)
+        {
+            throw SettlementException.NotFound("listing", $"the data of listing {item.ListingId}");
+        }
+
+        var format = listing.Format ?? "csv";
+        return (catalog.OpenBlob(listing.BlobId), format, $"{listing.Id}.{format}");
+    }
+
+    public async Task<DestinationView> RegisterDestinationAsync(string sellerId, CancellationToken cancellationToken)
+    {
+        var stream = DestinationStream(sellerId);
+        var (events, version) = await store.ReadAsync(stream, cancellationToken);
+        if (events.OfType<DestinationRegistered>().LastOrDefault() is { } existing)
+        {
+            return new DestinationView(existing.SellerId, existing.Provider, existing.AccountId, existing.RegisteredAt);
+        }
+
+        var account = await rails.CreateDestinationAsync(sellerId, cancellationToken);
+        var registered = new DestinationRegistered(sellerId, rails.Name, account, time.GetUtcNow());
+        if (!await store.TryAppendAsync(stream, "payout-destination", version, sellerId, cancellationToken, registered))
+        {
+            return await RegisterDestinationAsync(sellerId, cancellationToken);
+        }
+
+        return new DestinationView(sellerId, rails.Name, account, registered.RegisteredAt);
+    }
+
+    public async Task<DestinationView?> FindDestinationAsync(string sellerId, CancellationToken cancellationToken)
+    {
+        var (events, _) = await store.ReadAsync(DestinationStream(sellerId), cancellationToken);
+        return events.OfType<DestinationRegistered>().LastOrDefault() is { } d ? new DestinationView(d.SellerId, d.Provider, d.AccountId, d.RegisteredAt) : null;
+    }
+
+    private FeePolicy Fee => new(options.FeeRate, options.FeeMinimum);
+
+    private async Task ClaimKeyAsync(string buyerId, string idempotencyKey, CreatePurchaseRequest request, Guid purchaseId, CancellationToken cancellationToken)
+    {
+        if (idempotencyKey.Length is 0 or > 255 || idempotencyKey.Any(char.IsControl))
+        {
+            throw new SettlementException(SettlementErrorKind.Invalid, "Idempotency-Key", "the Idempotency-Key header must hold 1 to 255 characters and no control characters");
+        }
+
+        var keyHash = Hash($"{buyerId}\n{idempotencyKey}");
+        var bodyHash = Hash($"purchase\n{request.QuoteId:N}");
+        var stream = $"purchase-key:{keyHash}";
+        while (true)
+        {
+            var (events, _) = await store.ReadAsync(stream, cancellationToken);
+            if (events.OfType<PurchaseKeyClaimed>().FirstOrDefault() is { } claimed)
+            {
+                if (claimed.BodyHash != bodyHash)
+                {
+                    throw new SettlementException(SettlementErrorKind.Conflict, "Idempotency-Key",
+                        $"the Idempotency-Key was used for another request (purchase {claimed.PurchaseId}); a changed body needs a new key");
+                }
+
+                return;
+            }
+
+            if (await store.TryAppendAsync(stream, "purchase-key", 0, buyerId, cancellationToken, new PurchaseKeyClaimed(buyerId, keyHash, bodyHash, purchaseId)))
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<TermsPublished?> FindTermsAsync(Guid listingId, CancellationToken cancellationToken)
+    {
+        var (events, _) = await store.ReadAsync(TermsStream(listingId), cancellationToken);
+        return events.OfType<TermsPublished>().LastOrDefault();
+    }
+
+    /// <summary>The buyer's own quote; someone else's reads as missing.</summary>
+    private async Task<QuoteIssued?> FindQuoteAsync(string buyerId, Guid quoteId, CancellationToken cancellationToken)
+    {
+        var (events, _) = await store.ReadAsync(QuoteStream(quoteId), cancellationToken);
+        var issued = events.OfType<QuoteIssued>().FirstOrDefault();
+        return issued is not null && issued.Quote.BuyerId == buyerId ? issued : null;
+    }
+
+    private async Task<PurchaseView?> FindPurchaseAsync(Guid purchaseId, CancellationToken cancellationToken)
+    {
+        var (events, _) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
+        return events.OfType<PurchaseCompleted>().Any() ? View(events) : null;
+    }
+
+    private static PurchaseView View(IReadOnlyList<object> events)
+    {
+        var c = events.OfType<PurchaseCompleted>().First();
+        var refunded = events.OfType<PurchaseRefunded>().FirstOrDefault();
+        var released = c.Released || events.OfType<HoldsReleased>().Any();
+        var status = refunded is not null ? "refunded" : released ? "released" : "held";
+        return new PurchaseView(c.PurchaseId, c.QuoteId, c.BuyerId, status, c.Currency, c.Gross, c.Fee, c.Shares, c.Listings, c.PurchasedAt, c.RefundableUntil, refunded?.RefundedAt);
+    }
+
+    internal static SplitResult SplitOf(PurchaseCompleted c) =>
+        new(c.Gross, c.Fee, c.Gross - c.Fee, c.Shares.Select(s => new SellerShare(s.SellerId, s.Amount, s.Weight)).ToList(), false);
+
+    internal static string TermsStream(Guid listingId) => $"terms:{listingId:N}";
+
+    internal static string QuoteStream(Guid quoteId) => $"quote:{quoteId:N}";
+
+    internal static string PurchaseStream(Guid purchaseId) => $"purchase:{purchaseId:N}";
+
+    internal static string DestinationStream(string sellerId) => $"destination:{sellerId}";
+
+    private static string Hash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+
+    private static async Task ValidateAsync<T>(IValidator<T> validator, T request, CancellationToken cancellationToken)
+    {
+        var result = await validator.ValidateAsync(request, cancellationToken);
+        if (!result.IsValid)
+        {
+            var first = result.Errors[0];
+            throw new SettlementValidationException(result.Errors.GroupBy(e => e.PropertyName).ToDictionary(g => g.Key, g => g.Select(e => e.ErrorMessage).ToArray()), first.PropertyName, first.ErrorMessage);
+        }
+    }
+}
+
+/// <summary>FluentValidation's failures, by request field.</summary>
+public sealed class SettlementValidationException(IReadOnlyDictionary<string, string[]> errors, string field, string message) : Exception(message)
+{
+    public IReadOnlyDictionary<string, string[]> Errors { get; } = errors;
+
+    public string Field { get; } = field;
+}

@@ -1,0 +1,51 @@
+using DataMarket.Settlement.Pricing;
+
+namespace DataMarket.SettlementService.Application;
+
+// The settlement service's own facts, one stream per quote, purchase, listing's terms, seller destination, purchase
+// idempotency key, settlement run and sandbox provider operation. They stay inside this service (not contracts):
+// nothing else consumes them.
+
+public sealed record TermsPublished(Guid ListingId, string SellerId, long Reserve, long? ListPrice, string Licence, DateTimeOffset PublishedAt);
+
+public sealed record QuoteIssued(Guid QuoteId, Guid ValuationId, Quote Quote);
+
+public sealed record PurchaseKeyClaimed(string BuyerId, string KeyHash, string BodyHash, Guid PurchaseId);
+
+public sealed record PurchaseCompleted(
+    Guid PurchaseId, Guid QuoteId, string BuyerId, string Currency, long Gross, long Fee, IReadOnlyList<PurchaseShare> Shares,
+    IReadOnlyList<PurchasedListing> Listings, string ChargeReference, DateTimeOffset PurchasedAt, DateTimeOffset RefundableUntil, bool Released);
+
+public sealed record PurchaseShare(string SellerId, long Amount, double Weight);
+
+public sealed record PurchasedListing(Guid ListingId, string SellerId, string Licence);
+
+public sealed record PurchaseRefunded(Guid PurchaseId, string RefundReference, DateTimeOffset RefundedAt);
+
+public sealed record HoldsReleased(Guid PurchaseId, DateTimeOffset ReleasedAt);
+
+public sealed record DestinationRegistered(string SellerId, string Provider, string AccountId, DateTimeOffset RegisteredAt);
+
+public sealed record RunStarted(string Period, DateTimeOffset StartedAt, string Node);
+
+/// <summary>The payouts a run makes, fixed once: a second node (or a re-run) pays this plan, never a new one.</summary>
+public sealed record PayoutsPlanned(string Period, IReadOnlyList<PlannedPayout> Payouts, IReadOnlyList<string> WaitingForDestination);
+
+public sealed record PlannedPayout(string SellerId, string Currency, long Amount, Guid LedgerTransferId, string IdempotencyKey, string Destination);
+
+public sealed record PayoutSent(string SellerId, string Currency, string ProviderTransferId, DateTimeOffset SentAt);
+
+public sealed record PayoutFailed(string SellerId, string Currency, string Reason, DateTimeOffset FailedAt);
+
+/// <summary>A seller's statement for the period, written when its payout settled or failed.</summary>
+public sealed record StatementWritten(string SellerId, string Period, string Currency, long Paid, string Status, string? ProviderTransferId, Guid LedgerTransferId);
+
+public sealed record RunCompleted(string Period, Reconciliation Reconciliation, DateTimeOffset CompletedAt);
+
+public sealed record Reconciliation(long LedgerPayouts, long LedgerTotal, long ProviderTransfers, long ProviderTotal, IReadOnlyList<string> Mismatches)
+{
+    public bool Clean => Mismatches.Count == 0;
+}
+
+/// <summary>The sandbox provider's books: one stream per idempotency key.</summary>
+public sealed record SandboxOperationRecorded(string Key, string Kind, long Amount, string Currency, string? Destination, string? Group, string ParametersHash, string ProviderId, DateTimeOffset At);

@@ -1,0 +1,51 @@
+using DataMarket.Settlement.Pricing;
+
+namespace DataMarket.SettlementService.Application;
+
+public sealed record TermsView(Guid ListingId, string SellerId, long Reserve, long? ListPrice, string Licence, DateTimeOffset PublishedAt)
+{
+    public static TermsView From(TermsPublished t) => new(t.ListingId, t.SellerId, t.Reserve, t.ListPrice, t.Licence, t.PublishedAt);
+}
+
+public sealed record ShareView(string SellerId, long Amount, double Weight, double Value);
+
+public sealed record QuoteView(
+    Guid Id, string BuyerId, string TaskId, Guid ValuationId, IReadOnlyList<TermsLineView> Listings, long Price, decimal Theta, double Gain,
+    string GainPolicy, long Floor, long? Ceiling, long Fee, long Net, IReadOnlyList<ShareView> Shares, bool EqualSplit, string Currency,
+    DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt)
+{
+    public static QuoteView From(QuoteIssued issued)
+    {
+        var q = issued.Quote;
+        var values = q.Values.ToDictionary(v => v.SellerId, v => v.Value.Value, StringComparer.Ordinal);
+        return new QuoteView(
+            q.Id, q.BuyerId, q.TaskId, issued.ValuationId,
+            q.Listings.Select(l => new TermsLineView(l.ListingId, l.SellerId, l.Reserve, l.ListPrice, l.Licence)).ToList(),
+            q.Price, q.Pricing.Theta, q.Pricing.Gain, q.GainPolicy.ToString().ToLowerInvariant(), q.Pricing.Floor, q.Pricing.Ceiling,
+            q.Split.Fee, q.Split.Net, q.Split.Shares.Select(s => new ShareView(s.SellerId, s.Amount, s.Weight, values[s.SellerId])).ToList(),
+            q.Split.EqualSplit, q.Currency, q.CreatedAt, q.ExpiresAt);
+    }
+}
+
+public sealed record TermsLineView(string ListingId, string SellerId, long Reserve, long? ListPrice, string Licence);
+
+public sealed record PurchaseView(
+    Guid Id, Guid QuoteId, string BuyerId, string Status, string Currency, long Gross, long Fee, IReadOnlyList<PurchaseShare> Shares,
+    IReadOnlyList<PurchasedListing> Listings, DateTimeOffset PurchasedAt, DateTimeOffset RefundableUntil, DateTimeOffset? RefundedAt);
+
+public sealed record DestinationView(string SellerId, string Provider, string AccountId, DateTimeOffset RegisteredAt);
+
+public sealed record PayoutView(string SellerId, string Currency, long Amount, string Status, Guid LedgerTransferId, string IdempotencyKey, string? ProviderTransferId, string? Reason);
+
+public sealed record SettlementRunView(
+    string Period, string Status, DateTimeOffset StartedAt, DateTimeOffset? CompletedAt, IReadOnlyList<PayoutView> Payouts,
+    IReadOnlyList<string> WaitingForDestination, Reconciliation? Reconciliation);
+
+public sealed record SellerStatementView(string SellerId, string Period, IReadOnlyList<LedgerStatementLineView> Ledger, IReadOnlyList<StatementWritten> Payouts);
+
+public sealed record LedgerStatementLineView(string Currency, long Earned, long Held, long Paid);
+
+internal static class Gains
+{
+    public static GainPolicy Parse(string? policy) => policy is null ? GainPolicy.Estimate : Enum.Parse<GainPolicy>(policy, ignoreCase: true);
+}

@@ -1,0 +1,116 @@
+using System.Security.Cryptography;
+using System.Text;
+using DataMarket.SettlementService.Application;
+
+namespace DataMarket.SettlementService.Infrastructure;
+
+public enum RailsOutcome
+{
+    Succeeded,
+    /// <summary>The provider said no for good (card declined, account closed): nothing was or will be moved.</summary>
+    Declined,
+    /// <summary>A 500, a timeout or a lost answer: the same call with the same key may be retried.</summary>
+    Transient,
+}
+
+public sealed record RailsResult(RailsOutcome Outcome, string? ProviderId, string? Reason)
+{
+    public static RailsResult Ok(string providerId) => new(RailsOutcome.Succeeded, providerId, null);
+}
+
+/// <summary>A transfer the provider holds, for reconciling a run against the ledger.</summary>
+public sealed record ProviderTransfer(string ProviderId, string IdempotencyKey, string Destination, long Amount, string Currency, string Group);
+
+/// <summary>
+/// The payment provider. Every call carries an idempotency key derived from the business operation (purchase id,
+/// period + seller), stored by the caller before the call: the same key and parameters give the first answer again,
+/// the same key with other parameters is refused.
+/// </summary>
+public interface IPaymentRails
+{
+    string Name { get; }
+
+    Task<RailsResult> ChargeAsync(string idempotencyKey, string buyerId, long amount, string currency, string group, CancellationToken cancellationToken);
+
+    Task<RailsResult> RefundAsync(string idempotencyKey, string chargeId, long amount, string currency, CancellationToken cancellationToken);
+
+    Task<RailsResult> TransferAsync(string idempotencyKey, string destination, long amount, string currency, string group, CancellationToken cancellationToken);
+
+    Task<string> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<ProviderTransfer>> ListTransfersAsync(string group, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The embedded default: a simulated provider whose books are event streams in the settlement database, so a re-run
+/// (another process, a restart) sees what it already did. <see cref="SandboxOptions.Behaviour"/> makes it decline,
+/// fail (like a 500) or time out, for trying the failure paths.
+/// </summary>
+public sealed class SandboxRails(SettlementStore store, SettlementOptions options) : IPaymentRails
+{
+    private const string StreamType = "sandbox-operation";
+
+    public string Name => "sandbox";
+
+    public Task<RailsResult> ChargeAsync(string idempotencyKey, string buyerId, long amount, string currency, string group, CancellationToken cancellationToken) =>
+        RecordAsync(idempotencyKey, "charge", amount, currency, buyerId, group, "ch_sandbox_", cancellationToken);
+
+    public Task<RailsResult> RefundAsync(string idempotencyKey, string chargeId, long amount, string currency, CancellationToken cancellationToken) =>
+        RecordAsync(idempotencyKey, "refund", amount, currency, chargeId, null, "re_sandbox_", cancellationToken);
+
+    public Task<RailsResult> TransferAsync(string idempotencyKey, string destination, long amount, string currency, string group, CancellationToken cancellationToken) =>
+        RecordAsync(idempotencyKey, "transfer", amount, currency, destination, group, "tr_sandbox_", cancellationToken);
+
+    public Task<string> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken) =>
+        Task.FromResult($"acct_sandbox_{Hash(sellerId)[..16]}");
+
+    public async Task<IReadOnlyList<ProviderTransfer>> ListTransfersAsync(string group, CancellationToken cancellationToken)
+    {
+        var transfers = new List<ProviderTransfer>();
+        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(SandboxOperationRecorded) }, cancellationToken))
+        {
+            if (recorded is SandboxOperationRecorded { Kind: "transfer" } op && op.Group == group)
+            {
+                transfers.Add(new ProviderTransfer(op.ProviderId, op.Key, op.Destination!, op.Amount, op.Currency, op.Group));
+            }
+        }
+
+        return transfers;
+    }
+
+    private async Task<RailsResult> RecordAsync(string key, string kind, long amount, string currency, string? counterparty, string? group, string prefix, CancellationToken cancellationToken)
+    {
+        var parameters = Hash($"{kind}|{amount}|{currency}|{counterparty}|{group}");
+        var stream = $"sandbox:{kind}:{key}";
+        var (existing, _) = await store.ReadAsync(stream, cancellationToken);
+        if (existing.OfType<SandboxOperationRecorded>().FirstOrDefault() is { } first)
+        {
+            // Like Stripe: the first answer again for the same parameters, an idempotency error for others.
+            return first.ParametersHash == parameters
+                ? RailsResult.Ok(first.ProviderId)
+                : new RailsResult(RailsOutcome.Declined, null, $"idempotency key '{key}' was used with other parameters");
+        }
+
+        switch (options.Sandbox.Behaviour)
+        {
+            case SandboxBehaviour.Decline:
+                return new RailsResult(RailsOutcome.Declined, null, kind == "charge" ? "the card was declined (sandbox)" : $"the {kind} failed for good (sandbox)");
+            case SandboxBehaviour.Fail:
+                return new RailsResult(RailsOutcome.Transient, null, "the provider answered 500 (sandbox)");
+            case SandboxBehaviour.TimeOut:
+                return new RailsResult(RailsOutcome.Transient, null, "the provider did not answer in time (sandbox)");
+        }
+
+        var providerId = prefix + Hash(stream)[..24];
+        var recorded = new SandboxOperationRecorded(key, kind, amount, currency, counterparty, group, parameters, providerId, DateTimeOffset.UtcNow);
+        if (!await store.TryAppendAsync(stream, StreamType, 0, "sandbox", cancellationToken, recorded))
+        {
+            // Another caller with the same key won; answer what it got.
+            return await RecordAsync(key, kind, amount, currency, counterparty, group, prefix, cancellationToken);
+        }
+
+        return RailsResult.Ok(providerId);
+    }
+
+    private static string Hash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+}

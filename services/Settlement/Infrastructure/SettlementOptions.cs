@@ -1,0 +1,78 @@
+namespace DataMarket.SettlementService.Infrastructure;
+
+public enum SettlementStoreKind
+{
+    Postgres,
+    Sqlite,
+}
+
+public enum SandboxBehaviour
+{
+    /// <summary>Every charge and transfer succeeds.</summary>
+    Succeed,
+    /// <summary>Charges are declined and transfers fail for good (a closed account): permanent failures.</summary>
+    Decline,
+    /// <summary>Every call answers like a provider 500: a transient failure, retried by the next attempt.</summary>
+    Fail,
+    /// <summary>Every call times out: transient too.</summary>
+    TimeOut,
+}
+
+/// <summary>
+/// Bound from the <c>Settlement</c> section; the settlement database from <c>ConnectionStrings:Settlement</c>. Quotes,
+/// purchases, runs and the sandbox rails' books are event streams in that database (its own schema or file, never
+/// the ledger's).
+/// </summary>
+public sealed class SettlementOptions
+{
+    public const string SectionName = "Settlement";
+
+    public SettlementStoreKind Store { get; set; } = SettlementStoreKind.Postgres;
+
+    public string? ConnectionString { get; set; }
+
+    /// <summary>PostgreSQL schema, or SQLite table prefix.</summary>
+    public string Schema { get; set; } = "settlement";
+
+    public string Currency { get; set; } = "USD";
+
+    /// <summary>Cents the buyer's worth of one unit of utility is taken to be when the quote request names none.</summary>
+    public decimal DefaultTheta { get; set; } = 100_000m;
+
+    public decimal FeeRate { get; set; } = 0.10m;
+
+    public long FeeMinimum { get; set; } = 50;
+
+    public TimeSpan QuoteLifetime { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Seller shares stay held this long after a purchase; refunds are accepted only inside it.</summary>
+    public TimeSpan RefundWindow { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>Released balances below this wait for a later run.</summary>
+    public long MinimumPayout { get; set; } = 100;
+
+    /// <summary>Quartz cron of the scheduled run (default: 02:00 UTC on the first of each month, settling the month before).</summary>
+    public string Schedule { get; set; } = "0 0 2 1 * ?";
+
+    /// <summary>Whether the cron trigger is scheduled at all (the CLI's one-shot commands switch it off).</summary>
+    public bool ScheduleEnabled { get; set; } = true;
+
+    /// <summary>Quartz's job store: clustered on PostgreSQL in server mode, in memory in embedded mode.</summary>
+    public SchedulerOptions Scheduler { get; set; } = new();
+
+    public SandboxOptions Sandbox { get; set; } = new();
+}
+
+public sealed class SchedulerOptions
+{
+    /// <summary>Null: in-memory store. Set: the persistent, clustered store on this PostgreSQL database.</summary>
+    public string? PostgresConnectionString { get; set; }
+
+    /// <summary>Nodes sharing this name (and the database) form one cluster; each trigger fires on one of them.</summary>
+    public string InstanceName { get; set; } = "datamarket-settlement";
+}
+
+public sealed class SandboxOptions
+{
+    public SandboxBehaviour Behaviour { get; set; } = SandboxBehaviour.Succeed;
+}

@@ -1,0 +1,13 @@
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.Services.AddSettlement(builder.Configuration);
+builder.Services.AddServiceAuthentication(builder.Configuration);
+builder.Services.AddDataMarketBus(builder.Configuration);
+
+var app = builder.Build();
+app.UseProblemResponses();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapDefaultEndpoints();
+app.MapSettlementApi();
+app.Run();

@@ -1,0 +1,121 @@
+using DataMarket.Ledger.Model;
+using DataMarket.SettlementService.Application;
+using DataMarket.SettlementService.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DataMarket.Settlement.Tests;
+
+/// <summary>
+/// Settlement runs on the embedded stores (SQLite, sandbox rails): a run pays each seller with a destination and a
+/// released balance at least the minimum exactly once; running the period again changes nothing; a provider outage
+/// leaves the payout reserved and the next run finishes it under the same key.
+/// </summary>
+public sealed class settlement_runs : IAsyncLifetime
+{
+    private const string Period = "2026-11";
+    private SettlementSite _site = null!;
+
+    public async Task InitializeAsync() => _site = await SettlementSite.StartAsync(new Dictionary<string, string?> { ["Settlement:RefundWindow"] = "00:00:00" });
+
+    public async Task DisposeAsync() => await _site.DisposeAsync();
+
+    [Fact]
+    public async Task a_second_run_of_the_same_period_changes_nothing()
+    {
+        await SellAsync(("seller-a", 0.3), ("seller-b", 0.1), ("seller-c", 0.2));
+        await RegisterAsync("seller-a", "seller-b");
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+
+        var first = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal("completed", first.Status);
+        Assert.Equal(["seller-a", "seller-b"], first.Payouts.Select(p => p.SellerId));
+        Assert.All(first.Payouts, p => Assert.Equal("paid", p.Status));
+        Assert.Equal(["seller-c"], first.WaitingForDestination);
+        Assert.True(first.Reconciliation!.Clean, string.Join("; ", first.Reconciliation.Mismatches));
+        Assert.Equal(2, first.Reconciliation.ProviderTransfers);
+        var balances = await _site.BalancesAsync();
+        Assert.Equal(0, balances.Single(b => b.AccountId == "seller_payable:seller-a:USD").PostedBalance);
+        Assert.True(balances.Single(b => b.AccountId == "seller_payable:seller-c:USD").PostedBalance > 0);
+
+        // A sale after the run waits for the next period: re-running this one pays nothing new.
+        await SellAsync(("seller-a", 0.5));
+        var again = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(first), System.Text.Json.JsonSerializer.Serialize(again));
+        var after = await _site.BalancesAsync();
+        Assert.Equal(balances.Single(b => b.AccountId == "payouts_in_transit:platform:USD"), after.Single(b => b.AccountId == "payouts_in_transit:platform:USD"));
+        Assert.Equal(2, (await _site.Services.GetRequiredService<IPaymentRails>().ListTransfersAsync(Period, CancellationToken.None)).Count);
+
+        var statement = await runner.StatementAsync("seller-a", Period, CancellationToken.None);
+        Assert.Equal(first.Payouts[0].Amount, Assert.Single(statement.Payouts).Paid);
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    [Fact]
+    public async Task a_provider_outage_leaves_the_payout_reserved_and_the_next_run_sends_it_once()
+    {
+        await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
+        await RegisterAsync("seller-a", "seller-b");
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+
+        _site.Options.Sandbox.Behaviour = SandboxBehaviour.Fail;
+        var failed = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal("in_progress", failed.Status);
+        Assert.All(failed.Payouts, p => Assert.Equal("pending", p.Status));
+        var inTransit = (await _site.BalancesAsync()).Single(b => b.AccountId == "payouts_in_transit:platform:USD");
+        Assert.Equal(failed.Payouts.Sum(p => p.Amount), inTransit.CreditsPending);
+
+        _site.Options.Sandbox.Behaviour = SandboxBehaviour.Succeed;
+        var resumed = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal("completed", resumed.Status);
+        Assert.All(resumed.Payouts, p => Assert.Equal("paid", p.Status));
+        Assert.True(resumed.Reconciliation!.Clean);
+        Assert.Equal(2, (await _site.Services.GetRequiredService<IPaymentRails>().ListTransfersAsync(Period, CancellationToken.None)).Count);
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    [Fact]
+    public async Task a_permanent_provider_failure_voids_the_payout_and_the_balance_stays_payable()
+    {
+        await SellAsync(("seller-a", 0.3));
+        await RegisterAsync("seller-a");
+        var before = (await _site.BalancesAsync()).Single(b => b.AccountId == "seller_payable:seller-a:USD");
+        _site.Options.Sandbox.Behaviour = SandboxBehaviour.Decline;
+
+        var run = await _site.Services.GetRequiredService<SettlementRunner>().RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal("completed", run.Status);
+        Assert.Equal("failed", Assert.Single(run.Payouts).Status);
+        Assert.True(run.Reconciliation!.Clean);
+        var after = (await _site.BalancesAsync()).Single(b => b.AccountId == "seller_payable:seller-a:USD");
+        Assert.Equal(before.PostedBalance, after.AvailableBalance);
+        var transfer = await (await _site.LedgerAsync()).GetTransferAsync(run.Payouts[0].LedgerTransferId);
+        Assert.Equal(TransferState.PendingVoided, transfer!.State);
+    }
+
+    private async Task SellAsync(params (string Seller, double Value)[] values)
+    {
+        var buyer = $"buyer-{Guid.NewGuid():N}";
+        var listings = new List<Guid>();
+        await using var scope = _site.Services.CreateAsyncScope();
+        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
+        foreach (var (seller, _) in values)
+        {
+            var listing = await _site.AddListingAsync(seller, "x,label\n1,0\n");
+            await market.PublishTermsAsync(seller, listing, new PublishTermsRequest(500, 20_000, null), CancellationToken.None);
+            listings.Add(listing);
+        }
+
+        var valuation = await _site.AddValuationAsync(buyer, listings, values);
+        var quote = await market.CreateQuoteAsync(buyer, new CreateQuoteRequest(valuation, 10_000m, null), CancellationToken.None);
+        await market.PurchaseAsync(buyer, new CreatePurchaseRequest(quote.Id), null, CancellationToken.None);
+    }
+
+    private async Task RegisterAsync(params string[] sellers)
+    {
+        await using var scope = _site.Services.CreateAsyncScope();
+        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
+        foreach (var seller in sellers)
+        {
+            await market.RegisterDestinationAsync(seller, CancellationToken.None);
+        }
+    }
+}
