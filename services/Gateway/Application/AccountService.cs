@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using DataMarket.Gateway.Model;
 using DataMarket.ServiceDefaults.Security;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
 namespace DataMarket.Gateway.Application;
@@ -22,6 +23,9 @@ public sealed record NewApiKey(ApiKeyView Info, string Key);
 public sealed class AccountService(GatewayDbContext db, TimeProvider time)
 {
     public const int MaxNameLength = 100;
+    public const int MinPasswordLength = 10;
+    public const int MaxPasswordLength = 200;
+    private static readonly PasswordHasher<string> s_hasher = new();
     private const string KeyPrefix = "dmk_";
 
     public async Task<AccountView> CreateAccountAsync(string actorId, string role, string name, CancellationToken cancellationToken)
@@ -152,6 +156,75 @@ public sealed class AccountService(GatewayDbContext db, TimeProvider time)
         return View(account);
     }
 
+    /// <summary>Sets (or replaces) the account's web sign-in password; only a salted PBKDF2 hash is stored.</summary>
+    public async Task SetPasswordAsync(string actorId, string accountId, string password, CancellationToken cancellationToken)
+    {
+        if (password.Length is < MinPasswordLength or > MaxPasswordLength)
+        {
+            throw new AccountException($"a password is {MinPasswordLength} to {MaxPasswordLength} characters");
+        }
+
+        if (!await db.Accounts.AnyAsync(a => a.Id == accountId, cancellationToken))
+        {
+            throw new AccountException("no such account", StatusCodes.Status404NotFound);
+        }
+
+        var hash = s_hasher.HashPassword(accountId, password);
+        var now = time.GetUtcNow().UtcDateTime;
+        var row = await db.Passwords.SingleOrDefaultAsync(p => p.AccountId == accountId, cancellationToken);
+        if (row is null)
+        {
+            db.Passwords.Add(new AccountPassword { AccountId = accountId, Hash = hash, UpdatedAt = now });
+        }
+        else
+        {
+            row.Hash = hash;
+            row.UpdatedAt = now;
+        }
+
+        Audit(actorId, "password.set", accountId);
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The account with this name and password, or null. Unknown names cost a hash check too, so the answer's timing
+    /// does not say which names exist.
+    /// </summary>
+    public async Task<AccountView?> CheckPasswordAsync(string name, string password, CancellationToken cancellationToken)
+    {
+        if (name.Length > MaxNameLength || password.Length > MaxPasswordLength)
+        {
+            return null;
+        }
+
+        var found = await (from account in db.Accounts.AsNoTracking()
+                           join secret in db.Passwords.AsNoTracking() on account.Id equals secret.AccountId
+                           where account.Name == name
+                           select new { account, secret.Hash }).SingleOrDefaultAsync(cancellationToken);
+        if (found is null)
+        {
+            s_hasher.VerifyHashedPassword(string.Empty, s_unknownAccountHash, password);
+            return null;
+        }
+
+        return s_hasher.VerifyHashedPassword(found.account.Id, found.Hash, password) == PasswordVerificationResult.Failed
+            ? null
+            : View(found.account);
+    }
+
+    public async Task<AccountView?> FindAsync(string accountId, CancellationToken cancellationToken) =>
+        await db.Accounts.AsNoTracking().Where(a => a.Id == accountId).Select(a => new AccountView(a.Id, a.Name, a.Role, a.CreatedAt)).SingleOrDefaultAsync(cancellationToken);
+
+    public async Task<IReadOnlyList<AccountView>> ListAccountsAsync(CancellationToken cancellationToken) =>
+        (await db.Accounts.AsNoTracking().OrderBy(a => a.CreatedAt).ThenBy(a => a.Name).ToListAsync(cancellationToken)).Select(View).ToList();
+
+    /// <summary>Records an action taken through the web UI (sign-in, sign-out, an operator's page views of the audit log).</summary>
+    public async Task RecordAsync(string actorId, string action, string target, CancellationToken cancellationToken)
+    {
+        Audit(actorId, action, target.Length > 200 ? target[..200] : target);
+        await db.SaveChangesAsync(cancellationToken);
+    }
+
     public async Task<IReadOnlyList<AuditEntry>> ReadAuditAsync(int limit, CancellationToken cancellationToken) =>
         await db.Audit.AsNoTracking().OrderByDescending(e => e.Id).Take(Math.Clamp(limit, 1, 1000)).ToListAsync(cancellationToken);
 
@@ -160,6 +233,8 @@ public sealed class AccountService(GatewayDbContext db, TimeProvider time)
 
     private void Audit(string actorId, string action, string target) =>
         db.Audit.Add(new AuditEntry { At = time.GetUtcNow().UtcDateTime, ActorId = actorId, Action = action, Target = target });
+
+    private static readonly string s_unknownAccountHash = s_hasher.HashPassword(string.Empty, Convert.ToHexString(RandomNumberGenerator.GetBytes(16)));
 
     private static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 

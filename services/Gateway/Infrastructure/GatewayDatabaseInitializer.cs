@@ -30,7 +30,18 @@ public sealed class GatewayDatabaseInitializer(IServiceScopeFactory scopes) : IH
         {
             await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
         }
+
+        // Passwords came after the first accounts databases: an older database gets the table on its next start, with
+        // the columns named and typed as EF Core maps them.
+        await db.Database.ExecuteSqlRawAsync(db.Database.IsNpgsql() ? CreatePasswordsPostgres : CreatePasswordsSqlite, cancellationToken);
     }
+
+    private const string CreatePasswords =
+        "CREATE TABLE IF NOT EXISTS " + GatewayDbContext.AccountPasswordTable + " (\"AccountId\" varchar(40) NOT NULL PRIMARY KEY, \"Hash\" varchar(200) NOT NULL, \"UpdatedAt\" ";
+
+    private const string CreatePasswordsPostgres = CreatePasswords + "timestamp with time zone NOT NULL)";
+
+    private const string CreatePasswordsSqlite = CreatePasswords + "TEXT NOT NULL)";
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -25,6 +25,17 @@ public sealed class ApiKey
     public DateTime? RevokedAt { get; set; }
 }
 
+/// <summary>
+/// An account's password for the web UI, hashed by ASP.NET Core Identity's <c>PasswordHasher</c> (PBKDF2 with a salt
+/// per hash). A table of its own, so accounts made before passwords existed keep working and API-key-only accounts have none.
+/// </summary>
+public sealed class AccountPassword
+{
+    public required string AccountId { get; set; }
+    public required string Hash { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}
+
 /// <summary>Who did what, when: every operator action and every change to accounts and keys.</summary>
 public sealed class AuditEntry
 {
@@ -37,11 +48,15 @@ public sealed class AuditEntry
 
 public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
 {
+    public const string AccountPasswordTable = "account_passwords";
+
     public DbSet<Account> Accounts => Set<Account>();
 
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
 
     public DbSet<AuditEntry> Audit => Set<AuditEntry>();
+
+    public DbSet<AccountPassword> Passwords => Set<AccountPassword>();
 
     /// <summary>SQLite reads DateTime back without a zone; every timestamp here is UTC.</summary>
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -70,6 +85,13 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             key.Property(k => k.Name).HasMaxLength(100);
             key.Property(k => k.SecretHash).HasMaxLength(64);
             key.HasIndex(k => k.AccountId);
+        });
+        modelBuilder.Entity<AccountPassword>(password =>
+        {
+            password.ToTable(AccountPasswordTable);
+            password.HasKey(p => p.AccountId);
+            password.Property(p => p.AccountId).HasMaxLength(40);
+            password.Property(p => p.Hash).HasMaxLength(200);
         });
         modelBuilder.Entity<AuditEntry>(entry =>
         {

@@ -158,6 +158,7 @@ public static class DemoCommand
         var payables = await DemoPurchases.PrintPayablesAsync(services, console, cancellationToken);
         console.MarkupLine("[grey]Royalty settlement runs and payouts are not part of this build yet: the payables above wait for them.[/]");
         console.MarkupLine($"Done in {stopwatch.Elapsed.TotalSeconds:F1}s.");
+        console.MarkupLine($"[grey]To use the market in a browser: [bold]datamarket serve[/], then open {ServeCommand.DefaultUrl}/ and sign in as demo-seller, demo-buyer or demo-operator with the passwords serve prints (sellers upload datasets, buyers request valuations and see their charts, operators read the audit log).[/]");
         return new DemoResult(results, null) { Purchases = purchases, Payables = payables };
     }
 

@@ -1,0 +1,364 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.CommandLine;
+using DataMarket.Cli.Commands;
+using DataMarket.Cli.Demo;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace DataMarket.Cli.Tests;
+
+/// <summary>
+/// The gateway's web UI in Debian's Chromium (headless, launched by path: no browser download), against the market
+/// <c>serve</c> runs. Screenshots of the key pages go to <c>browser-screenshots/</c> in the test output folder.
+/// </summary>
+public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture browser) : IClassFixture<EmbeddedServer>, IClassFixture<BrowserFixture>
+{
+    private static readonly DemoMarket s_market = new(rowsPerSeller: 120, testRows: 60);
+
+    [Fact]
+    public async Task a_seller_uploads_a_dataset_and_a_buyer_values_it_and_sees_the_chart()
+    {
+        var seller = await server.WebLoginAsync("seller");
+        var sellerPage = await SignedInPageAsync(seller);
+        Assert.EndsWith("/seller", sellerPage.Url, StringComparison.Ordinal);
+
+        var file = Path.Combine(Path.GetTempPath(), $"northwind-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(file, s_market.Sellers[0].Csv);
+        try
+        {
+            await sellerPage.GetByLabel("Name").FillAsync("Northwind <b>clean</b> rows");
+            await sellerPage.GetByLabel("Description").FillAsync("sensor readings");
+            await sellerPage.Locator("#Upload").SetInputFilesAsync(file);
+            await sellerPage.GetByRole(AriaRole.Button, new() { Name = "Upload and list" }).ClickAsync();
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        await Expect(sellerPage.GetByRole(AriaRole.Status)).ToContainTextAsync("is listed: 120 rows, 6 features");
+        var row = sellerPage.GetByTestId("listings").Locator("tbody tr");
+        await Expect(row).ToHaveCountAsync(1);
+        // The name comes back as text: the markup in it is shown, not rendered.
+        await Expect(row.Locator("td").Nth(0)).ToHaveTextAsync("Northwind <b>clean</b> rows");
+        await Expect(row.Locator("td").Nth(1)).ToHaveTextAsync("Listed");
+        await browser.ScreenshotAsync(sellerPage, "seller-datasets");
+
+        var buyer = await server.WebLoginAsync("buyer");
+        var buyerPage = await SignedInPageAsync(buyer);
+        Assert.EndsWith("/buyer", buyerPage.Url, StringComparison.Ordinal);
+        var taskFile = Path.Combine(Path.GetTempPath(), $"task-{Guid.NewGuid():N}.csv");
+        await File.WriteAllTextAsync(taskFile, s_market.TestTaskCsv);
+        try
+        {
+            await buyerPage.Locator("#TaskName").FillAsync("my churn task");
+            await buyerPage.Locator("#TaskFile").SetInputFilesAsync(taskFile);
+            await buyerPage.GetByRole(AriaRole.Button, new() { Name = "Upload task" }).ClickAsync();
+        }
+        finally
+        {
+            File.Delete(taskFile);
+        }
+
+        await Expect(buyerPage.GetByRole(AriaRole.Status)).ToContainTextAsync("'my churn task' posted: 60 rows");
+        // Only the seller's listing from this test: others' listings in the shared server are unticked.
+        var listingBoxes = buyerPage.Locator("input[name=ListingIds]");
+        for (var i = 0; i < await listingBoxes.CountAsync(); i++)
+        {
+            var box = listingBoxes.Nth(i);
+            var label = await box.Locator("xpath=..").InnerTextAsync();
+            await box.SetCheckedAsync(label.Contains("Northwind", StringComparison.Ordinal));
+        }
+
+        await buyerPage.Locator("#Method").SelectOptionAsync("knn-shapley");
+        await buyerPage.GetByRole(AriaRole.Button, new() { Name = "Request valuation" }).ClickAsync();
+        Assert.Matches("/buyer/valuations/[0-9a-f-]{36}$", buyerPage.Url);
+
+        // The page reloads itself while the valuation runs; the status reaches Completed without a click.
+        await Expect(buyerPage.GetByTestId("valuation-status")).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
+        await Expect(buyerPage.GetByTestId("seller-chart").Locator("rect")).ToHaveCountAsync(1);
+        await Expect(buyerPage.GetByTestId("point-histogram").Locator("rect")).Not.ToHaveCountAsync(0);
+
+        // The chart and table show what the API says, for this seller, with its 95% interval.
+        var id = buyerPage.Url[(buyerPage.Url.LastIndexOf('/') + 1)..];
+        var api = await buyer.Account.Http.GetFromJsonAsync<JsonElement>($"/api/valuations/{id}");
+        var sellerValue = api.GetProperty("sellers").EnumerateArray().Single();
+        Assert.Equal(seller.Account.Id, sellerValue.GetProperty("sellerId").GetString());
+        var value = sellerValue.GetProperty("value");
+        var cells = buyerPage.GetByTestId("seller-values").Locator("tbody tr td");
+        await Expect(cells.Nth(0)).ToHaveTextAsync("Northwind <b>clean</b> rows (120 points)");
+        await Expect(cells.Nth(1)).ToHaveTextAsync(G4(value.GetProperty("value").GetDouble()));
+        await Expect(cells.Nth(2)).ToHaveTextAsync($"{G4(value.GetProperty("lower95").GetDouble())} to {G4(value.GetProperty("upper95").GetDouble())}");
+        await browser.ScreenshotAsync(buyerPage, "buyer-valuation-results");
+
+        await buyerPage.GotoAsync("/buyer");
+        await Expect(buyerPage.GetByTestId("valuations").Locator("tbody tr")).ToHaveCountAsync(1);
+        await browser.ScreenshotAsync(buyerPage, "buyer-tasks-and-valuations");
+    }
+
+    [Fact]
+    public async Task a_buyer_cannot_open_another_buyers_valuation_and_a_seller_cannot_open_buyer_pages()
+    {
+        var owner = await server.WebLoginAsync("buyer");
+        var valuationId = await ValuationThroughTheApiAsync(owner.Account.Http);
+
+        var own = await SignedInPageAsync(owner);
+        var ownResponse = await own.GotoAsync($"/buyer/valuations/{valuationId}");
+        Assert.Equal(200, ownResponse!.Status);
+
+        var other = await SignedInPageAsync(await server.WebLoginAsync("buyer"));
+        var response = await other.GotoAsync($"/buyer/valuations/{valuationId}");
+        Assert.Equal(404, response!.Status);
+        Assert.DoesNotContain(valuationId.ToString(), await other.ContentAsync(), StringComparison.Ordinal);
+        Assert.DoesNotContain(owner.Account.Id, await other.ContentAsync(), StringComparison.Ordinal);
+
+        var seller = await SignedInPageAsync(await server.WebLoginAsync("seller"));
+        var denied = await seller.GotoAsync($"/buyer/valuations/{valuationId}");
+        Assert.Equal(403, denied!.Status);
+        Assert.EndsWith("/denied", new Uri(seller.Url).AbsolutePath, StringComparison.Ordinal);
+        var operatorPage = await seller.GotoAsync("/operator");
+        Assert.Equal(403, operatorPage!.Status);
+    }
+
+    [Fact]
+    public async Task a_wrong_password_is_refused_and_an_anonymous_visitor_is_sent_to_sign_in()
+    {
+        var login = await server.WebLoginAsync("buyer");
+        var context = await browser.NewContextAsync(server.Address);
+        var page = await context.NewPageAsync();
+
+        var anonymous = await page.GotoAsync("/buyer");
+        Assert.Equal("/signin", new Uri(page.Url).AbsolutePath, StringComparer.OrdinalIgnoreCase);
+        Assert.Equal(200, anonymous!.Status);
+
+        await page.GetByLabel("Account name").FillAsync(login.Name);
+        await page.GetByLabel("Password").FillAsync(login.Password + "x");
+        var refused = await page.RunAndWaitForResponseAsync(
+            () => page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal(401, refused.Status);
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync("The account name or the password is wrong.");
+        Assert.DoesNotContain(await context.CookiesAsync(), c => c.Name == "datamarket.session");
+
+        // An unknown name gets the same answer.
+        await page.GetByLabel("Account name").FillAsync("nobody-by-this-name");
+        await page.GetByLabel("Password").FillAsync(login.Password);
+        var unknown = await page.RunAndWaitForResponseAsync(
+            () => page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal(401, unknown.Status);
+        await browser.ScreenshotAsync(page, "sign-in-refused");
+    }
+
+    [Fact]
+    public async Task a_post_without_the_antiforgery_token_is_refused_and_signing_out_ends_the_session()
+    {
+        var login = await server.WebLoginAsync("buyer");
+        var page = await SignedInPageAsync(login);
+        var session = (await page.Context.CookiesAsync()).Single(c => c.Name == "datamarket.session");
+        Assert.True(session.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Strict, session.SameSite);
+        var antiforgery = (await page.Context.CookiesAsync()).Single(c => c.Name == "datamarket.antiforgery");
+        Assert.True(antiforgery.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Strict, antiforgery.SameSite);
+
+        // The session cookie goes along (the browser context's cookies), the form's token does not.
+        var task = await TaskThroughTheApiAsync(login.Account.Http);
+        var form = page.Context.APIRequest.CreateFormData();
+        form.Set("TaskId", task.ToString());
+        form.Set("Method", "knn-shapley");
+        form.Set("K", "1");
+        var forged = await page.Context.APIRequest.PostAsync(server.Address + "buyer?handler=Valuation", new() { Form = form, MaxRedirects = 0 });
+        Assert.Equal(400, forged.Status);
+        var valuations = await login.Account.Http.GetFromJsonAsync<JsonElement>("/api/valuations");
+        Assert.Equal(0, valuations.GetArrayLength());
+
+        // Nor does a cookie alone open the API: the API takes keys only.
+        var api = await page.Context.APIRequest.GetAsync(server.Address + "api/valuations");
+        Assert.Equal(401, api.Status);
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/");
+        await page.GotoAsync("/buyer");
+        Assert.Equal("/signin", new Uri(page.Url).AbsolutePath, StringComparer.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task an_operator_sees_the_accounts_and_the_audit_log()
+    {
+        var seller = await server.WebLoginAsync("seller");
+        var page = await SignedInPageAsync(await server.WebLoginAsync("operator"));
+        Assert.EndsWith("/operator", page.Url, StringComparison.Ordinal);
+        await Expect(page.GetByTestId("accounts")).ToContainTextAsync(seller.Name);
+        await Expect(page.GetByTestId("audit")).ToContainTextAsync("session.sign-in");
+        await Expect(page.GetByTestId("audit")).ToContainTextAsync($"{seller.Account.Id} (seller)");
+        await browser.ScreenshotAsync(page, "operator-audit-log");
+    }
+
+    [Fact]
+    public async Task serve_prints_the_web_address_and_demo_logins_that_sign_in()
+    {
+        using var folder = new TempFolder();
+        using var stop = new CancellationTokenSource();
+        var output = new LineWriter();
+        var run = CliApplication.InvokeAsync(
+            ["serve", "--data-dir", folder.Path, "--urls", "http://127.0.0.1:0"], new InvocationConfiguration { Output = output, Error = output }, stop.Token);
+        try
+        {
+            var printed = await Task.WhenAny(output.LineStarting("API keys"), run);
+            Assert.True(printed != run, $"serve ended before printing its logins: {output}");
+            var lines = output.Lines();
+            var address = new Uri(lines.Single(l => l.StartsWith("Web UI: open ", StringComparison.Ordinal)).Split(' ')[3]);
+            var logins = lines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(words => words.Length == 5 && words[1] == "name" && words[3] == "password")
+                .ToDictionary(words => words[2], words => new EmbeddedServer.WebLogin(words[2], words[4], null!));
+            Assert.Equal(["demo-buyer", "demo-operator", "demo-seller"], logins.Keys.Order());
+
+            var buyer = await SignedInPageAsync(logins["demo-buyer"], address);
+            Assert.Equal("/buyer", new Uri(buyer.Url).AbsolutePath);
+            var seller = await SignedInPageAsync(logins["demo-seller"], address);
+            Assert.Equal("/seller", new Uri(seller.Url).AbsolutePath);
+            var operatorPage = await SignedInPageAsync(logins["demo-operator"], address);
+            Assert.Equal("/operator", new Uri(operatorPage.Url).AbsolutePath);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await run;
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        }
+    }
+
+    private Task<IPage> SignedInPageAsync(EmbeddedServer.WebLogin login) => SignedInPageAsync(login, server.Address);
+
+    private async Task<IPage> SignedInPageAsync(EmbeddedServer.WebLogin login, Uri address)
+    {
+        var context = await browser.NewContextAsync(address);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/signin");
+        await page.GetByLabel("Account name").FillAsync(login.Name);
+        await page.GetByLabel("Password").FillAsync(login.Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByTestId("signed-in-as")).ToContainTextAsync(login.Name);
+        return page;
+    }
+
+    private async Task<Guid> TaskThroughTheApiAsync(HttpClient buyer)
+    {
+        var posted = await buyer.PostAsync("/api/tasks?name=t&format=csv&fileName=t.csv", EmbeddedServer.Text(s_market.TestTaskCsv));
+        Assert.Equal(HttpStatusCode.Created, posted.StatusCode);
+        return (await posted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+    }
+
+    private async Task<Guid> ValuationThroughTheApiAsync(HttpClient buyer)
+    {
+        var seller = (await server.SignUpAsync("seller-api")).Http;
+        var listing = await EmbeddedServer.CreateListingAsync(seller, "api listing");
+        var uploaded = await seller.PutAsync($"/api/listings/{listing}/data?format=csv&fileName=s.csv", EmbeddedServer.Text(s_market.Sellers[1].Csv));
+        Assert.Equal(HttpStatusCode.OK, uploaded.StatusCode);
+        var task = await TaskThroughTheApiAsync(buyer);
+        var requested = await buyer.PostAsJsonAsync("/api/valuations", new { taskId = task, listingIds = new[] { listing }, k = 3 });
+        Assert.Equal(HttpStatusCode.Accepted, requested.StatusCode);
+        return (await requested.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+    }
+
+    private static string G4(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// One headless Chromium for the class: Debian's <c>/usr/bin/chromium</c> (deploy/local/infra.sh installs it), or the
+/// executable named by <c>DATAMARKET_CHROMIUM</c>. Playwright's own browser download is never used.
+/// </summary>
+public sealed class BrowserFixture : IAsyncLifetime
+{
+    private IPlaywright _playwright = null!;
+    private IBrowser _browser = null!;
+
+    public static string ScreenshotFolder => Path.Combine(AppContext.BaseDirectory, "browser-screenshots");
+
+    public async Task InitializeAsync()
+    {
+        var executable = Environment.GetEnvironmentVariable("DATAMARKET_CHROMIUM") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
+        Assert.True(File.Exists(executable), $"Chromium not found at {executable}: run deploy/local/infra.sh (installs Debian's chromium) or set DATAMARKET_CHROMIUM");
+        _playwright = await Playwright.CreateAsync();
+        // --no-sandbox: CI runs the tests as root, where Chromium's sandbox refuses to start.
+        _browser = await _playwright.Chromium.LaunchAsync(new() { ExecutablePath = executable, Headless = true, Args = ["--no-sandbox"] });
+    }
+
+    public async Task<IBrowserContext> NewContextAsync(Uri address)
+    {
+        var context = await _browser.NewContextAsync(new() { BaseURL = address.ToString().TrimEnd('/'), ViewportSize = new() { Width = 1200, Height = 900 } });
+        context.SetDefaultTimeout(15_000);
+        return context;
+    }
+
+    public async Task ScreenshotAsync(IPage page, string name)
+    {
+        Directory.CreateDirectory(ScreenshotFolder);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotFolder, name + ".png"), FullPage = true });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _browser.DisposeAsync();
+        _playwright.Dispose();
+    }
+}
+
+/// <summary>Collects what a running command prints, line by line, and says when a line of interest has appeared.</summary>
+internal sealed class LineWriter : TextWriter
+{
+    private readonly object _gate = new();
+    private readonly System.Text.StringBuilder _text = new();
+    private readonly List<(string Prefix, TaskCompletionSource Seen)> _waiting = [];
+
+    public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+
+    public override void Write(char value)
+    {
+        lock (_gate)
+        {
+            _text.Append(value);
+            if (value == '\n')
+            {
+                var lines = Lines();
+                foreach (var (prefix, seen) in _waiting.Where(w => lines.Any(l => l.StartsWith(w.Prefix, StringComparison.Ordinal))))
+                {
+                    seen.TrySetResult();
+                }
+            }
+        }
+    }
+
+    public Task LineStarting(string prefix)
+    {
+        lock (_gate)
+        {
+            var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiting.Add((prefix, seen));
+            if (Lines().Any(l => l.StartsWith(prefix, StringComparison.Ordinal)))
+            {
+                seen.TrySetResult();
+            }
+
+            return seen.Task;
+        }
+    }
+
+    public IReadOnlyList<string> Lines()
+    {
+        lock (_gate)
+        {
+            return _text.ToString().Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        }
+    }
+
+    public override string ToString()
+    {
+        lock (_gate)
+        {
+            return _text.ToString();
+        }
+    }
+}
