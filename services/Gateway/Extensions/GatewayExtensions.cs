@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Scalar.AspNetCore;
 using Yarp.ReverseProxy.Configuration;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -59,6 +60,9 @@ public static class GatewayExtensions
         }
 
         services.AddWebUi(options);
+        services.AddDataMarketOpenApi(
+            "gateway", "DataMarket gateway API",
+            "Sign-up, the caller's account and API keys, and the operators' account and audit calls. The catalog's calls (listings, tasks, valuations) are in the catalog document. Every error is an RFC 7807 problem-details body.");
 
         services.AddRateLimiter(limiter =>
         {
@@ -171,7 +175,7 @@ public static class GatewayExtensions
         app.UseProblemResponses();
         app.Use((http, next) =>
         {
-            if (!http.Request.Path.StartsWithSegments("/api"))
+            if (!http.Request.Path.StartsWithSegments("/api") && !http.Request.Path.StartsWithSegments("/api-reference") && !http.Request.Path.StartsWithSegments("/openapi"))
             {
                 // Pages run no script and are framed by nobody; styles are inline, charts are inline SVG.
                 var headers = http.Response.Headers;
@@ -218,6 +222,13 @@ public static class GatewayExtensions
     public static WebApplication MapGateway(this WebApplication app)
     {
         app.MapAccountsApi();
+        app.MapDataMarketOpenApi();
+        // The reference page for both documents; the catalog's document is forwarded from the catalog (route below).
+        app.MapScalarApiReference("/api-reference", reference => reference
+                .WithTitle("DataMarket API")
+                .AddDocument("gateway", "Gateway (accounts and keys)", "/openapi/gateway.json")
+                .AddDocument("catalog", "Catalog (listings, tasks, valuations)", "/openapi/catalog.json", isDefault: true))
+            .AllowAnonymous();
         app.MapRazorPages();
         app.MapReverseProxy();
         return app;
@@ -237,6 +248,8 @@ public static class GatewayExtensions
             new() { RouteId = "valuation-requests", ClusterId = "catalog", AuthorizationPolicy = ProxyPolicy, RateLimiterPolicy = ValuationRequestsPolicy,
                 Match = new RouteMatch { Path = "/api/valuations", Methods = ["POST"] } },
         };
+        // The catalog's OpenAPI document describes a public API, so anyone may read it.
+        routes.Add(new RouteConfig { RouteId = "catalog-openapi", ClusterId = "catalog", AuthorizationPolicy = "Anonymous", Match = new RouteMatch { Path = "/openapi/catalog.json", Methods = ["GET"] } });
         foreach (var resource in new[] { "listings", "tasks", "valuations" })
         {
             routes.Add(new RouteConfig { RouteId = resource, ClusterId = "catalog", AuthorizationPolicy = ProxyPolicy, Match = new RouteMatch { Path = $"/api/{resource}/{{**rest}}" } });
