@@ -17,6 +17,7 @@ namespace DataMarket.Cli.Tests;
 public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture browser) : IClassFixture<EmbeddedServer>, IClassFixture<BrowserFixture>
 {
     private static readonly DemoMarket s_market = new(rowsPerSeller: 120, testRows: 60);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> s_totpSecrets = new();
 
     [Fact]
     public async Task a_seller_uploads_a_dataset_and_a_buyer_values_it_and_sees_the_chart()
@@ -197,6 +198,90 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
     }
 
     [Fact]
+    public async Task an_operator_enrols_an_authenticator_and_needs_a_fresh_code_at_every_sign_in()
+    {
+        var login = await server.WebLoginAsync("operator");
+        var context = await browser.NewContextAsync(server.Address);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/signin");
+        await page.GetByLabel("Account name").FillAsync(login.Name);
+        await page.GetByLabel("Password").FillAsync(login.Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        Assert.Equal("/signin/second-factor", new Uri(page.Url).AbsolutePath);
+        var secret = await page.GetByTestId("totp-key").InnerTextAsync();
+        await browser.ScreenshotAsync(page, "operator-second-factor-enrolment");
+
+        // The password alone opens nothing: the operator's pages still send the visitor to sign in.
+        var stepOnly = await context.NewPageAsync();
+        await stepOnly.GotoAsync("/operator");
+        Assert.Equal("/signin", new Uri(stepOnly.Url).AbsolutePath, StringComparer.OrdinalIgnoreCase);
+
+        // A code outside the accepted window (one 30-second step either way) is refused.
+        var accepted = new[] { -30, 0, 30 }.Select(s => TotpCode(secret, TimeSpan.FromSeconds(s))).ToHashSet();
+        var wrong = Enumerable.Range(0, 10).Select(i => $"{i}{i}{i}{i}{i}{i}").First(code => !accepted.Contains(code));
+        await page.GetByLabel("Code").FillAsync(wrong);
+        var refused = await page.RunAndWaitForResponseAsync(
+            () => page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal(401, refused.Status);
+        Assert.Equal(secret, await page.GetByTestId("totp-key").InnerTextAsync());
+
+        var code = TotpCode(secret, TimeSpan.Zero);
+        await page.GetByLabel("Code").FillAsync(code);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync();
+        Assert.Equal("/operator", new Uri(page.Url).AbsolutePath, StringComparer.OrdinalIgnoreCase);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+
+        // Enrolled: the key is not shown again, and a used code does not work twice.
+        await page.GotoAsync("/signin");
+        await page.GetByLabel("Account name").FillAsync(login.Name);
+        await page.GetByLabel("Password").FillAsync(login.Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Expect(page.GetByTestId("totp-key")).ToHaveCountAsync(0);
+        await page.GetByLabel("Code").FillAsync(code);
+        var replayed = await page.RunAndWaitForResponseAsync(
+            () => page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal(401, replayed.Status);
+        await page.GetByLabel("Code").FillAsync(TotpCode(secret, TimeSpan.FromSeconds(30)));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync();
+        Assert.Equal("/operator", new Uri(page.Url).AbsolutePath, StringComparer.OrdinalIgnoreCase);
+        await Expect(page.GetByTestId("audit")).ToContainTextAsync("second-factor.enrol");
+        await Expect(page.GetByTestId("audit")).ToContainTextAsync("second-factor.refused");
+    }
+
+    [Fact]
+    public async Task an_operators_reset_link_sets_a_new_password_once()
+    {
+        var seller = await server.WebLoginAsync("seller");
+        var operatorPage = await SignedInPageAsync(await server.WebLoginAsync("operator"));
+        await operatorPage.Locator("#ResetName").FillAsync(seller.Name);
+        await operatorPage.GetByRole(AriaRole.Button, new() { Name = "Issue reset link" }).ClickAsync();
+        var link = await operatorPage.GetByTestId("reset-link").InnerTextAsync();
+        Assert.StartsWith(server.Address + "reset?token=", link, StringComparison.Ordinal);
+        await Expect(operatorPage.GetByTestId("audit")).ToContainTextAsync("password.reset-link");
+
+        var context = await browser.NewContextAsync(server.Address);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(link);
+        var newPassword = $"new-{Guid.NewGuid():N}";
+        await page.GetByLabel("New password").FillAsync(newPassword);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Set password" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToHaveTextAsync("Your new password is set: sign in with it.");
+
+        var signedIn = await SignedInPageAsync(seller with { Password = newPassword });
+        Assert.Equal("/seller", new Uri(signedIn.Url).AbsolutePath, StringComparer.OrdinalIgnoreCase);
+
+        // The old password no longer works, and the link works only once.
+        await page.GetByLabel("Account name").FillAsync(seller.Name);
+        await page.GetByLabel("Password").FillAsync(seller.Password);
+        var refused = await page.RunAndWaitForResponseAsync(
+            () => page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal(401, refused.Status);
+        var again = await page.GotoAsync(link);
+        Assert.Equal(404, again!.Status);
+        await Expect(page.GetByLabel("New password")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
     public async Task the_api_reference_page_renders_the_catalog_document_offline()
     {
         var context = await browser.NewContextAsync(server.Address);
@@ -253,9 +338,23 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         await page.GetByLabel("Account name").FillAsync(login.Name);
         await page.GetByLabel("Password").FillAsync(login.Password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        if (new Uri(page.Url).AbsolutePath == "/signin/second-factor")
+        {
+            // Operators: enrol the authenticator at the first sign-in (the key is on the page), then its code.
+            var enrolment = page.GetByTestId("totp-key");
+            var secret = await enrolment.CountAsync() == 1 ? await enrolment.InnerTextAsync() : s_totpSecrets[login.Name];
+            s_totpSecrets[login.Name] = secret;
+            await page.GetByLabel("Code").FillAsync(TotpCode(secret, TimeSpan.Zero));
+            await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync();
+        }
+
         await Expect(page.GetByTestId("signed-in-as")).ToContainTextAsync(login.Name);
         return page;
     }
+
+    /// <summary>The code an authenticator app shows <paramref name="ahead"/> from now.</summary>
+    private static string TotpCode(string secret, TimeSpan ahead) =>
+        new OtpNet.Totp(OtpNet.Base32Encoding.ToBytes(secret)).ComputeTotp(DateTime.UtcNow + ahead);
 
     private async Task<Guid> TaskThroughTheApiAsync(HttpClient buyer)
     {

@@ -159,10 +159,7 @@ public sealed class AccountService(GatewayDbContext db, TimeProvider time)
     /// <summary>Sets (or replaces) the account's web sign-in password; only a salted PBKDF2 hash is stored.</summary>
     public async Task SetPasswordAsync(string actorId, string accountId, string password, CancellationToken cancellationToken)
     {
-        if (password.Length is < MinPasswordLength or > MaxPasswordLength)
-        {
-            throw new AccountException($"a password is {MinPasswordLength} to {MaxPasswordLength} characters");
-        }
+        RequirePasswordLength(password);
 
         if (!await db.Accounts.AnyAsync(a => a.Id == accountId, cancellationToken))
         {
@@ -210,6 +207,72 @@ public sealed class AccountService(GatewayDbContext db, TimeProvider time)
         return s_hasher.VerifyHashedPassword(found.account.Id, found.Hash, password) == PasswordVerificationResult.Failed
             ? null
             : View(found.account);
+    }
+
+    public static readonly TimeSpan PasswordResetLifetime = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// A one-time link token for resetting this account's password (no mail server here: the operator hands the link
+    /// over). Only its hash is stored; it works once, within <see cref="PasswordResetLifetime"/>.
+    /// </summary>
+    public async Task<string> IssuePasswordResetAsync(string operatorId, string accountName, CancellationToken cancellationToken)
+    {
+        var account = await FindByNameAsync(accountName.Trim(), cancellationToken)
+            ?? throw new AccountException("no account has this name", StatusCodes.Status404NotFound);
+        var token = Base64Url(RandomNumberGenerator.GetBytes(32));
+        db.PasswordResets.Add(new PasswordReset
+        {
+            TokenHash = Hash(token),
+            AccountId = account.Id,
+            IssuedBy = operatorId,
+            ExpiresAt = time.GetUtcNow().UtcDateTime + PasswordResetLifetime,
+        });
+        Audit(operatorId, "password.reset-link", account.Id);
+        await db.SaveChangesAsync(cancellationToken);
+        return token;
+    }
+
+    /// <summary>Whether a reset token is one that would be accepted now (unknown, used and expired ones are not).</summary>
+    public async Task<bool> IsPasswordResetValidAsync(string token, CancellationToken cancellationToken)
+    {
+        if (token.Length is 0 or > 100)
+        {
+            return false;
+        }
+
+        var hash = Hash(token);
+        var now = time.GetUtcNow().UtcDateTime;
+        return await db.PasswordResets.AnyAsync(r => r.TokenHash == hash && r.UsedAt == null && r.ExpiresAt > now, cancellationToken);
+    }
+
+    /// <summary>Sets a new password through a reset token and spends the token; the same refusal for every bad token.</summary>
+    public async Task<AccountView> ResetPasswordAsync(string token, string password, CancellationToken cancellationToken)
+    {
+        RequirePasswordLength(password);
+        var hash = Hash(token);
+        var now = time.GetUtcNow().UtcDateTime;
+        // Spent in one conditional update, so two posts of the same link cannot both set a password.
+        var spent = token.Length is > 0 and <= 100
+            && await db.PasswordResets.Where(r => r.TokenHash == hash && r.UsedAt == null && r.ExpiresAt > now)
+                .ExecuteUpdateAsync(r => r.SetProperty(x => x.UsedAt, now), cancellationToken) == 1;
+        if (!spent)
+        {
+            throw new AccountException("this reset link is not valid (it may have been used or have expired)", StatusCodes.Status404NotFound);
+        }
+
+        var accountId = await db.PasswordResets.Where(r => r.TokenHash == hash).Select(r => r.AccountId).SingleAsync(cancellationToken);
+        await SetPasswordAsync(accountId, accountId, password, cancellationToken);
+        Audit(accountId, "password.reset", accountId);
+        await db.SaveChangesAsync(cancellationToken);
+        return (await FindAsync(accountId, cancellationToken))!;
+    }
+
+    public static void RequirePasswordLength(string password)
+    {
+        if (password.Length is < MinPasswordLength or > MaxPasswordLength)
+        {
+            throw new AccountException($"a password is {MinPasswordLength} to {MaxPasswordLength} characters");
+        }
     }
 
     public async Task<AccountView?> FindAsync(string accountId, CancellationToken cancellationToken) =>

@@ -21,6 +21,12 @@ public static class GatewayExtensions
     /// <summary>The web UI's cookie sign-in; API calls never accept it (only keys), so a page cannot be made to call the API for its visitor.</summary>
     public const string WebScheme = "web";
     public const string WebPolicy = "web";
+
+    /// <summary>The few minutes between an operator's password and their authenticator code: opens only the code page.</summary>
+    public const string SecondFactorScheme = "web-second-factor";
+
+    /// <summary>The session claim saying the second factor was checked (operators' pages require it).</summary>
+    public const string SecondFactorClaim = "amr";
     private const string ProxyPolicy = "authenticated";
 
     /// <summary>
@@ -49,6 +55,14 @@ public static class GatewayExtensions
                 cookie.AccessDeniedPath = "/denied";
                 cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
                 cookie.SlidingExpiration = true;
+            })
+            .AddCookie(SecondFactorScheme, cookie =>
+            {
+                cookie.Cookie.Name = "datamarket.second-factor";
+                SecureCookie(cookie.Cookie, options);
+                cookie.LoginPath = "/signin";
+                cookie.ExpireTimeSpan = TimeSpan.FromMinutes(5);
+                cookie.SlidingExpiration = false;
             });
         var authorization = services.AddAuthorizationBuilder()
             .AddRolePolicies()
@@ -56,7 +70,14 @@ public static class GatewayExtensions
             .AddPolicy(WebPolicy, policy => policy.AddAuthenticationSchemes(WebScheme).RequireAuthenticatedUser());
         foreach (var role in Roles.All)
         {
-            authorization.AddPolicy(WebPolicy + "-" + role, policy => policy.AddAuthenticationSchemes(WebScheme).RequireAuthenticatedUser().RequireRole(role));
+            authorization.AddPolicy(WebPolicy + "-" + role, policy =>
+            {
+                policy.AddAuthenticationSchemes(WebScheme).RequireAuthenticatedUser().RequireRole(role);
+                if (role == Roles.Operator)
+                {
+                    policy.RequireClaim(SecondFactorClaim, "otp");
+                }
+            });
         }
 
         services.AddWebUi(options);
@@ -114,6 +135,9 @@ public static class GatewayExtensions
                 pages.Conventions.AllowAnonymousToPage("/SignIn");
                 pages.Conventions.AllowAnonymousToPage("/SignUp");
                 pages.Conventions.AllowAnonymousToPage("/Denied");
+                // These check their own cookie: the second-factor step's, and a reset link's token.
+                pages.Conventions.AllowAnonymousToPage("/SecondFactor");
+                pages.Conventions.AllowAnonymousToPage("/Reset");
                 pages.Conventions.AuthorizeFolder("/Seller", WebPolicy + "-" + Roles.Seller);
                 pages.Conventions.AuthorizeFolder("/Buyer", WebPolicy + "-" + Roles.Buyer);
                 pages.Conventions.AuthorizeFolder("/Operator", WebPolicy + "-" + Roles.Operator);
@@ -164,6 +188,7 @@ public static class GatewayExtensions
             }
         });
         services.AddScoped<AccountService>();
+        services.AddScoped<SecondFactorService>();
         services.AddHostedService<GatewayDatabaseInitializer>();
         return services;
     }

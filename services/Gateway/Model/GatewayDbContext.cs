@@ -36,6 +36,28 @@ public sealed class AccountPassword
     public DateTime UpdatedAt { get; set; }
 }
 
+/// <summary>
+/// An operator's authenticator-app secret (TOTP, RFC 6238). <see cref="EnabledAt"/> is null until the first code
+/// proves the app holds it; <see cref="LastTimeStep"/> refuses a code that was already used.
+/// </summary>
+public sealed class AccountTotp
+{
+    public required string AccountId { get; set; }
+    public required string Secret { get; set; }
+    public DateTime? EnabledAt { get; set; }
+    public long LastTimeStep { get; set; }
+}
+
+/// <summary>A one-time password-reset link an operator issued; only a SHA-256 of its token is kept.</summary>
+public sealed class PasswordReset
+{
+    public required string TokenHash { get; set; }
+    public required string AccountId { get; set; }
+    public required string IssuedBy { get; set; }
+    public DateTime ExpiresAt { get; set; }
+    public DateTime? UsedAt { get; set; }
+}
+
 /// <summary>Who did what, when: every operator action and every change to accounts and keys.</summary>
 public sealed class AuditEntry
 {
@@ -49,6 +71,8 @@ public sealed class AuditEntry
 public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
 {
     public const string AccountPasswordTable = "account_passwords";
+    public const string AccountTotpTable = "account_totp";
+    public const string PasswordResetTable = "password_resets";
 
     public DbSet<Account> Accounts => Set<Account>();
 
@@ -57,6 +81,10 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
     public DbSet<AuditEntry> Audit => Set<AuditEntry>();
 
     public DbSet<AccountPassword> Passwords => Set<AccountPassword>();
+
+    public DbSet<AccountTotp> Totp => Set<AccountTotp>();
+
+    public DbSet<PasswordReset> PasswordResets => Set<PasswordReset>();
 
     /// <summary>SQLite reads DateTime back without a zone; every timestamp here is UTC.</summary>
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -92,6 +120,21 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             password.HasKey(p => p.AccountId);
             password.Property(p => p.AccountId).HasMaxLength(40);
             password.Property(p => p.Hash).HasMaxLength(200);
+        });
+        modelBuilder.Entity<AccountTotp>(totp =>
+        {
+            totp.ToTable(AccountTotpTable);
+            totp.HasKey(t => t.AccountId);
+            totp.Property(t => t.AccountId).HasMaxLength(40);
+            totp.Property(t => t.Secret).HasMaxLength(64);
+        });
+        modelBuilder.Entity<PasswordReset>(reset =>
+        {
+            reset.ToTable(PasswordResetTable);
+            reset.HasKey(r => r.TokenHash);
+            reset.Property(r => r.TokenHash).HasMaxLength(64);
+            reset.Property(r => r.AccountId).HasMaxLength(40);
+            reset.Property(r => r.IssuedBy).HasMaxLength(40);
         });
         modelBuilder.Entity<AuditEntry>(entry =>
         {

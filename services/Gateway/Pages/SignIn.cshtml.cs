@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using DataMarket.Gateway.Application;
 using DataMarket.Gateway.Web;
+using DataMarket.ServiceDefaults.Security;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -36,17 +37,30 @@ public sealed class SignInModel(AccountService accounts) : PageModel
             return Page();
         }
 
+        if (account.Role == Roles.Operator)
+        {
+            // Operators need their authenticator code too; until then they hold only the short-lived step cookie.
+            await HttpContext.SignInAsync(GatewayExtensions.SecondFactorScheme, Principal(account, GatewayExtensions.SecondFactorScheme, secondFactor: false));
+            return LocalRedirect("/signin/second-factor");
+        }
+
         await SignInAsync(HttpContext, account);
         await accounts.RecordAsync(account.Id, "session.sign-in", "web", cancellationToken);
         // Only a path on this site: a crafted link cannot send a fresh session to another site.
         return LocalRedirect(ReturnUrl is { Length: > 0 } && Url.IsLocalUrl(ReturnUrl) ? ReturnUrl : WebPaths.Home(account.Role));
     }
 
-    public static Task SignInAsync(HttpContext http, AccountView account)
+    public static Task SignInAsync(HttpContext http, AccountView account, bool secondFactor = false) =>
+        http.SignInAsync(GatewayExtensions.WebScheme, Principal(account, GatewayExtensions.WebScheme, secondFactor));
+
+    private static ClaimsPrincipal Principal(AccountView account, string scheme, bool secondFactor)
     {
-        var identity = new ClaimsIdentity(
-            [new Claim("sub", account.Id), new Claim("role", account.Role), new Claim("name", account.Name)],
-            GatewayExtensions.WebScheme, "name", "role");
-        return http.SignInAsync(GatewayExtensions.WebScheme, new ClaimsPrincipal(identity));
+        List<Claim> claims = [new("sub", account.Id), new("role", account.Role), new("name", account.Name)];
+        if (secondFactor)
+        {
+            claims.Add(new Claim(GatewayExtensions.SecondFactorClaim, "otp"));
+        }
+
+        return new ClaimsPrincipal(new ClaimsIdentity(claims, scheme, "name", "role"));
     }
 }

@@ -33,10 +33,7 @@ public sealed class SignUpModel(AccountService accounts) : PageModel
                 throw new AccountException("sign up as a seller or a buyer");
             }
 
-            if (Password.Length is < AccountService.MinPasswordLength or > AccountService.MaxPasswordLength)
-            {
-                throw new AccountException($"a password is {AccountService.MinPasswordLength} to {AccountService.MaxPasswordLength} characters");
-            }
+            AccountService.RequirePasswordLength(Password);
 
             var account = await accounts.CreateAccountAsync("self", Role, Name, cancellationToken);
             await accounts.SetPasswordAsync(account.Id, account.Id, Password, cancellationToken);
