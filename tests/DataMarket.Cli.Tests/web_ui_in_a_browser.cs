@@ -282,6 +282,49 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
     }
 
     [Fact]
+    public async Task a_buyer_downloads_their_data_then_deletes_the_account_and_its_sessions_and_keys_stop_working()
+    {
+        var login = await server.WebLoginAsync("buyer");
+        var valuation = await ValuationThroughTheApiAsync(login.Account.Http);
+        var page = await SignedInPageAsync(login);
+        var otherSession = await SignedInPageAsync(login);
+        await page.GotoAsync("/account");
+
+        var download = await page.RunAndWaitForDownloadAsync(() => page.GetByRole(AriaRole.Button, new() { Name = "Download my data" }).ClickAsync());
+        var file = Path.Combine(Path.GetTempPath(), $"export-{Guid.NewGuid():N}.json");
+        await download.SaveAsAsync(file);
+        var export = JsonDocument.Parse(await File.ReadAllTextAsync(file)).RootElement;
+        var text = await File.ReadAllTextAsync(file);
+        File.Delete(file);
+        Assert.Equal(login.Name, export.GetProperty("gateway").GetProperty("account").GetProperty("name").GetString());
+        Assert.Equal(valuation, export.GetProperty("catalog").GetProperty("valuations")[0].GetProperty("id").GetGuid());
+        Assert.Equal(1, export.GetProperty("catalog").GetProperty("tasks").GetArrayLength());
+        Assert.Contains(export.GetProperty("gateway").GetProperty("audit").EnumerateArray(), e => e.GetProperty("action").GetString() == "session.sign-in");
+        // Key names and dates only: never the key itself, nor the password's hash.
+        Assert.DoesNotContain(login.Account.Key, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(login.Account.Key.Split('_')[2], text, StringComparison.Ordinal);
+
+        await page.Locator("#DeletePassword").FillAsync(login.Password + "x");
+        var refused = await page.RunAndWaitForResponseAsync(
+            () => page.GetByRole(AriaRole.Button, new() { Name = "Delete my account" }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal(401, refused.Status);
+        Assert.Equal(HttpStatusCode.OK, (await login.Account.Http.GetAsync("/api/me")).StatusCode);
+
+        await page.Locator("#DeletePassword").FillAsync(login.Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete my account" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToHaveTextAsync("Your account is deleted.");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await login.Account.Http.GetAsync("/api/me")).StatusCode);
+        // The other browser's session ends at its next request.
+        await otherSession.GotoAsync("/buyer");
+        Assert.Equal("/signin", new Uri(otherSession.Url).AbsolutePath, StringComparer.OrdinalIgnoreCase);
+        await otherSession.GetByLabel("Account name").FillAsync(login.Name);
+        await otherSession.GetByLabel("Password").FillAsync(login.Password);
+        var signIn = await otherSession.RunAndWaitForResponseAsync(
+            () => otherSession.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal(401, signIn.Status);
+    }
+
+    [Fact]
     public async Task the_api_reference_page_renders_the_catalog_document_offline()
     {
         var context = await browser.NewContextAsync(server.Address);

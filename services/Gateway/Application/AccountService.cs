@@ -16,6 +16,10 @@ public sealed record AccountView(string Id, string Name, string Role, DateTime C
 
 public sealed record ApiKeyView(string Id, string Name, DateTime CreatedAt, DateTime? LastUsedAt, DateTime? RevokedAt);
 
+public sealed record AuditView(DateTime At, string ActorId, string Action, string Target);
+
+public sealed record AccountExport(AccountView Account, IReadOnlyList<ApiKeyView> ApiKeys, bool HasPassword, bool SecondFactorEnrolled, IReadOnlyList<AuditView> Audit);
+
 /// <summary>A new key: <see cref="Key"/> is shown this once and never stored.</summary>
 public sealed record NewApiKey(ApiKeyView Info, string Key);
 
@@ -273,6 +277,45 @@ public sealed class AccountService(GatewayDbContext db, TimeProvider time)
         {
             throw new AccountException($"a password is {MinPasswordLength} to {MaxPasswordLength} characters");
         }
+    }
+
+    /// <summary>What the gateway holds about an account: the account, its keys (never their secrets) and its own audit entries.</summary>
+    public async Task<AccountExport> ExportAsync(string accountId, CancellationToken cancellationToken)
+    {
+        var account = await FindAsync(accountId, cancellationToken) ?? throw new AccountException("no such account", StatusCodes.Status404NotFound);
+        var audit = await db.Audit.AsNoTracking().Where(e => e.ActorId == accountId || e.Target.StartsWith(accountId))
+            .OrderBy(e => e.Id).Select(e => new AuditView(e.At, e.ActorId, e.Action, e.Target)).ToListAsync(cancellationToken);
+        var hasPassword = await db.Passwords.AnyAsync(p => p.AccountId == accountId, cancellationToken);
+        var secondFactor = await db.Totp.AnyAsync(t => t.AccountId == accountId && t.EnabledAt != null, cancellationToken);
+        return new AccountExport(account, await ListApiKeysAsync(accountId, cancellationToken), hasPassword, secondFactor, audit);
+    }
+
+    /// <summary>
+    /// Deletes a seller's or buyer's account after checking its password: the account, its keys, password and second
+    /// factor go; the audit log keeps its entries (who did what stays on record) and records the deletion.
+    /// </summary>
+    public async Task DeleteAccountAsync(string accountId, string password, CancellationToken cancellationToken)
+    {
+        var account = await FindAsync(accountId, cancellationToken) ?? throw new AccountException("no such account", StatusCodes.Status404NotFound);
+        if (account.Role == Roles.Operator)
+        {
+            throw new AccountException("operator accounts are not deleted from the web UI", StatusCodes.Status403Forbidden);
+        }
+
+        if (await CheckPasswordAsync(account.Name, password, cancellationToken) is null)
+        {
+            throw new AccountException("the password is wrong", StatusCodes.Status401Unauthorized);
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await db.ApiKeys.Where(k => k.AccountId == accountId).ExecuteDeleteAsync(cancellationToken);
+        await db.Passwords.Where(p => p.AccountId == accountId).ExecuteDeleteAsync(cancellationToken);
+        await db.Totp.Where(t => t.AccountId == accountId).ExecuteDeleteAsync(cancellationToken);
+        await db.PasswordResets.Where(r => r.AccountId == accountId).ExecuteDeleteAsync(cancellationToken);
+        await db.Accounts.Where(a => a.Id == accountId).ExecuteDeleteAsync(cancellationToken);
+        Audit(accountId, "account.delete", $"{accountId} ({account.Role})");
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
     }
 
     public async Task<AccountView?> FindAsync(string accountId, CancellationToken cancellationToken) =>

@@ -55,6 +55,16 @@ public static class GatewayExtensions
                 cookie.AccessDeniedPath = "/denied";
                 cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
                 cookie.SlidingExpiration = true;
+                // A deleted account's sessions end at their next request, in every browser that holds one.
+                cookie.Events.OnValidatePrincipal = async context =>
+                {
+                    var accounts = context.HttpContext.RequestServices.GetRequiredService<AccountService>();
+                    if (await accounts.FindAsync(context.Principal!.AccountId(), context.HttpContext.RequestAborted) is null)
+                    {
+                        context.RejectPrincipal();
+                        await context.HttpContext.SignOutAsync(WebScheme);
+                    }
+                };
             })
             .AddCookie(SecondFactorScheme, cookie =>
             {
