@@ -26,19 +26,10 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         var sellerPage = await SignedInPageAsync(seller);
         Assert.EndsWith("/seller", sellerPage.Url, StringComparison.Ordinal);
 
-        var file = Path.Combine(Path.GetTempPath(), $"northwind-{Guid.NewGuid():N}.csv");
-        await File.WriteAllTextAsync(file, s_market.Sellers[0].Csv);
-        try
-        {
-            await sellerPage.GetByLabel("Name").FillAsync("Northwind <b>clean</b> rows");
-            await sellerPage.GetByLabel("Description").FillAsync("sensor readings");
-            await sellerPage.Locator("#Upload").SetInputFilesAsync(file);
-            await sellerPage.GetByRole(AriaRole.Button, new() { Name = "Upload and list" }).ClickAsync();
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        await sellerPage.GetByLabel("Name").FillAsync("Northwind <b>clean</b> rows");
+        await sellerPage.GetByLabel("Description").FillAsync("sensor readings");
+        await sellerPage.Locator("#Upload").SetInputFilesAsync(CsvFile("northwind.csv", s_market.Sellers[0].Csv));
+        await sellerPage.GetByRole(AriaRole.Button, new() { Name = "Upload and list" }).ClickAsync();
 
         await Expect(sellerPage.GetByRole(AriaRole.Status)).ToContainTextAsync("is listed: 120 rows, 6 features");
         var row = sellerPage.GetByTestId("listings").Locator("tbody tr");
@@ -51,18 +42,9 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         var buyer = await server.WebLoginAsync("buyer");
         var buyerPage = await SignedInPageAsync(buyer);
         Assert.EndsWith("/buyer", buyerPage.Url, StringComparison.Ordinal);
-        var taskFile = Path.Combine(Path.GetTempPath(), $"task-{Guid.NewGuid():N}.csv");
-        await File.WriteAllTextAsync(taskFile, s_market.TestTaskCsv);
-        try
-        {
-            await buyerPage.Locator("#TaskName").FillAsync("my churn task");
-            await buyerPage.Locator("#TaskFile").SetInputFilesAsync(taskFile);
-            await buyerPage.GetByRole(AriaRole.Button, new() { Name = "Upload task" }).ClickAsync();
-        }
-        finally
-        {
-            File.Delete(taskFile);
-        }
+        await buyerPage.Locator("#TaskName").FillAsync("my churn task");
+        await buyerPage.Locator("#TaskFile").SetInputFilesAsync(CsvFile("task.csv", s_market.TestTaskCsv));
+        await buyerPage.GetByRole(AriaRole.Button, new() { Name = "Upload task" }).ClickAsync();
 
         await Expect(buyerPage.GetByRole(AriaRole.Status)).ToContainTextAsync("'my churn task' posted: 60 rows");
         // Only the seller's listing from this test: others' listings in the shared server are unticked.
@@ -137,8 +119,7 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
 
         await page.GetByLabel("Account name").FillAsync(login.Name);
         await page.GetByLabel("Password").FillAsync(login.Password + "x");
-        var refused = await page.RunAndWaitForResponseAsync(
-            () => page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync(), r => r.Request.Method == "POST");
+        var refused = await PostByClickingAsync(page, "Sign in");
         Assert.Equal(401, refused.Status);
         await Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync("The account name or the password is wrong.");
         Assert.DoesNotContain(await context.CookiesAsync(), c => c.Name == "datamarket.session");
@@ -146,8 +127,7 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         // An unknown name gets the same answer.
         await page.GetByLabel("Account name").FillAsync("nobody-by-this-name");
         await page.GetByLabel("Password").FillAsync(login.Password);
-        var unknown = await page.RunAndWaitForResponseAsync(
-            () => page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync(), r => r.Request.Method == "POST");
+        var unknown = await PostByClickingAsync(page, "Sign in");
         Assert.Equal(401, unknown.Status);
         await browser.ScreenshotAsync(page, "sign-in-refused");
     }
@@ -220,8 +200,7 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         var accepted = new[] { -30, 0, 30 }.Select(s => TotpCode(secret, TimeSpan.FromSeconds(s))).ToHashSet();
         var wrong = Enumerable.Range(0, 10).Select(i => $"{i}{i}{i}{i}{i}{i}").First(code => !accepted.Contains(code));
         await page.GetByLabel("Code").FillAsync(wrong);
-        var refused = await page.RunAndWaitForResponseAsync(
-            () => page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync(), r => r.Request.Method == "POST");
+        var refused = await PostByClickingAsync(page, "Continue");
         Assert.Equal(401, refused.Status);
         Assert.Equal(secret, await page.GetByTestId("totp-key").InnerTextAsync());
 
@@ -238,8 +217,7 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Expect(page.GetByTestId("totp-key")).ToHaveCountAsync(0);
         await page.GetByLabel("Code").FillAsync(code);
-        var replayed = await page.RunAndWaitForResponseAsync(
-            () => page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync(), r => r.Request.Method == "POST");
+        var replayed = await PostByClickingAsync(page, "Continue");
         Assert.Equal(401, replayed.Status);
         await page.GetByLabel("Code").FillAsync(TotpCode(secret, TimeSpan.FromSeconds(30)));
         await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync();
@@ -273,8 +251,7 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         // The old password no longer works, and the link works only once.
         await page.GetByLabel("Account name").FillAsync(seller.Name);
         await page.GetByLabel("Password").FillAsync(seller.Password);
-        var refused = await page.RunAndWaitForResponseAsync(
-            () => page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync(), r => r.Request.Method == "POST");
+        var refused = await PostByClickingAsync(page, "Sign in");
         Assert.Equal(401, refused.Status);
         var again = await page.GotoAsync(link);
         Assert.Equal(404, again!.Status);
@@ -305,8 +282,7 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         Assert.DoesNotContain(login.Account.Key.Split('_')[2], text, StringComparison.Ordinal);
 
         await page.Locator("#DeletePassword").FillAsync(login.Password + "x");
-        var refused = await page.RunAndWaitForResponseAsync(
-            () => page.GetByRole(AriaRole.Button, new() { Name = "Delete my account" }).ClickAsync(), r => r.Request.Method == "POST");
+        var refused = await PostByClickingAsync(page, "Delete my account");
         Assert.Equal(401, refused.Status);
         Assert.Equal(HttpStatusCode.OK, (await login.Account.Http.GetAsync("/api/me")).StatusCode);
 
@@ -319,8 +295,7 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         Assert.Equal("/signin", new Uri(otherSession.Url).AbsolutePath, StringComparer.OrdinalIgnoreCase);
         await otherSession.GetByLabel("Account name").FillAsync(login.Name);
         await otherSession.GetByLabel("Password").FillAsync(login.Password);
-        var signIn = await otherSession.RunAndWaitForResponseAsync(
-            () => otherSession.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync(), r => r.Request.Method == "POST");
+        var signIn = await PostByClickingAsync(otherSession, "Sign in");
         Assert.Equal(401, signIn.Status);
     }
 
@@ -394,6 +369,13 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         await Expect(page.GetByTestId("signed-in-as")).ToContainTextAsync(login.Name);
         return page;
     }
+
+    /// <summary>Clicks a form's button and answers the response to the POST it sends (before any redirect is followed).</summary>
+    private static Task<IResponse> PostByClickingAsync(IPage page, string button) =>
+        page.RunAndWaitForResponseAsync(() => page.GetByRole(AriaRole.Button, new() { Name = button }).ClickAsync(), r => r.Request.Method == "POST");
+
+    /// <summary>Playwright uploads the file's name and bytes; a payload spares a temporary file.</summary>
+    private static FilePayload CsvFile(string name, string csv) => new() { Name = name, MimeType = "text/csv", Buffer = System.Text.Encoding.UTF8.GetBytes(csv) };
 
     /// <summary>The code an authenticator app shows <paramref name="ahead"/> from now.</summary>
     private static string TotpCode(string secret, TimeSpan ahead) =>
