@@ -150,7 +150,7 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         form.Set("TaskId", task.ToString());
         form.Set("Method", "knn-shapley");
         form.Set("K", "1");
-        var forged = await page.Context.APIRequest.PostAsync(server.Address + "buyer?handler=Valuation", new() { Form = form, MaxRedirects = 0 });
+        var forged = await page.Context.APIRequest.PostAsync(server.Address + "buyer/request-valuation", new() { Form = form, MaxRedirects = 0 });
         Assert.Equal(400, forged.Status);
         var valuations = await login.Account.Http.GetFromJsonAsync<JsonElement>("/api/valuations");
         Assert.Equal(0, valuations.GetArrayLength());
@@ -297,6 +297,39 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         await otherSession.GetByLabel("Password").FillAsync(login.Password);
         var signIn = await PostByClickingAsync(otherSession, "Sign in");
         Assert.Equal(401, signIn.Status);
+    }
+
+    [Fact]
+    public async Task valuation_requests_from_the_web_ui_share_the_buyers_rate_limit()
+    {
+        var login = await server.WebLoginAsync("buyer");
+        var valuation = await ValuationThroughTheApiAsync(login.Account.Http);
+        var first = await login.Account.Http.GetFromJsonAsync<JsonElement>($"/api/valuations/{valuation}");
+        var page = await SignedInPageAsync(login);
+        await page.GotoAsync("/buyer");
+        var token = await page.Locator("form[action='/buyer/request-valuation'] input[name=__RequestVerificationToken]").GetAttributeAsync("value");
+
+        // One request went through the API already. Twice the per-minute limit in form posts: even if a minute's window
+        // turns over during the run, at most the limit passes in each, so some are refused.
+        var statuses = new List<int>();
+        for (var i = 0; i < 2 * EmbeddedServer.ValuationRequestsPerMinute; i++)
+        {
+            var form = page.Context.APIRequest.CreateFormData();
+            form.Set("__RequestVerificationToken", token!);
+            form.Set("TaskId", first.GetProperty("taskId").GetString()!);
+            form.Append("ListingIds", first.GetProperty("listingIds")[0].GetString()!);
+            form.Set("Method", "knn-shapley");
+            form.Set("K", "1");
+            var response = await page.Context.APIRequest.PostAsync(server.Address + "buyer/request-valuation", new() { Form = form, MaxRedirects = 0 });
+            statuses.Add(response.Status);
+        }
+
+        Assert.Contains(302, statuses);
+        Assert.Contains(429, statuses);
+        Assert.All(statuses, status => Assert.True(status is 302 or 429, $"unexpected status {status}"));
+        // The API counts the same requests: its limit is spent too.
+        var api = await login.Account.Http.PostAsJsonAsync("/api/valuations", new { taskId = first.GetProperty("taskId").GetGuid(), listingIds = new[] { first.GetProperty("listingIds")[0].GetGuid() }, k = 1 });
+        Assert.Equal(HttpStatusCode.TooManyRequests, api.StatusCode);
     }
 
     [Fact]

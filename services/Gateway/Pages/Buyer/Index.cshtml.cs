@@ -53,22 +53,6 @@ public sealed class IndexModel(CatalogClient catalog) : PageModel
         return Page();
     }
 
-    public async Task<IActionResult> OnPostValuationAsync(Guid taskId, List<Guid> listingIds, string method, int k, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var valuation = await catalog.RequestValuationAsync(User, taskId, listingIds, method, k, cancellationToken);
-            return Redirect($"/buyer/valuations/{valuation.Id}");
-        }
-        catch (CatalogCallException exception)
-        {
-            Error = $"The valuation was not requested: {exception.Message}";
-            Response.StatusCode = (int)exception.Status;
-            await LoadAsync(cancellationToken);
-            return Page();
-        }
-    }
-
     private async Task LoadAsync(CancellationToken cancellationToken)
     {
         Tasks = await catalog.TasksAsync(User, cancellationToken);
