@@ -31,6 +31,9 @@ if [ -z "${Auth__SigningKey:-}" ]; then
 fi
 export Auth__SigningKey
 export Gateway__CatalogAddress=${CATALOG_URL:-http://127.0.0.1:5090}
+# The gateway listens on plain HTTP on loopback here: cookies marked Secure would never come back (and antiforgery
+# refuses to run), so they are Secure only on HTTPS requests. Behind TLS, leave this unset (true).
+export Gateway__SecureCookies=${GATEWAY_SECURE_COOKIES:-false}
 
 dotnet build DataMarket.sln --configuration Release -v quiet -nologo
 
