@@ -37,6 +37,7 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         // The name comes back as text: the markup in it is shown, not rendered.
         await Expect(row.Locator("td").Nth(0)).ToHaveTextAsync("Northwind <b>clean</b> rows");
         await Expect(row.Locator("td").Nth(1)).ToHaveTextAsync("Listed");
+        await Expect(sellerPage.GetByLabel("Name")).ToHaveValueAsync(string.Empty);
         await browser.ScreenshotAsync(sellerPage, "seller-datasets");
 
         var buyer = await server.WebLoginAsync("buyer");

@@ -43,6 +43,8 @@ public sealed class IndexModel(CatalogClient catalog) : PageModel
                 await using var data = Upload.OpenReadStream();
                 var listed = await catalog.UploadListingDataAsync(User, draft.Id, data, Path.GetFileName(Upload.FileName), LabelColumn, cancellationToken);
                 Notice = $"'{listed.Name}' is listed: {listed.Rows} rows, {listed.Features} features.";
+                // The form starts empty for the next dataset (the posted values would otherwise be shown again).
+                ModelState.Clear();
                 Name = string.Empty;
                 Description = null;
             }
