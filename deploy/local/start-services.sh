@@ -36,6 +36,9 @@ export Gateway__SettlementAddress=${SETTLEMENT_URL:-http://127.0.0.1:5083}
 # number of settlement processes fire each scheduled run once.
 export Settlement__Store=Postgres
 export Settlement__Scheduler__PostgresConnectionString=${Settlement__Scheduler__PostgresConnectionString:-"Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket"}
+# The gateway listens on plain HTTP on loopback here: cookies marked Secure would never come back (and antiforgery
+# refuses to run), so they are Secure only on HTTPS requests. Behind TLS, leave this unset (true).
+export Gateway__SecureCookies=${GATEWAY_SECURE_COOKIES:-false}
 
 dotnet build DataMarket.sln --configuration Release -v quiet -nologo
 

@@ -52,6 +52,19 @@ public sealed class EmbeddedServer : IAsyncLifetime
         return new Account(account.Id, key.Info.Id, key.Key, WithKey(key.Key));
     }
 
+    /// <summary>A new account that signs in to the web UI with a password (and holds an API key for setting up data).</summary>
+    public async Task<WebLogin> WebLoginAsync(string role)
+    {
+        await using var scope = _site.Gateway.Services.CreateAsyncScope();
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountService>();
+        var name = $"{role}-{Guid.NewGuid():N}"[..(role.Length + 13)];
+        var password = $"pw-{Guid.NewGuid():N}";
+        var account = await accounts.CreateAccountAsync("test", role, name, CancellationToken.None);
+        await accounts.SetPasswordAsync("test", account.Id, password, CancellationToken.None);
+        var key = await accounts.CreateApiKeyAsync(account.Id, "test key", CancellationToken.None);
+        return new WebLogin(name, password, new Account(account.Id, key.Info.Id, key.Key, WithKey(key.Key)));
+    }
+
     public async Task<HttpClient> Client(string name) => (await SignUpAsync(name)).Http;
 
     public HttpClient Anonymous() => new() { BaseAddress = Address };
@@ -74,6 +87,8 @@ public sealed class EmbeddedServer : IAsyncLifetime
     }
 
     public sealed record Account(string Id, string KeyId, string Key, HttpClient Http);
+
+    public sealed record WebLogin(string Name, string Password, Account Account);
 
     public static StringContent Text(string csv) => new(csv, System.Text.Encoding.UTF8, "text/csv");
 

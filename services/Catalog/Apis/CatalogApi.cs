@@ -15,7 +15,8 @@ public static class CatalogApi
 {
     public static IEndpointRouteBuilder MapCatalogApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").RequireAuthorization();
+        app.MapDataMarketOpenApi();
+        var api = app.MapGroup("/api").RequireAuthorization().WithTags("catalog");
         var maxUpload = app.ServiceProvider.GetRequiredService<CatalogOptions>().MaxUploadBytes;
 
         api.MapPost("/listings", (HttpContext http, CreateListingRequest request, CatalogService catalog, CancellationToken ct) =>
@@ -24,7 +25,10 @@ public static class CatalogApi
                 var listing = await catalog.CreateListingAsync(Actor(http), request, ct, IdempotencyKey(http));
                 return Results.Created($"/api/listings/{listing.Id}", listing);
             }))
-            .RequireAuthorization(Roles.Seller);
+            .RequireAuthorization(Roles.Seller)
+            .WithSummary("Create a draft listing (sellers)")
+            .Produces<ListingView>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapPut("/listings/{id:guid}/data", (HttpContext http, Guid id, string? format, string? labelColumn, string? fileName, CatalogService catalog, CancellationToken ct) =>
             Run(async () =>
@@ -33,13 +37,22 @@ public static class CatalogApi
                 return Results.Ok(await catalog.UploadListingDataAsync(Actor(http), id, upload, http.Request.Body, ct));
             }))
             .RequireAuthorization(Roles.Seller)
-            .WithMetadata(new RequestSizeLimitAttribute(maxUpload));
+            .WithMetadata(new RequestSizeLimitAttribute(maxUpload))
+            .WithSummary("Upload a listing's data (CSV or JSON lines in the body) and list it (sellers)")
+            .Produces<ListingView>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapGet("/listings", (HttpContext http, bool? mine, CatalogService catalog, CancellationToken ct) =>
-            Run(async () => Results.Ok(await catalog.ListListingsAsync(Actor(http), mine ?? false, ct))));
+            Run(async () => Results.Ok(await catalog.ListListingsAsync(Actor(http), mine ?? false, ct))))
+            .WithSummary("Listed datasets and the caller's own drafts (mine=true: only the caller's)")
+            .Produces<IReadOnlyList<ListingView>>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapGet("/listings/{id:guid}", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
-            Run(async () => Results.Ok(await catalog.GetListingAsync(Actor(http), id, ct))));
+            Run(async () => Results.Ok(await catalog.GetListingAsync(Actor(http), id, ct))))
+            .WithSummary("One listing")
+            .Produces<ListingView>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapPost("/tasks", (HttpContext http, string? name, string? format, string? labelColumn, string? fileName, CatalogService catalog, CancellationToken ct) =>
             Run(async () =>
@@ -49,19 +62,31 @@ public static class CatalogApi
                 return Results.Created($"/api/tasks/{task.Id}", task);
             }))
             .RequireAuthorization(Roles.Buyer)
-            .WithMetadata(new RequestSizeLimitAttribute(maxUpload));
+            .WithMetadata(new RequestSizeLimitAttribute(maxUpload))
+            .WithSummary("Post a test task (CSV or JSON lines in the body; buyers)")
+            .Produces<TestTaskView>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapGet("/tasks", (HttpContext http, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
             Run(async () => Results.Ok(await catalog.ListTestTasksAsync(Actor(http), offset ?? 0, limit ?? 100, ct))))
-            .RequireAuthorization(Roles.Buyer);
+            .RequireAuthorization(Roles.Buyer)
+            .WithSummary("The caller's test tasks (buyers)")
+            .Produces<IReadOnlyList<TestTaskView>>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapGet("/tasks/{id:guid}", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
             Run(async () => Results.Ok(await catalog.GetTestTaskAsync(Actor(http), id, ct))))
-            .RequireAuthorization(Roles.Buyer);
+            .RequireAuthorization(Roles.Buyer)
+            .WithSummary("One of the caller's test tasks (buyers)")
+            .Produces<TestTaskView>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapGet("/valuations", (HttpContext http, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
             Run(async () => Results.Ok(await catalog.ListValuationsAsync(Actor(http), offset ?? 0, limit ?? 100, ct))))
-            .RequireAuthorization(Roles.Buyer);
+            .RequireAuthorization(Roles.Buyer)
+            .WithSummary("The caller's valuations (buyers)")
+            .Produces<IReadOnlyList<ValuationView>>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapPost("/valuations", (HttpContext http, RequestValuationRequest request, CatalogService catalog, CancellationToken ct) =>
             Run(async () =>
@@ -69,18 +94,30 @@ public static class CatalogApi
                 var valuation = await catalog.RequestValuationAsync(Actor(http), request, ct, IdempotencyKey(http));
                 return Results.Accepted($"/api/valuations/{valuation.Id}", valuation);
             }))
-            .RequireAuthorization(Roles.Buyer);
+            .RequireAuthorization(Roles.Buyer)
+            .WithSummary("Request a valuation of listings for a test task (buyers; rate-limited)")
+            .Produces<ValuationView>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapGet("/valuations/{id:guid}", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
             Run(async () => Results.Ok(await catalog.GetValuationAsync(Actor(http), id, ct))))
-            .RequireAuthorization(Roles.Buyer);
+            .RequireAuthorization(Roles.Buyer)
+            .WithSummary("One of the caller's valuations: status, progress and per-seller values with 95% intervals (buyers)")
+            .Produces<ValuationView>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapPost("/valuations/{id:guid}/cancel", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
-            Run(async () => Results.Ok(await catalog.CancelValuationAsync(Actor(http), id, ct))));
+            Run(async () => Results.Ok(await catalog.CancelValuationAsync(Actor(http), id, ct))))
+            .WithSummary("Cancel a valuation that has not finished")
+            .Produces<ValuationView>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         api.MapGet("/valuations/{id:guid}/points", (HttpContext http, Guid id, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
             Run(async () => Results.Ok(await catalog.GetPointValuesAsync(Actor(http), id, offset ?? 0, limit ?? 100, ct))))
-            .RequireAuthorization(Roles.Buyer);
+            .RequireAuthorization(Roles.Buyer)
+            .WithSummary("Per-point values of a completed valuation, a page at a time (buyers)")
+            .Produces<PointPage>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
 
         return app;
     }

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Scalar.AspNetCore;
 using Yarp.ReverseProxy.Configuration;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -16,6 +17,16 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class GatewayExtensions
 {
     public const string ValuationRequestsPolicy = "valuation-requests";
+
+    /// <summary>The web UI's cookie sign-in; API calls never accept it (only keys), so a page cannot be made to call the API for its visitor.</summary>
+    public const string WebScheme = "web";
+    public const string WebPolicy = "web";
+
+    /// <summary>The few minutes between an operator's password and their authenticator code: opens only the code page.</summary>
+    public const string SecondFactorScheme = "web-second-factor";
+
+    /// <summary>The session claim saying the second factor was checked (operators' pages require it).</summary>
+    public const string SecondFactorClaim = "amr";
     private const string ProxyPolicy = "authenticated";
 
     /// <summary>
@@ -34,10 +45,55 @@ public static class GatewayExtensions
         services.AddGatewayAccounts(options);
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
-        services.AddAuthorizationBuilder()
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)
+            .AddCookie(WebScheme, cookie =>
+            {
+                cookie.Cookie.Name = "datamarket.session";
+                SecureCookie(cookie.Cookie, options);
+                cookie.LoginPath = "/signin";
+                cookie.LogoutPath = "/signout";
+                cookie.AccessDeniedPath = "/denied";
+                cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
+                cookie.SlidingExpiration = true;
+                // A deleted account's sessions end at their next request, in every browser that holds one.
+                cookie.Events.OnValidatePrincipal = async context =>
+                {
+                    var accounts = context.HttpContext.RequestServices.GetRequiredService<AccountService>();
+                    if (await accounts.FindAsync(context.Principal!.AccountId(), context.HttpContext.RequestAborted) is null)
+                    {
+                        context.RejectPrincipal();
+                        await context.HttpContext.SignOutAsync(WebScheme);
+                    }
+                };
+            })
+            .AddCookie(SecondFactorScheme, cookie =>
+            {
+                cookie.Cookie.Name = "datamarket.second-factor";
+                SecureCookie(cookie.Cookie, options);
+                cookie.LoginPath = "/signin";
+                cookie.ExpireTimeSpan = TimeSpan.FromMinutes(5);
+                cookie.SlidingExpiration = false;
+            });
+        var authorization = services.AddAuthorizationBuilder()
             .AddRolePolicies()
-            .AddPolicy(ProxyPolicy, policy => policy.RequireAuthenticatedUser());
+            .AddPolicy(ProxyPolicy, policy => policy.RequireAuthenticatedUser())
+            .AddPolicy(WebPolicy, policy => policy.AddAuthenticationSchemes(WebScheme).RequireAuthenticatedUser());
+        foreach (var role in Roles.All)
+        {
+            authorization.AddPolicy(WebPolicy + "-" + role, policy =>
+            {
+                policy.AddAuthenticationSchemes(WebScheme).RequireAuthenticatedUser().RequireRole(role);
+                if (role == Roles.Operator)
+                {
+                    policy.RequireClaim(SecondFactorClaim, "otp");
+                }
+            });
+        }
+
+        services.AddWebUi(options);
+        services.AddDataMarketOpenApi(
+            "gateway", "DataMarket gateway API",
+            "Sign-up, the caller's account and API keys, and the operators' account and audit calls. The catalog's calls (listings, tasks, valuations) are in the catalog document. Every error is an RFC 7807 problem-details body.");
 
         services.AddRateLimiter(limiter =>
         {
@@ -63,6 +119,7 @@ public static class GatewayExtensions
             // Key checks per client address: generous, but a key cannot be guessed at network speed.
             limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
                 http.Request.Headers.ContainsKey("Authorization") || http.Request.Headers.ContainsKey("X-Api-Key") || http.Request.Path.StartsWithSegments("/api/signup")
+                    || (HttpMethods.IsPost(http.Request.Method) && (http.Request.Path.StartsWithSegments("/signin") || http.Request.Path.StartsWithSegments("/signup")))
                     ? RateLimitPartition.GetFixedWindowLimiter(http.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => Window(options.SignInAttemptsPerMinute))
                     : RateLimitPartition.GetNoLimiter("anonymous"));
             limiter.AddPolicy(ValuationRequestsPolicy, http =>
@@ -73,6 +130,53 @@ public static class GatewayExtensions
             .LoadFromMemory(Routes(options), Clusters(options))
             .AddTransforms(context => ServiceTokenTransform.Apply(context, context.Services.GetRequiredService<ServiceTokenIssuer>()));
         return services;
+    }
+
+    /// <summary>
+    /// Server-rendered pages (Razor Pages compiled into this assembly, found even when another program hosts the
+    /// gateway), signed in by cookie, each folder behind its role's policy; antiforgery tokens on every form.
+    /// </summary>
+    private static void AddWebUi(this IServiceCollection services, GatewayOptions options)
+    {
+        services.AddRazorPages(pages =>
+            {
+                pages.Conventions.AuthorizeFolder("/", WebPolicy);
+                pages.Conventions.AllowAnonymousToPage("/Index");
+                pages.Conventions.AllowAnonymousToPage("/SignIn");
+                pages.Conventions.AllowAnonymousToPage("/SignUp");
+                pages.Conventions.AllowAnonymousToPage("/Denied");
+                // These check their own cookie: the second-factor step's, and a reset link's token.
+                pages.Conventions.AllowAnonymousToPage("/SecondFactor");
+                pages.Conventions.AllowAnonymousToPage("/Reset");
+                pages.Conventions.AuthorizeFolder("/Seller", WebPolicy + "-" + Roles.Seller);
+                pages.Conventions.AuthorizeFolder("/Buyer", WebPolicy + "-" + Roles.Buyer);
+                pages.Conventions.AuthorizeFolder("/Operator", WebPolicy + "-" + Roles.Operator);
+            })
+            .ConfigureApplicationPartManager(parts =>
+            {
+                var assembly = typeof(DataMarket.Gateway.GatewayEntryPoint).Assembly;
+                if (!parts.ApplicationParts.OfType<Microsoft.AspNetCore.Mvc.ApplicationParts.AssemblyPart>().Any(p => p.Assembly == assembly))
+                {
+                    parts.ApplicationParts.Add(new Microsoft.AspNetCore.Mvc.ApplicationParts.CompiledRazorAssemblyPart(assembly));
+                    parts.ApplicationParts.Add(new Microsoft.AspNetCore.Mvc.ApplicationParts.AssemblyPart(assembly));
+                }
+            });
+        services.AddAntiforgery(antiforgery =>
+        {
+            antiforgery.Cookie.Name = "datamarket.antiforgery";
+            SecureCookie(antiforgery.Cookie, options);
+        });
+        services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = options.MaxUploadBytes);
+        services.AddHttpClient<DataMarket.Gateway.Web.CatalogClient>((provider, http) => DataMarket.Gateway.Web.CatalogClient.Configure(http, provider.GetRequiredService<GatewayOptions>()));
+    }
+
+    /// <summary>Script cannot read it, other sites' requests do not carry it, and it travels only over HTTPS unless configured for plain-HTTP loopback.</summary>
+    private static void SecureCookie(CookieBuilder cookie, GatewayOptions options)
+    {
+        cookie.HttpOnly = true;
+        cookie.SameSite = SameSiteMode.Strict;
+        cookie.SecurePolicy = options.SecureCookies ? CookieSecurePolicy.Always : CookieSecurePolicy.SameAsRequest;
+        cookie.IsEssential = true;
     }
 
     /// <summary>The accounts database and service alone (the CLI's <c>accounts create</c> needs no proxy).</summary>
@@ -94,6 +198,7 @@ public static class GatewayExtensions
             }
         });
         services.AddScoped<AccountService>();
+        services.AddScoped<SecondFactorService>();
         services.AddHostedService<GatewayDatabaseInitializer>();
         return services;
     }
@@ -103,6 +208,20 @@ public static class GatewayExtensions
     {
         var options = app.Services.GetRequiredService<GatewayOptions>();
         app.UseProblemResponses();
+        app.Use((http, next) =>
+        {
+            if (!http.Request.Path.StartsWithSegments("/api") && !http.Request.Path.StartsWithSegments("/api-reference") && !http.Request.Path.StartsWithSegments("/openapi"))
+            {
+                // Pages run no script and are framed by nobody; styles are inline, charts are inline SVG.
+                var headers = http.Response.Headers;
+                headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                headers.XContentTypeOptions = "nosniff";
+                headers.XFrameOptions = "DENY";
+                headers["Referrer-Policy"] = "same-origin";
+            }
+
+            return next(http);
+        });
         app.Use(async (http, next) =>
         {
             if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
@@ -138,6 +257,14 @@ public static class GatewayExtensions
     public static WebApplication MapGateway(this WebApplication app)
     {
         app.MapAccountsApi();
+        app.MapDataMarketOpenApi();
+        // The reference page for both documents; the catalog's document is forwarded from the catalog (route below).
+        app.MapScalarApiReference("/api-reference", reference => reference
+                .WithTitle("DataMarket API")
+                .AddDocument("gateway", "Gateway (accounts and keys)", "/openapi/gateway.json")
+                .AddDocument("catalog", "Catalog (listings, tasks, valuations)", "/openapi/catalog.json", isDefault: true))
+            .AllowAnonymous();
+        app.MapRazorPages();
         app.MapReverseProxy();
         return app;
     }
@@ -156,6 +283,8 @@ public static class GatewayExtensions
             new() { RouteId = "valuation-requests", ClusterId = "catalog", AuthorizationPolicy = ProxyPolicy, RateLimiterPolicy = ValuationRequestsPolicy,
                 Match = new RouteMatch { Path = "/api/valuations", Methods = ["POST"] } },
         };
+        // The catalog's OpenAPI document describes a public API, so anyone may read it.
+        routes.Add(new RouteConfig { RouteId = "catalog-openapi", ClusterId = "catalog", AuthorizationPolicy = "Anonymous", Match = new RouteMatch { Path = "/openapi/catalog.json", Methods = ["GET"] } });
         foreach (var resource in new[] { "listings", "tasks", "valuations" })
         {
             routes.Add(new RouteConfig { RouteId = resource, ClusterId = "catalog", AuthorizationPolicy = ProxyPolicy, Match = new RouteMatch { Path = $"/api/{resource}/{{**rest}}" } });

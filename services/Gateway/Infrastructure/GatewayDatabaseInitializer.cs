@@ -30,7 +30,25 @@ public sealed class GatewayDatabaseInitializer(IServiceScopeFactory scopes) : IH
         {
             await db.GetService<IRelationalDatabaseCreator>().CreateTablesAsync(cancellationToken);
         }
+
+        // Passwords, second factors and reset links came after the first accounts databases: an older database gets
+        // their tables on its next start, with the columns named and typed as EF Core maps them.
+        var timestamp = db.Database.IsNpgsql() ? "timestamp with time zone" : "TEXT";
+        foreach (var statement in AddedTables(timestamp))
+        {
+            await db.Database.ExecuteSqlRawAsync(statement, cancellationToken);
+        }
     }
+
+    private static IEnumerable<string> AddedTables(string timestamp) =>
+    [
+        "CREATE TABLE IF NOT EXISTS " + GatewayDbContext.AccountPasswordTable
+            + " (\"AccountId\" varchar(40) NOT NULL PRIMARY KEY, \"Hash\" varchar(200) NOT NULL, \"UpdatedAt\" " + timestamp + " NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS " + GatewayDbContext.AccountTotpTable
+            + " (\"AccountId\" varchar(40) NOT NULL PRIMARY KEY, \"Secret\" varchar(64) NOT NULL, \"EnabledAt\" " + timestamp + " NULL, \"LastTimeStep\" bigint NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS " + GatewayDbContext.PasswordResetTable
+            + " (\"TokenHash\" varchar(64) NOT NULL PRIMARY KEY, \"AccountId\" varchar(40) NOT NULL, \"IssuedBy\" varchar(40) NOT NULL, \"ExpiresAt\" " + timestamp + " NOT NULL, \"UsedAt\" " + timestamp + " NULL)",
+    ];
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -27,6 +27,12 @@ public sealed class GatewayOptions
     /// <summary>Valuation requests per buyer per minute; generous by default for the demo.</summary>
     public int ValuationRequestsPerMinute { get; set; } = 60;
 
+    /// <summary>
+    /// Session and antiforgery cookies carry the Secure flag (HTTPS only). Only a gateway reached over plain HTTP on
+    /// loopback (<c>serve</c> on 127.0.0.1) turns it off; then they are Secure whenever the request came over HTTPS.
+    /// </summary>
+    public bool SecureCookies { get; set; } = true;
+
     /// <summary>Failed or successful key checks per client address per minute (guards against guessing keys).</summary>
     public int SignInAttemptsPerMinute { get; set; } = 600;
 }

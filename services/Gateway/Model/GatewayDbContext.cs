@@ -25,6 +25,39 @@ public sealed class ApiKey
     public DateTime? RevokedAt { get; set; }
 }
 
+/// <summary>
+/// An account's password for the web UI, hashed by ASP.NET Core Identity's <c>PasswordHasher</c> (PBKDF2 with a salt
+/// per hash). A table of its own, so accounts made before passwords existed keep working and API-key-only accounts have none.
+/// </summary>
+public sealed class AccountPassword
+{
+    public required string AccountId { get; set; }
+    public required string Hash { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>
+/// An operator's authenticator-app secret (TOTP, RFC 6238). <see cref="EnabledAt"/> is null until the first code
+/// proves the app holds it; <see cref="LastTimeStep"/> refuses a code that was already used.
+/// </summary>
+public sealed class AccountTotp
+{
+    public required string AccountId { get; set; }
+    public required string Secret { get; set; }
+    public DateTime? EnabledAt { get; set; }
+    public long LastTimeStep { get; set; }
+}
+
+/// <summary>A one-time password-reset link an operator issued; only a SHA-256 of its token is kept.</summary>
+public sealed class PasswordReset
+{
+    public required string TokenHash { get; set; }
+    public required string AccountId { get; set; }
+    public required string IssuedBy { get; set; }
+    public DateTime ExpiresAt { get; set; }
+    public DateTime? UsedAt { get; set; }
+}
+
 /// <summary>Who did what, when: every operator action and every change to accounts and keys.</summary>
 public sealed class AuditEntry
 {
@@ -37,11 +70,21 @@ public sealed class AuditEntry
 
 public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options) : DbContext(options)
 {
+    public const string AccountPasswordTable = "account_passwords";
+    public const string AccountTotpTable = "account_totp";
+    public const string PasswordResetTable = "password_resets";
+
     public DbSet<Account> Accounts => Set<Account>();
 
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
 
     public DbSet<AuditEntry> Audit => Set<AuditEntry>();
+
+    public DbSet<AccountPassword> Passwords => Set<AccountPassword>();
+
+    public DbSet<AccountTotp> Totp => Set<AccountTotp>();
+
+    public DbSet<PasswordReset> PasswordResets => Set<PasswordReset>();
 
     /// <summary>SQLite reads DateTime back without a zone; every timestamp here is UTC.</summary>
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
@@ -70,6 +113,28 @@ public sealed class GatewayDbContext(DbContextOptions<GatewayDbContext> options)
             key.Property(k => k.Name).HasMaxLength(100);
             key.Property(k => k.SecretHash).HasMaxLength(64);
             key.HasIndex(k => k.AccountId);
+        });
+        modelBuilder.Entity<AccountPassword>(password =>
+        {
+            password.ToTable(AccountPasswordTable);
+            password.HasKey(p => p.AccountId);
+            password.Property(p => p.AccountId).HasMaxLength(40);
+            password.Property(p => p.Hash).HasMaxLength(200);
+        });
+        modelBuilder.Entity<AccountTotp>(totp =>
+        {
+            totp.ToTable(AccountTotpTable);
+            totp.HasKey(t => t.AccountId);
+            totp.Property(t => t.AccountId).HasMaxLength(40);
+            totp.Property(t => t.Secret).HasMaxLength(64);
+        });
+        modelBuilder.Entity<PasswordReset>(reset =>
+        {
+            reset.ToTable(PasswordResetTable);
+            reset.HasKey(r => r.TokenHash);
+            reset.Property(r => r.TokenHash).HasMaxLength(64);
+            reset.Property(r => r.AccountId).HasMaxLength(40);
+            reset.Property(r => r.IssuedBy).HasMaxLength(40);
         });
         modelBuilder.Entity<AuditEntry>(entry =>
         {

@@ -27,7 +27,7 @@ public static class CliApplication
     /// Parses and runs. A command line the parser rejects (unknown command or option, a value that is not a number or
     /// out of range) exits 2 like every other bad input, with the parser's reasons and a pointer to --help.
     /// </summary>
-    public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration = null)
+    public static async Task<int> InvokeAsync(string[] args, InvocationConfiguration? configuration = null, CancellationToken cancellationToken = default)
     {
         configuration ??= new InvocationConfiguration();
         var parse = BuildRootCommand().Parse(args);
@@ -43,7 +43,7 @@ public static class CliApplication
             return ExitCodes.BadInput;
         }
 
-        return await parse.InvokeAsync(configuration);
+        return await parse.InvokeAsync(configuration, cancellationToken);
     }
 }
 

@@ -164,6 +164,7 @@ public static class DemoCommand
         var settlement = await DemoPurchases.SettleAsync(services, console, market.Sellers.Select(s => s.Id), cancellationToken);
         console.MarkupLine($"Done in {stopwatch.Elapsed.TotalSeconds:F1}s. Re-run this month's settlement (it changes nothing) or list its payouts with --data-dir kept:");
         console.MarkupLine($"[grey]datamarket settle --period {settlement.Period} --sqlite DIR/ledger.db; datamarket payouts --period {settlement.Period} --sqlite DIR/ledger.db; datamarket ledger verify --sqlite DIR/ledger.db[/]");
+        console.MarkupLine($"[grey]To use the market in a browser: [bold]datamarket serve[/], then open {ServeCommand.DefaultUrl}/ and sign in as demo-seller, demo-buyer or demo-operator with the passwords serve prints (sellers upload datasets, buyers request valuations and see their charts, operators read the audit log).[/]");
         return new DemoResult(results, null) { Purchases = purchases, Payables = payables, Settlement = settlement };
     }
 

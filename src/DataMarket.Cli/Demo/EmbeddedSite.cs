@@ -10,8 +10,8 @@ using Microsoft.Extensions.Hosting;
 
 namespace DataMarket.Cli.Demo;
 
-/// <summary>A demo account and the API key <c>serve</c> issued for it this run.</summary>
-public sealed record DemoAccount(string Role, string Name, string Id, string ApiKey);
+/// <summary>A demo account, and the API key and web password <c>serve</c> issued for it this run.</summary>
+public sealed record DemoAccount(string Role, string Name, string Id, string ApiKey, string Password);
 
 /// <summary>
 /// The embedded market behind its gateway, in one process: the services (catalog, valuation worker, ledger, settlement) listen on
@@ -68,6 +68,8 @@ public sealed class EmbeddedSite : IAsyncDisposable
                 ["ConnectionStrings:Gateway"] = $"Data Source={Path.Combine(dataDirectory, "gateway.db")}",
                 ["Storage:BlobRoot"] = Path.Combine(dataDirectory, "blobs"),
                 ["Logging:LogLevel:Default"] = "Warning",
+                // Cookies marked Secure would never come back over plain HTTP; over HTTPS they are Secure all the same.
+                ["Gateway:SecureCookies"] = urls.StartsWith("https:", StringComparison.OrdinalIgnoreCase) ? "true" : "false",
             };
             gatewayBuilder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
             gatewayBuilder.Configuration.AddInMemoryCollection(shared);
@@ -94,7 +96,10 @@ public sealed class EmbeddedSite : IAsyncDisposable
         }
     }
 
-    /// <summary>Makes the demo seller, buyer and operator when missing and gives each a fresh key named "serve" (older ones are revoked).</summary>
+    /// <summary>
+    /// Makes the demo seller, buyer and operator when missing and gives each a fresh key named "serve" (older ones are
+    /// revoked) and a fresh random web password (the previous run's stops working).
+    /// </summary>
     public async Task<IReadOnlyList<DemoAccount>> IssueDemoKeysAsync(CancellationToken cancellationToken)
     {
         var issued = new List<DemoAccount>();
@@ -106,7 +111,9 @@ public sealed class EmbeddedSite : IAsyncDisposable
                 ?? await accounts.CreateAccountAsync("serve", role, name, cancellationToken);
             await accounts.RevokeApiKeysNamedAsync(account.Id, "serve", cancellationToken);
             var key = await accounts.CreateApiKeyAsync(account.Id, "serve", cancellationToken);
-            issued.Add(new DemoAccount(account.Role, account.Name, account.Id, key.Key));
+            var password = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12)).Replace('+', 'x').Replace('/', 'y');
+            await accounts.SetPasswordAsync("serve", account.Id, password, cancellationToken);
+            issued.Add(new DemoAccount(account.Role, account.Name, account.Id, key.Key, password));
         }
 
         return issued;
