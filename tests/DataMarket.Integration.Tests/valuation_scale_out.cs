@@ -66,17 +66,7 @@ public sealed class valuation_scale_out : IAsyncLifetime
 
     private async Task<long[]> ValueAsync(ContentAddressedBlobStore blobs, string trainBlob, string testBlob, bool killOneWorker)
     {
-        var request = new RequestValuation
-        {
-            ValuationId = Guid.NewGuid(),
-            BuyerId = "buyer",
-            TaskId = Guid.NewGuid(),
-            Task = new DatasetReference { BlobId = testBlob, Format = "csv", LabelColumn = "label" },
-            Listings = [new ValuationListing { ListingId = Guid.NewGuid(), SellerId = "seller", Data = new DatasetReference { BlobId = trainBlob, Format = "csv", LabelColumn = "label" } }],
-            Method = "knn-shapley",
-            K = 5,
-            RequestedAt = DateTimeOffset.UtcNow,
-        };
+        var request = BenchScaleOut.KnnRequest(trainBlob, testBlob, 5);
         var done = _pool.ValueAsync(request, s_timeout);
         if (killOneWorker)
         {

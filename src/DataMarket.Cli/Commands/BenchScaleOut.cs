@@ -82,17 +82,7 @@ public static class BenchScaleOut
         var starting = Stopwatch.StartNew();
         await using var pool = await ValuationWorkerPool.StartAsync(workers, broker, blobRoot, pairsPerShard, cancellationToken);
         starting.Stop();
-        var request = new RequestValuation
-        {
-            ValuationId = Guid.NewGuid(),
-            BuyerId = "bench",
-            TaskId = Guid.NewGuid(),
-            Task = new DatasetReference { BlobId = testBlob, Format = "csv", LabelColumn = "label" },
-            Listings = [new ValuationListing { ListingId = Guid.NewGuid(), SellerId = "seller", Data = new DatasetReference { BlobId = trainBlob, Format = "csv", LabelColumn = "label" } }],
-            Method = "knn-shapley",
-            K = K,
-            RequestedAt = DateTimeOffset.UtcNow,
-        };
+        var request = KnnRequest(trainBlob, testBlob, K);
         var sharded = Stopwatch.StartNew();
         var completed = await pool.ValueAsync(request, TimeSpan.FromHours(1), cancellationToken);
         sharded.Stop();
@@ -111,6 +101,19 @@ public static class BenchScaleOut
         await output.WriteLineAsync($"values bit-identical to the single process: {(identical ? "yes" : "NO")}");
         return identical;
     }
+
+    /// <summary>A KNN-Shapley request for one seller's stored table against a stored task, as the catalog would send it.</summary>
+    public static RequestValuation KnnRequest(string trainBlob, string testBlob, int k) => new()
+    {
+        ValuationId = Guid.NewGuid(),
+        BuyerId = "bench",
+        TaskId = Guid.NewGuid(),
+        Task = new DatasetReference { BlobId = testBlob, Format = "csv", LabelColumn = "label" },
+        Listings = [new ValuationListing { ListingId = Guid.NewGuid(), SellerId = "seller", Data = new DatasetReference { BlobId = trainBlob, Format = "csv", LabelColumn = "label" } }],
+        Method = "knn-shapley",
+        K = k,
+        RequestedAt = DateTimeOffset.UtcNow,
+    };
 
     /// <summary>Three features and a noisy two-class label: a seeded table, the same in every run.</summary>
     public static (string Csv, TabularDataset Data) Data(Random random, int rows)
