@@ -65,6 +65,13 @@ public sealed class EmbeddedServer : IAsyncLifetime
         return new WebLogin(name, password, new Account(account.Id, key.Info.Id, key.Key, WithKey(key.Key)));
     }
 
+    /// <summary>The gateway's audit log, newest first.</summary>
+    public async Task<IReadOnlyList<DataMarket.Gateway.Model.AuditEntry>> ReadAuditAsync()
+    {
+        await using var scope = _site.Gateway.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AccountService>().ReadAuditAsync(1000, CancellationToken.None);
+    }
+
     public async Task<HttpClient> Client(string name) => (await SignUpAsync(name)).Http;
 
     public HttpClient Anonymous() => new() { BaseAddress = Address };

@@ -60,6 +60,15 @@ public sealed class settlement_over_the_gateway(EmbeddedServer server) : IClassF
         Assert.True(statement.GetProperty("ledger")[0].GetProperty("held").GetInt64() > 0, statement.GetRawText());
         await Expect(HttpStatusCode.NotFound, otherSeller.Http.GetAsync($"/api/sellers/{seller.Id}/statement?period=2026-11"));
         await Expect(HttpStatusCode.BadRequest, seller.Http.GetAsync($"/api/sellers/{seller.Id}/statement?period=November"));
+        // Every request that moved money, or tried to, is in the audit log with who and how it was answered.
+        var audit = (await server.ReadAuditAsync()).Where(e => e.ActorId == buyer.Id || e.ActorId == seller.Id || e.ActorId == @operator.Id || e.ActorId == otherSeller.Id)
+            .Select(e => (e.ActorId, e.Action, e.Target)).ToList();
+        Assert.Contains((seller.Id, "set price terms", $"/api/terms/{listing} answered 200"), audit);
+        Assert.Contains((otherSeller.Id, "set price terms", $"/api/terms/{listing} answered 404"), audit);
+        Assert.Equal(2, audit.Count(e => e == (buyer.Id, "purchase", "/api/purchases answered 201")));
+        Assert.Contains((seller.Id, "set a payout destination", $"/api/sellers/{seller.Id}/destination answered 200"), audit);
+        Assert.Contains((@operator.Id, "run a settlement", "/api/settlements/2026-11/run answered 202"), audit);
+        Assert.DoesNotContain(audit, e => e.Target.Contains("/download", StringComparison.Ordinal) || e.Target.Contains("/statement", StringComparison.Ordinal));
     }
 
     private static Task<HttpResponseMessage> Purchase(HttpClient client, Guid quoteId, string key)

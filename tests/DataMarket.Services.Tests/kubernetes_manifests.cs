@@ -20,7 +20,7 @@ public sealed partial class kubernetes_manifests
     public void Should_give_every_container_probes_resources_and_a_locked_down_security_context(string overlay)
     {
         var workloads = Render(overlay).Where(d => Kind(d) == "Deployment").ToList();
-        Assert.Equal(["catalog", "gateway", "ledger-worker", "valuation-worker", "valuation-worker-gpu"], workloads.Select(Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["catalog", "gateway", "ledger-worker", "settlement", "valuation-worker", "valuation-worker-gpu"], workloads.Select(Name).Order(StringComparer.Ordinal));
         foreach (var workload in workloads)
         {
             var pod = Map(Map(Map(workload, "spec"), "template"), "spec");

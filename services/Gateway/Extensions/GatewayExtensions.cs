@@ -128,7 +128,11 @@ public static class GatewayExtensions
 
         services.AddReverseProxy()
             .LoadFromMemory(Routes(options), Clusters(options))
-            .AddTransforms(context => ServiceTokenTransform.Apply(context, context.Services.GetRequiredService<ServiceTokenIssuer>()));
+            .AddTransforms(context =>
+            {
+                ServiceTokenTransform.Apply(context, context.Services.GetRequiredService<ServiceTokenIssuer>());
+                MoneyAuditTransform.Apply(context);
+            });
         return services;
     }
 
