@@ -9,5 +9,6 @@ app.UseProblemResponses();
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapDefaultEndpoints();
+app.MapMetrics();
 app.MapSettlementApi();
 app.Run();

@@ -21,7 +21,8 @@ public sealed class SeededRandom
         _s3 = SplitMix(ref seed);
     }
 
-    private static ulong SplitMix(ref ulong state)
+    /// <summary>One step of SplitMix64: advances <paramref name="state"/> by the golden gamma and returns its mix.</summary>
+    public static ulong SplitMix(ref ulong state)
     {
         ulong z = state += 0x9E3779B97F4A7C15UL;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;

@@ -152,12 +152,8 @@ public static class SellerShapley
     /// </summary>
     internal static int TestPointSeed(int seed, int testPoint)
     {
-        var z = ((ulong)(uint)seed << 32) | (uint)testPoint;
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        z ^= z >> 31;
-        return (int)(z & int.MaxValue);
+        var state = ((ulong)(uint)seed << 32) | (uint)testPoint;
+        return (int)(DataMarket.Compute.SeededRandom.SplitMix(ref state) & int.MaxValue);
     }
 
     /// <summary>weight[t] = t! (m - t - 1)! / m!, the Shapley weight of a coalition of t other players.</summary>
