@@ -207,6 +207,6 @@ public sealed class valuation_end_to_end(MarketFixture market)
         return rows;
     }
 
-    private static TabularDataset Parse(string csv) =>
+    internal static TabularDataset Parse(string csv) =>
         DatasetReader.Load(new MemoryStream(Encoding.UTF8.GetBytes(csv)), new DatasetReadOptions { SourceName = "reference.csv" });
 }

@@ -1,5 +1,6 @@
 using DataMarket.ServiceDefaults.Health;
 using DataMarket.ServiceDefaults.Messaging;
+using DataMarket.ServiceDefaults.Telemetry;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 
@@ -19,6 +20,8 @@ public static class BusExtensions
         var options = configuration.GetSection(BusOptions.SectionName).Get<BusOptions>() ?? new BusOptions();
         services.AddSingleton(options);
         services.AddConsumerFaultHealth();
+        services.AddSingleton<MessageSizeMeter>();
+        services.AddConsumeObserver(sp => sp.GetRequiredService<MessageSizeMeter>());
         services.AddMassTransit(bus =>
         {
             bus.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(options.EndpointPrefix, includeNamespace: false));
