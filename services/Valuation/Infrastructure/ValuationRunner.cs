@@ -139,9 +139,6 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
                 RequireClassification(request);
                 var order = request.GroupOrder ?? parts.Select(p => p.Group).Distinct().ToList();
                 return DatasetValuation.AsymmetricKnnShapley(parts, test, request.K, order, progress, cancellationToken, device);
-            case ValuationMethods.TieredKnnShapley:
-                RequireClassification(request);
-                return Tiered(request, parts, test, progress, cancellationToken);
             case ValuationMethods.Logra:
                 RequireClassification(request);
                 return ValueLogra(parts, test, progress, cancellationToken);
@@ -158,28 +155,6 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
             default:
                 throw new ValuationRejectedException($"unknown valuation method '{request.Method}'");
         }
-    }
-
-    /// <summary>
-    /// Tiers follow listing order: the request's group order when it has one (the catalog sends sellers by their earliest
-    /// listing), else the order of the listings. Parts are valued in that order and their values put back in request order.
-    /// </summary>
-    private static DatasetValuationResult Tiered(
-        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
-    {
-        var order = request.GroupOrder ?? parts.Select(p => p.Group).Distinct().ToList();
-        var groups = parts.Select(p => p.Group).Distinct().ToList();
-        var precedence = GroupOrder.Resolve(groups, order);
-        var rank = groups.Select((group, g) => (group, g)).ToDictionary(x => x.group, x => precedence[x.g], StringComparer.Ordinal);
-        var listed = Enumerable.Range(0, parts.Count).OrderBy(i => rank[parts[i].Group]).ThenBy(i => i).ToArray();
-        var tiered = DatasetValuation.TieredKnnShapley(listed.Select(i => parts[i]).ToList(), test, request.K, progress: progress, cancellationToken: cancellationToken).Values;
-        var partValues = new ValueEstimate[parts.Count][];
-        for (var position = 0; position < listed.Length; position++)
-        {
-            partValues[listed[position]] = tiered.PartValues[position];
-        }
-
-        return tiered with { PartValues = partValues };
     }
 
     private static void RequireClassification(RequestValuation request)

@@ -176,6 +176,15 @@ public static partial class KnnShapley
         return RunRange(train, test.Features, range, (workspace, j) => AsymmetricValues(train, test.Classes[j], k, groupStart, workspace), progress, cancellationToken);
     }
 
+    /// <summary>Tiered KNN-Shapley over one range of test points (tiers of groups as in <see cref="Tiered"/>; moments per group).</summary>
+    public static ShardMoments TieredShard(TrainingSet train, IReadOnlyList<int> tierOfGroup, TestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    {
+        CheckArguments(train, test, k);
+        CheckRange(range, test.Count);
+        var (tiers, tierStart) = TierPartition(train, tierOfGroup);
+        return RunRange(train, test.Features, range, (workspace, j) => AsymmetricValues(tiers, test.Classes[j], k, tierStart, workspace), progress, cancellationToken);
+    }
+
     /// <summary>Merges shards in the order given (shard order) into the final estimates.</summary>
     public static ShapleyResult MergeShards(IReadOnlyList<ShardMoments> shards)
     {

@@ -129,6 +129,20 @@ public static partial class KnnShapley
         CancellationToken cancellationToken = default)
     {
         CheckArguments(train, test, k);
+        var (tiers, tierStart) = TierPartition(train, tierOfGroup);
+
+        return Run(
+            train,
+            test.Features,
+            test.Count,
+            (workspace, j) => AsymmetricValues(tiers, test.Classes[j], k, tierStart, workspace),
+            progress,
+            cancellationToken);
+    }
+
+    /// <summary>The training points regrouped by tier (the precedence the recursion uses) and where each tier starts.</summary>
+    private static (TrainingSet Tiers, int[] TierStart) TierPartition(TrainingSet train, IReadOnlyList<int> tierOfGroup)
+    {
         ArgumentNullException.ThrowIfNull(tierOfGroup);
         if (tierOfGroup.Count != train.GroupCount)
         {
@@ -146,15 +160,7 @@ public static partial class KnnShapley
 
         var tierCount = train.GroupCount == 0 ? 1 : tierOfGroup.Max() + 1;
         var tiers = new TrainingSet(train.Features, train.FeatureCount, train.Classes, train.Groups.Select(g => tierOfGroup[g]).ToArray(), tierCount);
-        var tierStart = GroupStarts(tiers.Groups, tierCount);
-
-        return Run(
-            train,
-            test.Features,
-            test.Count,
-            (workspace, j) => AsymmetricValues(tiers, test.Classes[j], k, tierStart, workspace),
-            progress,
-            cancellationToken);
+        return (tiers, GroupStarts(tiers.Groups, tierCount));
     }
 
     /// <summary>Where each group's points start when points are bucketed by group: start[g] = points in groups before g.</summary>

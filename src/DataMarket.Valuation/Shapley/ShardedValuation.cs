@@ -1,4 +1,5 @@
 using DataMarket.Valuation.Data;
+using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Valuation.Shapley;
 
@@ -13,17 +14,22 @@ public sealed class ShardedValuation
     private readonly IReadOnlyList<string> _groupOrder;
     private readonly Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> _shard;
 
+    /// <summary>Where each valued part came from in the request, when the parts are valued in another order (tiers).</summary>
+    private readonly int[]? _requestIndex;
+
     private ShardedValuation(
         IReadOnlyList<TrainingPart> parts, IReadOnlyList<string> groupOrder, int trainingPoints, int testPoints,
-        Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard)
+        Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard, int[]? requestIndex = null)
     {
         _parts = parts;
         _groupOrder = groupOrder;
         TrainingPoints = trainingPoints;
         TestPoints = testPoints;
         _shard = shard;
+        _requestIndex = requestIndex;
     }
 
+    /// <summary>The training parts in the order they were valued.</summary>
     public IReadOnlyList<TrainingPart> Parts => _parts;
 
     public int TrainingPoints { get; }
@@ -31,7 +37,8 @@ public sealed class ShardedValuation
     public int TestPoints { get; }
 
     /// <summary>Whether <paramref name="method"/> is a sum over test points that shards (the exact KNN family).</summary>
-    public static bool Supports(string method) => method is ValuationMethods.KnnShapley or ValuationMethods.AsymmetricKnnShapley;
+    public static bool Supports(string method) =>
+        method is ValuationMethods.KnnShapley or ValuationMethods.AsymmetricKnnShapley or ValuationMethods.TieredKnnShapley;
 
     /// <summary>
     /// Prepares a valuation. Bad data (a non-numeric regression label, an unknown group) throws
@@ -57,6 +64,9 @@ public sealed class ShardedValuation
                 return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.ClassificationShard(train, testSet, k, range, progress, ct));
             }
 
+            case ValuationMethods.AsymmetricKnnShapley or ValuationMethods.TieredKnnShapley when taskType == ValuationMethods.Regression:
+                throw new ArgumentException($"method '{method}' values classification tasks only", nameof(taskType));
+
             case ValuationMethods.AsymmetricKnnShapley:
             {
                 var (train, testSet, groupsInData) = DatasetValuation.Encode(parts, test);
@@ -64,6 +74,21 @@ public sealed class ShardedValuation
                 var precedence = GroupOrder.Resolve(groupsInData, precedenceOrder);
                 var ordered = new TrainingSet(train.Features, train.FeatureCount, train.Classes, train.Groups.Select(g => precedence[g]).ToArray(), train.GroupCount);
                 return new(parts, precedenceOrder.ToArray(), trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.AsymmetricShard(ordered, testSet, k, range, progress, ct));
+            }
+
+            case ValuationMethods.TieredKnnShapley:
+            {
+                // Tiers follow listing order: the group order when there is one (the catalog sends sellers by their
+                // earliest listing), else the order of the parts; parts are valued in that order and put back in Merge.
+                var order = groupOrder ?? parts.Select(p => p.Group).Distinct().ToList();
+                var groups = parts.Select(p => p.Group).Distinct().ToList();
+                var precedence = GroupOrder.Resolve(groups, order);
+                var rank = groups.Select((group, g) => (group, g)).ToDictionary(x => x.group, x => precedence[x.g], StringComparer.Ordinal);
+                var listed = Enumerable.Range(0, parts.Count).OrderBy(i => rank[parts[i].Group]).ThenBy(i => i).ToArray();
+                var listedParts = listed.Select(i => parts[i]).ToList();
+                var (train, testSet, groupsInData) = DatasetValuation.Encode(listedParts, test);
+                var tiers = ReplicationTiers.Assign(train);
+                return new(listedParts, groupsInData, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.TieredShard(train, tiers.TierOfGroup, testSet, k, range, progress, ct), listed);
             }
 
             default:
@@ -74,8 +99,23 @@ public sealed class ShardedValuation
     public ShardMoments RunShard(TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default) =>
         _shard(range, progress, cancellationToken);
 
-    public DatasetValuationResult Merge(IReadOnlyList<ShardMoments> shardsInOrder) =>
-        DatasetValuation.ToDatasetResult(_parts, KnnShapley.MergeShards(shardsInOrder), _groupOrder);
+    /// <summary>Folds the shards in shard order; part values come back in the request's order of parts.</summary>
+    public DatasetValuationResult Merge(IReadOnlyList<ShardMoments> shardsInOrder)
+    {
+        var result = DatasetValuation.ToDatasetResult(_parts, KnnShapley.MergeShards(shardsInOrder), _groupOrder);
+        if (_requestIndex is null)
+        {
+            return result;
+        }
+
+        var partValues = new ValueEstimate[_requestIndex.Length][];
+        for (var position = 0; position < _requestIndex.Length; position++)
+        {
+            partValues[_requestIndex[position]] = result.PartValues[position];
+        }
+
+        return result with { PartValues = partValues };
+    }
 
     /// <summary>Every shard of <paramref name="plan"/> in this process, side by side on the cores, merged in shard order.</summary>
     public DatasetValuationResult RunAll(IReadOnlyList<TestPointRange> plan, IProgress<int>? progress = null, CancellationToken cancellationToken = default)

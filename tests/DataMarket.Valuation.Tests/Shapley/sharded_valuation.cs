@@ -10,6 +10,7 @@ public sealed class sharded_valuation
     [InlineData(ValuationMethods.KnnShapley, ValuationMethods.Classification)]
     [InlineData(ValuationMethods.KnnShapley, ValuationMethods.Regression)]
     [InlineData(ValuationMethods.AsymmetricKnnShapley, ValuationMethods.Classification)]
+    [InlineData(ValuationMethods.TieredKnnShapley, ValuationMethods.Classification)]
     public void Should_give_the_same_bits_whether_shards_run_in_order_side_by_side_or_through_storage(string method, string taskType)
     {
         var (parts, test) = Data(taskType, trainRows: 300, testRows: 37);
@@ -52,6 +53,48 @@ public sealed class sharded_valuation
 
         Assert.Equal(result.TotalUtility.Value, a.Sum(v => v.Value), 10);
         Assert.Equal(whole.GroupValues["a"].Value, result.GroupValues["a"].Value, 12);
+    }
+
+    [Fact]
+    public void Should_give_tiered_values_of_the_unsharded_tiered_valuation_in_the_requests_order_of_parts()
+    {
+        var (parts, test) = Data(ValuationMethods.Classification, trainRows: 300, testRows: 37);
+        // A copy of seller a's data by seller c, who listed last but comes first in the request.
+        var copy = new TrainingPart("p3", "c", parts[0].Data);
+        var valuation = ShardedValuation.Prepare(
+            ValuationMethods.TieredKnnShapley, ValuationMethods.Classification, [copy, parts[0], parts[1]], test, k: 3, groupOrder: ["a", "b", "c"]);
+        var sharded = valuation.RunAll(ShardPlan.For(valuation.TrainingPoints, valuation.TestPoints, pairsPerShard: 450 * 5));
+
+        // Shards merge their moments at other boundaries than the unsharded run's fixed blocks: equal to rounding.
+        var whole = DatasetValuation.TieredKnnShapley([parts[0], parts[1], copy], test, 3);
+        Assert.Equal([0, 0, 1], whole.Tiers.TierOfGroup);
+        foreach (var (request, valued) in new[] { (0, 2), (1, 0), (2, 1) })
+        {
+            Assert.Equal(whole.Values.PartValues[valued].Length, sharded.PartValues[request].Length);
+            for (var i = 0; i < sharded.PartValues[request].Length; i++)
+            {
+                Assert.Equal(whole.Values.PartValues[valued][i].Value, sharded.PartValues[request][i].Value, 12);
+                Assert.Equal(whole.Values.PartValues[valued][i].StandardError, sharded.PartValues[request][i].StandardError, 12);
+            }
+        }
+
+        foreach (var seller in new[] { "a", "b", "c" })
+        {
+            Assert.Equal(whole.Values.GroupValues[seller].Value, sharded.GroupValues[seller].Value, 12);
+        }
+
+        Assert.True(sharded.GroupValues["c"].Value < sharded.GroupValues["a"].Value, "the copy earns less than the original");
+        Assert.Equal(whole.Values.TotalUtility.Value, sharded.TotalUtility.Value, 12);
+    }
+
+    [Theory]
+    [InlineData(ValuationMethods.AsymmetricKnnShapley)]
+    [InlineData(ValuationMethods.TieredKnnShapley)]
+    public void Should_refuse_a_regression_task_for_the_methods_that_value_classification_only(string method)
+    {
+        var (parts, test) = Data(ValuationMethods.Regression, trainRows: 10, testRows: 3);
+        var error = Assert.Throws<ArgumentException>(() => ShardedValuation.Prepare(method, ValuationMethods.Regression, parts, test, k: 3));
+        Assert.Contains("classification tasks only", error.Message);
     }
 
     [Fact]
