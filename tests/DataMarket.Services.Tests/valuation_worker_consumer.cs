@@ -91,9 +91,8 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
 
         // The same shards in one process, side by side, merged in shard order.
         var csvTrain = "x,label\n0,a\n1,a\n2,b\n10,b\n";
-        TabularDataset Read(string csv) => DatasetReader.Load(new MemoryStream(Encoding.UTF8.GetBytes(csv)), new DatasetReadOptions { SourceName = "t", Format = DatasetFormat.Csv });
         var local = ShardedValuation.Prepare("knn-shapley", "classification",
-            [new TrainingPart("1", "s1", Read(csvTrain)), new TrainingPart("2", "s2", Read(csvTrain))], Read("x,label\n0.5,a\n9,b\n4,a\n"), 2);
+            [new TrainingPart("1", "s1", Parse(csvTrain)), new TrainingPart("2", "s2", Parse(csvTrain))], Parse("x,label\n0.5,a\n9,b\n4,a\n"), 2);
         var expected = local.RunAll(ShardPlan.For(8, 3, 8)).PartValues.SelectMany(v => v).ToList();
         var points = StoredPoints(completed);
         Assert.Equal(expected.Select(e => BitConverter.DoubleToInt64Bits(e.Value)), points.Select(p => BitConverter.DoubleToInt64Bits(p.Value)));
@@ -173,6 +172,30 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         Assert.True(completed.Sellers[2].Value < completed.Sellers[0].Value, "the copy earns less than the original");
     }
 
+    [Fact]
+    public async Task Should_value_sellers_as_the_players_in_shards_with_no_point_values()
+    {
+        var first = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n");
+        var second = await StoreAsync("x,label\n0.2,a\n9,b\n");
+        var test = await StoreAsync("x,label\n0.5,a\n9,b\n3,a\n");
+
+        await _harness.Bus.Publish(Request(test, [("s1", first), ("s2", second)], "seller-shapley", 2));
+
+        Assert.True(await _harness.Published.Any<ValuationCompleted>());
+        var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
+        Assert.Null(completed.PointValues);
+        // Three test points, one per shard here: every shard was merged.
+        Assert.Equal(3, completed.TestPoints);
+        Assert.Equal(["s1", "s2"], completed.Sellers.Select(s => s.SellerId));
+        Assert.Equal(completed.TotalUtility, completed.Sellers.Sum(s => s.Value), 12);
+        var reference = DatasetValuation.SellerShapleyClassification(
+            [new TrainingPart("l1", "s1", Parse("x,label\n0,a\n1,a\n2,b\n10,b\n")), new TrainingPart("l2", "s2", Parse("x,label\n0.2,a\n9,b\n"))],
+            Parse("x,label\n0.5,a\n9,b\n3,a\n"),
+            2);
+        Assert.Equal(reference.Groups[0].Value, completed.Sellers[0].Value, 12);
+        Assert.Equal(reference.Groups[1].Value, completed.Sellers[1].Value, 12);
+    }
+
     [Theory]
     [InlineData("knn-magic", 5, "unknown valuation method 'knn-magic'")]
     [InlineData("knn-shapley", 0, "K must be at least 1")]
@@ -232,4 +255,7 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         K = k,
         RequestedAt = DateTimeOffset.UtcNow,
     };
+
+    private static TabularDataset Parse(string csv) =>
+        DatasetReader.Load(new MemoryStream(Encoding.UTF8.GetBytes(csv)), new DatasetReadOptions { SourceName = "t", Format = DatasetFormat.Csv });
 }

@@ -31,7 +31,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
         DatasetValuationResult result;
         try
         {
-            result = await Task.Run(() => Compute(request, parts, test, device, progress, cancellationToken), cancellationToken);
+            result = await Task.Run(() => Compute(request, parts, test, progress, cancellationToken), cancellationToken);
         }
         catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
         {
@@ -126,32 +126,15 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
         };
     }
 
+    /// <summary>The methods that do not shard (<see cref="ShardedValuation.Supports"/>) run whole here.</summary>
     private static DatasetValuationResult Compute(
-        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, ValuationDevice device, IProgress<int>? progress, CancellationToken cancellationToken)
+        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
     {
         switch (request.Method)
         {
-            case ValuationMethods.KnnShapley when request.TaskType == ValuationMethods.Regression:
-                return DatasetValuation.KnnShapleyRegression(parts, test, request.K, $"test task {request.TaskId}", request.Task.LabelColumn, progress, cancellationToken, device);
-            case ValuationMethods.KnnShapley:
-                return DatasetValuation.KnnShapleyClassification(parts, test, request.K, progress, cancellationToken, device);
-            case ValuationMethods.AsymmetricKnnShapley:
-                RequireClassification(request);
-                var order = request.GroupOrder ?? parts.Select(p => p.Group).Distinct().ToList();
-                return DatasetValuation.AsymmetricKnnShapley(parts, test, request.K, order, progress, cancellationToken, device);
             case ValuationMethods.Logra:
                 RequireClassification(request);
                 return ValueLogra(parts, test, progress, cancellationToken);
-            case ValuationMethods.SellerShapley:
-                RequireClassification(request);
-                var sellers = DatasetValuation.SellerShapleyClassification(parts, test, request.K, progress: progress, cancellationToken: cancellationToken, device: device);
-                var names = sellers.GroupNames!;
-                return new DatasetValuationResult(
-                    [],
-                    names.Select((name, g) => (name, g)).ToDictionary(x => x.name, x => sellers.Groups[x.g]),
-                    names,
-                    sellers.TotalUtility,
-                    sellers.TestPoints);
             default:
                 throw new ValuationRejectedException($"unknown valuation method '{request.Method}'");
         }

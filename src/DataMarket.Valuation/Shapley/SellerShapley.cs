@@ -48,16 +48,7 @@ public static class SellerShapley
         ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
-        if (train.GroupCount > MaxExactGroups)
-        {
-            throw new ValuationInputException(
-                $"exact seller Shapley handles at most {MaxExactGroups} sellers, the data has {train.GroupCount}; use the sampled estimate");
-        }
-
-        var m = train.GroupCount;
-        var weights = CoalitionWeights(m);
-        return Run(train, test, k, 0, progress, cancellationToken, maxThreads, device, (workspace, j) =>
-            ExactForTestPoint(train, test.Classes[j], k, weights, workspace));
+        return Run(train, test, k, 0, progress, cancellationToken, maxThreads, device, ExactValuer(train, test, k));
     }
 
     /// <summary>
@@ -78,13 +69,51 @@ public static class SellerShapley
         ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
+        return Run(train, test, k, permutationsPerTestPoint, progress, cancellationToken, maxThreads, device, SampledValuer(train, test, k, permutationsPerTestPoint, seed));
+    }
+
+    /// <summary>
+    /// One shard of a seller valuation: the group and utility moments over <paramref name="range"/>'s test points, on one
+    /// thread in the same fixed blocks, exact when <paramref name="permutationsPerTestPoint"/> is 0 and sampled
+    /// otherwise (each test point's permutations are seeded by its index, so a shard draws what a whole run draws).
+    /// Merged in shard order with <see cref="KnnShapley.MergeShards"/>; the points' moments are empty.
+    /// </summary>
+    public static ShardMoments Shard(
+        TrainingSet train, TestSet test, int k, TestPointRange range, int permutationsPerTestPoint = 0, int seed = 0,
+        IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    {
+        CheckArguments(train, test, k);
+        ArgumentNullException.ThrowIfNull(range);
+        if (range.First < 0 || range.Count < 1 || range.First + range.Count > test.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(range), range, $"test points {range.First}..{range.First + range.Count - 1} are not within the {test.Count} test points");
+        }
+
+        var valuer = permutationsPerTestPoint == 0 ? ExactValuer(train, test, k) : SampledValuer(train, test, k, permutationsPerTestPoint, seed);
+        var (groups, utility) = Accumulate(train, test, k, range.First, range.Count, progress, cancellationToken, maxThreads: 1, device: null, valuer);
+        return new ShardMoments(range, new RunningMoments(0), groups, utility);
+    }
+
+    private static Func<Workspace, int, double> ExactValuer(TrainingSet train, TestSet test, int k)
+    {
+        if (train.GroupCount > MaxExactGroups)
+        {
+            throw new ValuationInputException(
+                $"exact seller Shapley handles at most {MaxExactGroups} sellers, the data has {train.GroupCount}; use the sampled estimate");
+        }
+
+        var weights = CoalitionWeights(train.GroupCount);
+        return (workspace, j) => ExactForTestPoint(train, test.Classes[j], k, weights, workspace);
+    }
+
+    private static Func<Workspace, int, double> SampledValuer(TrainingSet train, TestSet test, int k, int permutationsPerTestPoint, int seed)
+    {
         if (permutationsPerTestPoint < 1)
         {
             throw new ValuationInputException($"permutations per test point must be at least 1, got {permutationsPerTestPoint}");
         }
 
-        return Run(train, test, k, permutationsPerTestPoint, progress, cancellationToken, maxThreads, device, (workspace, j) =>
-            SampledForTestPoint(train, test.Classes[j], k, permutationsPerTestPoint, new Random(TestPointSeed(seed, j)), workspace));
+        return (workspace, j) => SampledForTestPoint(train, test.Classes[j], k, permutationsPerTestPoint, new Random(TestPointSeed(seed, j)), workspace);
     }
 
     private static void CheckArguments(TrainingSet train, TestSet test, int k)
@@ -109,6 +138,22 @@ public static class SellerShapley
         ValuationDevice? device,
         Func<Workspace, int, double> valueTestPoint)
     {
+        var (groups, utility) = Accumulate(train, test, k, 0, test.Count, progress, cancellationToken, maxThreads, device, valueTestPoint);
+        return new GroupShapleyResult(groups.Estimates(), utility.Estimate(0), test.Count, permutations == 0, permutations);
+    }
+
+    private static (RunningMoments Groups, RunningMoments Utility) Accumulate(
+        TrainingSet train,
+        TestSet test,
+        int k,
+        int first,
+        int count,
+        IProgress<int>? progress,
+        CancellationToken cancellationToken,
+        int maxThreads,
+        ValuationDevice? device,
+        Func<Workspace, int, double> valueTestPoint)
+    {
         // Fixed blocks of test points merged in block order: the same inputs and seed give bit-identical results
         // however many threads ran them.
         var m = train.GroupCount;
@@ -117,15 +162,15 @@ public static class SellerShapley
         var completed = 0;
         using var deviceRanking = device?.CreateRanking(train.Features, train.FeatureCount, maxBlock: 1);
         TestPointBlocks.Run(
-            0,
-            test.Count,
+            first,
+            count,
             maxThreads,
             () => new Workspace(train.Count, m, k, deviceRanking),
-            (workspace, first, count) =>
+            (workspace, blockFirst, blockCount) =>
             {
                 workspace.GroupMoments.Clear();
                 workspace.UtilityMoments.Clear();
-                for (var j = first; j < first + count; j++)
+                for (var j = blockFirst; j < blockFirst + blockCount; j++)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     workspace.Ranking.Rank(train.Features, train.FeatureCount, test.Row(j));
@@ -143,7 +188,7 @@ public static class SellerShapley
             },
             cancellationToken);
 
-        return new GroupShapleyResult(groupMoments.Estimates(), utilityMoments.Estimate(0), test.Count, permutations == 0, permutations);
+        return (groupMoments, utilityMoments);
     }
 
     /// <summary>

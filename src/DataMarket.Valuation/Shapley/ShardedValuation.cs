@@ -17,9 +17,12 @@ public sealed class ShardedValuation
     /// <summary>Where each valued part came from in the request, when the parts are valued in another order (tiers).</summary>
     private readonly int[]? _requestIndex;
 
+    /// <summary>Whether points are valued (false for seller Shapley, where the sellers are the players).</summary>
+    private readonly bool _valuesPoints;
+
     private ShardedValuation(
         IReadOnlyList<TrainingPart> parts, IReadOnlyList<string> groupOrder, int trainingPoints, int testPoints,
-        Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard, int[]? requestIndex = null)
+        Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard, int[]? requestIndex = null, bool valuesPoints = true)
     {
         _parts = parts;
         _groupOrder = groupOrder;
@@ -27,6 +30,7 @@ public sealed class ShardedValuation
         TestPoints = testPoints;
         _shard = shard;
         _requestIndex = requestIndex;
+        _valuesPoints = valuesPoints;
     }
 
     /// <summary>The training parts in the order they were valued.</summary>
@@ -38,7 +42,8 @@ public sealed class ShardedValuation
 
     /// <summary>Whether <paramref name="method"/> is a sum over test points that shards (the exact KNN family).</summary>
     public static bool Supports(string method) =>
-        method is ValuationMethods.KnnShapley or ValuationMethods.AsymmetricKnnShapley or ValuationMethods.TieredKnnShapley;
+        method is ValuationMethods.KnnShapley or ValuationMethods.AsymmetricKnnShapley or ValuationMethods.TieredKnnShapley
+            or ValuationMethods.SellerShapley;
 
     /// <summary>
     /// Prepares a valuation. Bad data (a non-numeric regression label, an unknown group) throws
@@ -64,7 +69,8 @@ public sealed class ShardedValuation
                 return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.ClassificationShard(train, testSet, k, range, progress, ct));
             }
 
-            case ValuationMethods.AsymmetricKnnShapley or ValuationMethods.TieredKnnShapley when taskType == ValuationMethods.Regression:
+            case ValuationMethods.AsymmetricKnnShapley or ValuationMethods.TieredKnnShapley or ValuationMethods.SellerShapley
+                when taskType == ValuationMethods.Regression:
                 throw new ArgumentException($"method '{method}' values classification tasks only", nameof(taskType));
 
             case ValuationMethods.AsymmetricKnnShapley:
@@ -91,6 +97,14 @@ public sealed class ShardedValuation
                 return new(listedParts, groupsInData, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.TieredShard(train, tiers.TierOfGroup, testSet, k, range, progress, ct), listed);
             }
 
+            case ValuationMethods.SellerShapley:
+            {
+                // Exact up to MaxExactGroups sellers, else the sampled estimate with the default permutations and seed.
+                var (train, testSet, groupsInData) = DatasetValuation.Encode(parts, test);
+                var permutations = train.GroupCount <= SellerShapley.MaxExactGroups ? 0 : SellerShapley.DefaultPermutationsPerTestPoint;
+                return new(parts, groupsInData, trainingPoints, testSet.Count, (range, progress, ct) => SellerShapley.Shard(train, testSet, k, range, permutations, seed: 0, progress, ct), valuesPoints: false);
+            }
+
             default:
                 throw new ArgumentException($"method '{method}' does not shard over test points", nameof(method));
         }
@@ -102,7 +116,14 @@ public sealed class ShardedValuation
     /// <summary>Folds the shards in shard order; part values come back in the request's order of parts.</summary>
     public DatasetValuationResult Merge(IReadOnlyList<ShardMoments> shardsInOrder)
     {
-        var result = DatasetValuation.ToDatasetResult(_parts, KnnShapley.MergeShards(shardsInOrder), _groupOrder);
+        var merged = KnnShapley.MergeShards(shardsInOrder);
+        if (!_valuesPoints)
+        {
+            return new DatasetValuationResult(
+                [], _groupOrder.Select((group, g) => (group, g)).ToDictionary(x => x.group, x => merged.Groups[x.g], StringComparer.Ordinal), _groupOrder, merged.TotalUtility, merged.TestPoints);
+        }
+
+        var result = DatasetValuation.ToDatasetResult(_parts, merged, _groupOrder);
         if (_requestIndex is null)
         {
             return result;

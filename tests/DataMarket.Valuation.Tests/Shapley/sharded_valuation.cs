@@ -11,6 +11,7 @@ public sealed class sharded_valuation
     [InlineData(ValuationMethods.KnnShapley, ValuationMethods.Regression)]
     [InlineData(ValuationMethods.AsymmetricKnnShapley, ValuationMethods.Classification)]
     [InlineData(ValuationMethods.TieredKnnShapley, ValuationMethods.Classification)]
+    [InlineData(ValuationMethods.SellerShapley, ValuationMethods.Classification)]
     public void Should_give_the_same_bits_whether_shards_run_in_order_side_by_side_or_through_storage(string method, string taskType)
     {
         var (parts, test) = Data(taskType, trainRows: 300, testRows: 37);
@@ -87,9 +88,53 @@ public sealed class sharded_valuation
         Assert.Equal(whole.Values.TotalUtility.Value, sharded.TotalUtility.Value, 12);
     }
 
+    [Fact]
+    public void Should_give_seller_values_of_the_unsharded_seller_valuation()
+    {
+        var (parts, test) = Data(ValuationMethods.Classification, trainRows: 300, testRows: 37);
+        var valuation = ShardedValuation.Prepare(ValuationMethods.SellerShapley, ValuationMethods.Classification, parts, test, k: 3);
+        var sharded = valuation.RunAll(ShardPlan.For(valuation.TrainingPoints, valuation.TestPoints, pairsPerShard: 300 * 5));
+        var whole = DatasetValuation.SellerShapleyClassification(parts, test, 3);
+
+        Assert.True(whole.Exact);
+        Assert.Empty(sharded.PartValues);
+        Assert.Equal(whole.GroupNames, sharded.GroupOrder);
+        for (var g = 0; g < whole.Groups.Length; g++)
+        {
+            Assert.Equal(whole.Groups[g].Value, sharded.GroupValues[whole.GroupNames![g]].Value, 12);
+            Assert.Equal(whole.Groups[g].StandardError, sharded.GroupValues[whole.GroupNames![g]].StandardError, 12);
+        }
+
+        Assert.Equal(whole.TotalUtility.Value, sharded.TotalUtility.Value, 12);
+        // Efficiency: the sellers' values add up to the utility of all of them.
+        Assert.Equal(sharded.TotalUtility.Value, sharded.GroupValues.Values.Sum(v => v.Value), 10);
+    }
+
+    [Fact]
+    public void Should_draw_the_same_permutations_per_test_point_whether_sampled_seller_values_run_whole_or_in_shards()
+    {
+        var (parts, test) = Data(ValuationMethods.Classification, trainRows: 200, testRows: 23);
+        var (train, testSet, _) = DatasetValuation.Encode(parts, test);
+        var whole = SellerShapley.Sampled(train, testSet, 3, permutationsPerTestPoint: 7, seed: 5);
+        var shards = ShardPlan.For(200, 23, pairsPerShard: 200 * 4)
+            .Select(range => SellerShapley.Shard(train, testSet, 3, range, permutationsPerTestPoint: 7, seed: 5))
+            .ToList();
+        var merged = KnnShapley.MergeShards(shards);
+
+        for (var g = 0; g < whole.Groups.Length; g++)
+        {
+            Assert.Equal(whole.Groups[g].Value, merged.Groups[g].Value, 12);
+        }
+
+        // A different seed draws other permutations: the comparison above is not vacuous.
+        var other = KnnShapley.MergeShards([SellerShapley.Shard(train, testSet, 3, new TestPointRange(0, 23), permutationsPerTestPoint: 7, seed: 6)]);
+        Assert.NotEqual(whole.Groups[0].Value, other.Groups[0].Value);
+    }
+
     [Theory]
     [InlineData(ValuationMethods.AsymmetricKnnShapley)]
     [InlineData(ValuationMethods.TieredKnnShapley)]
+    [InlineData(ValuationMethods.SellerShapley)]
     public void Should_refuse_a_regression_task_for_the_methods_that_value_classification_only(string method)
     {
         var (parts, test) = Data(ValuationMethods.Regression, trainRows: 10, testRows: 3);
