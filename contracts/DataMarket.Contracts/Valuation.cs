@@ -33,7 +33,17 @@ public record RequestValuation
     public IReadOnlyList<string>? GroupOrder { get; init; }
     /// <summary><c>auto</c>, <c>cpu</c> or <c>gpu</c>: which worker pool computes the shards.</summary>
     public string Device { get; init; } = "auto";
+    /// <summary>The buyer's proxy-model checkpoint (safetensors, checked by the catalog) for <c>logra</c>; null: train one.</summary>
+    public ModelReference? Model { get; init; }
     public required DateTimeOffset RequestedAt { get; init; }
+}
+
+/// <summary>Where a proxy-model checkpoint's bytes live.</summary>
+public record ModelReference
+{
+    public required string BlobId { get; init; }
+    /// <summary><c>safetensors</c>.</summary>
+    public required string Format { get; init; }
 }
 
 /// <summary>

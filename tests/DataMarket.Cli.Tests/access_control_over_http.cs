@@ -57,6 +57,8 @@ public sealed class access_control_over_http(EmbeddedServer server) : IClassFixt
             new(HttpMethod.Delete, $"/api/me/keys/{buyerX.KeyId}", () => null),
             new(HttpMethod.Post, "/api/accounts", () => JsonContent.Create(new { role = "operator", name = "sneaky" })),
             new(HttpMethod.Get, "/api/audit", () => null),
+            new(HttpMethod.Get, "/api/models", () => null),
+            new(HttpMethod.Post, "/api/models?fileName=m.safetensors", () => new ByteArrayContent(new byte[16])),
         };
 
         using var anonymous = server.Anonymous();

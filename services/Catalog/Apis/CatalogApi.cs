@@ -81,6 +81,34 @@ public static class CatalogApi
             .Produces<TestTaskView>()
             .ProducesProblem(StatusCodes.Status400BadRequest);
 
+        var maxModel = app.ServiceProvider.GetRequiredService<CatalogOptions>().MaxModelBytes;
+        api.MapPost("/models", (HttpContext http, string? name, string? fileName, CatalogService catalog, CancellationToken ct) =>
+            Run(async () =>
+            {
+                var file = fileName ?? "model.safetensors";
+                var model = await catalog.UploadModelAsync(Actor(http), new UploadModelRequest(name ?? file, file), http.Request.Body, ct, IdempotencyKey(http));
+                return Results.Created($"/api/models/{model.Id}", model);
+            }))
+            .RequireAuthorization(Roles.Buyer)
+            .WithMetadata(new RequestSizeLimitAttribute(maxModel))
+            .WithSummary("Upload a proxy-model checkpoint for LoGra (a safetensors tabular MLP in the body; buyers)")
+            .Produces<ProxyModelView>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+
+        api.MapGet("/models", (HttpContext http, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.ListModelsAsync(Actor(http), offset ?? 0, limit ?? 100, ct))))
+            .RequireAuthorization(Roles.Buyer)
+            .WithSummary("The caller's proxy models (buyers)")
+            .Produces<IReadOnlyList<ProxyModelView>>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+
+        api.MapGet("/models/{id:guid}", (HttpContext http, Guid id, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.GetModelAsync(Actor(http), id, ct))))
+            .RequireAuthorization(Roles.Buyer)
+            .WithSummary("One of the caller's proxy models (buyers)")
+            .Produces<ProxyModelView>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+
         api.MapGet("/valuations", (HttpContext http, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
             Run(async () => Results.Ok(await catalog.ListValuationsAsync(Actor(http), offset ?? 0, limit ?? 100, ct))))
             .RequireAuthorization(Roles.Buyer)

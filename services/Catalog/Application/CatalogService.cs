@@ -21,7 +21,8 @@ public sealed class CatalogService(
     IValidator<CreateListingRequest> createListingValidator,
     IValidator<UploadOptions> uploadValidator,
     IValidator<PostTestTaskRequest> testTaskValidator,
-    IValidator<RequestValuationRequest> valuationValidator)
+    IValidator<RequestValuationRequest> valuationValidator,
+    IValidator<UploadModelRequest> modelValidator)
 {
     public const int MaxPageSize = 1000;
 
@@ -163,6 +164,80 @@ public sealed class CatalogService(
         }
     }
 
+    /// <summary>
+    /// Stores a buyer's proxy-model checkpoint once its header shows a usable tabular MLP (safetensors only; see
+    /// <see cref="ProxyCheckpoint"/>); nothing is kept when it does not.
+    /// </summary>
+    public async Task<ProxyModelView> UploadModelAsync(
+        string buyerId, UploadModelRequest request, Stream content, CancellationToken cancellationToken, string? idempotencyKey = null)
+    {
+        RequireActor(buyerId);
+        await ValidateAsync(modelValidator, request, cancellationToken);
+        if (await FindIdempotentAsync(buyerId, idempotencyKey, Operations.UploadModel, cancellationToken) is { } existing)
+        {
+            return await GetModelAsync(buyerId, existing, cancellationToken);
+        }
+
+        StagedBlob staged;
+        try
+        {
+            staged = await blobs.StageAsync(content, options.MaxModelBytes, cancellationToken);
+        }
+        catch (BlobTooLargeException exception)
+        {
+            throw new CatalogException(CatalogErrorKind.TooLarge, $"the checkpoint is larger than the limit of {exception.MaxBytes} bytes (Catalog__MaxModelBytes)");
+        }
+
+        using (staged)
+        {
+            ProxyCheckpointSummary summary;
+            await using (var file = File.OpenRead(staged.Path))
+            {
+                summary = ProxyCheckpoint.Inspect(file, request.FileName);
+            }
+
+            staged.Commit();
+            var model = new ProxyModel
+            {
+                Id = Guid.NewGuid(),
+                BuyerId = buyerId,
+                Name = request.Name.Trim(),
+                BlobId = staged.BlobId,
+                InputWidth = summary.InputWidth,
+                HiddenWidths = string.Join(',', summary.HiddenWidths),
+                OutputWidth = summary.OutputWidth,
+                Bytes = staged.Length,
+                UploadedAt = DateTime.UtcNow,
+            };
+            db.Models.Add(model);
+            Remember(buyerId, idempotencyKey, Operations.UploadModel, model.Id);
+            if (await SaveIdempotentAsync(buyerId, idempotencyKey, Operations.UploadModel, cancellationToken) is { } raced)
+            {
+                return await GetModelAsync(buyerId, raced, cancellationToken);
+            }
+
+            return ProxyModelView.From(model);
+        }
+    }
+
+    public async Task<ProxyModelView> GetModelAsync(string buyerId, Guid modelId, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        var model = await db.Models.AsNoTracking().SingleOrDefaultAsync(m => m.Id == modelId && m.BuyerId == buyerId, cancellationToken)
+            ?? throw CatalogException.NotFound("model");
+        return ProxyModelView.From(model);
+    }
+
+    /// <summary>The buyer's own proxy models, newest first.</summary>
+    public async Task<IReadOnlyList<ProxyModelView>> ListModelsAsync(string buyerId, int offset, int limit, CancellationToken cancellationToken)
+    {
+        RequireActor(buyerId);
+        RequirePage(offset, limit);
+        var models = await db.Models.AsNoTracking().Where(m => m.BuyerId == buyerId)
+            .OrderByDescending(m => m.UploadedAt).ThenBy(m => m.Id).Skip(offset).Take(limit).ToListAsync(cancellationToken);
+        return models.Select(ProxyModelView.From).ToList();
+    }
+
     public async Task<ValuationView> RequestValuationAsync(
         string buyerId, RequestValuationRequest request, CancellationToken cancellationToken, string? idempotencyKey = null)
     {
@@ -211,6 +286,18 @@ public sealed class CatalogService(
             throw new CatalogException(CatalogErrorKind.Invalid, "some listings cannot be valued against this task", errors);
         }
 
+        ProxyModel? model = null;
+        if (request.ModelId is { } modelId)
+        {
+            model = await db.Models.AsNoTracking().SingleOrDefaultAsync(m => m.Id == modelId && m.BuyerId == buyerId, cancellationToken)
+                ?? throw CatalogException.NotFound("model");
+            if (model.InputWidth != task.Features)
+            {
+                throw new CatalogException(CatalogErrorKind.Invalid, "the model does not fit the task",
+                    new Dictionary<string, string[]> { ["modelId"] = [$"the model takes {model.InputWidth} features but the test task has {task.Features}"] });
+            }
+        }
+
         var active = await db.Valuations.CountAsync(
             v => v.BuyerId == buyerId && (v.Status == ValuationStatus.Pending || v.Status == ValuationStatus.Running), cancellationToken);
         if (active >= options.MaxActiveValuationsPerBuyer)
@@ -232,6 +319,7 @@ public sealed class CatalogService(
             RequestedAt = DateTime.UtcNow,
             CallbackUrl = request.CallbackUrl,
             CallbackSecret = request.CallbackUrl is null ? null : ValuationCallbacks.NewSecret(),
+            ModelId = model?.Id,
         };
         db.Valuations.Add(valuation);
         outbox.Add(new RequestValuation
@@ -252,6 +340,7 @@ public sealed class CatalogService(
             // Precedence for asymmetric valuation: sellers by their earliest listing among those valued.
             GroupOrder = listings.OrderBy(l => l.ListedAt).ThenBy(l => l.Id).Select(l => l.SellerId).Distinct().ToList(),
             Device = request.Device ?? "auto",
+            Model = model is null ? null : new ModelReference { BlobId = model.BlobId, Format = "safetensors" },
             RequestedAt = valuation.RequestedAt,
         });
         Remember(buyerId, idempotencyKey, Operations.RequestValuation, valuation.Id);
@@ -436,6 +525,7 @@ public sealed class CatalogService(
         public const string CreateListing = "create-listing";
         public const string PostTestTask = "post-test-task";
         public const string RequestValuation = "request-valuation";
+        public const string UploadModel = "upload-model";
     }
 
     private async Task<Guid?> FindIdempotentAsync(string actorId, string? key, string operation, CancellationToken cancellationToken)

@@ -11,8 +11,12 @@ public sealed record UploadOptions(string Format, string LabelColumn, string Fil
 
 public sealed record PostTestTaskRequest(string Name, UploadOptions Upload);
 
+/// <summary>A buyer's proxy-model checkpoint for LoGra valuations (the body is the file).</summary>
+public sealed record UploadModelRequest(string Name, string FileName);
+
 public sealed record RequestValuationRequest(
-    Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K, string? TaskType = null, string? Device = null, string? CallbackUrl = null);
+    Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K, string? TaskType = null, string? Device = null, string? CallbackUrl = null,
+    Guid? ModelId = null);
 
 public sealed class CreateListingRequestValidator : AbstractValidator<CreateListingRequest>
 {
@@ -49,6 +53,20 @@ public sealed class PostTestTaskRequestValidator : AbstractValidator<PostTestTas
     }
 }
 
+public sealed class UploadModelRequestValidator : AbstractValidator<UploadModelRequest>
+{
+    public UploadModelRequestValidator()
+    {
+        RuleFor(r => r.Name).NotEmpty().MaximumLength(NameRules.MaxNameLength)
+            .Must(n => NameRules.IsPrintable(n)).WithMessage("the name may not contain control characters");
+        RuleFor(r => r.FileName)
+            .Must(NameRules.IsPlainFileName).WithMessage($"the file name must be a plain name of at most {NameRules.MaxFileNameLength} printable characters")
+            .Must(f => f.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            .WithMessage("only .safetensors checkpoints are accepted here: a pickled PyTorch file (.pt, .pth, .bin) can run code when it is read; "
+                + "convert one with safetensors.torch.save_file(torch.load('model.pt'), 'model.safetensors')");
+    }
+}
+
 public sealed class RequestValuationRequestValidator : AbstractValidator<RequestValuationRequest>
 {
     public const int MaxListings = 1000;
@@ -56,6 +74,10 @@ public sealed class RequestValuationRequestValidator : AbstractValidator<Request
 
     public RequestValuationRequestValidator()
     {
+        RuleFor(r => r.ModelId)
+            .Must((r, _) => r.Method == ValuationMethods.Logra)
+            .WithMessage("a model is used by method 'logra' only")
+            .When(r => r.ModelId is not null);
         RuleFor(r => r.TaskId).NotEmpty();
         RuleFor(r => r.ListingIds).NotEmpty().WithMessage("name at least one listing to value");
         RuleFor(r => r.ListingIds.Count).LessThanOrEqualTo(MaxListings).OverridePropertyName("listingIds");

@@ -20,6 +20,15 @@ public sealed record TestTaskView(Guid Id, string BuyerId, string Name, string F
     public static TestTaskView From(TestTask t) => new(t.Id, t.BuyerId, t.Name, t.Format, t.Rows, t.Features, t.PostedAt);
 }
 
+/// <summary>A buyer's proxy model as the buyer sees it: what the checkpoint holds, not where it is stored.</summary>
+public sealed record ProxyModelView(Guid Id, string Name, int InputWidth, IReadOnlyList<int> HiddenWidths, int OutputWidth, long Bytes, DateTime UploadedAt)
+{
+    public static ProxyModelView From(ProxyModel m) => new(
+        m.Id, m.Name, m.InputWidth,
+        m.HiddenWidths.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(w => int.Parse(w, System.Globalization.CultureInfo.InvariantCulture)).ToArray(),
+        m.OutputWidth, m.Bytes, m.UploadedAt);
+}
+
 /// <summary>A value with its standard error and 95% interval; the error and interval are null when they cannot be estimated.</summary>
 public sealed record EstimateView(double Value, double? StandardError, double? Lower95, double? Upper95)
 {

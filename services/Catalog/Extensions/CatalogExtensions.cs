@@ -17,6 +17,7 @@ public static class CatalogExtensions
         services.AddSingleton<IValidator<CreateListingRequest>, CreateListingRequestValidator>();
         services.AddSingleton<IValidator<UploadOptions>, UploadOptionsValidator>();
         services.AddSingleton<IValidator<PostTestTaskRequest>, PostTestTaskRequestValidator>();
+        services.AddSingleton<IValidator<UploadModelRequest>, UploadModelRequestValidator>();
         services.AddSingleton<IValidator<RequestValuationRequest>, RequestValuationRequestValidator>();
         services.AddScoped<Outbox>();
         services.AddSingleton<OutboxSignal>();

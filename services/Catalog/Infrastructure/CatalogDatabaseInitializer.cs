@@ -68,10 +68,31 @@ public sealed class CatalogDatabaseInitializer(IServiceScopeFactory scopes, ILog
                   """,
             cancellationToken);
 
+        await db.Database.ExecuteSqlRawAsync(
+            db.Database.IsNpgsql()
+                ? """
+                  CREATE TABLE IF NOT EXISTS proxy_models (
+                      "Id" uuid NOT NULL, "BuyerId" character varying(200) NOT NULL, "Name" character varying(200) NOT NULL,
+                      "BlobId" character varying(64) NOT NULL, "InputWidth" integer NOT NULL, "HiddenWidths" character varying(200) NOT NULL,
+                      "OutputWidth" integer NOT NULL, "Bytes" bigint NOT NULL, "UploadedAt" timestamp with time zone NOT NULL,
+                      CONSTRAINT "PK_proxy_models" PRIMARY KEY ("Id"));
+                  CREATE INDEX IF NOT EXISTS "IX_proxy_models_BuyerId" ON proxy_models ("BuyerId")
+                  """
+                : """
+                  CREATE TABLE IF NOT EXISTS proxy_models (
+                      "Id" TEXT NOT NULL, "BuyerId" TEXT NOT NULL, "Name" TEXT NOT NULL, "BlobId" TEXT NOT NULL,
+                      "InputWidth" INTEGER NOT NULL, "HiddenWidths" TEXT NOT NULL, "OutputWidth" INTEGER NOT NULL,
+                      "Bytes" INTEGER NOT NULL, "UploadedAt" TEXT NOT NULL,
+                      CONSTRAINT "PK_proxy_models" PRIMARY KEY ("Id"));
+                  CREATE INDEX IF NOT EXISTS "IX_proxy_models_BuyerId" ON proxy_models ("BuyerId")
+                  """,
+            cancellationToken);
+
         // Columns added later, likewise.
         await AddColumnIfMissingAsync(db, "outbox", "TraceParent", "text", cancellationToken);
         await AddColumnIfMissingAsync(db, "valuations", "CallbackUrl", "character varying(2000)", cancellationToken);
         await AddColumnIfMissingAsync(db, "valuations", "CallbackSecret", "character varying(100)", cancellationToken);
+        await AddColumnIfMissingAsync(db, "valuations", "ModelId", "uuid", cancellationToken);
     }
 
     /// <summary>

@@ -18,6 +18,9 @@ public sealed class CatalogOptions
     /// <summary>Largest accepted upload; larger bodies are refused before anything is stored.</summary>
     public long MaxUploadBytes { get; set; } = 1L << 30;
 
+    /// <summary>The largest proxy-model checkpoint a buyer may upload (<c>Catalog__MaxModelBytes</c>; 256 MiB).</summary>
+    public long MaxModelBytes { get; set; } = 256L << 20;
+
     /// <summary>How often the outbox relay looks for unsent messages when nothing wakes it sooner.</summary>
     public TimeSpan OutboxPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -9,6 +9,8 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
 
     public DbSet<TestTask> TestTasks => Set<TestTask>();
 
+    public DbSet<ProxyModel> Models => Set<ProxyModel>();
+
     public DbSet<ValuationRun> Valuations => Set<ValuationRun>();
 
     public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
@@ -44,6 +46,16 @@ public sealed class CatalogDbContext(DbContextOptions<CatalogDbContext> options)
             task.ToTable("test_tasks");
             task.HasKey(t => t.Id);
             task.HasIndex(t => t.BuyerId);
+        });
+        modelBuilder.Entity<ProxyModel>(model =>
+        {
+            model.ToTable("proxy_models");
+            model.HasKey(m => m.Id);
+            model.Property(m => m.BuyerId).HasMaxLength(200);
+            model.Property(m => m.Name).HasMaxLength(200);
+            model.Property(m => m.BlobId).HasMaxLength(64);
+            model.Property(m => m.HiddenWidths).HasMaxLength(200);
+            model.HasIndex(m => m.BuyerId);
         });
         modelBuilder.Entity<ValuationRun>(valuation =>
         {

@@ -47,6 +47,21 @@ public sealed class TestTask
     public DateTime PostedAt { get; set; }
 }
 
+/// <summary>A buyer's proxy-model checkpoint for LoGra (a safetensors tabular MLP, checked on upload), in the blob store.</summary>
+public sealed class ProxyModel
+{
+    public Guid Id { get; set; }
+    public required string BuyerId { get; set; }
+    public required string Name { get; set; }
+    public required string BlobId { get; set; }
+    public int InputWidth { get; set; }
+    /// <summary>Hidden layer widths, comma-separated (empty for a single Linear layer).</summary>
+    public required string HiddenWidths { get; set; }
+    public int OutputWidth { get; set; }
+    public long Bytes { get; set; }
+    public DateTime UploadedAt { get; set; }
+}
+
 public sealed class ValuationRun
 {
     public Guid Id { get; set; }
@@ -74,6 +89,8 @@ public sealed class ValuationRun
     public string? CallbackUrl { get; set; }
     /// <summary>The key the notice is signed with; given to the buyer once, in the answer to the request.</summary>
     public string? CallbackSecret { get; set; }
+    /// <summary>The buyer's proxy model a LoGra valuation uses, if one was named.</summary>
+    public Guid? ModelId { get; set; }
 }
 
 /// <summary>

@@ -289,7 +289,7 @@ public static class GatewayExtensions
         };
         // The catalog's OpenAPI document describes a public API, so anyone may read it.
         routes.Add(new RouteConfig { RouteId = "catalog-openapi", ClusterId = "catalog", AuthorizationPolicy = "Anonymous", Match = new RouteMatch { Path = "/openapi/catalog.json", Methods = ["GET"] } });
-        foreach (var resource in new[] { "listings", "tasks", "valuations" })
+        foreach (var resource in new[] { "listings", "tasks", "valuations", "models" })
         {
             routes.Add(new RouteConfig { RouteId = resource, ClusterId = "catalog", AuthorizationPolicy = ProxyPolicy, Match = new RouteMatch { Path = $"/api/{resource}/{{**rest}}" } });
         }
