@@ -132,30 +132,101 @@ public sealed class MarketService(
         var chargeReference = "none";
         if (quote.Price > 0)
         {
-            var charge = await rails.ChargeAsync($"charge:{purchaseId:N}", buyerId, quote.Price, quote.Currency, $"purchase:{purchaseId:N}", cancellationToken);
-            chargeReference = charge.Outcome switch
+            // The key derives from the purchase (so from the quote) and is written down before the provider is asked.
+            var chargeKey = $"charge:{purchaseId:N}";
+            await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<ChargeRequested>().Any(),
+                [new ChargeRequested(purchaseId, quote.Id, buyerId, chargeKey, now)], buyerId, cancellationToken);
+            var charge = await rails.ChargeAsync(chargeKey, buyerId, quote.Price, quote.Currency, $"purchase:{purchaseId:N}", cancellationToken);
+            switch (charge.Outcome)
             {
-                RailsOutcome.Succeeded => charge.ProviderId!,
-                RailsOutcome.Declined => throw new SettlementException(SettlementErrorKind.PaymentRequired, "quoteId", $"the payment was refused: {charge.Reason}"),
-                _ => throw new SettlementException(SettlementErrorKind.Unavailable, "quoteId", $"the payment provider did not confirm the charge ({charge.Reason}); retry with the same Idempotency-Key"),
-            };
+                case RailsOutcome.Succeeded:
+                    chargeReference = charge.ProviderId!;
+                    break;
+                case RailsOutcome.Pending:
+                    // The buyer has to act (or the method confirms later): the provider's webhook completes the purchase.
+                    await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<PurchasePending>().Any() || e.OfType<PurchaseCompleted>().Any(),
+                        [new PurchasePending(purchaseId, quote.Id, buyerId, quote.Currency, quote.Price, charge.ProviderId!, charge.ClientSecret, now)], buyerId, cancellationToken);
+                    return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
+                case RailsOutcome.Declined:
+                    throw new SettlementException(SettlementErrorKind.PaymentRequired, "quoteId", $"the payment was refused: {charge.Reason}");
+                default:
+                    throw new SettlementException(SettlementErrorKind.Unavailable, "quoteId", $"the payment provider did not confirm the charge ({charge.Reason}); retry with the same Idempotency-Key");
+            }
         }
 
+        await CompleteAsync(purchaseId, quote, chargeReference, cancellationToken);
+        return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
+    }
+
+    /// <summary>
+    /// The provider confirmed a pending charge (webhook): the purchase completes exactly as an immediate one would, with
+    /// the ledger ids derived from the purchase, so a duplicate or late confirmation changes nothing. A charge that
+    /// succeeds after a failure notice still completes: the buyer's money was taken.
+    /// </summary>
+    public async Task<bool> ConfirmChargeAsync(Guid purchaseId, string chargeReference, CancellationToken cancellationToken)
+    {
+        var (events, _) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
+        if (events.OfType<PurchaseCompleted>().Any())
+        {
+            return false;
+        }
+
+        var requested = events.OfType<ChargeRequested>().FirstOrDefault();
+        if (requested is null)
+        {
+            return false;
+        }
+
+        var (quoteEvents, _) = await store.ReadAsync(QuoteStream(requested.QuoteId), cancellationToken);
+        var quote = quoteEvents.OfType<QuoteIssued>().First().Quote;
+        await CompleteAsync(purchaseId, quote, chargeReference, cancellationToken);
+        return true;
+    }
+
+    /// <summary>The provider says a pending charge failed: the purchase fails unless it completed already (a late, out-of-order notice).</summary>
+    public async Task<bool> FailChargeAsync(Guid purchaseId, string reason, CancellationToken cancellationToken)
+    {
+        var (events, _) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
+        if (!events.OfType<PurchasePending>().Any() || events.OfType<PurchaseCompleted>().Any() || events.OfType<PurchaseFailed>().Any())
+        {
+            return false;
+        }
+
+        await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<PurchaseCompleted>().Any() || e.OfType<PurchaseFailed>().Any(),
+            [new PurchaseFailed(purchaseId, reason, time.GetUtcNow())], "provider", cancellationToken);
+        return true;
+    }
+
+    private async Task CompleteAsync(Guid purchaseId, Quote quote, string chargeReference, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
         var release = options.RefundWindow <= TimeSpan.Zero;
-        var lines = PurchasePostings.Sale(purchaseId, buyerId, quote.Currency, quote.Split).ToList();
+        var lines = PurchasePostings.Sale(purchaseId, quote.BuyerId, quote.Currency, quote.Split).ToList();
         if (release)
         {
             lines.AddRange(PurchasePostings.Release(purchaseId, quote.Currency, quote.Split));
         }
 
-        await ledger.CommitAsync(lines, $"settlement:{buyerId}", cancellationToken);
+        await ledger.CommitAsync(lines, $"settlement:{quote.BuyerId}", cancellationToken);
         var completed = new PurchaseCompleted(
-            purchaseId, quote.Id, buyerId, quote.Currency, quote.Split.Gross, quote.Split.Fee,
+            purchaseId, quote.Id, quote.BuyerId, quote.Currency, quote.Split.Gross, quote.Split.Fee,
             quote.Split.Shares.Select(s => new PurchaseShare(s.SellerId, s.Amount, s.Weight)).ToList(),
             quote.Listings.Select(l => new PurchasedListing(Guid.Parse(l.ListingId), l.SellerId, l.Licence)).ToList(),
             chargeReference, now, now + options.RefundWindow, release);
-        await store.TryAppendAsync(PurchaseStream(purchaseId), "purchase", 0, buyerId, cancellationToken, completed);
-        return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
+        await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<PurchaseCompleted>().Any(), [completed], quote.BuyerId, cancellationToken);
+    }
+
+    /// <summary>Appends unless <paramref name="done"/> already holds; a lost race re-reads and decides again.</summary>
+    private async Task AppendOnceAsync(string stream, Func<IReadOnlyList<object>, bool> done, object[] events, string actor, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var (existing, version) = await store.ReadAsync(stream, cancellationToken);
+            if (done(existing) || await store.TryAppendAsync(stream, "purchase", version, actor, cancellationToken, events))
+            {
+                return;
+            }
+        }
     }
 
     public async Task<PurchaseView> GetPurchaseAsync(string buyerId, Guid purchaseId, CancellationToken cancellationToken)
@@ -169,9 +240,19 @@ public sealed class MarketService(
     {
         var (events, version) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
         var completed = events.OfType<PurchaseCompleted>().FirstOrDefault();
+        if (completed is null && events.OfType<PurchasePending>().FirstOrDefault() is { } pending && pending.BuyerId == buyerId)
+        {
+            throw new SettlementException(SettlementErrorKind.Conflict, "id", $"purchase {purchaseId} is not paid (its charge is pending or failed); nothing to refund");
+        }
+
         if (completed is null || completed.BuyerId != buyerId)
         {
             throw SettlementException.NotFound("id", $"purchase {purchaseId}");
+        }
+
+        if (events.OfType<PurchaseDisputed>().Any())
+        {
+            throw new SettlementException(SettlementErrorKind.Conflict, "id", $"purchase {purchaseId} is disputed: the bank returns the money, not a refund");
         }
 
         if (events.OfType<PurchaseRefunded>().Any())
@@ -203,7 +284,7 @@ public sealed class MarketService(
     public async Task<(Stream Content, string Format, string FileName)> DownloadAsync(string buyerId, Guid purchaseId, Guid? listingId, CancellationToken cancellationToken)
     {
         var purchase = await FindPurchaseAsync(purchaseId, cancellationToken);
-        if (purchase is null || purchase.BuyerId != buyerId || purchase.Status == "refunded")
+        if (purchase is null || purchase.BuyerId != buyerId || purchase.Status is not ("held" or "released"))
         {
             throw SettlementException.NotFound("id", $"purchase {purchaseId}");
         }
@@ -224,30 +305,75 @@ public sealed class MarketService(
         return (catalog.OpenBlob(listing.BlobId), format, $"{listing.Id}.{format}");
     }
 
+    /// <summary>
+    /// The seller's payout account: created once (the provider's key derives from the seller); with Stripe an Express
+    /// connected account whose onboarding the seller finishes at the returned link (asking again gives a fresh link).
+    /// Payouts wait until the provider says the account can receive transfers.
+    /// </summary>
     public async Task<DestinationView> RegisterDestinationAsync(string sellerId, CancellationToken cancellationToken)
     {
         var stream = DestinationStream(sellerId);
         var (events, version) = await store.ReadAsync(stream, cancellationToken);
         if (events.OfType<DestinationRegistered>().LastOrDefault() is { } existing)
         {
-            return new DestinationView(existing.SellerId, existing.Provider, existing.AccountId, existing.RegisteredAt);
+            if (Usable(events) is not null)
+            {
+                return View(existing, true, null);
+            }
+
+            var state = await rails.RefreshDestinationAsync(sellerId, existing.AccountId, cancellationToken);
+            if (state.Ready)
+            {
+                await MarkDestinationReadyAsync(sellerId, existing.AccountId, cancellationToken);
+            }
+
+            return View(existing, state.Ready, state.OnboardingUrl);
         }
 
         var account = await rails.CreateDestinationAsync(sellerId, cancellationToken);
-        var registered = new DestinationRegistered(sellerId, rails.Name, account, time.GetUtcNow());
+        var registered = new DestinationRegistered(sellerId, rails.Name, account.AccountId, time.GetUtcNow(), !account.Ready);
         if (!await store.TryAppendAsync(stream, "payout-destination", version, sellerId, cancellationToken, registered))
         {
             return await RegisterDestinationAsync(sellerId, cancellationToken);
         }
 
-        return new DestinationView(sellerId, rails.Name, account, registered.RegisteredAt);
+        return View(registered, account.Ready, account.OnboardingUrl);
     }
 
     public async Task<DestinationView?> FindDestinationAsync(string sellerId, CancellationToken cancellationToken)
     {
         var (events, _) = await store.ReadAsync(DestinationStream(sellerId), cancellationToken);
-        return events.OfType<DestinationRegistered>().LastOrDefault() is { } d ? new DestinationView(d.SellerId, d.Provider, d.AccountId, d.RegisteredAt) : null;
+        return events.OfType<DestinationRegistered>().LastOrDefault() is { } d ? View(d, Usable(events) is not null, null) : null;
     }
+
+    /// <summary>The provider says the account can receive transfers (Stripe's <c>account.updated</c>); a repeat changes nothing.</summary>
+    public async Task<bool> MarkDestinationReadyAsync(string sellerId, string accountId, CancellationToken cancellationToken)
+    {
+        var stream = DestinationStream(sellerId);
+        while (true)
+        {
+            var (events, version) = await store.ReadAsync(stream, cancellationToken);
+            if (events.OfType<DestinationRegistered>().LastOrDefault() is not { } registered || registered.AccountId != accountId || Usable(events) is not null)
+            {
+                return false;
+            }
+
+            if (await store.TryAppendAsync(stream, "payout-destination", version, "provider", cancellationToken, new DestinationReady(sellerId, accountId, time.GetUtcNow())))
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>The registered account when payouts can go to it, else null.</summary>
+    internal static DestinationRegistered? Usable(IReadOnlyList<object> destinationEvents) =>
+        destinationEvents.OfType<DestinationRegistered>().LastOrDefault() is { } d
+        && (!d.AwaitingOnboarding || destinationEvents.OfType<DestinationReady>().Any(r => r.AccountId == d.AccountId))
+            ? d
+            : null;
+
+    private static DestinationView View(DestinationRegistered d, bool ready, string? onboardingUrl) =>
+        new(d.SellerId, d.Provider, d.AccountId, d.RegisteredAt, ready, onboardingUrl);
 
     private FeePolicy Fee => new(options.FeeRate, options.FeeMinimum);
 
@@ -299,15 +425,24 @@ public sealed class MarketService(
     private async Task<PurchaseView?> FindPurchaseAsync(Guid purchaseId, CancellationToken cancellationToken)
     {
         var (events, _) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
-        return events.OfType<PurchaseCompleted>().Any() ? View(events) : null;
+        return events.OfType<PurchaseCompleted>().Any() || events.OfType<PurchasePending>().Any() ? View(events) : null;
     }
 
     private static PurchaseView View(IReadOnlyList<object> events)
     {
+        if (!events.OfType<PurchaseCompleted>().Any())
+        {
+            var p = events.OfType<PurchasePending>().First();
+            var failed = events.OfType<PurchaseFailed>().FirstOrDefault();
+            return new PurchaseView(p.PurchaseId, p.QuoteId, p.BuyerId, failed is null ? "pending" : "failed", p.Currency, p.Gross, 0, [], [], p.RequestedAt,
+                p.RequestedAt, null, failed is null ? p.ClientSecret : null, failed?.Reason);
+        }
+
         var c = events.OfType<PurchaseCompleted>().First();
         var refunded = events.OfType<PurchaseRefunded>().FirstOrDefault();
         var released = c.Released || events.OfType<HoldsReleased>().Any();
-        var status = refunded is not null ? "refunded" : released ? "released" : "held";
+        var disputed = events.OfType<PurchaseDisputed>().Any();
+        var status = disputed ? "disputed" : refunded is not null ? "refunded" : released ? "released" : "held";
         return new PurchaseView(c.PurchaseId, c.QuoteId, c.BuyerId, status, c.Currency, c.Gross, c.Fee, c.Shares, c.Listings, c.PurchasedAt, c.RefundableUntil, refunded?.RefundedAt);
     }
 

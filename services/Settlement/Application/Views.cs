@@ -31,9 +31,11 @@ public sealed record TermsLineView(string ListingId, string SellerId, long Reser
 
 public sealed record PurchaseView(
     Guid Id, Guid QuoteId, string BuyerId, string Status, string Currency, long Gross, long Fee, IReadOnlyList<PurchaseShare> Shares,
-    IReadOnlyList<PurchasedListing> Listings, DateTimeOffset PurchasedAt, DateTimeOffset RefundableUntil, DateTimeOffset? RefundedAt);
+    IReadOnlyList<PurchasedListing> Listings, DateTimeOffset PurchasedAt, DateTimeOffset RefundableUntil, DateTimeOffset? RefundedAt,
+    string? ClientSecret = null, string? FailureReason = null);
 
-public sealed record DestinationView(string SellerId, string Provider, string AccountId, DateTimeOffset RegisteredAt);
+/// <param name="Ready">Payouts can go to the account; otherwise the seller finishes onboarding at <paramref name="OnboardingUrl"/>.</param>
+public sealed record DestinationView(string SellerId, string Provider, string AccountId, DateTimeOffset RegisteredAt, bool Ready = true, string? OnboardingUrl = null);
 
 public sealed record PayoutView(string SellerId, string Currency, long Amount, string Status, Guid LedgerTransferId, string IdempotencyKey, string? ProviderTransferId, string? Reason);
 
