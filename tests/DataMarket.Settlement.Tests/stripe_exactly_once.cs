@@ -176,6 +176,25 @@ public sealed class stripe_exactly_once : IAsyncLifetime
         Assert.True(await _site.LedgerVerifiesAsync());
     }
 
+    [Fact]
+    public async Task a_refund_inside_the_window_refunds_the_payment_intent_once()
+    {
+        _site.Options.RefundWindow = TimeSpan.FromDays(14);
+        var purchase = await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
+        var buyer = _lastBuyer;
+        var first = await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{_lastPurchase}/refund", buyer, Roles.Buyer);
+        var again = await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{_lastPurchase}/refund", buyer, Roles.Buyer);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        var refund = Assert.Single(_stripe.Refunds);
+        Assert.Equal((string?)_stripe.PaymentIntents.Values.Single()["id"], (string?)refund["payment_intent"]);
+        Assert.Equal($"refund:{_lastPurchase:N}", (string?)refund["metadata"]!["idempotency_key"]);
+        Assert.Equal(0, _stripe.PlatformBalance);
+        Assert.All(await _site.BalancesAsync(), b => Assert.Equal(0, b.PostedBalance));
+        Assert.Equal(2, purchase.Count);
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
     private Task<SettlementSite> StartSiteAsync(string? directory = null)
     {
         var settings = _stripe.Settings();
@@ -226,11 +245,14 @@ public sealed class stripe_exactly_once : IAsyncLifetime
         var valuation = await _site.AddValuationAsync(buyer, listings, values);
         var quote = await market.CreateQuoteAsync(buyer, new CreateQuoteRequest(valuation, 10_000m, null), CancellationToken.None);
         var purchase = await market.PurchaseAsync(buyer, new CreatePurchaseRequest(quote.Id), null, CancellationToken.None);
-        Assert.Equal("released", purchase.Status);
+        Assert.Equal(_site.Options.RefundWindow > TimeSpan.Zero ? "held" : "released", purchase.Status);
+        (_lastBuyer, _lastPurchase) = (buyer, purchase.Id);
         return purchase.Shares.ToDictionary(s => s.SellerId, s => s.Amount);
     }
 
     private readonly Dictionary<string, Guid> _listings = [];
+    private string _lastBuyer = string.Empty;
+    private Guid _lastPurchase;
 
     private async Task PublishAsync(params string[] sellers)
     {

@@ -238,7 +238,7 @@ public sealed class MarketService(
     /// <summary>Reverses the sale exactly, inside the refund window only; a second refund answers the first.</summary>
     public async Task<PurchaseView> RefundAsync(string buyerId, Guid purchaseId, CancellationToken cancellationToken)
     {
-        var (events, version) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
+        var (events, _) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
         var completed = events.OfType<PurchaseCompleted>().FirstOrDefault();
         if (completed is null && events.OfType<PurchasePending>().FirstOrDefault() is { } pending && pending.BuyerId == buyerId)
         {
@@ -269,14 +269,16 @@ public sealed class MarketService(
         var refundReference = "none";
         if (completed.Gross > 0)
         {
-            var refund = await rails.RefundAsync($"refund:{purchaseId:N}", completed.ChargeReference, completed.Gross, completed.Currency, cancellationToken);
+            var refundKey = $"refund:{purchaseId:N}";
+            await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<RefundRequested>().Any(), [new RefundRequested(purchaseId, refundKey, now)], buyerId, cancellationToken);
+            var refund = await rails.RefundAsync(refundKey, completed.ChargeReference, completed.Gross, completed.Currency, cancellationToken);
             refundReference = refund.Outcome == RailsOutcome.Succeeded
                 ? refund.ProviderId!
                 : throw new SettlementException(SettlementErrorKind.Unavailable, "id", $"the payment provider did not refund ({refund.Reason}); try again");
         }
 
         await ledger.CommitAsync(PurchasePostings.Refund(purchaseId, buyerId, completed.Currency, SplitOf(completed)), $"settlement:{buyerId}", cancellationToken);
-        await store.TryAppendAsync(PurchaseStream(purchaseId), "purchase", version, buyerId, cancellationToken, new PurchaseRefunded(purchaseId, refundReference, now));
+        await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<PurchaseRefunded>().Any(), [new PurchaseRefunded(purchaseId, refundReference, now)], buyerId, cancellationToken);
         return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
     }
 

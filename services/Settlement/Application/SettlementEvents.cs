@@ -42,6 +42,9 @@ public sealed record PurchaseShare(string SellerId, long Amount, double Weight);
 
 public sealed record PurchasedListing(Guid ListingId, string SellerId, string Licence);
 
+/// <summary>Written before the provider is asked to refund: the refund's idempotency key, derived from the purchase.</summary>
+public sealed record RefundRequested(Guid PurchaseId, string IdempotencyKey, DateTimeOffset RequestedAt);
+
 public sealed record PurchaseRefunded(Guid PurchaseId, string RefundReference, DateTimeOffset RefundedAt);
 
 public sealed record HoldsReleased(Guid PurchaseId, DateTimeOffset ReleasedAt);
