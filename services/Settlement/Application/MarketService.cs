@@ -37,7 +37,20 @@ public sealed class MarketService(
             throw SettlementException.NotFound("listingId", $"listing {listingId}");
         }
 
-        var published = new TermsPublished(listingId, sellerId, request.Reserve, request.ListPrice, request.Licence ?? "standard", time.GetUtcNow());
+        IReadOnlyList<VersionPrice>? versions = null;
+        if (request.Versions is { } offered)
+        {
+            try
+            {
+                versions = PriceCurve.Publish(offered).Points;
+            }
+            catch (SettlementInputException exception)
+            {
+                throw new SettlementException(SettlementErrorKind.Invalid, exception.Field, exception.Reason);
+            }
+        }
+
+        var published = new TermsPublished(listingId, sellerId, request.Reserve, request.ListPrice, request.Licence ?? "standard", time.GetUtcNow(), versions);
         var stream = TermsStream(listingId);
         var (_, version) = await store.ReadAsync(stream, cancellationToken);
         if (!await store.TryAppendAsync(stream, "listing-terms", version, sellerId, cancellationToken, published))
@@ -54,6 +67,11 @@ public sealed class MarketService(
     public async Task<QuoteView> CreateQuoteAsync(string buyerId, CreateQuoteRequest request, CancellationToken cancellationToken)
     {
         await ValidateAsync(quoteValidator, request, cancellationToken);
+        if (request.ListingId is { } versionOf)
+        {
+            return await CreateVersionQuoteAsync(buyerId, versionOf, request.Fraction!.Value, cancellationToken);
+        }
+
         var valuation = await catalog.FindValuationAsync(buyerId, request.ValuationId, cancellationToken)
             ?? throw SettlementException.NotFound("valuationId", $"valuation {request.ValuationId}");
         if (valuation.Method != ValuationMethods.TieredKnnShapley)
@@ -90,6 +108,37 @@ public sealed class MarketService(
         }
 
         var issued = new QuoteIssued(quote.Id, valuation.Id, quote);
+        await store.TryAppendAsync(QuoteStream(quote.Id), "quote", 0, buyerId, cancellationToken, issued);
+        return QuoteView.From(issued);
+    }
+
+    /// <summary>A posted-price quote for one published version (nested sample) of one listing.</summary>
+    private async Task<QuoteView> CreateVersionQuoteAsync(string buyerId, Guid listingId, decimal fraction, CancellationToken cancellationToken)
+    {
+        var listing = await catalog.FindListingAsync(listingId, cancellationToken);
+        if (listing is null || listing.Status != ListingStatus.Listed)
+        {
+            throw SettlementException.NotFound("listingId", $"listing {listingId}");
+        }
+
+        var published = await FindTermsAsync(listingId, cancellationToken);
+        if (published?.Versions is not { Count: > 0 } versions)
+        {
+            throw new SettlementException(SettlementErrorKind.Conflict, "listingId", $"listing {listingId} sells no versions (its seller publishes them with PUT /api/terms/{listingId})");
+        }
+
+        Quote quote;
+        try
+        {
+            quote = Quote.ForVersion(Guid.NewGuid(), buyerId, new ListingTerms(listingId.ToString(), listing.SellerId, published.Reserve, published.ListPrice, published.Licence),
+                PriceCurve.Publish(versions), fraction, Fee, options.Currency, time.GetUtcNow(), options.QuoteLifetime);
+        }
+        catch (SettlementInputException exception)
+        {
+            throw new SettlementException(SettlementErrorKind.Invalid, exception.Field, exception.Reason);
+        }
+
+        var issued = new QuoteIssued(quote.Id, Guid.Empty, quote);
         await store.TryAppendAsync(QuoteStream(quote.Id), "quote", 0, buyerId, cancellationToken, issued);
         return QuoteView.From(issued);
     }
@@ -211,7 +260,7 @@ public sealed class MarketService(
         var completed = new PurchaseCompleted(
             purchaseId, quote.Id, quote.BuyerId, quote.Currency, quote.Split.Gross, quote.Split.Fee,
             quote.Split.Shares.Select(s => new PurchaseShare(s.SellerId, s.Amount, s.Weight)).ToList(),
-            quote.Listings.Select(l => new PurchasedListing(Guid.Parse(l.ListingId), l.SellerId, l.Licence)).ToList(),
+            quote.Listings.Select(l => new PurchasedListing(Guid.Parse(l.ListingId), l.SellerId, l.Licence, quote.Fraction)).ToList(),
             chargeReference, now, now + options.RefundWindow, release);
         await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<PurchaseCompleted>().Any(), [completed], quote.BuyerId, cancellationToken);
     }
@@ -304,6 +353,11 @@ public sealed class MarketService(
         }
 
         var format = listing.Format ?? "csv";
+        if (item.Fraction is { } fraction)
+        {
+            return (await SampleAsync(catalog.OpenBlob(listing.BlobId), format, listing.Id, fraction, cancellationToken), format, $"{listing.Id}-{fraction}.{format}");
+        }
+
         return (catalog.OpenBlob(listing.BlobId), format, $"{listing.Id}.{format}");
     }
 
@@ -312,6 +366,53 @@ public sealed class MarketService(
     /// connected account whose onboarding the seller finishes at the returned link (asking again gives a fresh link).
     /// Payouts wait until the provider says the account can receive transfers.
     /// </summary>
+    /// <summary>
+    /// Exactly the rows of a version: the nested sample of the listing's data rows (lines after a CSV header, every line
+    /// of JSON lines), in file order, the shuffle seeded by the listing id.
+    /// </summary>
+    private static async Task<Stream> SampleAsync(Stream data, string format, Guid listingId, decimal fraction, CancellationToken cancellationToken)
+    {
+        string? header = null;
+        var rows = new List<string>();
+        using (var reader = new StreamReader(data))
+        {
+            if (format == "csv")
+            {
+                header = await reader.ReadLineAsync(cancellationToken);
+            }
+
+            while (await reader.ReadLineAsync(cancellationToken) is { } line)
+            {
+                if (line.Length > 0)
+                {
+                    rows.Add(line);
+                }
+            }
+        }
+
+        var keep = new bool[rows.Count];
+        foreach (var row in NestedSample.Rows(rows.Count, fraction, BitConverter.ToInt32(listingId.ToByteArray(), 0)))
+        {
+            keep[row] = true;
+        }
+
+        var text = new StringBuilder();
+        if (header is not null)
+        {
+            text.Append(header).Append('\n');
+        }
+
+        for (var i = 0; i < rows.Count; i++)
+        {
+            if (keep[i])
+            {
+                text.Append(rows[i]).Append('\n');
+            }
+        }
+
+        return new MemoryStream(Encoding.UTF8.GetBytes(text.ToString()));
+    }
+
     public async Task<DestinationView> RegisterDestinationAsync(string sellerId, CancellationToken cancellationToken)
     {
         var stream = DestinationStream(sellerId);

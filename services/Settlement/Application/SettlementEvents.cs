@@ -6,7 +6,7 @@ namespace DataMarket.SettlementService.Application;
 // idempotency key, settlement run and sandbox provider operation. They stay inside this service (not contracts):
 // nothing else consumes them.
 
-public sealed record TermsPublished(Guid ListingId, string SellerId, long Reserve, long? ListPrice, string Licence, DateTimeOffset PublishedAt);
+public sealed record TermsPublished(Guid ListingId, string SellerId, long Reserve, long? ListPrice, string Licence, DateTimeOffset PublishedAt, IReadOnlyList<VersionPrice>? Versions = null);
 
 public sealed record QuoteIssued(Guid QuoteId, Guid ValuationId, Quote Quote);
 
@@ -40,7 +40,8 @@ public sealed record StripeEventReceived(string EventId, string Type, DateTimeOf
 
 public sealed record PurchaseShare(string SellerId, long Amount, double Weight);
 
-public sealed record PurchasedListing(Guid ListingId, string SellerId, string Licence);
+/// <param name="Fraction">For a version purchase: the nested sample bought (download gives exactly its rows).</param>
+public sealed record PurchasedListing(Guid ListingId, string SellerId, string Licence, decimal? Fraction = null);
 
 /// <summary>Written before the provider is asked to refund: the refund's idempotency key, derived from the purchase.</summary>
 public sealed record RefundRequested(Guid PurchaseId, string IdempotencyKey, DateTimeOffset RequestedAt);

@@ -1,4 +1,5 @@
 using System.Net;
+using DataMarket.SettlementService.Application;
 using Stripe;
 
 namespace DataMarket.SettlementService.Infrastructure;
@@ -48,7 +49,8 @@ public sealed class StripeRails : IPaymentRails
                 TransferGroup = group,
                 PaymentMethod = _options.PaymentMethod,
                 Confirm = true,
-                ReturnUrl = _options.OnboardingReturnUrl,
+                // A server-side confirmation cannot follow a redirect; 3-D Secure still ends in requires_action.
+                AutomaticPaymentMethods = new PaymentIntentAutomaticPaymentMethodsOptions { Enabled = true, AllowRedirects = "never" },
                 Metadata = new Dictionary<string, string> { [KeyMetadata] = idempotencyKey, ["buyer_id"] = buyerId },
             }, Request(idempotencyKey), cancellationToken);
             return Charged(intent);
@@ -83,19 +85,28 @@ public sealed class StripeRails : IPaymentRails
             return RailsResult.Ok(transfer.Id);
         }, cancellationToken);
 
-    public async Task<DestinationResult> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken)
-    {
-        var account = await _client.V1.Accounts.CreateAsync(new AccountCreateOptions
+    public Task<DestinationResult> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken) =>
+        AccountCallAsync(async () => await DestinationAsync(await _client.V1.Accounts.CreateAsync(new AccountCreateOptions
         {
             Type = "express",
             Capabilities = new AccountCapabilitiesOptions { Transfers = new AccountCapabilitiesTransfersOptions { Requested = true } },
             Metadata = new Dictionary<string, string> { ["seller_id"] = sellerId },
-        }, Request($"account:{sellerId}"), cancellationToken);
-        return await DestinationAsync(account, cancellationToken);
-    }
+        }, Request($"account:{sellerId}"), cancellationToken), cancellationToken));
 
-    public async Task<DestinationResult> RefreshDestinationAsync(string sellerId, string accountId, CancellationToken cancellationToken) =>
-        await DestinationAsync(await _client.V1.Accounts.GetAsync(accountId, cancellationToken: cancellationToken), cancellationToken);
+    public Task<DestinationResult> RefreshDestinationAsync(string sellerId, string accountId, CancellationToken cancellationToken) =>
+        AccountCallAsync(async () => await DestinationAsync(await _client.V1.Accounts.GetAsync(accountId, cancellationToken: cancellationToken), cancellationToken));
+
+    private static async Task<DestinationResult> AccountCallAsync(Func<Task<DestinationResult>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (StripeException exception)
+        {
+            throw new SettlementException(SettlementErrorKind.Unavailable, "destination", $"Stripe did not set up the payout account ({(int)exception.HttpStatusCode}: {exception.StripeError?.Message ?? exception.Message}); try again");
+        }
+    }
 
     public async Task<IReadOnlyList<ProviderTransfer>> ListTransfersAsync(string group, CancellationToken cancellationToken)
     {
