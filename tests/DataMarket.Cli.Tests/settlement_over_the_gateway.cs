@@ -71,6 +71,20 @@ public sealed class settlement_over_the_gateway(EmbeddedServer server) : IClassF
         Assert.DoesNotContain(audit, e => e.Target.Contains("/download", StringComparison.Ordinal) || e.Target.Contains("/statement", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task the_gateway_forwards_the_stripe_webhook_without_a_token()
+    {
+        // No account and no key: the gateway lets it through and the settlement service answers. serve runs the sandbox
+        // rails, so the service says it has no Stripe webhook endpoint (the gateway alone would answer 401 or its own 404).
+        using var anonymous = server.Anonymous();
+        var response = await anonymous.PostAsync("/api/payments/stripe/webhook", new StringContent("{}", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("webhook", problem.GetProperty("field").GetString());
+        // Other settlement routes still need an account.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/api/settlements")).StatusCode);
+    }
+
     private static Task<HttpResponseMessage> Purchase(HttpClient client, Guid quoteId, string key)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/api/purchases") { Content = new StringContent($"{{\"quoteId\":\"{quoteId}\"}}", Encoding.UTF8, "application/json") };

@@ -57,10 +57,11 @@ public sealed class SettlementSite : IAsyncDisposable
 
     public IServiceProvider Services => App.Services;
 
-    public static async Task<SettlementSite> StartAsync(IDictionary<string, string?>? settings = null)
+    /// <summary>Starts a site; given the <paramref name="directory"/> of a stopped one, a restart of that process on its files.</summary>
+    public static async Task<SettlementSite> StartAsync(IDictionary<string, string?>? settings = null, string? directory = null)
     {
-        var directory = Path.Combine(Path.GetTempPath(), $"datamarket-settlement-site-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(directory);
+        directory ??= Path.Combine(Path.GetTempPath(), $"datamarket-settlement-site-{Guid.NewGuid():N}");
+        System.IO.Directory.CreateDirectory(directory);
         var clock = new ManualClock();
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -164,15 +165,25 @@ public sealed class SettlementSite : IAsyncDisposable
 
     public SettlementOptions Options => Services.GetRequiredService<SettlementOptions>();
 
+    public string Directory => _directory;
+
+    /// <summary>Stop without deleting the files, for a restart on them.</summary>
+    public bool KeepFiles { get; set; }
+
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (KeepFiles)
+        {
+            return;
+        }
+
         try
         {
-            Directory.Delete(_directory, recursive: true);
+            System.IO.Directory.Delete(_directory, recursive: true);
         }
         catch (IOException)
         {

@@ -91,7 +91,32 @@ public sealed class settlement_runs : IAsyncLifetime
         Assert.Equal(TransferState.PendingVoided, transfer!.State);
     }
 
-    private async Task SellAsync(params (string Seller, double Value)[] values)
+    [Fact]
+    public async Task a_sandbox_dispute_after_payout_is_netted_from_the_next_payout()
+    {
+        var disputed = await SellAsync(("seller-a", 0.3));
+        await RegisterAsync("seller-a");
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+        var paid = Assert.Single((await runner.RunAsync("2026-10", "test", CancellationToken.None)).Payouts).Amount;
+
+        // Only an operator records a sandbox dispute; a second time changes nothing.
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, (await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{disputed.Id}/dispute", disputed.BuyerId, DataMarket.ServiceDefaults.Security.Roles.Buyer)).StatusCode);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{disputed.Id}/dispute", "operator-1", DataMarket.ServiceDefaults.Security.Roles.Operator)).StatusCode);
+        }
+
+        Assert.Equal(paid, -(await _site.BalancesAsync()).Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+        var next = await SellAsync(("seller-a", 0.9));
+        var run = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal(next.Shares.Single().Amount - paid, Assert.Single(run.Payouts).Amount);
+        var balances = await _site.BalancesAsync();
+        Assert.Equal(0, balances.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+        Assert.Equal(0, balances.Single(b => b.AccountId == "seller_payable:seller-a:USD").PostedBalance);
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    private async Task<PurchaseView> SellAsync(params (string Seller, double Value)[] values)
     {
         var buyer = $"buyer-{Guid.NewGuid():N}";
         var listings = new List<Guid>();
@@ -106,7 +131,7 @@ public sealed class settlement_runs : IAsyncLifetime
 
         var valuation = await _site.AddValuationAsync(buyer, listings, values);
         var quote = await market.CreateQuoteAsync(buyer, new CreateQuoteRequest(valuation, 10_000m, null), CancellationToken.None);
-        await market.PurchaseAsync(buyer, new CreatePurchaseRequest(quote.Id), null, CancellationToken.None);
+        return await market.PurchaseAsync(buyer, new CreatePurchaseRequest(quote.Id), null, CancellationToken.None);
     }
 
     private async Task RegisterAsync(params string[] sellers)

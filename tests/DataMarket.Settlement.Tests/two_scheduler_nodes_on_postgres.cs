@@ -16,7 +16,7 @@ namespace DataMarket.Settlement.Tests;
 /// <summary>
 /// Two settlement nodes on one PostgreSQL database, with Quartz's clustered job store: both are told to run the same
 /// period, and each also runs it directly at the same time. Every seller is paid exactly once, in the ledger and at
-/// the provider, the reconciliation is clean and the ledger verifies.
+/// the provider (the sandbox, or the fake Stripe both nodes call), the reconciliation is clean and the ledger verifies.
 /// </summary>
 public sealed class two_scheduler_nodes_on_postgres : IAsyncLifetime
 {
@@ -28,26 +28,29 @@ public sealed class two_scheduler_nodes_on_postgres : IAsyncLifetime
     private const string Period = "2026-10";
     private readonly string _suffix = Guid.NewGuid().ToString("N")[..12];
     private readonly string _directory = Path.Combine(Path.GetTempPath(), $"datamarket-settlement-nodes-{Guid.NewGuid():N}");
-    private IHost _first = null!;
-    private IHost _second = null!;
+    private IHost? _first;
+    private IHost? _second;
+    private FakeStripe? _stripe;
 
     private string LedgerSchema => $"ledger_h12_{_suffix}";
 
     private string SettlementSchema => $"settlement_h12_{_suffix}";
 
-    public async Task InitializeAsync()
-    {
-        // One after the other: the first provisions Quartz's tables, the second finds them.
-        _first = await StartNodeAsync();
-        _second = await StartNodeAsync();
-    }
+    public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
     {
-        await _second.StopAsync();
-        _second.Dispose();
-        await _first.StopAsync();
-        _first.Dispose();
+        foreach (var node in new[] { _second, _first }.OfType<IHost>())
+        {
+            await node.StopAsync();
+            node.Dispose();
+        }
+
+        if (_stripe is not null)
+        {
+            await _stripe.DisposeAsync();
+        }
+
         await using var connection = new NpgsqlConnection(ConnectionString);
         await connection.OpenAsync();
         await using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS {LedgerSchema} CASCADE; DROP SCHEMA IF EXISTS {SettlementSchema} CASCADE", connection);
@@ -55,9 +58,23 @@ public sealed class two_scheduler_nodes_on_postgres : IAsyncLifetime
         Directory.Delete(_directory, recursive: true);
     }
 
-    [Fact]
-    public async Task both_nodes_fire_the_same_period_and_every_seller_is_paid_once()
+    [Theory]
+    [InlineData("Sandbox")]
+    [InlineData("Stripe")]
+    public async Task both_nodes_fire_the_same_period_and_every_seller_is_paid_once(string rails)
     {
+        var settings = new Dictionary<string, string?>();
+        if (rails == "Stripe")
+        {
+            // The sale below goes straight to the ledger, so the platform's Stripe balance is funded by hand.
+            _stripe = await FakeStripe.StartAsync();
+            _stripe.PlatformBalance = 30_000;
+            settings = new Dictionary<string, string?>(_stripe.Settings());
+        }
+
+        // One after the other: the first provisions Quartz's tables, the second finds them.
+        _first = await StartNodeAsync(settings);
+        _second = await StartNodeAsync(settings);
         string[] sellers = ["seller-a", "seller-b", "seller-c"];
         var ledger = (await _first.Services.GetRequiredService<LedgerHost>().Database).Ledger;
         var split = RevenueSplit.Allocate(30_000, new FeePolicy(0.1m, 50), [new ValuedSeller("seller-a", 0.5), new ValuedSeller("seller-b", 0.3), new ValuedSeller("seller-c", 0.2)]);
@@ -88,6 +105,12 @@ public sealed class two_scheduler_nodes_on_postgres : IAsyncLifetime
 
         var transfers = await _first.Services.GetRequiredService<IPaymentRails>().ListTransfersAsync(Period, CancellationToken.None);
         Assert.Equal(sellers.Length, transfers.Count);
+        if (_stripe is not null)
+        {
+            Assert.Equal(sellers.Length, _stripe.TransfersIn(Period).Count);
+            Assert.Equal(split.Shares.Sum(s => s.Amount), _stripe.AccountBalances.Values.Sum());
+        }
+
         foreach (var payout in run.Payouts)
         {
             var share = split.Shares.Single(s => s.SellerId == payout.SellerId).Amount;
@@ -110,7 +133,7 @@ public sealed class two_scheduler_nodes_on_postgres : IAsyncLifetime
         while (true)
         {
             var executed = 0;
-            foreach (var node in new[] { _first, _second })
+            foreach (var node in new[] { _first!, _second! })
             {
                 var scheduler = await node.Services.GetRequiredService<ISchedulerFactory>().GetScheduler();
                 executed += (int)(await scheduler.GetMetadata()).JobsExecuted;
@@ -126,7 +149,7 @@ public sealed class two_scheduler_nodes_on_postgres : IAsyncLifetime
         }
     }
 
-    private async Task<IHost> StartNodeAsync()
+    private async Task<IHost> StartNodeAsync(IDictionary<string, string?> settings)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -146,6 +169,7 @@ public sealed class two_scheduler_nodes_on_postgres : IAsyncLifetime
             ["Settlement:Scheduler:InstanceName"] = $"settlement-test-{_suffix}",
             ["Logging:LogLevel:Default"] = "Warning",
         });
+        builder.Configuration.AddInMemoryCollection(settings);
         builder.Services.AddDataMarketDefaults(builder.Configuration);
         builder.Services.AddSettlement(builder.Configuration);
         builder.Services.AddDataMarketBus(builder.Configuration);

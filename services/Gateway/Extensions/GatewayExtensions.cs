@@ -300,6 +300,9 @@ public static class GatewayExtensions
             {
                 routes.Add(new RouteConfig { RouteId = resource, ClusterId = "settlement", AuthorizationPolicy = ProxyPolicy, Match = new RouteMatch { Path = $"/api/{resource}/{{**rest}}" } });
             }
+
+            // Stripe signs its webhooks instead of holding an account: forwarded without a token, verified by the service.
+            routes.Add(new RouteConfig { RouteId = "stripe-webhook", ClusterId = "settlement", AuthorizationPolicy = "Anonymous", Match = new RouteMatch { Path = "/api/payments/stripe/webhook", Methods = ["POST"] } });
         }
 
         return routes;

@@ -1,5 +1,6 @@
 using DataMarket.ServiceDefaults.Security;
 using DataMarket.SettlementService.Application;
+using DataMarket.SettlementService.Infrastructure;
 using DataMarket.SettlementService.Jobs;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -15,6 +16,16 @@ public static class SettlementApi
     public static IEndpointRouteBuilder MapSettlementApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api").RequireAuthorization();
+
+        // Stripe calls this without an account; the signature over the raw body is the authentication.
+        app.MapPost("/api/payments/stripe/webhook", (HttpContext http, StripeWebhooks webhooks, CancellationToken ct) =>
+            Run(async () =>
+            {
+                using var reader = new StreamReader(http.Request.Body);
+                var json = await reader.ReadToEndAsync(ct);
+                return Results.Ok(await webhooks.HandleAsync(json, http.Request.Headers["Stripe-Signature"].ToString(), ct));
+            }))
+            .AllowAnonymous();
 
         api.MapPut("/terms/{listingId:guid}", (HttpContext http, Guid listingId, PublishTermsRequest request, MarketService market, CancellationToken ct) =>
             Run(async () => Results.Ok(await market.PublishTermsAsync(Actor(http), listingId, request, ct))))
@@ -40,7 +51,10 @@ public static class SettlementApi
             {
                 var key = http.Request.Headers.TryGetValue("Idempotency-Key", out var header) ? header.ToString() : null;
                 var purchase = await market.PurchaseAsync(Actor(http), request, key, ct);
-                return Results.Created($"/api/purchases/{purchase.Id}", purchase);
+                // A charge waiting for the buyer (3-D Secure) or the provider: 202, completed later by the webhook.
+                return purchase.Status == "pending"
+                    ? Results.Accepted($"/api/purchases/{purchase.Id}", purchase)
+                    : Results.Created($"/api/purchases/{purchase.Id}", purchase);
             }))
             .RequireAuthorization(Roles.Buyer);
 
@@ -59,6 +73,13 @@ public static class SettlementApi
                 var (content, format, fileName) = await market.DownloadAsync(Actor(http), id, listing, ct);
                 return Results.Stream(content, format == "jsonl" ? "application/x-ndjson" : "text/csv", fileName);
             }));
+
+        // The sandbox's way to a dispute (with Stripe, charge.dispute.created arrives by webhook): operators only.
+        api.MapPost("/purchases/{id:guid}/dispute", (Guid id, DisputeBook disputes, SettlementOptions options, CancellationToken ct) =>
+            Run(async () => options.Rails == RailsKind.Sandbox
+                ? Results.Ok(await disputes.OpenAsync($"dp_sandbox_{id:N}", id, null, ct) ?? throw new SettlementException(SettlementErrorKind.Conflict, "id", $"purchase {id} is not paid or was refunded: nothing to dispute"))
+                : throw new SettlementException(SettlementErrorKind.Conflict, "id", "disputes arrive from Stripe by webhook (charge.dispute.created) when the rails are Stripe")))
+            .RequireAuthorization(Roles.Operator);
 
         api.MapPost("/sellers/{id}/destination", (HttpContext http, string id, MarketService market, CancellationToken ct) =>
             Run(async () => Results.Ok(await market.RegisterDestinationAsync(OwnSeller(http, id), ct))))

@@ -37,7 +37,20 @@ public sealed class MarketService(
             throw SettlementException.NotFound("listingId", $"listing {listingId}");
         }
 
-        var published = new TermsPublished(listingId, sellerId, request.Reserve, request.ListPrice, request.Licence ?? "standard", time.GetUtcNow());
+        IReadOnlyList<VersionPrice>? versions = null;
+        if (request.Versions is { } offered)
+        {
+            try
+            {
+                versions = PriceCurve.Publish(offered).Points;
+            }
+            catch (SettlementInputException exception)
+            {
+                throw new SettlementException(SettlementErrorKind.Invalid, exception.Field, exception.Reason);
+            }
+        }
+
+        var published = new TermsPublished(listingId, sellerId, request.Reserve, request.ListPrice, request.Licence ?? "standard", time.GetUtcNow(), versions);
         var stream = TermsStream(listingId);
         var (_, version) = await store.ReadAsync(stream, cancellationToken);
         if (!await store.TryAppendAsync(stream, "listing-terms", version, sellerId, cancellationToken, published))
@@ -54,6 +67,11 @@ public sealed class MarketService(
     public async Task<QuoteView> CreateQuoteAsync(string buyerId, CreateQuoteRequest request, CancellationToken cancellationToken)
     {
         await ValidateAsync(quoteValidator, request, cancellationToken);
+        if (request.ListingId is { } versionOf)
+        {
+            return await CreateVersionQuoteAsync(buyerId, versionOf, request.Fraction!.Value, cancellationToken);
+        }
+
         var valuation = await catalog.FindValuationAsync(buyerId, request.ValuationId, cancellationToken)
             ?? throw SettlementException.NotFound("valuationId", $"valuation {request.ValuationId}");
         if (valuation.Method != ValuationMethods.TieredKnnShapley)
@@ -90,6 +108,37 @@ public sealed class MarketService(
         }
 
         var issued = new QuoteIssued(quote.Id, valuation.Id, quote);
+        await store.TryAppendAsync(QuoteStream(quote.Id), "quote", 0, buyerId, cancellationToken, issued);
+        return QuoteView.From(issued);
+    }
+
+    /// <summary>A posted-price quote for one published version (nested sample) of one listing.</summary>
+    private async Task<QuoteView> CreateVersionQuoteAsync(string buyerId, Guid listingId, decimal fraction, CancellationToken cancellationToken)
+    {
+        var listing = await catalog.FindListingAsync(listingId, cancellationToken);
+        if (listing is null || listing.Status != ListingStatus.Listed)
+        {
+            throw SettlementException.NotFound("listingId", $"listing {listingId}");
+        }
+
+        var published = await FindTermsAsync(listingId, cancellationToken);
+        if (published?.Versions is not { Count: > 0 } versions)
+        {
+            throw new SettlementException(SettlementErrorKind.Conflict, "listingId", $"listing {listingId} sells no versions (its seller publishes them with PUT /api/terms/{listingId})");
+        }
+
+        Quote quote;
+        try
+        {
+            quote = Quote.ForVersion(Guid.NewGuid(), buyerId, new ListingTerms(listingId.ToString(), listing.SellerId, published.Reserve, published.ListPrice, published.Licence),
+                PriceCurve.Publish(versions), fraction, Fee, options.Currency, time.GetUtcNow(), options.QuoteLifetime);
+        }
+        catch (SettlementInputException exception)
+        {
+            throw new SettlementException(SettlementErrorKind.Invalid, exception.Field, exception.Reason);
+        }
+
+        var issued = new QuoteIssued(quote.Id, Guid.Empty, quote);
         await store.TryAppendAsync(QuoteStream(quote.Id), "quote", 0, buyerId, cancellationToken, issued);
         return QuoteView.From(issued);
     }
@@ -132,30 +181,101 @@ public sealed class MarketService(
         var chargeReference = "none";
         if (quote.Price > 0)
         {
-            var charge = await rails.ChargeAsync($"charge:{purchaseId:N}", buyerId, quote.Price, quote.Currency, $"purchase:{purchaseId:N}", cancellationToken);
-            chargeReference = charge.Outcome switch
+            // The key derives from the purchase (so from the quote) and is written down before the provider is asked.
+            var chargeKey = $"charge:{purchaseId:N}";
+            await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<ChargeRequested>().Any(),
+                [new ChargeRequested(purchaseId, quote.Id, buyerId, chargeKey, now)], buyerId, cancellationToken);
+            var charge = await rails.ChargeAsync(chargeKey, buyerId, quote.Price, quote.Currency, $"purchase:{purchaseId:N}", cancellationToken);
+            switch (charge.Outcome)
             {
-                RailsOutcome.Succeeded => charge.ProviderId!,
-                RailsOutcome.Declined => throw new SettlementException(SettlementErrorKind.PaymentRequired, "quoteId", $"the payment was refused: {charge.Reason}"),
-                _ => throw new SettlementException(SettlementErrorKind.Unavailable, "quoteId", $"the payment provider did not confirm the charge ({charge.Reason}); retry with the same Idempotency-Key"),
-            };
+                case RailsOutcome.Succeeded:
+                    chargeReference = charge.ProviderId!;
+                    break;
+                case RailsOutcome.Pending:
+                    // The buyer has to act (or the method confirms later): the provider's webhook completes the purchase.
+                    await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<PurchasePending>().Any() || e.OfType<PurchaseCompleted>().Any(),
+                        [new PurchasePending(purchaseId, quote.Id, buyerId, quote.Currency, quote.Price, charge.ProviderId!, charge.ClientSecret, now)], buyerId, cancellationToken);
+                    return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
+                case RailsOutcome.Declined:
+                    throw new SettlementException(SettlementErrorKind.PaymentRequired, "quoteId", $"the payment was refused: {charge.Reason}");
+                default:
+                    throw new SettlementException(SettlementErrorKind.Unavailable, "quoteId", $"the payment provider did not confirm the charge ({charge.Reason}); retry with the same Idempotency-Key");
+            }
         }
 
+        await CompleteAsync(purchaseId, quote, chargeReference, cancellationToken);
+        return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
+    }
+
+    /// <summary>
+    /// The provider confirmed a pending charge (webhook): the purchase completes exactly as an immediate one would, with
+    /// the ledger ids derived from the purchase, so a duplicate or late confirmation changes nothing. A charge that
+    /// succeeds after a failure notice still completes: the buyer's money was taken.
+    /// </summary>
+    public async Task<bool> ConfirmChargeAsync(Guid purchaseId, string chargeReference, CancellationToken cancellationToken)
+    {
+        var (events, _) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
+        if (events.OfType<PurchaseCompleted>().Any())
+        {
+            return false;
+        }
+
+        var requested = events.OfType<ChargeRequested>().FirstOrDefault();
+        if (requested is null)
+        {
+            return false;
+        }
+
+        var (quoteEvents, _) = await store.ReadAsync(QuoteStream(requested.QuoteId), cancellationToken);
+        var quote = quoteEvents.OfType<QuoteIssued>().First().Quote;
+        await CompleteAsync(purchaseId, quote, chargeReference, cancellationToken);
+        return true;
+    }
+
+    /// <summary>The provider says a pending charge failed: the purchase fails unless it completed already (a late, out-of-order notice).</summary>
+    public async Task<bool> FailChargeAsync(Guid purchaseId, string reason, CancellationToken cancellationToken)
+    {
+        var (events, _) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
+        if (!events.OfType<PurchasePending>().Any() || events.OfType<PurchaseCompleted>().Any() || events.OfType<PurchaseFailed>().Any())
+        {
+            return false;
+        }
+
+        await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<PurchaseCompleted>().Any() || e.OfType<PurchaseFailed>().Any(),
+            [new PurchaseFailed(purchaseId, reason, time.GetUtcNow())], "provider", cancellationToken);
+        return true;
+    }
+
+    private async Task CompleteAsync(Guid purchaseId, Quote quote, string chargeReference, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
         var release = options.RefundWindow <= TimeSpan.Zero;
-        var lines = PurchasePostings.Sale(purchaseId, buyerId, quote.Currency, quote.Split).ToList();
+        var lines = PurchasePostings.Sale(purchaseId, quote.BuyerId, quote.Currency, quote.Split).ToList();
         if (release)
         {
             lines.AddRange(PurchasePostings.Release(purchaseId, quote.Currency, quote.Split));
         }
 
-        await ledger.CommitAsync(lines, $"settlement:{buyerId}", cancellationToken);
+        await ledger.CommitAsync(lines, $"settlement:{quote.BuyerId}", cancellationToken);
         var completed = new PurchaseCompleted(
-            purchaseId, quote.Id, buyerId, quote.Currency, quote.Split.Gross, quote.Split.Fee,
+            purchaseId, quote.Id, quote.BuyerId, quote.Currency, quote.Split.Gross, quote.Split.Fee,
             quote.Split.Shares.Select(s => new PurchaseShare(s.SellerId, s.Amount, s.Weight)).ToList(),
-            quote.Listings.Select(l => new PurchasedListing(Guid.Parse(l.ListingId), l.SellerId, l.Licence)).ToList(),
+            quote.Listings.Select(l => new PurchasedListing(Guid.Parse(l.ListingId), l.SellerId, l.Licence, quote.Fraction)).ToList(),
             chargeReference, now, now + options.RefundWindow, release);
-        await store.TryAppendAsync(PurchaseStream(purchaseId), "purchase", 0, buyerId, cancellationToken, completed);
-        return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
+        await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<PurchaseCompleted>().Any(), [completed], quote.BuyerId, cancellationToken);
+    }
+
+    /// <summary>Appends unless <paramref name="done"/> already holds; a lost race re-reads and decides again.</summary>
+    private async Task AppendOnceAsync(string stream, Func<IReadOnlyList<object>, bool> done, object[] events, string actor, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var (existing, version) = await store.ReadAsync(stream, cancellationToken);
+            if (done(existing) || await store.TryAppendAsync(stream, "purchase", version, actor, cancellationToken, events))
+            {
+                return;
+            }
+        }
     }
 
     public async Task<PurchaseView> GetPurchaseAsync(string buyerId, Guid purchaseId, CancellationToken cancellationToken)
@@ -167,11 +287,21 @@ public sealed class MarketService(
     /// <summary>Reverses the sale exactly, inside the refund window only; a second refund answers the first.</summary>
     public async Task<PurchaseView> RefundAsync(string buyerId, Guid purchaseId, CancellationToken cancellationToken)
     {
-        var (events, version) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
+        var (events, _) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
         var completed = events.OfType<PurchaseCompleted>().FirstOrDefault();
+        if (completed is null && events.OfType<PurchasePending>().FirstOrDefault() is { } pending && pending.BuyerId == buyerId)
+        {
+            throw new SettlementException(SettlementErrorKind.Conflict, "id", $"purchase {purchaseId} is not paid (its charge is pending or failed); nothing to refund");
+        }
+
         if (completed is null || completed.BuyerId != buyerId)
         {
             throw SettlementException.NotFound("id", $"purchase {purchaseId}");
+        }
+
+        if (events.OfType<PurchaseDisputed>().Any())
+        {
+            throw new SettlementException(SettlementErrorKind.Conflict, "id", $"purchase {purchaseId} is disputed: the bank returns the money, not a refund");
         }
 
         if (events.OfType<PurchaseRefunded>().Any())
@@ -188,14 +318,16 @@ public sealed class MarketService(
         var refundReference = "none";
         if (completed.Gross > 0)
         {
-            var refund = await rails.RefundAsync($"refund:{purchaseId:N}", completed.ChargeReference, completed.Gross, completed.Currency, cancellationToken);
+            var refundKey = $"refund:{purchaseId:N}";
+            await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<RefundRequested>().Any(), [new RefundRequested(purchaseId, refundKey, now)], buyerId, cancellationToken);
+            var refund = await rails.RefundAsync(refundKey, completed.ChargeReference, completed.Gross, completed.Currency, cancellationToken);
             refundReference = refund.Outcome == RailsOutcome.Succeeded
                 ? refund.ProviderId!
                 : throw new SettlementException(SettlementErrorKind.Unavailable, "id", $"the payment provider did not refund ({refund.Reason}); try again");
         }
 
         await ledger.CommitAsync(PurchasePostings.Refund(purchaseId, buyerId, completed.Currency, SplitOf(completed)), $"settlement:{buyerId}", cancellationToken);
-        await store.TryAppendAsync(PurchaseStream(purchaseId), "purchase", version, buyerId, cancellationToken, new PurchaseRefunded(purchaseId, refundReference, now));
+        await AppendOnceAsync(PurchaseStream(purchaseId), e => e.OfType<PurchaseRefunded>().Any(), [new PurchaseRefunded(purchaseId, refundReference, now)], buyerId, cancellationToken);
         return await FindPurchaseAsync(purchaseId, cancellationToken) ?? throw new InvalidOperationException($"purchase {purchaseId} vanished");
     }
 
@@ -203,7 +335,7 @@ public sealed class MarketService(
     public async Task<(Stream Content, string Format, string FileName)> DownloadAsync(string buyerId, Guid purchaseId, Guid? listingId, CancellationToken cancellationToken)
     {
         var purchase = await FindPurchaseAsync(purchaseId, cancellationToken);
-        if (purchase is null || purchase.BuyerId != buyerId || purchase.Status == "refunded")
+        if (purchase is null || purchase.BuyerId != buyerId || purchase.Status is not ("held" or "released"))
         {
             throw SettlementException.NotFound("id", $"purchase {purchaseId}");
         }
@@ -221,7 +353,64 @@ public sealed class MarketService(
         }
 
         var format = listing.Format ?? "csv";
+        if (item.Fraction is { } fraction)
+        {
+            return (await SampleAsync(catalog.OpenBlob(listing.BlobId), format, listing.Id, fraction, cancellationToken), format, $"{listing.Id}-{fraction}.{format}");
+        }
+
         return (catalog.OpenBlob(listing.BlobId), format, $"{listing.Id}.{format}");
+    }
+
+    /// <summary>
+    /// The seller's payout account: created once (the provider's key derives from the seller); with Stripe an Express
+    /// connected account whose onboarding the seller finishes at the returned link (asking again gives a fresh link).
+    /// Payouts wait until the provider says the account can receive transfers.
+    /// </summary>
+    /// <summary>
+    /// Exactly the rows of a version: the nested sample of the listing's data rows (lines after a CSV header, every line
+    /// of JSON lines), in file order, the shuffle seeded by the listing id.
+    /// </summary>
+    private static async Task<Stream> SampleAsync(Stream data, string format, Guid listingId, decimal fraction, CancellationToken cancellationToken)
+    {
+        string? header = null;
+        var rows = new List<string>();
+        using (var reader = new StreamReader(data))
+        {
+            if (format == "csv")
+            {
+                header = await reader.ReadLineAsync(cancellationToken);
+            }
+
+            while (await reader.ReadLineAsync(cancellationToken) is { } line)
+            {
+                if (line.Length > 0)
+                {
+                    rows.Add(line);
+                }
+            }
+        }
+
+        var keep = new bool[rows.Count];
+        foreach (var row in NestedSample.Rows(rows.Count, fraction, BitConverter.ToInt32(listingId.ToByteArray(), 0)))
+        {
+            keep[row] = true;
+        }
+
+        var text = new StringBuilder();
+        if (header is not null)
+        {
+            text.Append(header).Append('\n');
+        }
+
+        for (var i = 0; i < rows.Count; i++)
+        {
+            if (keep[i])
+            {
+                text.Append(rows[i]).Append('\n');
+            }
+        }
+
+        return new MemoryStream(Encoding.UTF8.GetBytes(text.ToString()));
     }
 
     public async Task<DestinationView> RegisterDestinationAsync(string sellerId, CancellationToken cancellationToken)
@@ -230,24 +419,64 @@ public sealed class MarketService(
         var (events, version) = await store.ReadAsync(stream, cancellationToken);
         if (events.OfType<DestinationRegistered>().LastOrDefault() is { } existing)
         {
-            return new DestinationView(existing.SellerId, existing.Provider, existing.AccountId, existing.RegisteredAt);
+            if (Usable(events) is not null)
+            {
+                return View(existing, true, null);
+            }
+
+            var state = await rails.RefreshDestinationAsync(sellerId, existing.AccountId, cancellationToken);
+            if (state.Ready)
+            {
+                await MarkDestinationReadyAsync(sellerId, existing.AccountId, cancellationToken);
+            }
+
+            return View(existing, state.Ready, state.OnboardingUrl);
         }
 
         var account = await rails.CreateDestinationAsync(sellerId, cancellationToken);
-        var registered = new DestinationRegistered(sellerId, rails.Name, account, time.GetUtcNow());
+        var registered = new DestinationRegistered(sellerId, rails.Name, account.AccountId, time.GetUtcNow(), !account.Ready);
         if (!await store.TryAppendAsync(stream, "payout-destination", version, sellerId, cancellationToken, registered))
         {
             return await RegisterDestinationAsync(sellerId, cancellationToken);
         }
 
-        return new DestinationView(sellerId, rails.Name, account, registered.RegisteredAt);
+        return View(registered, account.Ready, account.OnboardingUrl);
     }
 
     public async Task<DestinationView?> FindDestinationAsync(string sellerId, CancellationToken cancellationToken)
     {
         var (events, _) = await store.ReadAsync(DestinationStream(sellerId), cancellationToken);
-        return events.OfType<DestinationRegistered>().LastOrDefault() is { } d ? new DestinationView(d.SellerId, d.Provider, d.AccountId, d.RegisteredAt) : null;
+        return events.OfType<DestinationRegistered>().LastOrDefault() is { } d ? View(d, Usable(events) is not null, null) : null;
     }
+
+    /// <summary>The provider says the account can receive transfers (Stripe's <c>account.updated</c>); a repeat changes nothing.</summary>
+    public async Task<bool> MarkDestinationReadyAsync(string sellerId, string accountId, CancellationToken cancellationToken)
+    {
+        var stream = DestinationStream(sellerId);
+        while (true)
+        {
+            var (events, version) = await store.ReadAsync(stream, cancellationToken);
+            if (events.OfType<DestinationRegistered>().LastOrDefault() is not { } registered || registered.AccountId != accountId || Usable(events) is not null)
+            {
+                return false;
+            }
+
+            if (await store.TryAppendAsync(stream, "payout-destination", version, "provider", cancellationToken, new DestinationReady(sellerId, accountId, time.GetUtcNow())))
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>The registered account when payouts can go to it, else null.</summary>
+    internal static DestinationRegistered? Usable(IReadOnlyList<object> destinationEvents) =>
+        destinationEvents.OfType<DestinationRegistered>().LastOrDefault() is { } d
+        && (!d.AwaitingOnboarding || destinationEvents.OfType<DestinationReady>().Any(r => r.AccountId == d.AccountId))
+            ? d
+            : null;
+
+    private static DestinationView View(DestinationRegistered d, bool ready, string? onboardingUrl) =>
+        new(d.SellerId, d.Provider, d.AccountId, d.RegisteredAt, ready, onboardingUrl);
 
     private FeePolicy Fee => new(options.FeeRate, options.FeeMinimum);
 
@@ -299,15 +528,24 @@ public sealed class MarketService(
     private async Task<PurchaseView?> FindPurchaseAsync(Guid purchaseId, CancellationToken cancellationToken)
     {
         var (events, _) = await store.ReadAsync(PurchaseStream(purchaseId), cancellationToken);
-        return events.OfType<PurchaseCompleted>().Any() ? View(events) : null;
+        return events.OfType<PurchaseCompleted>().Any() || events.OfType<PurchasePending>().Any() ? View(events) : null;
     }
 
     private static PurchaseView View(IReadOnlyList<object> events)
     {
+        if (!events.OfType<PurchaseCompleted>().Any())
+        {
+            var p = events.OfType<PurchasePending>().First();
+            var failed = events.OfType<PurchaseFailed>().FirstOrDefault();
+            return new PurchaseView(p.PurchaseId, p.QuoteId, p.BuyerId, failed is null ? "pending" : "failed", p.Currency, p.Gross, 0, [], [], p.RequestedAt,
+                p.RequestedAt, null, failed is null ? p.ClientSecret : null, failed?.Reason);
+        }
+
         var c = events.OfType<PurchaseCompleted>().First();
         var refunded = events.OfType<PurchaseRefunded>().FirstOrDefault();
         var released = c.Released || events.OfType<HoldsReleased>().Any();
-        var status = refunded is not null ? "refunded" : released ? "released" : "held";
+        var disputed = events.OfType<PurchaseDisputed>().Any();
+        var status = disputed ? "disputed" : refunded is not null ? "refunded" : released ? "released" : "held";
         return new PurchaseView(c.PurchaseId, c.QuoteId, c.BuyerId, status, c.Currency, c.Gross, c.Fee, c.Shares, c.Listings, c.PurchasedAt, c.RefundableUntil, refunded?.RefundedAt);
     }
 

@@ -4,10 +4,14 @@ using FluentValidation;
 namespace DataMarket.SettlementService.Application;
 
 /// <summary>A seller's price terms for one of its listings: reserve and optional list price in cents, and the licence a purchase records.</summary>
-public sealed record PublishTermsRequest(long Reserve, long? ListPrice, string? Licence);
+/// <param name="Versions">Optional nested-sample versions (fraction of one fixed shuffle, price in cents), checked arbitrage-free when published.</param>
+public sealed record PublishTermsRequest(long Reserve, long? ListPrice, string? Licence, IReadOnlyList<VersionPrice>? Versions = null);
 
-/// <summary>A quote for the bundle of a completed tiered-knn-shapley valuation of the buyer's task.</summary>
-public sealed record CreateQuoteRequest(Guid ValuationId, decimal? Theta, string? GainPolicy);
+/// <summary>
+/// A quote for the bundle of a completed tiered-knn-shapley valuation of the buyer's task; or, with
+/// <paramref name="ListingId"/> and <paramref name="Fraction"/> instead, for one published version of one listing.
+/// </summary>
+public sealed record CreateQuoteRequest(Guid ValuationId, decimal? Theta, string? GainPolicy, Guid? ListingId = null, decimal? Fraction = null);
 
 public sealed record CreatePurchaseRequest(Guid QuoteId);
 
@@ -23,6 +27,8 @@ public sealed class PublishTermsRequestValidator : AbstractValidator<PublishTerm
             .WithMessage(r => $"the list price must be between 0 and {QuotePricing.MaximumPrice} cents, got {r.ListPrice}");
         RuleFor(r => r.ListPrice).Must((r, list) => list >= r.Reserve).When(r => r.ListPrice is not null)
             .WithMessage(r => $"the reserve ({r.Reserve} cents) is above the list price ({r.ListPrice} cents)");
+        RuleFor(r => r.Versions).Must(v => v is null || v.Count <= PriceCurve.MaximumVersions)
+            .WithMessage($"at most {PriceCurve.MaximumVersions} versions");
         RuleFor(r => r.Licence).MaximumLength(MaxLicenceLength).Must(l => l is null || !l.Any(char.IsControl))
             .WithMessage("the licence may not contain control characters");
     }
@@ -35,7 +41,10 @@ public sealed class CreateQuoteRequestValidator : AbstractValidator<CreateQuoteR
 
     public CreateQuoteRequestValidator()
     {
-        RuleFor(r => r.ValuationId).NotEmpty();
+        RuleFor(r => r.ValuationId).NotEmpty().When(r => r.ListingId is null)
+            .WithMessage("name a valuationId (a bundle priced by value), or a listingId and fraction (a version)");
+        RuleFor(r => r.Fraction).NotNull().InclusiveBetween(0m, 1m).GreaterThan(0m).When(r => r.ListingId is not null)
+            .WithMessage(r => $"a version quote needs a fraction in (0, 1], got {r.Fraction?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}");
         RuleFor(r => r.Theta).InclusiveBetween(0m, MaxTheta).When(r => r.Theta is not null)
             .WithMessage(r => $"theta must be between 0 and {MaxTheta} cents per unit of utility, got {r.Theta}");
         RuleFor(r => r.GainPolicy).Must(p => p is null || Enum.TryParse<GainPolicy>(p, ignoreCase: true, out _))

@@ -6,7 +6,7 @@ namespace DataMarket.SettlementService.Application;
 // idempotency key, settlement run and sandbox provider operation. They stay inside this service (not contracts):
 // nothing else consumes them.
 
-public sealed record TermsPublished(Guid ListingId, string SellerId, long Reserve, long? ListPrice, string Licence, DateTimeOffset PublishedAt);
+public sealed record TermsPublished(Guid ListingId, string SellerId, long Reserve, long? ListPrice, string Licence, DateTimeOffset PublishedAt, IReadOnlyList<VersionPrice>? Versions = null);
 
 public sealed record QuoteIssued(Guid QuoteId, Guid ValuationId, Quote Quote);
 
@@ -16,20 +16,53 @@ public sealed record PurchaseCompleted(
     Guid PurchaseId, Guid QuoteId, string BuyerId, string Currency, long Gross, long Fee, IReadOnlyList<PurchaseShare> Shares,
     IReadOnlyList<PurchasedListing> Listings, string ChargeReference, DateTimeOffset PurchasedAt, DateTimeOffset RefundableUntil, bool Released);
 
+/// <summary>Written before the provider is asked: the charge's idempotency key, derived from the purchase.</summary>
+public sealed record ChargeRequested(Guid PurchaseId, Guid QuoteId, string BuyerId, string IdempotencyKey, DateTimeOffset RequestedAt);
+
+/// <summary>The provider accepted the charge but has not finished it (customer action, or a method that confirms later).</summary>
+public sealed record PurchasePending(Guid PurchaseId, Guid QuoteId, string BuyerId, string Currency, long Gross, string ChargeReference, string? ClientSecret, DateTimeOffset RequestedAt);
+
+/// <summary>The provider said a pending charge failed; nothing reached the ledger.</summary>
+public sealed record PurchaseFailed(Guid PurchaseId, string Reason, DateTimeOffset FailedAt);
+
+/// <summary>The buyer's bank took the payment back (a dispute) after the purchase completed.</summary>
+public sealed record PurchaseDisputed(Guid PurchaseId, string DisputeId, DateTimeOffset DisputedAt);
+
+/// <summary>
+/// A dispute's effect, one stream per dispute: the gross left through payment clearing; while the shares were still
+/// held they went back like a refund (<paramref name="Owed"/> empty), after release each seller owes its share,
+/// netted from its next payouts.
+/// </summary>
+public sealed record DisputeOpened(string DisputeId, Guid PurchaseId, string Currency, long Amount, bool WasReleased, IReadOnlyList<PurchaseShare> Owed, DateTimeOffset OpenedAt);
+
+/// <summary>A Stripe webhook event handled (its id: a redelivery is answered without handling it again).</summary>
+public sealed record StripeEventReceived(string EventId, string Type, DateTimeOffset ReceivedAt);
+
 public sealed record PurchaseShare(string SellerId, long Amount, double Weight);
 
-public sealed record PurchasedListing(Guid ListingId, string SellerId, string Licence);
+/// <param name="Fraction">For a version purchase: the nested sample bought (download gives exactly its rows).</param>
+public sealed record PurchasedListing(Guid ListingId, string SellerId, string Licence, decimal? Fraction = null);
+
+/// <summary>Written before the provider is asked to refund: the refund's idempotency key, derived from the purchase.</summary>
+public sealed record RefundRequested(Guid PurchaseId, string IdempotencyKey, DateTimeOffset RequestedAt);
 
 public sealed record PurchaseRefunded(Guid PurchaseId, string RefundReference, DateTimeOffset RefundedAt);
 
 public sealed record HoldsReleased(Guid PurchaseId, DateTimeOffset ReleasedAt);
 
-public sealed record DestinationRegistered(string SellerId, string Provider, string AccountId, DateTimeOffset RegisteredAt);
+/// <param name="AwaitingOnboarding">The seller still has to finish the provider's onboarding; payouts wait for <see cref="DestinationReady"/>.</param>
+public sealed record DestinationRegistered(string SellerId, string Provider, string AccountId, DateTimeOffset RegisteredAt, bool AwaitingOnboarding = false);
+
+/// <summary>The provider can transfer to the account now (Stripe: its transfers capability became active).</summary>
+public sealed record DestinationReady(string SellerId, string AccountId, DateTimeOffset ReadyAt);
 
 public sealed record RunStarted(string Period, DateTimeOffset StartedAt, string Node);
 
 /// <summary>The payouts a run makes, fixed once: a second node (or a re-run) pays this plan, never a new one.</summary>
-public sealed record PayoutsPlanned(string Period, IReadOnlyList<PlannedPayout> Payouts, IReadOnlyList<string> WaitingForDestination);
+/// <param name="Recoveries">What sellers owed from disputes, taken from their payable balance before the payout.</param>
+public sealed record PayoutsPlanned(string Period, IReadOnlyList<PlannedPayout> Payouts, IReadOnlyList<string> WaitingForDestination, IReadOnlyList<PlannedRecovery>? Recoveries = null);
+
+public sealed record PlannedRecovery(string SellerId, string Currency, long Amount, Guid LedgerTransferId);
 
 public sealed record PlannedPayout(string SellerId, string Currency, long Amount, Guid LedgerTransferId, string IdempotencyKey, string Destination);
 

@@ -16,7 +16,7 @@ namespace DataMarket.SettlementService.Application;
 /// version it read, so two nodes running the same period, a crash and a restart, or a re-run pay nobody twice.
 /// </summary>
 public sealed class SettlementRunner(
-    SettlementStore store, LedgerAccess ledger, IPaymentRails rails, SettlementOptions options, TimeProvider time, ILogger<SettlementRunner> logger)
+    SettlementStore store, LedgerAccess ledger, IPaymentRails rails, DisputeBook disputes, SettlementOptions options, TimeProvider time, ILogger<SettlementRunner> logger)
 {
     private const string StreamType = "settlement-run";
 
@@ -36,6 +36,12 @@ public sealed class SettlementRunner(
             await ReleaseMaturedHoldsAsync(cancellationToken);
             await AppendOnceAsync(stream, e => e.OfType<PayoutsPlanned>().Any(), async () => [await PlanAsync(period, cancellationToken)], node, cancellationToken);
             (events, _) = await store.ReadAsync(stream, cancellationToken);
+        }
+
+        // What sellers owe from disputes leaves their payable balance before the rest is paid out.
+        foreach (var recovery in events.OfType<PayoutsPlanned>().First().Recoveries ?? [])
+        {
+            await disputes.RecoverAsync(recovery, period, $"settlement:{node}", cancellationToken);
         }
 
         foreach (var payout in events.OfType<PayoutsPlanned>().First().Payouts)
@@ -127,7 +133,7 @@ public sealed class SettlementRunner(
     {
         var now = time.GetUtcNow();
         var due = new Dictionary<Guid, PurchaseCompleted>();
-        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(PurchaseCompleted), nameof(PurchaseRefunded), nameof(HoldsReleased) }, cancellationToken))
+        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(PurchaseCompleted), nameof(PurchaseRefunded), nameof(HoldsReleased), nameof(PurchaseDisputed) }, cancellationToken))
         {
             switch (recorded)
             {
@@ -139,6 +145,9 @@ public sealed class SettlementRunner(
                     break;
                 case HoldsReleased h:
                     due.Remove(h.PurchaseId);
+                    break;
+                case PurchaseDisputed d:
+                    due.Remove(d.PurchaseId);
                     break;
             }
         }
@@ -158,23 +167,38 @@ public sealed class SettlementRunner(
     private async Task<PayoutsPlanned> PlanAsync(string period, CancellationToken cancellationToken)
     {
         var balances = await (await ledger.GetAsync(cancellationToken)).GetBalancesAsync("seller_payable:", cancellationToken);
+        var owed = await disputes.OwedAsync(cancellationToken);
         var payouts = new List<PlannedPayout>();
+        var recoveries = new List<PlannedRecovery>();
         var waiting = new List<string>();
-        foreach (var balance in balances.Where(b => b.AvailableBalance >= options.MinimumPayout && b.AvailableBalance > 0).OrderBy(b => b.Owner, StringComparer.Ordinal).ThenBy(b => b.Currency, StringComparer.Ordinal))
+        foreach (var balance in balances.Where(b => b.AvailableBalance > 0).OrderBy(b => b.Owner, StringComparer.Ordinal).ThenBy(b => b.Currency, StringComparer.Ordinal))
         {
+            var recover = Math.Min(owed.GetValueOrDefault((balance.Owner, balance.Currency)), balance.AvailableBalance);
+            if (recover > 0)
+            {
+                recoveries.Add(new PlannedRecovery(balance.Owner, balance.Currency, recover,
+                    PurchasePostings.TransferId(PeriodId(period), $"dispute-recovery:{balance.Owner}:{balance.Currency}")));
+            }
+
+            var payable = balance.AvailableBalance - recover;
+            if (payable < options.MinimumPayout || payable <= 0)
+            {
+                continue;
+            }
+
             var (destinations, _) = await store.ReadAsync(MarketService.DestinationStream(balance.Owner), cancellationToken);
-            if (destinations.OfType<DestinationRegistered>().LastOrDefault() is not { } destination)
+            if (MarketService.Usable(destinations) is not { } destination)
             {
                 waiting.Add(balance.Owner);
                 continue;
             }
 
             payouts.Add(new PlannedPayout(
-                balance.Owner, balance.Currency, balance.AvailableBalance, PayoutTransferId(period, balance.Owner, balance.Currency),
+                balance.Owner, balance.Currency, payable, PayoutTransferId(period, balance.Owner, balance.Currency),
                 $"payout:{period}:{balance.Owner}:{balance.Currency}", destination.AccountId));
         }
 
-        return new PayoutsPlanned(period, payouts, waiting);
+        return new PayoutsPlanned(period, payouts, waiting, recoveries);
     }
 
     private async Task PayAsync(string period, PlannedPayout payout, string node, CancellationToken cancellationToken)

@@ -2,9 +2,9 @@ using DataMarket.Settlement.Pricing;
 
 namespace DataMarket.SettlementService.Application;
 
-public sealed record TermsView(Guid ListingId, string SellerId, long Reserve, long? ListPrice, string Licence, DateTimeOffset PublishedAt)
+public sealed record TermsView(Guid ListingId, string SellerId, long Reserve, long? ListPrice, string Licence, DateTimeOffset PublishedAt, IReadOnlyList<VersionPrice> Versions)
 {
-    public static TermsView From(TermsPublished t) => new(t.ListingId, t.SellerId, t.Reserve, t.ListPrice, t.Licence, t.PublishedAt);
+    public static TermsView From(TermsPublished t) => new(t.ListingId, t.SellerId, t.Reserve, t.ListPrice, t.Licence, t.PublishedAt, t.Versions ?? []);
 }
 
 public sealed record ShareView(string SellerId, long Amount, double Weight, double Value);
@@ -12,7 +12,7 @@ public sealed record ShareView(string SellerId, long Amount, double Weight, doub
 public sealed record QuoteView(
     Guid Id, string BuyerId, string TaskId, Guid ValuationId, IReadOnlyList<TermsLineView> Listings, long Price, decimal Theta, double Gain,
     string GainPolicy, long Floor, long? Ceiling, long Fee, long Net, IReadOnlyList<ShareView> Shares, bool EqualSplit, string Currency,
-    DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt)
+    DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, decimal? Fraction = null)
 {
     public static QuoteView From(QuoteIssued issued)
     {
@@ -23,7 +23,7 @@ public sealed record QuoteView(
             q.Listings.Select(l => new TermsLineView(l.ListingId, l.SellerId, l.Reserve, l.ListPrice, l.Licence)).ToList(),
             q.Price, q.Pricing.Theta, q.Pricing.Gain, q.GainPolicy.ToString().ToLowerInvariant(), q.Pricing.Floor, q.Pricing.Ceiling,
             q.Split.Fee, q.Split.Net, q.Split.Shares.Select(s => new ShareView(s.SellerId, s.Amount, s.Weight, values[s.SellerId])).ToList(),
-            q.Split.EqualSplit, q.Currency, q.CreatedAt, q.ExpiresAt);
+            q.Split.EqualSplit, q.Currency, q.CreatedAt, q.ExpiresAt, q.Fraction);
     }
 }
 
@@ -31,9 +31,11 @@ public sealed record TermsLineView(string ListingId, string SellerId, long Reser
 
 public sealed record PurchaseView(
     Guid Id, Guid QuoteId, string BuyerId, string Status, string Currency, long Gross, long Fee, IReadOnlyList<PurchaseShare> Shares,
-    IReadOnlyList<PurchasedListing> Listings, DateTimeOffset PurchasedAt, DateTimeOffset RefundableUntil, DateTimeOffset? RefundedAt);
+    IReadOnlyList<PurchasedListing> Listings, DateTimeOffset PurchasedAt, DateTimeOffset RefundableUntil, DateTimeOffset? RefundedAt,
+    string? ClientSecret = null, string? FailureReason = null);
 
-public sealed record DestinationView(string SellerId, string Provider, string AccountId, DateTimeOffset RegisteredAt);
+/// <param name="Ready">Payouts can go to the account; otherwise the seller finishes onboarding at <paramref name="OnboardingUrl"/>.</param>
+public sealed record DestinationView(string SellerId, string Provider, string AccountId, DateTimeOffset RegisteredAt, bool Ready = true, string? OnboardingUrl = null);
 
 public sealed record PayoutView(string SellerId, string Currency, long Amount, string Status, Guid LedgerTransferId, string IdempotencyKey, string? ProviderTransferId, string? Reason);
 

@@ -44,6 +44,7 @@ public static class SettlementExtensions
 
         services.AddScoped<CatalogReader>();
         services.AddScoped<MarketService>();
+        services.AddScoped<StripeWebhooks>();
         services.AddSingleton<SettlementScheduler>();
         services.AddSettlementScheduler(options);
         return services;
@@ -55,7 +56,16 @@ public static class SettlementExtensions
         services.AddSingleton(options);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<SettlementStore>();
-        services.AddSingleton<IPaymentRails, SandboxRails>();
+        if (options.Rails == RailsKind.Stripe)
+        {
+            services.AddSingleton<IPaymentRails, StripeRails>();
+        }
+        else
+        {
+            services.AddSingleton<IPaymentRails, SandboxRails>();
+        }
+
+        services.AddSingleton<DisputeBook>();
         services.AddSingleton<SettlementRunner>();
         services.AddSingleton<IValidator<PublishTermsRequest>, PublishTermsRequestValidator>();
         services.AddSingleton<IValidator<CreateQuoteRequest>, CreateQuoteRequestValidator>();

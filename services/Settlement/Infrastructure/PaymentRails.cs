@@ -7,16 +7,28 @@ namespace DataMarket.SettlementService.Infrastructure;
 public enum RailsOutcome
 {
     Succeeded,
+    /// <summary>
+    /// Accepted but not finished: the customer must act (3-D Secure, <c>requires_action</c>) or the method confirms
+    /// later (<c>processing</c>). The provider's webhook says how it ended.
+    /// </summary>
+    Pending,
     /// <summary>The provider said no for good (card declined, account closed): nothing was or will be moved.</summary>
     Declined,
     /// <summary>A 500, a timeout or a lost answer: the same call with the same key may be retried.</summary>
     Transient,
 }
 
-public sealed record RailsResult(RailsOutcome Outcome, string? ProviderId, string? Reason)
+/// <param name="ClientSecret">For a pending charge: what the buyer's client needs to finish it (Stripe's PaymentIntent client secret).</param>
+public sealed record RailsResult(RailsOutcome Outcome, string? ProviderId, string? Reason, string? ClientSecret = null)
 {
     public static RailsResult Ok(string providerId) => new(RailsOutcome.Succeeded, providerId, null);
 }
+
+/// <summary>
+/// A seller's payout account at the provider. <paramref name="Ready"/>: transfers to it are possible now; otherwise the
+/// seller still has to finish onboarding at <paramref name="OnboardingUrl"/> and payouts wait.
+/// </summary>
+public sealed record DestinationResult(string AccountId, bool Ready, string? OnboardingUrl);
 
 /// <summary>A transfer the provider holds, for reconciling a run against the ledger.</summary>
 public sealed record ProviderTransfer(string ProviderId, string IdempotencyKey, string Destination, long Amount, string Currency, string Group);
@@ -36,7 +48,11 @@ public interface IPaymentRails
 
     Task<RailsResult> TransferAsync(string idempotencyKey, string destination, long amount, string currency, string group, CancellationToken cancellationToken);
 
-    Task<string> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken);
+    /// <summary>Creates (once per seller: the key derives from the seller) the seller's payout account.</summary>
+    Task<DestinationResult> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken);
+
+    /// <summary>The account's state now, with a fresh onboarding link when it is not ready yet.</summary>
+    Task<DestinationResult> RefreshDestinationAsync(string sellerId, string accountId, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<ProviderTransfer>> ListTransfersAsync(string group, CancellationToken cancellationToken);
 }
@@ -61,8 +77,11 @@ public sealed class SandboxRails(SettlementStore store, SettlementOptions option
     public Task<RailsResult> TransferAsync(string idempotencyKey, string destination, long amount, string currency, string group, CancellationToken cancellationToken) =>
         RecordAsync(idempotencyKey, "transfer", amount, currency, destination, group, "tr_sandbox_", cancellationToken);
 
-    public Task<string> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken) =>
-        Task.FromResult($"acct_sandbox_{Hash(sellerId)[..16]}");
+    public Task<DestinationResult> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken) =>
+        Task.FromResult(new DestinationResult($"acct_sandbox_{Hash(sellerId)[..16]}", Ready: true, OnboardingUrl: null));
+
+    public Task<DestinationResult> RefreshDestinationAsync(string sellerId, string accountId, CancellationToken cancellationToken) =>
+        Task.FromResult(new DestinationResult(accountId, Ready: true, OnboardingUrl: null));
 
     public async Task<IReadOnlyList<ProviderTransfer>> ListTransfersAsync(string group, CancellationToken cancellationToken)
     {

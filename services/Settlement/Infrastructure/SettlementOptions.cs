@@ -6,6 +6,14 @@ public enum SettlementStoreKind
     Sqlite,
 }
 
+public enum RailsKind
+{
+    /// <summary>Simulated provider with its books in the settlement database (embedded default).</summary>
+    Sandbox,
+    /// <summary>Stripe through Stripe.net: PaymentIntents, Connect Express accounts, Transfers, Refunds, signed webhooks.</summary>
+    Stripe,
+}
+
 public enum SandboxBehaviour
 {
     /// <summary>Every charge and transfer succeeds.</summary>
@@ -60,7 +68,46 @@ public sealed class SettlementOptions
     /// <summary>Quartz's job store: clustered on PostgreSQL in server mode, in memory in embedded mode.</summary>
     public SchedulerOptions Scheduler { get; set; } = new();
 
+    /// <summary>Which payment rails move the money.</summary>
+    public RailsKind Rails { get; set; } = RailsKind.Sandbox;
+
     public SandboxOptions Sandbox { get; set; } = new();
+
+    public StripeOptions Stripe { get; set; } = new();
+}
+
+/// <summary>
+/// <c>Settlement:Stripe</c>. The two secrets (<see cref="ApiKey"/>, <see cref="WebhookSecret"/>) come from configuration
+/// or the environment (<c>Settlement__Stripe__ApiKey</c>, <c>Settlement__Stripe__WebhookSecret</c>), never from a
+/// committed file.
+/// </summary>
+public sealed class StripeOptions
+{
+    /// <summary>Secret key (sk_test_... or sk_live_...).</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Signing secret of the webhook endpoint (whsec_...); webhooks are refused while it is unset.</summary>
+    public string? WebhookSecret { get; set; }
+
+    /// <summary>Another API base (tests: a fake Stripe on loopback); null is Stripe's own.</summary>
+    public string? ApiBase { get; set; }
+
+    /// <summary>
+    /// The payment method a server-side charge confirms with (test mode: <c>pm_card_visa</c>). A charge that needs
+    /// the buyer (3-D Secure) stays pending and the purchase answers the PaymentIntent's client secret.
+    /// </summary>
+    public string PaymentMethod { get; set; } = "pm_card_visa";
+
+    /// <summary>Where Stripe sends a seller after onboarding, and where an expired onboarding link leads.</summary>
+    public string OnboardingReturnUrl { get; set; } = "http://localhost:5080/";
+
+    public string OnboardingRefreshUrl { get; set; } = "http://localhost:5080/";
+
+    /// <summary>Stripe.net's own retries of a failed request (same idempotency key) before the rails report it transient.</summary>
+    public int MaxNetworkRetries { get; set; } = 2;
+
+    /// <summary>How long one request may take before it counts as lost (transient).</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 public sealed class SchedulerOptions

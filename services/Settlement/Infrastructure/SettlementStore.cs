@@ -23,6 +23,8 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
         typeof(TermsPublished), typeof(QuoteIssued), typeof(PurchaseKeyClaimed), typeof(PurchaseCompleted), typeof(PurchaseRefunded),
         typeof(HoldsReleased), typeof(DestinationRegistered), typeof(RunStarted), typeof(PayoutsPlanned), typeof(PayoutSent),
         typeof(PayoutFailed), typeof(StatementWritten), typeof(RunCompleted), typeof(SandboxOperationRecorded),
+        typeof(ChargeRequested), typeof(PurchasePending), typeof(PurchaseFailed), typeof(PurchaseDisputed), typeof(DisputeOpened),
+        typeof(StripeEventReceived), typeof(DestinationReady), typeof(RefundRequested),
     }.ToDictionary(t => t.Name, StringComparer.Ordinal);
 
     private readonly SemaphoreSlim _opening = new(1, 1);

@@ -21,7 +21,8 @@ public sealed record Quote(
     SplitResult Split,
     string Currency,
     DateTimeOffset CreatedAt,
-    DateTimeOffset ExpiresAt)
+    DateTimeOffset ExpiresAt,
+    decimal? Fraction = null)
 {
     public static readonly TimeSpan DefaultLifetime = TimeSpan.FromHours(24);
 
@@ -79,6 +80,27 @@ public sealed record Quote(
         var pricing = QuotePricing.Price(listings, theta, QuotePricing.Gain(values.Select(v => v.Value), gainPolicy));
         var split = RevenueSplit.Allocate(pricing.Price, fee, sellers.Select(s => new ValuedSeller(s, valued[s].Value.Value)).ToList());
         return new Quote(id, buyerId, taskId, listings, values, gainPolicy, pricing, split, currency, now, now + lifetime);
+    }
+
+    /// <summary>
+    /// A posted-price quote for one version (nested sample of <paramref name="fraction"/>) of one listing: the price is
+    /// the listing's published curve at that fraction, and the whole net goes to its seller.
+    /// </summary>
+    public static Quote ForVersion(
+        Guid id, string buyerId, ListingTerms listing, PriceCurve curve, decimal fraction, FeePolicy fee, string currency, DateTimeOffset now, TimeSpan lifetime)
+    {
+        ArgumentNullException.ThrowIfNull(listing);
+        ArgumentNullException.ThrowIfNull(curve);
+        if (string.IsNullOrWhiteSpace(buyerId))
+        {
+            throw new SettlementInputException("buyer_id", "is empty");
+        }
+
+        var price = curve.PriceOf(fraction);
+        var values = new[] { new SellerEstimate(listing.SellerId, new ValueEstimate(1.0, 0.0)) };
+        var pricing = new PriceBreakdown(0m, 0.0, price, price, price, price);
+        var split = RevenueSplit.Allocate(price, fee, [new ValuedSeller(listing.SellerId, 1.0)]);
+        return new Quote(id, buyerId, $"version:{fraction}", [listing], values, GainPolicy.Estimate, pricing, split, currency, now, now + lifetime, fraction);
     }
 
     /// <summary>Refuses a purchase of this quote by <paramref name="buyerId"/> at <paramref name="now"/>: someone else's quote reads as unknown.</summary>

@@ -1,0 +1,138 @@
+using DataMarket.Contracts;
+using DataMarket.Ledger.Model;
+using DataMarket.Settlement.Postings;
+using DataMarket.SettlementService.Infrastructure;
+using Microsoft.Extensions.Logging;
+
+namespace DataMarket.SettlementService.Application;
+
+/// <summary>
+/// Disputes (chargebacks): the buyer's bank takes the whole payment back. While the sellers' shares are still held the
+/// ledger reverses the sale exactly like a refund. After release (the shares may already be paid out) the gross leaves
+/// payment clearing against the platform's <c>refunds</c> account, the platform gives up its fee into it, and each
+/// seller owes its share: the next settlement runs take what it owes from its payable balance (into <c>refunds</c>)
+/// before paying the rest, until the account is back at zero. One stream per dispute; ledger ids derive from it.
+/// </summary>
+public sealed class DisputeBook(SettlementStore store, LedgerAccess ledger, TimeProvider time, ILogger<DisputeBook> logger)
+{
+    /// <summary>Records the dispute once; null when the purchase is unknown, unpaid or refunded (nothing to take back).</summary>
+    public async Task<DisputeOpened?> OpenAsync(string disputeId, Guid purchaseId, long? providerAmount, CancellationToken cancellationToken)
+    {
+        var stream = DisputeStream(disputeId);
+        var (existing, _) = await store.ReadAsync(stream, cancellationToken);
+        if (existing.OfType<DisputeOpened>().FirstOrDefault() is { } opened)
+        {
+            return opened;
+        }
+
+        var (events, _) = await store.ReadAsync(MarketService.PurchaseStream(purchaseId), cancellationToken);
+        var completed = events.OfType<PurchaseCompleted>().FirstOrDefault();
+        if (completed is null || events.OfType<PurchaseRefunded>().Any())
+        {
+            logger.LogWarning("Dispute {Dispute} names purchase {Purchase}, which is not paid or was refunded: nothing recorded", disputeId, purchaseId);
+            return null;
+        }
+
+        if (providerAmount is { } amount && amount != completed.Gross)
+        {
+            logger.LogWarning("Dispute {Dispute} is for {Amount} of purchase {Purchase}'s {Gross}; the whole purchase is taken back", disputeId, amount, purchaseId, completed.Gross);
+        }
+
+        var released = completed.Released || events.OfType<HoldsReleased>().Any();
+        var now = time.GetUtcNow();
+        // The purchase is marked first, so a settlement run no longer releases its holds while the ledger is reversed.
+        await AppendOnceAsync(MarketService.PurchaseStream(purchaseId), e => e.OfType<PurchaseDisputed>().Any(), new PurchaseDisputed(purchaseId, disputeId, now), cancellationToken);
+        (events, _) = await store.ReadAsync(MarketService.PurchaseStream(purchaseId), cancellationToken);
+        released = released || events.OfType<HoldsReleased>().Any();
+
+        var split = MarketService.SplitOf(completed);
+        var lines = released
+            ? Chargeback(purchaseId, disputeId, completed.Currency, completed.Gross, completed.Fee)
+            : PurchasePostings.Refund(purchaseId, completed.BuyerId, completed.Currency, split);
+        await ledger.CommitAsync(lines, "settlement:dispute", cancellationToken);
+        var record = new DisputeOpened(disputeId, purchaseId, completed.Currency, completed.Gross, released,
+            released ? completed.Shares.Where(s => s.Amount > 0).ToList() : [], now);
+        await AppendOnceAsync(stream, e => e.OfType<DisputeOpened>().Any(), record, cancellationToken);
+        return record;
+    }
+
+    /// <summary>What each seller still owes from disputes, by (seller, currency): owed shares less what runs have planned to take.</summary>
+    public async Task<IReadOnlyDictionary<(string Seller, string Currency), long>> OwedAsync(CancellationToken cancellationToken)
+    {
+        var owed = new Dictionary<(string, string), long>();
+        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(DisputeOpened), nameof(PayoutsPlanned) }, cancellationToken))
+        {
+            switch (recorded)
+            {
+                case DisputeOpened d:
+                    foreach (var share in d.Owed)
+                    {
+                        owed[(share.SellerId, d.Currency)] = checked(owed.GetValueOrDefault((share.SellerId, d.Currency)) + share.Amount);
+                    }
+
+                    break;
+                case PayoutsPlanned p:
+                    foreach (var recovery in p.Recoveries ?? [])
+                    {
+                        owed[(recovery.SellerId, recovery.Currency)] = owed.GetValueOrDefault((recovery.SellerId, recovery.Currency)) - recovery.Amount;
+                    }
+
+                    break;
+            }
+        }
+
+        return owed.Where(o => o.Value > 0).ToDictionary(o => o.Key, o => o.Value);
+    }
+
+    /// <summary>Takes a planned recovery from the seller's payable balance (idempotent by its id).</summary>
+    public async Task<bool> RecoverAsync(PlannedRecovery recovery, string period, string actor, CancellationToken cancellationToken)
+    {
+        var book = await ledger.GetAsync(cancellationToken);
+        var result = await book.CommitAsync(new TransferRequest
+        {
+            Id = recovery.LedgerTransferId,
+            Debit = AccountRef.SellerPayable(recovery.SellerId, recovery.Currency),
+            Credit = AccountRef.Refunds(recovery.Currency),
+            Amount = recovery.Amount,
+            Code = TransferCode.Correction,
+            Reference = $"dispute-recovery:{period}",
+        }, new LedgerCommandOptions { Actor = actor }, cancellationToken);
+        if (!result.Succeeded && await book.GetTransferAsync(recovery.LedgerTransferId, cancellationToken) is null)
+        {
+            logger.LogError("Dispute recovery of {Amount} from {Seller} for {Period} was refused: {Rejection} {Detail}", recovery.Amount, recovery.SellerId, period, result.Rejection, result.Detail);
+            return false;
+        }
+
+        return true;
+    }
+
+    internal static string DisputeStream(string disputeId) => $"dispute:{disputeId}";
+
+    /// <summary>After release: the gross leaves clearing against <c>refunds</c>, and the platform's fee goes back into it.</summary>
+    private static IReadOnlyList<TransferLine> Chargeback(Guid purchaseId, string disputeId, string currency, long gross, long fee) =>
+        new List<TransferLine>
+        {
+            new()
+            {
+                TransferId = PurchasePostings.TransferId(purchaseId, $"dispute:{disputeId}:gross"), DebitAccount = AccountRef.Refunds(currency).Id,
+                CreditAccount = AccountRef.PaymentClearing(currency).Id, Amount = gross, Code = "refund", Reference = $"dispute:{disputeId}",
+            },
+            new()
+            {
+                TransferId = PurchasePostings.TransferId(purchaseId, $"dispute:{disputeId}:fee"), DebitAccount = AccountRef.PlatformFees(currency).Id,
+                CreditAccount = AccountRef.Refunds(currency).Id, Amount = fee, Code = "refund", Reference = $"dispute:{disputeId}",
+            },
+        }.Where(l => l.Amount > 0).ToList();
+
+    private async Task AppendOnceAsync(string stream, Func<IReadOnlyList<object>, bool> done, object @event, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var (events, version) = await store.ReadAsync(stream, cancellationToken);
+            if (done(events) || await store.TryAppendAsync(stream, "dispute", version, "settlement:dispute", cancellationToken, @event))
+            {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using DataMarket.ServiceDefaults.Security;
+using DataMarket.SettlementService.Application;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace DataMarket.Settlement.Tests;
+
+/// <summary>
+/// The Stripe rails against a stateful fake Stripe: provider failures, a crash after Stripe moved the money and a
+/// restart, pending charges finished by duplicate and out-of-order webhooks, onboarding, and a dispute after payout.
+/// Each ends with one transfer per seller per period at the fake Stripe and in the ledger, a clean reconciliation and
+/// a ledger that verifies.
+/// </summary>
+public sealed class stripe_exactly_once : IAsyncLifetime
+{
+    private const string Period = "2026-11";
+    private FakeStripe _stripe = null!;
+    private SettlementSite _site = null!;
+
+    public async Task InitializeAsync()
+    {
+        _stripe = await FakeStripe.StartAsync();
+        _site = await StartSiteAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _site.DisposeAsync();
+        await _stripe.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task a_provider_500_a_lost_answer_and_a_timeout_are_each_paid_once_by_the_next_run()
+    {
+        var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));
+        await RegisterAsync("seller-a", "seller-b", "seller-c");
+        // Payouts go in seller order: a gets a 500 (nothing done), b's transfer happens but the answer is lost, c's happens and times out.
+        _stripe.Inject("/v1/transfers", FakeFault.ServerError);
+        _stripe.Inject("/v1/transfers", FakeFault.LoseAnswer);
+        _stripe.Inject("/v1/transfers", FakeFault.Timeout);
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+
+        var first = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal("in_progress", first.Status);
+        Assert.All(first.Payouts, p => Assert.Equal("pending", p.Status));
+        Assert.Equal(2, _stripe.TransfersIn(Period).Count);
+
+        var second = await runner.RunAsync(Period, "test", CancellationToken.None);
+        await AssertPaidOnceAsync(second, shares);
+        Assert.Equal(6, _stripe.Requests["POST /v1/transfers"]);
+    }
+
+    [Fact]
+    public async Task a_crash_after_stripe_paid_and_a_restart_pay_each_seller_once()
+    {
+        var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));
+        await RegisterAsync("seller-a", "seller-b", "seller-c");
+        using var crash = new CancellationTokenSource();
+        var transfers = 0;
+        // The process dies right after Stripe carried out the second transfer, before the ledger heard of it.
+        _stripe.AfterProcessed = (path, _) =>
+        {
+            if (path == "/v1/transfers" && Interlocked.Increment(ref transfers) == 2)
+            {
+                crash.Cancel();
+            }
+        };
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _site.Services.GetRequiredService<SettlementRunner>().RunAsync(Period, "node-1", crash.Token));
+        _stripe.AfterProcessed = null;
+        Assert.Equal(2, _stripe.TransfersIn(Period).Count);
+
+        _site.KeepFiles = true;
+        var directory = _site.Directory;
+        await _site.DisposeAsync();
+        _site = await StartSiteAsync(directory);
+        var run = await _site.Services.GetRequiredService<SettlementRunner>().RunAsync(Period, "node-1-restarted", CancellationToken.None);
+        await AssertPaidOnceAsync(run, shares);
+    }
+
+    [Fact]
+    public async Task a_pending_charge_completes_once_whatever_the_order_and_repetition_of_its_webhooks()
+    {
+        _stripe.ChargeStatus = "requires_action";
+        await PublishAsync("seller-a", "seller-b");
+        var late = await PurchaseOverHttpAsync("buyer-1", ("seller-a", 0.3), ("seller-b", 0.1));
+        var early = await PurchaseOverHttpAsync("buyer-2", ("seller-a", 0.2), ("seller-b", 0.2));
+        Assert.All(new[] { late, early }, p => Assert.Equal("pending", p.GetProperty("status").GetString()));
+        Assert.Empty(await _site.BalancesAsync());
+        var lateIntent = _stripe.PaymentIntents.Values.Single(i => (string?)i["transfer_group"] == $"purchase:{late.GetProperty("id").GetGuid():N}");
+        var earlyIntent = _stripe.PaymentIntents.Values.Single(i => (string?)i["transfer_group"] == $"purchase:{early.GetProperty("id").GetGuid():N}");
+        Assert.Equal((string?)lateIntent["client_secret"], late.GetProperty("clientSecret").GetString());
+
+        // A forged or tampered delivery is refused and changes nothing.
+        var (json, signature) = _stripe.CompleteAction((string)lateIntent["id"]!);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostWebhookAsync(json, FakeStripe.Sign(json, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), "whsec_wrong"))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostWebhookAsync(json.Replace("\"amount\":", "\"amount\": ", StringComparison.Ordinal), signature)).StatusCode);
+        Assert.Empty(await _site.BalancesAsync());
+
+        // Purchase 1: success, the same event again, then a stale failure notice of an earlier attempt.
+        var failedEarlier = _stripe.FailedAttempt((string)lateIntent["id"]!);
+        Assert.Equal("purchase completed", await WebhookOutcomeAsync(json, signature));
+        Assert.Equal("duplicate", await WebhookOutcomeAsync(json, signature));
+        Assert.Equal("ignored (not pending)", await WebhookOutcomeAsync(failedEarlier.Json, failedEarlier.Signature));
+        // Purchase 2: the failure notice first, then the success of the retried attempt.
+        var failedFirst = _stripe.FailedAttempt((string)earlyIntent["id"]!);
+        Assert.Equal("purchase failed", await WebhookOutcomeAsync(failedFirst.Json, failedFirst.Signature));
+        var succeeded = _stripe.CompleteAction((string)earlyIntent["id"]!);
+        Assert.Equal("purchase completed", await WebhookOutcomeAsync(succeeded.Json, succeeded.Signature));
+        var redelivered = _stripe.Event("payment_intent.succeeded", _stripe.PaymentIntents[(string)earlyIntent["id"]!]);
+        Assert.Equal("already completed", await WebhookOutcomeAsync(redelivered.Json, redelivered.Signature));
+
+        foreach (var purchase in new[] { late, early })
+        {
+            var view = await (await _site.SendAsync(HttpMethod.Get, $"/api/purchases/{purchase.GetProperty("id").GetGuid()}", purchase.GetProperty("buyerId").GetString()!, Roles.Buyer)).Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal("released", view.GetProperty("status").GetString());
+        }
+
+        var balances = await _site.BalancesAsync();
+        Assert.Equal((long)lateIntent["amount"]! + (long)earlyIntent["amount"]!, -balances.Single(b => b.AccountId == "payment_clearing:platform:USD").PostedBalance);
+        await RegisterAsync("seller-a", "seller-b");
+        var expected = balances.Where(b => b.AccountId.StartsWith("seller_payable:", StringComparison.Ordinal)).ToDictionary(b => b.Owner, b => b.PostedBalance);
+        var run = await _site.Services.GetRequiredService<SettlementRunner>().RunAsync(Period, "test", CancellationToken.None);
+        await AssertPaidOnceAsync(run, expected);
+    }
+
+    [Fact]
+    public async Task payouts_wait_for_onboarding_to_finish()
+    {
+        _stripe.AutoOnboard = false;
+        var shares = await SellAsync(("seller-a", 0.3));
+        var destination = await RegisterOverHttpAsync("seller-a");
+        Assert.False(destination.GetProperty("ready").GetBoolean());
+        Assert.StartsWith("https://connect.stripe.com/setup/", destination.GetProperty("onboardingUrl").GetString());
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+        var waiting = await runner.RunAsync("2026-10", "test", CancellationToken.None);
+        Assert.Empty(waiting.Payouts);
+        Assert.Equal(["seller-a"], waiting.WaitingForDestination);
+
+        var (json, signature) = _stripe.Onboard(destination.GetProperty("accountId").GetString()!);
+        Assert.Equal("destination ready", await WebhookOutcomeAsync(json, signature));
+        Assert.True((await RegisterOverHttpAsync("seller-a")).GetProperty("ready").GetBoolean());
+        await AssertPaidOnceAsync(await runner.RunAsync(Period, "test", CancellationToken.None), shares);
+    }
+
+    [Fact]
+    public async Task a_dispute_after_payout_is_netted_from_the_next_payout()
+    {
+        var first = await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
+        var disputedIntent = _stripe.PaymentIntents.Values.Single();
+        await RegisterAsync("seller-a", "seller-b");
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+        await AssertPaidOnceAsync(await runner.RunAsync("2026-10", "test", CancellationToken.None), first, "2026-10");
+
+        var (json, signature) = _stripe.Dispute((string)disputedIntent["id"]!);
+        Assert.Equal("dispute recorded", await WebhookOutcomeAsync(json, signature));
+        Assert.Equal("duplicate", await WebhookOutcomeAsync(json, signature));
+        var owed = await _site.BalancesAsync();
+        Assert.Equal(first.Values.Sum(), -owed.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+
+        // The next sale pays seller-a more than it owes and seller-b less: a is paid the difference, b is paid nothing and owes the rest.
+        var second = await SellAsync(("seller-a", 0.9), ("seller-b", 0.01));
+        var run = await runner.RunAsync(Period, "test", CancellationToken.None);
+        var paidA = Assert.Single(run.Payouts);
+        Assert.Equal("seller-a", paidA.SellerId);
+        Assert.Equal(second["seller-a"] - first["seller-a"], paidA.Amount);
+        Assert.True(run.Reconciliation!.Clean, string.Join("; ", run.Reconciliation.Mismatches));
+        var balances = await _site.BalancesAsync();
+        Assert.Equal(0, balances.Single(b => b.AccountId == "seller_payable:seller-a:USD").PostedBalance);
+        Assert.Equal(0, balances.Single(b => b.AccountId == "seller_payable:seller-b:USD").PostedBalance);
+        Assert.Equal(first["seller-b"] - second["seller-b"], -balances.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+        Assert.Equal(first["seller-b"] - second["seller-b"], (await _site.Services.GetRequiredService<DisputeBook>().OwedAsync(CancellationToken.None))[("seller-b", "USD")]);
+        Assert.Single(_stripe.TransfersIn(Period));
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    [Fact]
+    public async Task a_refund_inside_the_window_refunds_the_payment_intent_once()
+    {
+        _site.Options.RefundWindow = TimeSpan.FromDays(14);
+        var purchase = await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
+        var buyer = _lastBuyer;
+        var first = await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{_lastPurchase}/refund", buyer, Roles.Buyer);
+        var again = await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{_lastPurchase}/refund", buyer, Roles.Buyer);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        var refund = Assert.Single(_stripe.Refunds);
+        Assert.Equal((string?)_stripe.PaymentIntents.Values.Single()["id"], (string?)refund["payment_intent"]);
+        Assert.Equal($"refund:{_lastPurchase:N}", (string?)refund["metadata"]!["idempotency_key"]);
+        Assert.Equal(0, _stripe.PlatformBalance);
+        Assert.All(await _site.BalancesAsync(), b => Assert.Equal(0, b.PostedBalance));
+        Assert.Equal(2, purchase.Count);
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    private Task<SettlementSite> StartSiteAsync(string? directory = null)
+    {
+        var settings = _stripe.Settings();
+        settings["Settlement:RefundWindow"] = "00:00:00";
+        return SettlementSite.StartAsync(settings, directory);
+    }
+
+    /// <summary>One transfer per planned seller at Stripe, of the ledger's amount, posted in the ledger; clean reconciliation; ledger verifies.</summary>
+    private async Task AssertPaidOnceAsync(SettlementRunView run, IReadOnlyDictionary<string, long> shares, string period = Period)
+    {
+        Assert.Equal("completed", run.Status);
+        Assert.True(run.Reconciliation!.Clean, string.Join("; ", run.Reconciliation.Mismatches));
+        Assert.Equal(shares.Keys.Order(StringComparer.Ordinal), run.Payouts.Select(p => p.SellerId));
+        var atStripe = _stripe.TransfersIn(period);
+        Assert.Equal(shares.Count, atStripe.Count);
+        var ledger = await _site.LedgerAsync();
+        foreach (var payout in run.Payouts)
+        {
+            Assert.Equal("paid", payout.Status);
+            var transfer = Assert.Single(atStripe, t => (string?)t["metadata"]!["idempotency_key"] == payout.IdempotencyKey);
+            Assert.Equal(shares[payout.SellerId], (long)transfer["amount"]!);
+            Assert.Equal(shares[payout.SellerId], _stripe.AccountBalances[(string)transfer["destination"]!] - PaidEarlier((string)transfer["destination"]!, period));
+            var recorded = await ledger.GetTransferAsync(payout.LedgerTransferId);
+            Assert.Equal(DataMarket.Ledger.Model.TransferState.PendingPosted, recorded!.State);
+            Assert.Equal(shares[payout.SellerId], recorded.Amount);
+        }
+
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    private long PaidEarlier(string destination, string period) =>
+        _stripe.Transfers.Values.Where(t => (string?)t["destination"] == destination && (string?)t["transfer_group"] != period).Sum(t => (long)t["amount"]!);
+
+    /// <summary>One purchase through the service (charged at the fake Stripe); each seller's share by seller.</summary>
+    private async Task<Dictionary<string, long>> SellAsync(params (string Seller, double Value)[] values)
+    {
+        var buyer = $"buyer-{Guid.NewGuid():N}";
+        var listings = new List<Guid>();
+        await using var scope = _site.Services.CreateAsyncScope();
+        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
+        foreach (var (seller, _) in values)
+        {
+            var listing = await _site.AddListingAsync(seller, "x,label\n1,0\n");
+            await market.PublishTermsAsync(seller, listing, new PublishTermsRequest(500, 20_000, null), CancellationToken.None);
+            listings.Add(listing);
+        }
+
+        var valuation = await _site.AddValuationAsync(buyer, listings, values);
+        var quote = await market.CreateQuoteAsync(buyer, new CreateQuoteRequest(valuation, 10_000m, null), CancellationToken.None);
+        var purchase = await market.PurchaseAsync(buyer, new CreatePurchaseRequest(quote.Id), null, CancellationToken.None);
+        Assert.Equal(_site.Options.RefundWindow > TimeSpan.Zero ? "held" : "released", purchase.Status);
+        (_lastBuyer, _lastPurchase) = (buyer, purchase.Id);
+        return purchase.Shares.ToDictionary(s => s.SellerId, s => s.Amount);
+    }
+
+    private readonly Dictionary<string, Guid> _listings = [];
+    private string _lastBuyer = string.Empty;
+    private Guid _lastPurchase;
+
+    private async Task PublishAsync(params string[] sellers)
+    {
+        await using var scope = _site.Services.CreateAsyncScope();
+        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
+        foreach (var seller in sellers)
+        {
+            _listings[seller] = await _site.AddListingAsync(seller, "x,label\n1,0\n");
+            await market.PublishTermsAsync(seller, _listings[seller], new PublishTermsRequest(500, 20_000, null), CancellationToken.None);
+        }
+    }
+
+    private async Task<JsonElement> PurchaseOverHttpAsync(string buyer, params (string Seller, double Value)[] values)
+    {
+        var valuation = await _site.AddValuationAsync(buyer, values.Select(v => _listings[v.Seller]).ToList(), values);
+        var quote = await (await _site.SendAsync(HttpMethod.Post, "/api/quotes", buyer, Roles.Buyer, $"{{\"valuationId\":\"{valuation}\",\"theta\":10000}}")).Content.ReadFromJsonAsync<JsonElement>();
+        var body = $"{{\"quoteId\":\"{quote.GetProperty("id").GetGuid()}\"}}";
+        var response = await _site.SendAsync(HttpMethod.Post, "/api/purchases", buyer, Roles.Buyer, body, "key-1");
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        // A retry while pending answers the same pending purchase and charges nothing new.
+        var retry = await _site.SendAsync(HttpMethod.Post, "/api/purchases", buyer, Roles.Buyer, body, "key-1");
+        Assert.Equal(HttpStatusCode.Accepted, retry.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    private async Task RegisterAsync(params string[] sellers)
+    {
+        await using var scope = _site.Services.CreateAsyncScope();
+        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
+        foreach (var seller in sellers)
+        {
+            Assert.True((await market.RegisterDestinationAsync(seller, CancellationToken.None)).Ready);
+        }
+    }
+
+    private async Task<JsonElement> RegisterOverHttpAsync(string seller)
+    {
+        var response = await _site.SendAsync(HttpMethod.Post, $"/api/sellers/{seller}/destination", seller, Roles.Seller);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    private Task<HttpResponseMessage> PostWebhookAsync(string json, string signature)
+    {
+        // No account: Stripe's signature is the only credential.
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/payments/stripe/webhook") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        request.Headers.Add("Stripe-Signature", signature);
+        return _site.Http.SendAsync(request);
+    }
+
+    private async Task<string> WebhookOutcomeAsync(string json, string signature)
+    {
+        var response = await PostWebhookAsync(json, signature);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        return JsonDocument.Parse(text).RootElement.GetProperty("outcome").GetString()!;
+    }
+}
