@@ -384,27 +384,7 @@ public sealed class CatalogService(
             return [];
         }
 
-        // A bounded heap whose top is the worst kept point (highest value, then highest ordinal): one pass, count kept.
-        var kept = new PriorityQueue<StoredPointValue, (double Value, int Ordinal)>(Comparer<(double Value, int Ordinal)>.Create((a, b) =>
-            b.Value != a.Value ? b.Value.CompareTo(a.Value) : b.Ordinal.CompareTo(a.Ordinal)));
-        const int Page = 4096;
-        for (var offset = 0; offset < first.Total; offset += Page)
-        {
-            await using var stream = blobs.OpenRead(pointsBlobId);
-            foreach (var point in PointValueBlob.ReadPage(stream, offset, Page).Items.Where(p => double.IsFinite(p.Value)))
-            {
-                if (kept.Count < count)
-                {
-                    kept.Enqueue(point, (point.Value, point.Ordinal));
-                }
-                else if (kept.TryPeek(out var worst, out _) && (point.Value < worst.Value || (point.Value == worst.Value && point.Ordinal < worst.Ordinal)))
-                {
-                    kept.EnqueueDequeue(point, (point.Value, point.Ordinal));
-                }
-            }
-        }
-
-        return kept.UnorderedItems.Select(e => e.Element).OrderBy(p => p.Value).ThenBy(p => p.Ordinal)
+        return PointValueBlob.Lowest(() => blobs.OpenRead(pointsBlobId), count)
             .Select(p => new PointValueView(p.Ordinal, p.ListingId, p.Row, EstimateView.From(p.Value, p.StandardError))).ToList();
     }
 

@@ -22,7 +22,7 @@ public static class Charts
     public const double BarHeight = 22;
     public const double RowHeight = 34;
     public const double Top = 10;
-    public const int MaxLabelCharacters = 32;
+    public const int MaxLabelCharacters = 28;
 
     public static string F(double value) => value.ToString("0.##", CultureInfo.InvariantCulture);
 
