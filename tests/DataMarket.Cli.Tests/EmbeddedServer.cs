@@ -65,6 +65,26 @@ public sealed class EmbeddedServer : IAsyncLifetime
         return new WebLogin(name, password, new Account(account.Id, key.Info.Id, key.Key, WithKey(key.Key)));
     }
 
+    /// <summary>The id of the account with this name (one made through the sign-up page).</summary>
+    public async Task<string> AccountIdAsync(string name)
+    {
+        await using var scope = _site.Gateway.Services.CreateAsyncScope();
+        var account = await scope.ServiceProvider.GetRequiredService<AccountService>().FindByNameAsync(name, CancellationToken.None);
+        return account?.Id ?? throw new InvalidOperationException($"no account named {name}");
+    }
+
+    /// <summary>How many test tasks, valuations and listings (by status) the catalog holds for an account.</summary>
+    public async Task<(int Tasks, int Valuations, IReadOnlyList<string> Listings)> CatalogHoldingsAsync(string accountId)
+    {
+        await using var scope = _site.Services.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<DataMarket.Catalog.Model.CatalogDbContext>();
+        return (
+            await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.CountAsync(db.TestTasks, t => t.BuyerId == accountId),
+            await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.CountAsync(db.Valuations, v => v.BuyerId == accountId),
+            (await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ToListAsync(db.Listings.Where(l => l.SellerId == accountId)))
+                .Select(l => $"{l.Status} {l.Name}").Order(StringComparer.Ordinal).ToList());
+    }
+
     /// <summary>The gateway's audit log, newest first.</summary>
     public async Task<IReadOnlyList<DataMarket.Gateway.Model.AuditEntry>> ReadAuditAsync()
     {

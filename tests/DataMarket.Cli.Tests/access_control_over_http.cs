@@ -57,6 +57,10 @@ public sealed class access_control_over_http(EmbeddedServer server) : IClassFixt
             new(HttpMethod.Delete, $"/api/me/keys/{buyerX.KeyId}", () => null),
             new(HttpMethod.Post, "/api/accounts", () => JsonContent.Create(new { role = "operator", name = "sneaky" })),
             new(HttpMethod.Get, "/api/audit", () => null),
+            new(HttpMethod.Get, "/api/listings/valuations", () => null),
+            new(HttpMethod.Get, $"/api/valuations/{valuation}/points/lowest", () => null),
+            new(HttpMethod.Get, "/api/purchases", () => null),
+            new(HttpMethod.Get, "/api/settlements/ledger-verification", () => null),
             new(HttpMethod.Get, "/api/models", () => null),
             new(HttpMethod.Post, "/api/models?fileName=m.safetensors", () => new ByteArrayContent(new byte[16])),
         };
@@ -95,10 +99,22 @@ public sealed class access_control_over_http(EmbeddedServer server) : IClassFixt
             await AssertRefusedAsync(sellerB.Http, everyEndpoint[index], [HttpStatusCode.Forbidden], $"seller on {everyEndpoint[index].Path}", secrets);
         }
 
-        foreach (var index in new[] { 2, 3, 14, 15 })
+        foreach (var index in new[] { 2, 3, 14, 15, 16, 19 })
         {
             await AssertRefusedAsync(buyerY.Http, everyEndpoint[index], [HttpStatusCode.Forbidden, HttpStatusCode.NotFound], $"buyer on {everyEndpoint[index].Path}", secrets);
         }
+
+        // The web UI's pages reach these with the signed-in account: another buyer's lowest rows are not found, and
+        // sellers do not read buyers' rows, purchases or the ledger check.
+        await AssertRefusedAsync(buyerY.Http, everyEndpoint[17], [HttpStatusCode.NotFound], "other buyer: lowest rows", secrets);
+        foreach (var index in new[] { 17, 18, 19 })
+        {
+            await AssertRefusedAsync(sellerB.Http, everyEndpoint[index], [HttpStatusCode.Forbidden], $"seller on {everyEndpoint[index].Path}", secrets);
+        }
+
+        // Erasing an account's catalog data is the gateway's step of deleting the account, not a public route.
+        await AssertRefusedAsync(buyerX.Http, new Call(HttpMethod.Delete, "/api/account-data", () => null), [HttpStatusCode.NotFound], "erasure through the gateway", secrets);
+        Assert.Contains(task.ToString(), await buyerX.Http.GetStringAsync("/api/tasks"));
     }
 
     [Fact]

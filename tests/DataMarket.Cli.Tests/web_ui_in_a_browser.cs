@@ -19,12 +19,24 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
     private static readonly DemoMarket s_market = new(rowsPerSeller: 120, testRows: 60);
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> s_totpSecrets = new();
 
+    /// <summary>
+    /// The market end to end in the browser: a seller signs up, uploads a dataset and prices it; a buyer uploads a task,
+    /// requests a valuation, sees the chart and the likeliest mislabelled rows, gets a quote, buys and downloads; the
+    /// seller then sees what the valuation found its data worth and what it earned. Every wait is on a condition.
+    /// </summary>
     [Fact]
-    public async Task a_seller_uploads_a_dataset_and_a_buyer_values_it_and_sees_the_chart()
+    public async Task a_seller_lists_and_prices_data_and_a_buyer_values_quotes_buys_and_downloads_it_and_the_seller_sees_the_earnings()
     {
-        var seller = await server.WebLoginAsync("seller");
-        var sellerPage = await SignedInPageAsync(seller);
-        Assert.EndsWith("/seller", sellerPage.Url, StringComparison.Ordinal);
+        var sellerName = $"seller-{Guid.NewGuid():N}"[..20];
+        var sellerPassword = $"pw-{Guid.NewGuid():N}";
+        var sellerPage = await (await browser.NewContextAsync(server.Address)).NewPageAsync();
+        await sellerPage.GotoAsync("/signup");
+        await sellerPage.GetByLabel("I am a").SelectOptionAsync("seller");
+        await sellerPage.GetByLabel("Account name").FillAsync(sellerName);
+        await sellerPage.GetByLabel("Password").FillAsync(sellerPassword);
+        await sellerPage.GetByRole(AriaRole.Button, new() { Name = "Create account" }).ClickAsync();
+        await sellerPage.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/seller");
+        var sellerId = await server.AccountIdAsync(sellerName);
 
         await sellerPage.GetByLabel("Name").FillAsync("Northwind <b>clean</b> rows");
         await sellerPage.GetByLabel("Description").FillAsync("sensor readings");
@@ -37,7 +49,20 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         // The name comes back as text: the markup in it is shown, not rendered.
         await Expect(row.Locator("td").Nth(0)).ToHaveTextAsync("Northwind <b>clean</b> rows");
         await Expect(row.Locator("td").Nth(1)).ToHaveTextAsync("Listed");
+        await Expect(row.Locator("td").Nth(6)).ToContainTextAsync("not priced");
         await Expect(sellerPage.GetByLabel("Name")).ToHaveValueAsync(string.Empty);
+
+        // Prices: a reserve above the list price is refused with the service's reason, then valid prices are kept.
+        await row.GetByRole(AriaRole.Link, new() { Name = "set prices" }).ClickAsync();
+        await sellerPage.Locator("#Reserve").FillAsync("60");
+        await sellerPage.Locator("#ListPrice").FillAsync("50");
+        await sellerPage.GetByRole(AriaRole.Button, new() { Name = "Save prices" }).ClickAsync();
+        await Expect(sellerPage.GetByRole(AriaRole.Alert)).ToContainTextAsync("is above the list price");
+        await sellerPage.Locator("#Reserve").FillAsync("3");
+        await sellerPage.Locator("#ListPrice").FillAsync("50.00");
+        await sellerPage.GetByRole(AriaRole.Button, new() { Name = "Save prices" }).ClickAsync();
+        await sellerPage.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/seller");
+        await Expect(sellerPage.GetByTestId("listing-prices")).ToHaveTextAsync("reserve 3.00, list 50.00");
         await browser.ScreenshotAsync(sellerPage, "seller-datasets");
 
         var buyer = await server.WebLoginAsync("buyer");
@@ -57,12 +82,12 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
             await box.SetCheckedAsync(label.Contains("Northwind", StringComparison.Ordinal));
         }
 
-        await buyerPage.Locator("#Method").SelectOptionAsync("knn-shapley");
+        await buyerPage.Locator("#Method").SelectOptionAsync("tiered-knn-shapley");
         await buyerPage.GetByRole(AriaRole.Button, new() { Name = "Request valuation" }).ClickAsync();
         Assert.Matches("/buyer/valuations/[0-9a-f-]{36}$", buyerPage.Url);
 
         // The page reloads itself while the valuation runs; the status reaches Completed without a click.
-        await Expect(buyerPage.GetByTestId("valuation-status")).ToHaveTextAsync("Completed", new() { Timeout = 60_000 });
+        await Expect(buyerPage.GetByTestId("valuation-status")).ToHaveTextAsync("Completed", new() { Timeout = 180_000 });
         await Expect(buyerPage.GetByTestId("seller-chart").Locator("rect")).ToHaveCountAsync(1);
         await Expect(buyerPage.GetByTestId("point-histogram").Locator("rect")).Not.ToHaveCountAsync(0);
 
@@ -70,17 +95,81 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         var id = buyerPage.Url[(buyerPage.Url.LastIndexOf('/') + 1)..];
         var api = await buyer.Account.Http.GetFromJsonAsync<JsonElement>($"/api/valuations/{id}");
         var sellerValue = api.GetProperty("sellers").EnumerateArray().Single();
-        Assert.Equal(seller.Account.Id, sellerValue.GetProperty("sellerId").GetString());
+        Assert.Equal(sellerId, sellerValue.GetProperty("sellerId").GetString());
         var value = sellerValue.GetProperty("value");
         var cells = buyerPage.GetByTestId("seller-values").Locator("tbody tr td");
         await Expect(cells.Nth(0)).ToHaveTextAsync("Northwind <b>clean</b> rows (120 points)");
         await Expect(cells.Nth(1)).ToHaveTextAsync(G4(value.GetProperty("value").GetDouble()));
         await Expect(cells.Nth(2)).ToHaveTextAsync($"{G4(value.GetProperty("lower95").GetDouble())} to {G4(value.GetProperty("upper95").GetDouble())}");
+
+        // The likeliest mislabelled rows are the ten lowest per-point values (ties by position), read independently from the API.
+        var points = (await buyer.Account.Http.GetFromJsonAsync<JsonElement>($"/api/valuations/{id}/points?limit=1000")).GetProperty("items").EnumerateArray()
+            .Select(p => (Row: p.GetProperty("row").GetInt32(), Ordinal: p.GetProperty("ordinal").GetInt32(), Value: p.GetProperty("value").GetProperty("value").GetDouble()))
+            .OrderBy(p => p.Value).ThenBy(p => p.Ordinal).Take(10).ToList();
+        var lowest = buyerPage.GetByTestId("lowest-rows").Locator("tbody tr");
+        await Expect(lowest).ToHaveCountAsync(10);
+        for (var i = 0; i < points.Count; i++)
+        {
+            await Expect(lowest.Nth(i).Locator("td").Nth(1)).ToHaveTextAsync(points[i].Row.ToString(CultureInfo.InvariantCulture));
+            await Expect(lowest.Nth(i).Locator("td").Nth(2)).ToHaveTextAsync(G4(points[i].Value));
+        }
+
         await browser.ScreenshotAsync(buyerPage, "buyer-valuation-results");
 
-        await buyerPage.GotoAsync("/buyer");
-        await Expect(buyerPage.GetByTestId("valuations").Locator("tbody tr")).ToHaveCountAsync(1);
-        await browser.ScreenshotAsync(buyerPage, "buyer-tasks-and-valuations");
+        // A quote for the bundle: the price and the seller's share, as the settlement service computed them.
+        await buyerPage.GetByRole(AriaRole.Button, new() { Name = "Request a quote" }).ClickAsync();
+        await buyerPage.WaitForURLAsync(url => new Uri(url).AbsolutePath.StartsWith("/buyer/quotes/", StringComparison.Ordinal));
+        var quoteId = Guid.Parse(buyerPage.Url[(buyerPage.Url.LastIndexOf('/') + 1)..]);
+        var quote = await buyer.Account.Http.GetFromJsonAsync<JsonElement>($"/api/quotes/{quoteId}");
+        var price = quote.GetProperty("price").GetInt64();
+        Assert.InRange(price, 300, 5_000);
+        await Expect(buyerPage.GetByTestId("quote-price")).ToHaveTextAsync(Cents(price));
+        var share = quote.GetProperty("shares").EnumerateArray().Single().GetProperty("amount").GetInt64();
+        await Expect(buyerPage.GetByTestId("split").Locator("tbody tr td").Nth(3)).ToHaveTextAsync(Cents(share));
+        await Expect(buyerPage.GetByTestId("split-chart").Locator("rect")).ToHaveCountAsync(1);
+        await browser.ScreenshotAsync(buyerPage, "buyer-quote");
+
+        await buyerPage.GetByRole(AriaRole.Button, new() { Name = $"Buy for {Cents(price)}" }).ClickAsync();
+        await buyerPage.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/buyer/purchases");
+        await Expect(buyerPage.GetByTestId("purchases").Locator("tbody tr")).ToHaveCountAsync(1);
+        // The form's purchase carried an Idempotency-Key: the same key again answers the same purchase, nothing is bought twice.
+        var purchases = await buyer.Account.Http.GetFromJsonAsync<JsonElement>("/api/purchases");
+        var purchaseId = purchases.EnumerateArray().Single().GetProperty("id").GetGuid();
+        var again = new HttpRequestMessage(HttpMethod.Post, "/api/purchases") { Content = JsonContent.Create(new { quoteId }) };
+        again.Headers.Add("Idempotency-Key", $"web-purchase-{quoteId:N}");
+        var replayed = await buyer.Account.Http.SendAsync(again);
+        Assert.Equal(HttpStatusCode.Created, replayed.StatusCode);
+        Assert.Equal(purchaseId, (await replayed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid());
+
+        var download = await buyerPage.RunAndWaitForDownloadAsync(() => buyerPage.GetByRole(AriaRole.Link, new() { Name = "Download Northwind <b>clean</b> rows" }).ClickAsync());
+        var file = Path.Combine(Path.GetTempPath(), $"bought-{Guid.NewGuid():N}.csv");
+        await download.SaveAsAsync(file);
+        Assert.Equal(s_market.Sellers[0].Csv, await File.ReadAllTextAsync(file));
+        File.Delete(file);
+        await browser.ScreenshotAsync(buyerPage, "buyer-purchases");
+
+        // The seller sees the valuation's value (method and amount, never the buyer) and the share it earned, held for the refund window.
+        await sellerPage.GotoAsync("/seller/earnings");
+        var received = sellerPage.GetByTestId("received-values").Locator("tbody tr");
+        await Expect(received).ToHaveCountAsync(1);
+        await Expect(received.Locator("td").Nth(1)).ToHaveTextAsync("tiered-knn-shapley (K=5)");
+        await Expect(received.Locator("td").Nth(2)).ToHaveTextAsync("Northwind <b>clean</b> rows");
+        await Expect(received.Locator("td").Nth(4)).ToHaveTextAsync(G4(value.GetProperty("value").GetDouble()));
+        await Expect(sellerPage.GetByTestId("received-chart").Locator("rect")).ToHaveCountAsync(1);
+        var thisMonth = sellerPage.GetByTestId("statements").Locator("tbody tr").First;
+        await Expect(thisMonth.Locator("td").Nth(0)).ToHaveTextAsync(DateTime.UtcNow.ToString("yyyy-MM", CultureInfo.InvariantCulture));
+        await Expect(thisMonth.Locator("td").Nth(2)).ToHaveTextAsync(Cents(share));
+        await Expect(thisMonth.Locator("td").Nth(3)).ToHaveTextAsync(Cents(share));
+        Assert.DoesNotContain(buyer.Account.Id, await sellerPage.ContentAsync(), StringComparison.Ordinal);
+        Assert.DoesNotContain(buyer.Name, await sellerPage.ContentAsync(), StringComparison.Ordinal);
+        await browser.ScreenshotAsync(sellerPage, "seller-values-and-earnings");
+
+        // Money moved from the pages is audited like the same calls made with an API key.
+        var audit = (await server.ReadAuditAsync()).Select(e => (e.ActorId, e.Action, e.Target)).ToList();
+        var listing = (await buyer.Account.Http.GetFromJsonAsync<JsonElement>($"/api/valuations/{id}")).GetProperty("listingIds")[0].GetGuid();
+        Assert.Contains((sellerId, "set price terms", $"/api/terms/{listing} answered 400"), audit);
+        Assert.Contains((sellerId, "set price terms", $"/api/terms/{listing} answered 200"), audit);
+        Assert.Contains((buyer.Account.Id, "purchase", "/api/purchases answered 201"), audit);
     }
 
     [Fact]
@@ -176,6 +265,21 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         await Expect(page.GetByTestId("audit")).ToContainTextAsync("session.sign-in");
         await Expect(page.GetByTestId("audit")).ToContainTextAsync($"{seller.Account.Id} (seller)");
         await browser.ScreenshotAsync(page, "operator-audit-log");
+
+        // Settlements: the ledger's own check, a run asked for from the page (it reloads itself until the run completes).
+        await page.GetByRole(AriaRole.Link, new() { Name = "Settlements and ledger" }).ClickAsync();
+        await Expect(page.GetByTestId("ledger-verify")).ToHaveTextAsync("OK");
+        await Expect(page.GetByTestId("ledger-checks").Locator("tbody tr")).Not.ToHaveCountAsync(0);
+        await page.Locator("#Period").FillAsync("2020-13");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Run settlement" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("is not a month written yyyy-MM");
+        await page.Locator("#Period").FillAsync("2020-01");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Run settlement" }).ClickAsync();
+        await Expect(page.GetByTestId("run-2020-01").GetByTestId("run-status")).ToHaveTextAsync("completed", new() { Timeout = 120_000 });
+        await Expect(page.GetByTestId("run-2020-01")).ToContainTextAsync("reconciliation clean");
+        await Expect(page.GetByTestId("no-failed-payouts")).ToBeVisibleAsync();
+        await browser.ScreenshotAsync(page, "operator-settlements");
+        Assert.Contains(await server.ReadAuditAsync(), e => e.Action == "run a settlement" && e.Target == "/api/settlements/2020-01/run answered 202");
     }
 
     [Fact]
@@ -280,16 +384,23 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         Assert.Contains(export.GetProperty("gateway").GetProperty("audit").EnumerateArray(), e => e.GetProperty("action").GetString() == "session.sign-in");
         // Key names and dates only: never the key itself, nor the password's hash.
         Assert.DoesNotContain(login.Account.Key, text, StringComparison.Ordinal);
-        Assert.DoesNotContain(login.Account.Key.Split('_')[2], text, StringComparison.Ordinal);
+        Assert.DoesNotContain(login.Account.Key.Split('_', 3)[2], text, StringComparison.Ordinal);
 
         await page.Locator("#DeletePassword").FillAsync(login.Password + "x");
         var refused = await PostByClickingAsync(page, "Delete my account");
         Assert.Equal(401, refused.Status);
         Assert.Equal(HttpStatusCode.OK, (await login.Account.Http.GetAsync("/api/me")).StatusCode);
 
+        var before = await server.CatalogHoldingsAsync(login.Account.Id);
+        Assert.Equal((1, 1), (before.Tasks, before.Valuations));
         await page.Locator("#DeletePassword").FillAsync(login.Password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Delete my account" }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Status)).ToHaveTextAsync("Your account is deleted.");
+        // The catalog's copy of the buyer's task and valuation went with the account (after the export above).
+        var after = await server.CatalogHoldingsAsync(login.Account.Id);
+        Assert.Equal((0, 0), (after.Tasks, after.Valuations));
+        Assert.Contains(await server.ReadAuditAsync(), e => e.ActorId == login.Account.Id && e.Action == "account.delete"
+            && e.Target.Contains("1 tasks and 1 valuations deleted", StringComparison.Ordinal));
         Assert.Equal(HttpStatusCode.Unauthorized, (await login.Account.Http.GetAsync("/api/me")).StatusCode);
         // The other browser's session ends at its next request.
         await otherSession.GotoAsync("/buyer");
@@ -298,6 +409,43 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
         await otherSession.GetByLabel("Password").FillAsync(login.Password);
         var signIn = await PostByClickingAsync(otherSession, "Sign in");
         Assert.Equal(401, signIn.Status);
+    }
+
+    [Fact]
+    public async Task a_deleted_sellers_drafts_go_and_its_listed_data_is_withdrawn_but_still_downloads_for_its_buyer()
+    {
+        var login = await server.WebLoginAsync("seller");
+        var draft = await EmbeddedServer.CreateListingAsync(login.Account.Http, "my draft");
+        var listed = await EmbeddedServer.CreateListingAsync(login.Account.Http, "my listed data");
+        Assert.Equal(HttpStatusCode.OK, (await login.Account.Http.PutAsync($"/api/listings/{listed}/data?format=csv&fileName=s.csv", EmbeddedServer.Text(s_market.Sellers[2].Csv))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await login.Account.Http.PutAsJsonAsync($"/api/terms/{listed}", new { reserve = 100 })).StatusCode);
+        var buyer = (await server.SignUpAsync("buyer-keeps")).Http;
+        var task = await TaskThroughTheApiAsync(buyer);
+        var requested = await buyer.PostAsJsonAsync("/api/valuations", new { taskId = task, listingIds = new[] { listed }, method = "tiered-knn-shapley", k = 3 });
+        var valuation = (await requested.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+        using (var patience = new CancellationTokenSource(TimeSpan.FromMinutes(3)))
+        {
+            while ((await buyer.GetFromJsonAsync<JsonElement>($"/api/valuations/{valuation}", patience.Token)).GetProperty("status").GetString() is "Pending" or "Running")
+            {
+                await Task.Delay(100, patience.Token);
+            }
+        }
+
+        var quote = await (await buyer.PostAsJsonAsync("/api/quotes", new { valuationId = valuation })).Content.ReadFromJsonAsync<JsonElement>();
+        var purchase = await (await buyer.PostAsJsonAsync("/api/purchases", new { quoteId = quote.GetProperty("id").GetGuid() })).Content.ReadFromJsonAsync<JsonElement>();
+        var purchaseId = purchase.GetProperty("id").GetGuid();
+
+        var page = await SignedInPageAsync(login);
+        await page.GotoAsync("/account");
+        await page.Locator("#DeletePassword").FillAsync(login.Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete my account" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToHaveTextAsync("Your account is deleted.");
+
+        Assert.Equal(["Withdrawn withdrawn listing"], (await server.CatalogHoldingsAsync(login.Account.Id)).Listings);
+        var visible = await buyer.GetFromJsonAsync<JsonElement>("/api/listings");
+        Assert.DoesNotContain(visible.EnumerateArray(), l => l.GetProperty("id").GetGuid() == listed || l.GetProperty("id").GetGuid() == draft);
+        // The buyer paid for the data before the seller left: the download still works.
+        Assert.Equal(s_market.Sellers[2].Csv, await buyer.GetStringAsync($"/api/purchases/{purchaseId}/download"));
     }
 
     [Fact]
@@ -435,6 +583,8 @@ public sealed class web_ui_in_a_browser(EmbeddedServer server, BrowserFixture br
     }
 
     private static string G4(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
+
+    private static string Cents(long amount) => string.Create(CultureInfo.InvariantCulture, $"{amount / 100}.{amount % 100:00} USD");
 }
 
 /// <summary>

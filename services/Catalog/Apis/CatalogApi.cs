@@ -147,6 +147,25 @@ public static class CatalogApi
             .Produces<PointPage>()
             .ProducesProblem(StatusCodes.Status400BadRequest);
 
+        api.MapGet("/valuations/{id:guid}/points/lowest", (HttpContext http, Guid id, int? limit, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.GetLowestPointValuesAsync(Actor(http), id, limit ?? 10, ct))))
+            .RequireAuthorization(Roles.Buyer)
+            .WithSummary("The rows of a completed valuation with the lowest values, the likeliest mislabelled: row numbers and values, never row contents (buyers)")
+            .Produces<IReadOnlyList<PointValueView>>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+
+        api.MapGet("/listings/valuations", (HttpContext http, int? offset, int? limit, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.ListReceivedValuesAsync(Actor(http), offset ?? 0, limit ?? 100, ct))))
+            .RequireAuthorization(Roles.Seller)
+            .WithSummary("What completed valuations found the caller's listings worth: method and value, never the buyer or the task (sellers)")
+            .Produces<IReadOnlyList<ReceivedValueView>>()
+            .ProducesProblem(StatusCodes.Status400BadRequest);
+
+        // Called by the gateway when an account is deleted, after its owner downloaded the export; not a public route.
+        api.MapDelete("/account-data", (HttpContext http, CatalogService catalog, CancellationToken ct) =>
+            Run(async () => Results.Ok(await catalog.EraseAccountDataAsync(Actor(http), ct))))
+            .ExcludeFromDescription();
+
         return app;
     }
 

@@ -26,6 +26,8 @@ public sealed class CatalogService(
 {
     public const int MaxPageSize = 1000;
 
+    public const int MaxLowestPoints = 100;
+
     public async Task<ListingView> CreateListingAsync(string sellerId, CreateListingRequest request, CancellationToken cancellationToken, string? idempotencyKey = null)
     {
         RequireActor(sellerId);
@@ -451,6 +453,97 @@ public sealed class CatalogService(
             offset,
             limit,
             items.Select(p => new PointValueView(p.Ordinal, p.ListingId, p.Row, EstimateView.From(p.Value, p.StandardError))).ToList());
+    }
+
+    /// <summary>
+    /// The rows of a completed valuation with the lowest values (the likeliest mislabelled or harmful), lowest first,
+    /// ties by ordinal so the answer never depends on read order. Row numbers and values only: never row contents.
+    /// </summary>
+    public async Task<IReadOnlyList<PointValueView>> GetLowestPointValuesAsync(string buyerId, Guid valuationId, int count, CancellationToken cancellationToken)
+    {
+        if (count is < 1 or > MaxLowestPoints)
+        {
+            throw new CatalogException(CatalogErrorKind.Invalid, $"limit must be between 1 and {MaxLowestPoints}");
+        }
+
+        var first = await GetPointValuesAsync(buyerId, valuationId, 0, 1, cancellationToken);
+        var pointsBlobId = await db.Valuations.Where(v => v.Id == valuationId).Select(v => v.PointsBlobId).SingleAsync(cancellationToken);
+        if (first.Total == 0 || pointsBlobId is null)
+        {
+            return [];
+        }
+
+        return PointValueBlob.Lowest(() => blobs.OpenRead(pointsBlobId), count)
+            .Select(p => new PointValueView(p.Ordinal, p.ListingId, p.Row, EstimateView.From(p.Value, p.StandardError))).ToList();
+    }
+
+    /// <summary>The values the seller's listings received in completed valuations, newest first (amounts and method only).</summary>
+    public async Task<IReadOnlyList<ReceivedValueView>> ListReceivedValuesAsync(string sellerId, int offset, int limit, CancellationToken cancellationToken)
+    {
+        RequireActor(sellerId);
+        RequirePage(offset, limit);
+        var own = (await db.Listings.AsNoTracking().Where(l => l.SellerId == sellerId).Select(l => l.Id).ToListAsync(cancellationToken)).ToHashSet();
+        var rows = await (
+                from value in db.Set<ValuationSellerValue>().AsNoTracking()
+                join valuation in db.Valuations.AsNoTracking() on value.ValuationId equals valuation.Id
+                where value.SellerId == sellerId && valuation.Status == ValuationStatus.Completed
+                orderby valuation.FinishedAt descending, valuation.Id
+                select new { valuation.Id, valuation.Method, valuation.K, valuation.ListingIds, value.Points, value.Value, value.StandardError, valuation.FinishedAt })
+            .Skip(offset).Take(limit).ToListAsync(cancellationToken);
+        return rows.Select(r => new ReceivedValueView(
+                r.Id, r.Method, r.K,
+                r.ListingIds.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Guid.Parse).Where(own.Contains).ToList(),
+                r.Points, EstimateView.From(r.Value, r.StandardError), r.FinishedAt))
+            .ToList();
+    }
+
+    /// <summary>
+    /// Erases what the catalog holds for an account whose owner is deleting it (the gateway calls this after the export
+    /// and the password check): a buyer's test tasks and valuations, a seller's drafts, deleted with their files when
+    /// nothing else refers to them. A seller's listed datasets may have been bought, and a purchase keeps its right to
+    /// download: they are withdrawn (hidden from everyone, name and description replaced) instead of deleted.
+    /// </summary>
+    public async Task<ErasureView> EraseAccountDataAsync(string actorId, CancellationToken cancellationToken)
+    {
+        RequireActor(actorId);
+        var tasks = await db.TestTasks.Where(t => t.BuyerId == actorId).ToListAsync(cancellationToken);
+        var valuations = await db.Valuations.Include(v => v.Sellers).Where(v => v.BuyerId == actorId).ToListAsync(cancellationToken);
+        var listings = await db.Listings.Where(l => l.SellerId == actorId).ToListAsync(cancellationToken);
+        var drafts = listings.Where(l => l.Status == ListingStatus.Draft).ToList();
+        var withdrawn = listings.Where(l => l.Status == ListingStatus.Listed).ToList();
+        var valuationIds = valuations.Select(v => v.Id).ToList();
+        var candidates = tasks.Select(t => t.BlobId).Concat(valuations.Select(v => v.PointsBlobId)).Concat(drafts.Select(l => l.BlobId))
+            .OfType<string>().ToHashSet(StringComparer.Ordinal);
+
+        db.TestTasks.RemoveRange(tasks);
+        db.Valuations.RemoveRange(valuations);
+        db.Listings.RemoveRange(drafts);
+        db.CallbackNotices.RemoveRange(await db.CallbackNotices.Where(n => valuationIds.Contains(n.ValuationId)).ToListAsync(cancellationToken));
+        db.IdempotencyKeys.RemoveRange(await db.IdempotencyKeys.Where(k => k.ActorId == actorId).ToListAsync(cancellationToken));
+        foreach (var listing in withdrawn)
+        {
+            listing.Status = ListingStatus.Withdrawn;
+            listing.Name = "withdrawn listing";
+            listing.Description = null;
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+
+        // Content-addressed files can be shared (two accounts uploading the same bytes): only unreferenced ones go.
+        var blobsDeleted = 0;
+        foreach (var blobId in candidates)
+        {
+            var used = await db.TestTasks.AnyAsync(t => t.BlobId == blobId, cancellationToken)
+                || await db.Listings.AnyAsync(l => l.BlobId == blobId, cancellationToken)
+                || await db.Valuations.AnyAsync(v => v.PointsBlobId == blobId, cancellationToken);
+            if (!used)
+            {
+                blobs.Delete(blobId);
+                blobsDeleted++;
+            }
+        }
+
+        return new ErasureView(drafts.Count, withdrawn.Count, tasks.Count, valuations.Count, blobsDeleted);
     }
 
     private async Task<(StagedBlob Staged, DatasetSummary Summary)> StageAndValidateAsync(

@@ -52,3 +52,12 @@ public sealed record CallbackView(string Delivery, int Attempts, DateTime? Deliv
 public sealed record PointValueView(int Ordinal, Guid ListingId, int Row, EstimateView Value);
 
 public sealed record PointPage(int Total, int Offset, int Limit, IReadOnlyList<PointValueView> Items);
+
+/// <summary>
+/// What one valuation found one seller's data worth, as the seller sees it: the method, its value and interval, and
+/// which of the seller's own listings were valued. Never the buyer, the task or other sellers' listings.
+/// </summary>
+public sealed record ReceivedValueView(Guid ValuationId, string Method, int K, IReadOnlyList<Guid> ListingIds, int Points, EstimateView Value, DateTime? FinishedAt);
+
+/// <summary>What erasing an account's catalog data removed (and which listings were only withdrawn, see the README).</summary>
+public sealed record ErasureView(int ListingsDeleted, int ListingsWithdrawn, int TasksDeleted, int ValuationsDeleted, int BlobsDeleted);

@@ -6,6 +6,8 @@ public enum ListingStatus
     Draft,
     /// <summary>Data validated and stored; buyers can value it.</summary>
     Listed,
+    /// <summary>Its seller's account was deleted: hidden from everyone, kept only so past purchases still download.</summary>
+    Withdrawn,
 }
 
 /// <summary>A valuation's life: Pending -> Running -> one of the terminal states (see <see cref="ValuationStateMachine"/>).</summary>

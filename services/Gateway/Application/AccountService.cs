@@ -291,10 +291,12 @@ public sealed class AccountService(GatewayDbContext db, TimeProvider time)
     }
 
     /// <summary>
-    /// Deletes a seller's or buyer's account after checking its password: the account, its keys, password and second
-    /// factor go; the audit log keeps its entries (who did what stays on record) and records the deletion.
+    /// Deletes a seller's or buyer's account after checking its password: first <paramref name="eraseElsewhere"/>
+    /// erases what the services hold for it (the catalog's listings, tasks and valuations) and says what went, then the
+    /// account, its keys, password and second factor go; the audit log keeps its entries (who did what stays on
+    /// record) and records the deletion with that summary. A failed erasure leaves the account in place to try again.
     /// </summary>
-    public async Task DeleteAccountAsync(string accountId, string password, CancellationToken cancellationToken)
+    public async Task DeleteAccountAsync(string accountId, string password, CancellationToken cancellationToken, Func<CancellationToken, Task<string>>? eraseElsewhere = null)
     {
         var account = await FindAsync(accountId, cancellationToken) ?? throw new AccountException("no such account", StatusCodes.Status404NotFound);
         if (account.Role == Roles.Operator)
@@ -307,13 +309,15 @@ public sealed class AccountService(GatewayDbContext db, TimeProvider time)
             throw new AccountException("the password is wrong", StatusCodes.Status401Unauthorized);
         }
 
+        var erased = eraseElsewhere is null ? string.Empty : "; " + await eraseElsewhere(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         await db.ApiKeys.Where(k => k.AccountId == accountId).ExecuteDeleteAsync(cancellationToken);
         await db.Passwords.Where(p => p.AccountId == accountId).ExecuteDeleteAsync(cancellationToken);
         await db.Totp.Where(t => t.AccountId == accountId).ExecuteDeleteAsync(cancellationToken);
         await db.PasswordResets.Where(r => r.AccountId == accountId).ExecuteDeleteAsync(cancellationToken);
         await db.Accounts.Where(a => a.Id == accountId).ExecuteDeleteAsync(cancellationToken);
-        Audit(accountId, "account.delete", $"{accountId} ({account.Role})");
+        var target = $"{accountId} ({account.Role}){erased}";
+        Audit(accountId, "account.delete", target.Length > 200 ? target[..200] : target);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
     }

@@ -172,6 +172,7 @@ public static class GatewayExtensions
         });
         services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = options.MaxUploadBytes);
         services.AddHttpClient<DataMarket.Gateway.Web.CatalogClient>((provider, http) => DataMarket.Gateway.Web.CatalogClient.Configure(http, provider.GetRequiredService<GatewayOptions>()));
+        services.AddHttpClient<DataMarket.Gateway.Web.SettlementClient>((provider, http) => DataMarket.Gateway.Web.SettlementClient.Configure(http, provider.GetRequiredService<GatewayOptions>()));
     }
 
     /// <summary>Script cannot read it, other sites' requests do not carry it, and it travels only over HTTPS unless configured for plain-HTTP loopback.</summary>

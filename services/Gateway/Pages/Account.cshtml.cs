@@ -42,7 +42,11 @@ public sealed class AccountModel(AccountService accounts, CatalogClient catalog)
     {
         try
         {
-            await accounts.DeleteAccountAsync(User.AccountId(), password ?? string.Empty, cancellationToken);
+            await accounts.DeleteAccountAsync(User.AccountId(), password ?? string.Empty, cancellationToken, async ct =>
+            {
+                var erased = await catalog.EraseAccountDataAsync(User, ct);
+                return $"catalog: {erased.ListingsDeleted} drafts and {erased.TasksDeleted} tasks and {erased.ValuationsDeleted} valuations deleted, {erased.ListingsWithdrawn} listings withdrawn, {erased.BlobsDeleted} files deleted";
+            });
             await HttpContext.SignOutAsync(GatewayExtensions.WebScheme);
             return LocalRedirect("/?deleted=1");
         }
@@ -50,6 +54,12 @@ public sealed class AccountModel(AccountService accounts, CatalogClient catalog)
         {
             Error = exception.Message;
             Response.StatusCode = exception.StatusCode;
+            return Page();
+        }
+        catch (ServiceCallException exception)
+        {
+            Error = $"Your data in the catalog could not be erased, so the account was not deleted: {exception.Message}";
+            Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             return Page();
         }
     }

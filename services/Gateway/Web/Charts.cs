@@ -5,6 +5,9 @@ namespace DataMarket.Gateway.Web;
 /// <summary>One horizontal bar of a value chart: where the bar and its 95% whisker lie, in SVG user units.</summary>
 public sealed record ValueBar(string Label, string ShortLabel, string ValueText, double Y, double BarX, double BarWidth, double? WhiskerFrom, double? WhiskerTo, bool Negative);
 
+/// <summary>A horizontal bar chart of values with their 95% whiskers (the shared partial <c>_ValueChart</c> draws it).</summary>
+public sealed record ValueChart(IReadOnlyList<(string Label, WebEstimate Value)> Rows, string TestId, string Description);
+
 /// <summary>One histogram bin.</summary>
 public sealed record HistogramBin(double X, double Width, double Height, double Y, int Count, string RangeText);
 
@@ -19,7 +22,7 @@ public static class Charts
     public const double BarHeight = 22;
     public const double RowHeight = 34;
     public const double Top = 10;
-    public const int MaxLabelCharacters = 32;
+    public const int MaxLabelCharacters = 28;
 
     public static string F(double value) => value.ToString("0.##", CultureInfo.InvariantCulture);
 

@@ -58,6 +58,10 @@ public static class SettlementApi
             }))
             .RequireAuthorization(Roles.Buyer);
 
+        api.MapGet("/purchases", (HttpContext http, MarketService market, CancellationToken ct) =>
+            Run(async () => Results.Ok(await market.ListPurchasesAsync(Actor(http), ct))))
+            .RequireAuthorization(Roles.Buyer);
+
         api.MapGet("/purchases/{id:guid}", (HttpContext http, Guid id, MarketService market, CancellationToken ct) =>
             Run(async () => Results.Ok(await market.GetPurchaseAsync(Actor(http), id, ct))))
             .RequireAuthorization(Roles.Buyer);
@@ -94,6 +98,15 @@ public static class SettlementApi
 
         api.MapGet("/settlements/{period}", (string period, SettlementRunner runner, CancellationToken ct) =>
             Run(async () => Results.Ok(await runner.GetAsync(period, ct) ?? throw SettlementException.NotFound("period", $"a settlement run for {period}"))))
+            .RequireAuthorization(Roles.Operator);
+
+        // The ledger's invariants (what `datamarket ledger verify` prints), for the operators' page.
+        api.MapGet("/settlements/ledger-verification", (DataMarket.ServiceDefaults.Ledger.LedgerHost ledger, CancellationToken ct) =>
+            Run(async () =>
+            {
+                var report = await (await ledger.Database).VerifyAsync(ct);
+                return Results.Ok(new LedgerVerificationView(report.Passed, report.Checks.Select(c => new LedgerCheckView(c.Name, c.Passed, c.Detail)).ToList(), report.ToText()));
+            }))
             .RequireAuthorization(Roles.Operator);
 
         api.MapPost("/settlements/{period}/run", (string period, SettlementScheduler scheduler, CancellationToken ct) =>

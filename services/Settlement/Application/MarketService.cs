@@ -284,6 +284,27 @@ public sealed class MarketService(
         return purchase is not null && purchase.BuyerId == buyerId ? purchase : throw SettlementException.NotFound("id", $"purchase {purchaseId}");
     }
 
+    /// <summary>The buyer's own purchases, newest first (a scan of the purchase events: a report, not a hot path).</summary>
+    public async Task<IReadOnlyList<PurchaseView>> ListPurchasesAsync(string buyerId, CancellationToken cancellationToken)
+    {
+        var ids = new List<Guid>();
+        await foreach (var completed in store.ScanAsync(new HashSet<string> { nameof(PurchaseCompleted) }, cancellationToken))
+        {
+            if (completed is PurchaseCompleted c && c.BuyerId == buyerId)
+            {
+                ids.Add(c.PurchaseId);
+            }
+        }
+
+        var purchases = new List<PurchaseView>(ids.Count);
+        foreach (var id in ids)
+        {
+            purchases.Add(await FindPurchaseAsync(id, cancellationToken) ?? throw new InvalidOperationException($"purchase {id} vanished"));
+        }
+
+        return purchases.OrderByDescending(p => p.PurchasedAt).ThenBy(p => p.Id).ToList();
+    }
+
     /// <summary>Reverses the sale exactly, inside the refund window only; a second refund answers the first.</summary>
     public async Task<PurchaseView> RefundAsync(string buyerId, Guid purchaseId, CancellationToken cancellationToken)
     {

@@ -47,6 +47,10 @@ public sealed record SellerStatementView(string SellerId, string Period, IReadOn
 
 public sealed record LedgerStatementLineView(string Currency, long Earned, long Held, long Paid);
 
+public sealed record LedgerVerificationView(bool Passed, IReadOnlyList<LedgerCheckView> Checks, string Text);
+
+public sealed record LedgerCheckView(string Name, bool Passed, string Detail);
+
 internal static class Gains
 {
     public static GainPolicy Parse(string? policy) => policy is null ? GainPolicy.Estimate : Enum.Parse<GainPolicy>(policy, ignoreCase: true);

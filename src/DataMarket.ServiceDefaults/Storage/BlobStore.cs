@@ -143,6 +143,17 @@ public sealed class ContentAddressedBlobStore
         return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
     }
 
+    /// <summary>Removes a blob (an erased account's upload that nothing else refers to); a missing blob is already gone.</summary>
+    public void Delete(string blobId)
+    {
+        if (!IsValidId(blobId))
+        {
+            throw new ArgumentException($"'{blobId}' is not a SHA-256 blob id", nameof(blobId));
+        }
+
+        File.Delete(PathFor(_root, blobId));
+    }
+
     internal static string PathFor(string root, string blobId) =>
         System.IO.Path.Combine(root, blobId[..2], blobId[2..4], blobId);
 

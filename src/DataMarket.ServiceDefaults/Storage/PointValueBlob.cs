@@ -131,4 +131,44 @@ public static class PointValueBlob
 
         return (total, items);
     }
+
+    /// <summary>
+    /// The <paramref name="count"/> points with the lowest values (non-finite values skipped), lowest first, ties by
+    /// ordinal so the answer never depends on read order. One pass over the blob, a page at a time (each page opens it
+    /// afresh through <paramref name="open"/>), keeping only <paramref name="count"/> points in memory.
+    /// </summary>
+    public static IReadOnlyList<StoredPointValue> Lowest(Func<Stream> open, int count, int pageSize = 4096)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageSize);
+        // A max-heap by (value, ordinal): its top is the worst point kept, the one a lower point replaces.
+        var kept = new PriorityQueue<StoredPointValue, (double Value, int Ordinal)>(Comparer<(double Value, int Ordinal)>.Create((a, b) =>
+            a.Value != b.Value ? b.Value.CompareTo(a.Value) : b.Ordinal.CompareTo(a.Ordinal)));
+        var total = 1;
+        for (var offset = 0; offset < total; offset += pageSize)
+        {
+            using var stream = open();
+            var (all, items) = ReadPage(stream, offset, pageSize);
+            total = all;
+            foreach (var point in items)
+            {
+                if (!double.IsFinite(point.Value))
+                {
+                    continue;
+                }
+
+                if (kept.Count < count)
+                {
+                    kept.Enqueue(point, (point.Value, point.Ordinal));
+                }
+                else if (kept.TryPeek(out var worst, out _) && (point.Value < worst.Value || (point.Value == worst.Value && point.Ordinal < worst.Ordinal)))
+                {
+                    kept.EnqueueDequeue(point, (point.Value, point.Ordinal));
+                }
+            }
+        }
+
+        return kept.UnorderedItems.Select(e => e.Element).OrderBy(p => p.Value).ThenBy(p => p.Ordinal).ToList();
+    }
 }

@@ -42,7 +42,7 @@ public sealed class IndexModel(CatalogClient catalog) : PageModel
                 var task = await catalog.PostTaskAsync(User, taskName ?? string.Empty, data, Path.GetFileName(taskFile.FileName), labelColumn ?? "label", cancellationToken);
                 Notice = $"Test task '{task.Name}' posted: {task.Rows} rows, {task.Features} features.";
             }
-            catch (CatalogCallException exception)
+            catch (ServiceCallException exception)
             {
                 Error = $"The test task was refused: {exception.Message}";
                 Response.StatusCode = StatusCodes.Status400BadRequest;

@@ -24,7 +24,7 @@ public sealed class RequestValuationModel(CatalogClient catalog) : PageModel
             var valuation = await catalog.RequestValuationAsync(User, taskId, listingIds, method, k, cancellationToken);
             return LocalRedirect($"/buyer/valuations/{valuation.Id}");
         }
-        catch (CatalogCallException exception)
+        catch (ServiceCallException exception)
         {
             Error = exception.Message;
             Response.StatusCode = (int)exception.Status;

@@ -5,9 +5,14 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 namespace DataMarket.Gateway.Pages.Seller;
 
 /// <summary>The seller's own listings (drafts included) and an upload that creates a listing and sends its data to the catalog.</summary>
-public sealed class IndexModel(CatalogClient catalog) : PageModel
+public sealed class IndexModel(CatalogClient catalog, SettlementClient settlement) : PageModel
 {
     public IReadOnlyList<WebListing> Listings { get; private set; } = [];
+
+    /// <summary>Each listed dataset's published price terms (absent: not priced yet, so buyers cannot get a quote).</summary>
+    public IReadOnlyDictionary<Guid, WebTerms> Terms { get; private set; } = new Dictionary<Guid, WebTerms>();
+
+    public bool SettlementAvailable => settlement.Available;
 
     [BindProperty]
     public string Name { get; set; } = string.Empty;
@@ -25,8 +30,25 @@ public sealed class IndexModel(CatalogClient catalog) : PageModel
 
     public string? Notice { get; private set; }
 
-    public async Task OnGetAsync(CancellationToken cancellationToken) =>
+    public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(cancellationToken);
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
+    {
         Listings = await catalog.ListingsAsync(User, mine: true, cancellationToken);
+        var terms = new Dictionary<Guid, WebTerms>();
+        if (settlement.Available)
+        {
+            foreach (var listing in Listings.Where(l => l.Status == "Listed"))
+            {
+                if (await settlement.TermsAsync(User, listing.Id, cancellationToken) is { } published)
+                {
+                    terms[listing.Id] = published;
+                }
+            }
+        }
+
+        Terms = terms;
+    }
 
     public async Task<IActionResult> OnPostAsync(CancellationToken cancellationToken)
     {
@@ -48,7 +70,7 @@ public sealed class IndexModel(CatalogClient catalog) : PageModel
                 Name = string.Empty;
                 Description = null;
             }
-            catch (CatalogCallException exception)
+            catch (ServiceCallException exception)
             {
                 Error = draft is null
                     ? $"The listing was not created: {exception.Message}"
@@ -57,7 +79,7 @@ public sealed class IndexModel(CatalogClient catalog) : PageModel
             }
         }
 
-        Listings = await catalog.ListingsAsync(User, mine: true, cancellationToken);
+        await LoadAsync(cancellationToken);
         return Page();
     }
 }
