@@ -603,6 +603,8 @@ public sealed class BrowserFixture : IAsyncLifetime
         var executable = Environment.GetEnvironmentVariable("DATAMARKET_CHROMIUM") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
         Assert.True(File.Exists(executable), $"Chromium not found at {executable}: run deploy/local/infra.sh (installs Debian's chromium) or set DATAMARKET_CHROMIUM");
         _playwright = await Playwright.CreateAsync();
+        // Expect(...) retries until its condition holds; its default of 5 seconds is short for a busy CI machine.
+        SetDefaultExpectTimeout(30_000);
         // --no-sandbox: CI runs the tests as root, where Chromium's sandbox refuses to start.
         _browser = await _playwright.Chromium.LaunchAsync(new() { ExecutablePath = executable, Headless = true, Args = ["--no-sandbox"] });
     }
@@ -610,7 +612,9 @@ public sealed class BrowserFixture : IAsyncLifetime
     public async Task<IBrowserContext> NewContextAsync(Uri address)
     {
         var context = await _browser.NewContextAsync(new() { BaseURL = address.ToString().TrimEnd('/'), ViewportSize = new() { Width = 1200, Height = 900 } });
-        context.SetDefaultTimeout(15_000);
+        // Generous: the suite shares a loaded machine, and every wait ends as soon as its condition holds.
+        context.SetDefaultTimeout(60_000);
+        context.SetDefaultNavigationTimeout(60_000);
         return context;
     }
 
