@@ -37,7 +37,7 @@ public sealed class stripe_exactly_once : IAsyncLifetime
     {
         var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));
         await RegisterAsync("seller-a", "seller-b", "seller-c");
-        // Payouts go in seller order: a gets a 500 (nothing done), b's transfer happens but the answer is lost, c's happens and times out.
+        // Payouts go in seller order: a gets a 500 (nothing done), b's transfer happens but the connection breaks before the answer, c's happens and the gateway times out (504).
         _stripe.Inject("/v1/transfers", FakeFault.ServerError);
         _stripe.Inject("/v1/transfers", FakeFault.LoseAnswer);
         _stripe.Inject("/v1/transfers", FakeFault.Timeout);
