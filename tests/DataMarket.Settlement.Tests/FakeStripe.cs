@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -20,7 +18,10 @@ public enum FakeFault
     ServerError,
     /// <summary>The request is carried out, then the connection is cut before the answer.</summary>
     LoseAnswer,
-    /// <summary>The request is carried out, then no answer until the client gives up.</summary>
+    /// <summary>
+    /// The request is carried out, then answered 504 as by a gateway that timed out waiting for it. (A client-side
+    /// timeout would make the test hang on a clock, and a slow machine could time out calls that should not.)
+    /// </summary>
     Timeout,
     /// <summary>A final refusal: a card decline for charges, an invalid request for transfers.</summary>
     Decline,
@@ -97,9 +98,9 @@ public sealed class FakeStripe : IAsyncDisposable
         ["Settlement:Stripe:ApiKey"] = ApiKey,
         ["Settlement:Stripe:WebhookSecret"] = WebhookSecret,
         ["Settlement:Stripe:ApiBase"] = Url,
-        // The rails' own retry path is what is under test, so Stripe.net does not retry behind it.
+        // The rails' own retry path is what is under test, so Stripe.net does not retry behind it. The client's timeout
+        // stays long: a busy machine must not turn an ordinary call into a failure.
         ["Settlement:Stripe:MaxNetworkRetries"] = "0",
-        ["Settlement:Stripe:Timeout"] = "00:00:02",
     };
 
     public void Inject(string path, FakeFault fault, int times = 1)
@@ -263,16 +264,8 @@ public sealed class FakeStripe : IAsyncDisposable
                 http.Abort();
                 return;
             case FakeFault.Timeout:
-                try
-                {
-                    await Task.Delay(Timeout.Infinite, http.RequestAborted);
-                }
-                catch (OperationCanceledException)
-                {
-                    // The client gave up: that is the timeout.
-                }
-
-                return;
+                (status, body) = (504, Error("api_error", null, "The request timed out (injected) after it was carried out"));
+                break;
         }
 
         http.Response.StatusCode = status;

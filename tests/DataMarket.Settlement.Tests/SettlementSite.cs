@@ -5,6 +5,7 @@ using DataMarket.Ledger.Model;
 using DataMarket.ServiceDefaults.Ledger;
 using DataMarket.ServiceDefaults.Security;
 using DataMarket.ServiceDefaults.Storage;
+using DataMarket.SettlementService.Application;
 using DataMarket.SettlementService.Infrastructure;
 using DataMarket.Valuation;
 using Microsoft.AspNetCore.Builder;
@@ -155,6 +156,41 @@ public sealed class SettlementSite : IAsyncDisposable
         });
         await db.SaveChangesAsync();
         return id;
+    }
+
+    /// <summary>
+    /// One purchase through the market service (its charge through the configured rails): a listing per seller with
+    /// terms 500..20,000 cents, a tiered valuation with the given values, a quote at theta 10,000, and the purchase.
+    /// </summary>
+    public async Task<PurchaseView> SellAsync(params (string Seller, double Value)[] values)
+    {
+        var buyer = $"buyer-{Guid.NewGuid():N}";
+        var listings = new List<Guid>();
+        await using var scope = Services.CreateAsyncScope();
+        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
+        foreach (var (seller, _) in values)
+        {
+            var listing = await AddListingAsync(seller, "x,label\n1,0\n");
+            await market.PublishTermsAsync(seller, listing, new PublishTermsRequest(500, 20_000, null), CancellationToken.None);
+            listings.Add(listing);
+        }
+
+        var valuation = await AddValuationAsync(buyer, listings, values);
+        var quote = await market.CreateQuoteAsync(buyer, new CreateQuoteRequest(valuation, 10_000m, null), CancellationToken.None);
+        return await market.PurchaseAsync(buyer, new CreatePurchaseRequest(quote.Id), null, CancellationToken.None);
+    }
+
+    public async Task<IReadOnlyList<DestinationView>> RegisterDestinationsAsync(params string[] sellers)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
+        var registered = new List<DestinationView>();
+        foreach (var seller in sellers)
+        {
+            registered.Add(await market.RegisterDestinationAsync(seller, CancellationToken.None));
+        }
+
+        return registered;
     }
 
     public async Task<ILedger> LedgerAsync() => (await Services.GetRequiredService<LedgerHost>().Database).Ledger;

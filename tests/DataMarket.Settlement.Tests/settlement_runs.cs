@@ -116,31 +116,7 @@ public sealed class settlement_runs : IAsyncLifetime
         Assert.True(await _site.LedgerVerifiesAsync());
     }
 
-    private async Task<PurchaseView> SellAsync(params (string Seller, double Value)[] values)
-    {
-        var buyer = $"buyer-{Guid.NewGuid():N}";
-        var listings = new List<Guid>();
-        await using var scope = _site.Services.CreateAsyncScope();
-        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
-        foreach (var (seller, _) in values)
-        {
-            var listing = await _site.AddListingAsync(seller, "x,label\n1,0\n");
-            await market.PublishTermsAsync(seller, listing, new PublishTermsRequest(500, 20_000, null), CancellationToken.None);
-            listings.Add(listing);
-        }
+    private Task<PurchaseView> SellAsync(params (string Seller, double Value)[] values) => _site.SellAsync(values);
 
-        var valuation = await _site.AddValuationAsync(buyer, listings, values);
-        var quote = await market.CreateQuoteAsync(buyer, new CreateQuoteRequest(valuation, 10_000m, null), CancellationToken.None);
-        return await market.PurchaseAsync(buyer, new CreatePurchaseRequest(quote.Id), null, CancellationToken.None);
-    }
-
-    private async Task RegisterAsync(params string[] sellers)
-    {
-        await using var scope = _site.Services.CreateAsyncScope();
-        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
-        foreach (var seller in sellers)
-        {
-            await market.RegisterDestinationAsync(seller, CancellationToken.None);
-        }
-    }
+    private Task RegisterAsync(params string[] sellers) => _site.RegisterDestinationsAsync(sellers);
 }

@@ -33,6 +33,8 @@ public sealed class version_purchases : IAsyncLifetime
         var refused = await PutTermsAsync("""{"reserve":100,"versions":[{"fraction":0.25,"price":300},{"fraction":0.5,"price":700}]}""");
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
         Assert.Equal("versions[0.5].price", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("field").GetString());
+        Assert.Equal(HttpStatusCode.BadRequest, (await PutTermsAsync("""{"reserve":100,"versions":[null]}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PutTermsAsync("""{"reserve":100,"versions":[{"fraction":1,"price":1000000000000000}]}""")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await PutTermsAsync("""{"reserve":100,"versions":[{"fraction":0.25,"price":300},{"fraction":0.5,"price":500},{"fraction":1,"price":900}]}""")).StatusCode);
 
         var missing = await QuoteAsync(0.3m);

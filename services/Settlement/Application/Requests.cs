@@ -29,6 +29,8 @@ public sealed class PublishTermsRequestValidator : AbstractValidator<PublishTerm
             .WithMessage(r => $"the reserve ({r.Reserve} cents) is above the list price ({r.ListPrice} cents)");
         RuleFor(r => r.Versions).Must(v => v is null || v.Count <= PriceCurve.MaximumVersions)
             .WithMessage($"at most {PriceCurve.MaximumVersions} versions");
+        RuleForEach(r => r.Versions).NotNull().WithMessage("a version needs a fraction and a price")
+            .Must(v => v is null || v.Price <= QuotePricing.MaximumPrice).WithMessage(v => $"a version's price must be at most {QuotePricing.MaximumPrice} cents");
         RuleFor(r => r.Licence).MaximumLength(MaxLicenceLength).Must(l => l is null || !l.Any(char.IsControl))
             .WithMessage("the licence may not contain control characters");
     }
