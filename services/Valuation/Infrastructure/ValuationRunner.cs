@@ -3,7 +3,6 @@ using DataMarket.ServiceDefaults.Storage;
 using DataMarket.Valuation;
 using DataMarket.Valuation.Data;
 using DataMarket.Valuation.Gpu;
-using DataMarket.Valuation.LoGra;
 using DataMarket.Valuation.Shapley;
 using DataMarket.Valuation.Statistics;
 
@@ -13,7 +12,7 @@ namespace DataMarket.ValuationWorker.Infrastructure;
 public sealed class ValuationRejectedException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>Loads a request's datasets from the blob store and computes the values it asks for.</summary>
-public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDevice device, ILogger<ValuationRunner> logger)
+public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDevice device, LograEngine logra, ILogger<ValuationRunner> logger)
 {
     public async Task<ValuationCompleted> RunAsync(
         RequestValuation request,
@@ -31,7 +30,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
         DatasetValuationResult result;
         try
         {
-            result = await Task.Run(() => Compute(request, parts, test, device, progress, cancellationToken), cancellationToken);
+            result = await Task.Run(() => Compute(request, parts, test, device, logra, progress, cancellationToken), cancellationToken);
         }
         catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
         {
@@ -127,7 +126,8 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
     }
 
     private static DatasetValuationResult Compute(
-        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, ValuationDevice device, IProgress<int>? progress, CancellationToken cancellationToken)
+        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, ValuationDevice device, LograEngine logra, IProgress<int>? progress,
+        CancellationToken cancellationToken)
     {
         switch (request.Method)
         {
@@ -144,7 +144,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
                 return Tiered(request, parts, test, progress, cancellationToken);
             case ValuationMethods.Logra:
                 RequireClassification(request);
-                return ValueLogra(parts, test, progress, cancellationToken);
+                return logra.Value(parts, test, progress, cancellationToken);
             case ValuationMethods.SellerShapley:
                 RequireClassification(request);
                 var sellers = DatasetValuation.SellerShapleyClassification(parts, test, request.K, progress: progress, cancellationToken: cancellationToken, device: device);
@@ -187,21 +187,6 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
         if (request.TaskType != ValuationMethods.Classification)
         {
             throw new ValuationRejectedException($"method '{request.Method}' values classification tasks only");
-        }
-    }
-
-    // LoGra scores every test point in one streamed pass over the gradient store, so progress comes at the end.
-    private static DatasetValuationResult ValueLogra(IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var result = LograValuation.ValueParts(parts, test, new LograValuationOptions(), null, cancellationToken);
-            progress?.Report(test.Rows);
-            return result;
-        }
-        catch (LograException exception)
-        {
-            throw new ValuationRejectedException(exception.Message, exception);
         }
     }
 
