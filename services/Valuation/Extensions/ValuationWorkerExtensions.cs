@@ -30,7 +30,6 @@ public static class ValuationWorkerExtensions
         // One device per process, disposed with the container; its kernels compile on the first valuation.
         services.AddSingleton(provider => ValuationDeviceSelection.Select(provider.GetService<IConfiguration>()));
         services.AddHostedService<ValuationDeviceSelection>();
-        services.AddHostedService<ComputeBackendSelection>();
         return services;
     }
 
