@@ -40,14 +40,16 @@ public static class LograBenchmark
             model.forward(tokens.index(batch), valid.index(batch)).flatten(0, 1), targets.index(batch).flatten(), ignore_index: -100, reduction: nn.Reduction.Sum);
         var all = torch.arange(batchSize, dtype: int64);
 
-        var forwardBackward = Median(batches, () =>
-        {
-            model.zero_grad();
-            Loss(all).backward();
-        });
         var results = new List<LograRankMeasurement>();
         foreach (var rank in ranks)
         {
+            // Measured again at each rank, next to the others: early in the process .NET's tiered JIT still runs
+            // TorchSharp's wrappers unoptimised, which made a first measurement look slower than the later ones.
+            var forwardBackward = Median(batches, () =>
+            {
+                model.zero_grad();
+                Loss(all).backward();
+            });
             var options = new TorchLograOptions { Rank = rank, BatchSize = batchSize };
             double lograSeconds;
             long dimension, fullSize;
@@ -119,7 +121,12 @@ public static class LograBenchmark
 
     private static double Median(int repeats, Action action)
     {
-        action();
+        for (var warmUp = 0; warmUp < 3; warmUp++)
+        {
+            using var scope = NewDisposeScope();
+            action();
+        }
+
         var times = new List<double>();
         for (var i = 0; i < repeats; i++)
         {
