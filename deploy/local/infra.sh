@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs (Debian packages) and starts PostgreSQL 15, RabbitMQ and OpenBLAS on loopback when they are
+# Installs (Debian packages) and starts PostgreSQL 15 and RabbitMQ on loopback when they are
 # missing or stopped, then creates the DataMarket role and database. Safe to run again: every step checks first.
 set -euo pipefail
 
@@ -17,7 +17,6 @@ as_root() {
 missing=()
 command -v pg_ctlcluster >/dev/null 2>&1 && [ -x "/usr/lib/postgresql/$PG_VERSION/bin/postgres" ] || missing+=(postgresql)
 command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
-ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' || missing+=(libopenblas0-pthread)
 # Independent references for the torch tests (never part of the product): Debian's PyTorch and scikit-learn.
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || missing+=(python3-torch)
 /usr/bin/python3 -c 'import sklearn' >/dev/null 2>&1 || missing+=(python3-sklearn)

@@ -59,7 +59,7 @@ public sealed class value_logra_torch_command
         var output = folder.File("values.csv");
         var (exitCode, _, error) = await CliRunner.RunAsync("value", "logra", "--model", folder.File("model.pt"), "--train", data, "--test", data, "--rank", "4", "--out", output);
         Assert.True(exitCode == 0, error);
-        Assert.Contains($"scoring: {inputs.Length}/{inputs.Length}", error, StringComparison.Ordinal);
+        Assert.Contains($"scoring [####################] {inputs.Length}/{inputs.Length} test points", error, StringComparison.Ordinal);
         var values = Values(output);
         Assert.Equal(inputs.Length, values.Length);
         Assert.All(values, v => Assert.True(double.IsFinite(v)));

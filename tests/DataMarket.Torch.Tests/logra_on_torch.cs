@@ -115,6 +115,31 @@ public class logra_on_torch
     }
 
     [Fact]
+    public void projected_gradients_of_a_padded_gpt_batch_equal_each_text_backpropagated_alone()
+    {
+        var texts = new[] { "a longer text that fills the context", "short", "", "mid length" };
+        var config = ModelConfig.ForGpt(contextLength: 16, layers: 1, heads: 2, width: 8);
+        var (tokens, valid) = TextInfluence.Encode(texts, config.ContextLength, CPU);
+        var model = ProxyTraining.TrainGpt(config, tokens, valid, new TrainingOptions(Epochs: 2, BatchSize: 2, Seed: 3));
+        var targets = ProxyTraining.NextTokenTargets(tokens, valid);
+        Tensor Loss(Tensor batch) => nn.functional.cross_entropy(model.forward(tokens.index(batch), valid.index(batch)).flatten(0, 1),
+            targets.index(batch).flatten(), ignore_index: -100, reduction: nn.Reduction.Sum);
+
+        using var logra = TorchLogra.Create(model, new TorchLograOptions { Rank = 4 }, texts.Length, Loss);
+        using var together = logra.Gradients(torch.arange(texts.Length, dtype: int64), Loss);
+        for (var i = 0; i < texts.Length; i++)
+        {
+            using var alone = logra.Gradients(torch.tensor(new long[] { i }), Loss).to(float64);
+            var difference = (together[i].unsqueeze(0).to(float64) - alone).norm().item<double>();
+            Assert.True(difference <= 1e-5 * alone.norm().item<double>(), $"text {i}: padded batch vs alone differ by {difference}");
+        }
+
+        // The empty text has no next token: no loss, so a zero gradient.
+        Assert.Equal(0.0, together[2].abs().max().item<float>());
+        Assert.True(together[0].abs().max().item<float>() > 0);
+    }
+
+    [Fact]
     public void scores_do_not_depend_on_batch_size_or_on_splitting_the_store_by_rows()
     {
         var model = Model(float32);

@@ -12,7 +12,7 @@ public class valuation_reproducibility
 {
     public valuation_reproducibility() => TorchRuntime.Initialize("cpu");
 
-    private static double[] Valuation()
+    private static double[] Valuation(ulong seed = 4)
     {
         var random = new Random(21);
         var rows = 120;
@@ -21,7 +21,7 @@ public class valuation_reproducibility
         var data = new TabularData(features, 6, labels);
         var result = TabularInfluence.Value(data, data with { }, new TabularInfluenceOptions
         {
-            Training = new Models.TrainingOptions(Epochs: 3, BatchSize: 16, Seed: 4),
+            Training = new Models.TrainingOptions(Epochs: 3, BatchSize: 16, Seed: seed),
             Logra = new TorchLograOptions { Rank = 8, Init = ProjectionInit.Pca },
         });
         return result.Values.Concat(result.StandardErrors).ToArray();
@@ -59,5 +59,31 @@ public class valuation_reproducibility
 
         Assert.Equal(single.Select(BitConverter.DoubleToInt64Bits), fourThreads.Select(BitConverter.DoubleToInt64Bits));
         Assert.Equal(single.Select(BitConverter.DoubleToInt64Bits), busy.Select(BitConverter.DoubleToInt64Bits));
+    }
+
+    [Fact]
+    public async Task two_valuations_at_once_each_give_their_own_bits_while_other_work_reseeds_torch()
+    {
+        var first = Valuation(seed: 4);
+        var second = Valuation(seed: 5);
+
+        // Training draws from a generator of its own, so another valuation and code reseeding torch's process-wide
+        // generator at the same time change nothing.
+        using var stop = new CancellationTokenSource();
+        var reseeding = Task.Run(() =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                torch.manual_seed(i);
+                using var noise = torch.rand(64);
+            }
+        });
+        var together = await Task.WhenAll(Task.Run(() => Valuation(seed: 4)), Task.Run(() => Valuation(seed: 5)));
+        stop.Cancel();
+        await reseeding;
+
+        Assert.NotEqual(first.Select(BitConverter.DoubleToInt64Bits), second.Select(BitConverter.DoubleToInt64Bits));
+        Assert.Equal(first.Select(BitConverter.DoubleToInt64Bits), together[0].Select(BitConverter.DoubleToInt64Bits));
+        Assert.Equal(second.Select(BitConverter.DoubleToInt64Bits), together[1].Select(BitConverter.DoubleToInt64Bits));
     }
 }

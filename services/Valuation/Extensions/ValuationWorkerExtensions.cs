@@ -23,11 +23,13 @@ public static class ValuationWorkerExtensions
         services.AddSingleton<PreparedValuations>();
         services.AddSingleton<ShardStore>();
         services.AddScoped<ValuationRunner>();
+        // libtorch loads on the first LoGra job (not at start); the device comes from Torch:Device.
+        services.AddSingleton(provider => new LograEngine(
+            provider.GetService<IConfiguration>()?[DataMarket.Torch.TorchRuntime.DeviceKey], provider.GetRequiredService<ILogger<LograEngine>>()));
 
         // One device per process, disposed with the container; its kernels compile on the first valuation.
         services.AddSingleton(provider => ValuationDeviceSelection.Select(provider.GetService<IConfiguration>()));
         services.AddHostedService<ValuationDeviceSelection>();
-        services.AddHostedService<ComputeBackendSelection>();
         return services;
     }
 

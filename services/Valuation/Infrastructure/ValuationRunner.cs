@@ -3,7 +3,6 @@ using DataMarket.ServiceDefaults.Storage;
 using DataMarket.Valuation;
 using DataMarket.Valuation.Data;
 using DataMarket.Valuation.Gpu;
-using DataMarket.Valuation.LoGra;
 using DataMarket.Valuation.Shapley;
 using DataMarket.Valuation.Statistics;
 
@@ -13,7 +12,7 @@ namespace DataMarket.ValuationWorker.Infrastructure;
 public sealed class ValuationRejectedException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>Loads a request's datasets from the blob store and computes the values it asks for.</summary>
-public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDevice device, ILogger<ValuationRunner> logger)
+public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDevice device, LograEngine logra, ILogger<ValuationRunner> logger)
 {
     public async Task<ValuationCompleted> RunAsync(
         RequestValuation request,
@@ -127,16 +126,49 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
     }
 
     /// <summary>The methods that do not shard (<see cref="ShardedValuation.Supports"/>) run whole here.</summary>
-    private static DatasetValuationResult Compute(
+    private DatasetValuationResult Compute(
         RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
     {
         switch (request.Method)
         {
             case ValuationMethods.Logra:
                 RequireClassification(request);
-                return ValueLogra(parts, test, progress, cancellationToken);
+                return ValueLogra(request, parts, test, progress, cancellationToken);
             default:
                 throw new ValuationRejectedException($"unknown valuation method '{request.Method}'");
+        }
+    }
+
+    /// <summary>
+    /// LoGra on the buyer's own checkpoint when the request names one (the catalog checked its tensors; it is copied
+    /// out of the blob store to a file of this valuation's, since the loader reads a path), else on a proxy trained here.
+    /// </summary>
+    private DatasetValuationResult ValueLogra(
+        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        if (request.Model is not { } model)
+        {
+            return logra.Value(parts, test, checkpoint: null, progress, cancellationToken);
+        }
+
+        var path = Path.Combine(Path.GetTempPath(), $"datamarket-model-{request.ValuationId:N}.safetensors");
+        try
+        {
+            using (var source = blobs.OpenRead(model.BlobId))
+            using (var file = File.Create(path))
+            {
+                source.CopyTo(file);
+            }
+
+            return logra.Value(parts, test, path, progress, cancellationToken);
+        }
+        catch (FileNotFoundException exception)
+        {
+            throw new ValuationRejectedException("the valuation's model was not found in the blob store", exception);
+        }
+        finally
+        {
+            File.Delete(path);
         }
     }
 
@@ -145,21 +177,6 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
         if (request.TaskType != ValuationMethods.Classification)
         {
             throw new ValuationRejectedException($"method '{request.Method}' values classification tasks only");
-        }
-    }
-
-    // LoGra scores every test point in one streamed pass over the gradient store, so progress comes at the end.
-    private static DatasetValuationResult ValueLogra(IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var result = LograValuation.ValueParts(parts, test, new LograValuationOptions(), null, cancellationToken);
-            progress?.Report(test.Rows);
-            return result;
-        }
-        catch (LograException exception)
-        {
-            throw new ValuationRejectedException(exception.Message, exception);
         }
     }
 

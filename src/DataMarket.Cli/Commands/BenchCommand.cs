@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using DataMarket.Learning.Benchmarks;
 using DataMarket.Valuation.Shapley;
 using Spectre.Console;
 
@@ -17,55 +16,165 @@ public static class BenchCommand
         bench.Subcommands.Add(BuildCompute());
         bench.Subcommands.Add(LedgerCommand.BuildBench());
         bench.Subcommands.Add(BuildLogra());
+        bench.Subcommands.Add(BuildLograValidity());
         bench.Subcommands.Add(BenchScaleOut.Build());
         return bench;
     }
 
     private static Command BuildLogra()
     {
-        var rank = new Option<int?>("--rank") { Description = "Projection rank per side." };
-        var storeRows = new Option<int?>("--store-rows") { Description = "Training rows in the scored store." };
-        var command = new Command("logra", "LoGra gradient logging vs full per-example gradients with a dense projection of equal size; store size, peak memory and query throughput against the GEMM rate.") { rank, storeRows };
+        var ranks = new Option<string>("--ranks") { Description = "Comma-separated projection ranks per side.", DefaultValueFactory = _ => "8,16,32" };
+        var storeRows = new Option<int>("--store-rows") { Description = "Training rows in the scored store.", DefaultValueFactory = _ => 20_000 };
+        var command = new Command("logra", "LoGra on TorchSharp (byte GPT): gradient logging vs full per-example gradients with a dense projection of equal size, and store scoring as a fraction of the GEMM rate, per rank.") { ranks, storeRows };
         command.SetAction(parse =>
         {
-            var options = new DataMarket.Valuation.LoGra.LograBenchmarkOptions();
-            if (parse.GetValue(rank) is { } r)
+            var list = parse.GetValue(ranks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(r => int.TryParse(r, NumberStyles.None, CultureInfo.InvariantCulture, out var rank) && rank > 0 ? rank : -1).ToArray();
+            if (list.Length == 0 || list.Any(r => r < 1) || parse.GetValue(storeRows) < 1)
             {
-                options = options with { Rank = r };
+                parse.InvocationConfiguration.Error.WriteLine("error: --ranks must list positive integers and --store-rows must be at least 1");
+                return ExitCodes.BadInput;
             }
 
-            if (parse.GetValue(storeRows) is { } rows)
+            if (StartTorch(parse.InvocationConfiguration.Error) is { } failed)
             {
-                options = options with { StoreRows = rows };
+                return failed;
             }
 
             var output = parse.InvocationConfiguration.Output;
-            var report = DataMarket.Valuation.LoGra.LograBenchmark.Run(options, parse.InvocationConfiguration.Error.WriteLine);
-            output.Write(DataMarket.Valuation.LoGra.LograBenchmark.Format(report));
+            var results = DataMarket.Torch.Benchmarks.LograBenchmark.Run(list, storeRows: parse.GetValue(storeRows), log: parse.InvocationConfiguration.Error.WriteLine);
+            output.WriteLine($"byte GPT {DataMarket.Torch.Benchmarks.LograBenchmark.Gpt.Layers} layers, width {DataMarket.Torch.Benchmarks.LograBenchmark.Gpt.Width}, context {DataMarket.Torch.Benchmarks.LograBenchmark.Gpt.ContextLength}; every Linear layer watched; store {parse.GetValue(storeRows):N0} rows x 256 queries");
+            output.WriteLine("rank  dimension  full grad  fwd+bwd ex/s  logra ex/s  dense ex/s  logra/dense  scoring pairs/s  gemm pairs/s  scoring/gemm");
+            foreach (var r in results)
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{r.Rank,4}  {r.Dimension,9}  {r.FullGradientSize,9}  {r.ForwardBackwardPerSecond,12:F0}  {r.LograPerSecond,10:F0}  {r.DensePerSecond,10:F0}  {r.LoggingSpeedup,10:F1}x  {r.ScoringPairsPerSecond,15:E2}  {r.GemmPairsPerSecond,12:E2}  {r.ScoringToGemm,12:P0}"));
+            }
+
             return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command BuildLograValidity()
+    {
+        var data = new Option<FileInfo>("--data") { Description = "Labelled table (CSV or JSONL), e.g. the UCI digits; needs at least 1,200 rows.", Required = true };
+        var labelColumn = new Option<string>("--label-column") { Description = "Name of the label column.", DefaultValueFactory = _ => DataMarket.Valuation.Data.DatasetReadOptions.DefaultLabelColumn };
+        var subsets = new Option<int>("--subsets") { Description = "Random half-size subsets for the LDS.", DefaultValueFactory = _ => 50 };
+        var rank = new Option<int>("--rank") { Description = "Projection rank per side.", DefaultValueFactory = _ => 16 };
+        var command = new Command("logra-validity", "Counterfactual validity of LoGra values on TorchSharp: LDS over retrained half-size subsets, and test loss after removing the highest, lowest or a random 10% by value.") { data, labelColumn, subsets, rank };
+        command.SetAction(parse =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            if (parse.GetValue(subsets) < 2 || parse.GetValue(rank) < 1)
+            {
+                error.WriteLine("error: --subsets must be at least 2 and --rank at least 1");
+                return ExitCodes.BadInput;
+            }
+
+            if (StartTorch(error) is { } failed)
+            {
+                return failed;
+            }
+
+            try
+            {
+                var table = ValueKnnShapleyCommand.LoadFile(parse.GetValue(data)!, parse.GetValue(labelColumn)!, expectedFeatures: null);
+                var classes = table.Labels.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
+                var report = DataMarket.Torch.Benchmarks.ValidityBenchmark.Run(
+                    new DataMarket.Torch.Influence.TabularData(table.Features, table.FeatureCount, table.Labels.Select(l => classes[l]).ToArray()),
+                    new DataMarket.Torch.Benchmarks.ValidityOptions { Subsets = parse.GetValue(subsets), Rank = parse.GetValue(rank) }, error.WriteLine);
+                var output = parse.InvocationConfiguration.Output;
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"full model test loss {report.FullModelLoss:F4}"));
+                foreach (var (method, lds) in report.Lds)
+                {
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"LDS {method,-20} {lds:F3}"));
+                }
+
+                foreach (var (removal, loss, standardError) in report.Removals)
+                {
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"remove {removal,-12} test loss {loss:F5} ± {standardError:F5}"));
+                }
+
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"elapsed {report.Elapsed.TotalSeconds:F0} s"));
+                return ExitCodes.Success;
+            }
+            catch (Exception exception) when (exception is DataMarket.Valuation.Data.DatasetFormatException or ArgumentException)
+            {
+                error.WriteLine($"error: {exception.Message}");
+                return ExitCodes.BadInput;
+            }
         });
         return command;
     }
 
     private static Command BuildCompute()
     {
-        var quick = new Option<bool>("--quick") { Description = "Shorter measurements (noisier)." };
-        var noTraining = new Option<bool>("--no-training") { Description = "GEMM only." };
-        var command = new Command("compute", "GEMM GFLOP/s of every available backend, the managed/OpenBLAS ratio, and MLP/GPT training throughput.") { quick, noTraining };
+        var steps = new Option<int>("--steps") { Description = "Timed training steps (MLP; the GPT takes a third).", DefaultValueFactory = _ => 30 };
+        var python = new Option<string>("--python") { Description = "Python with python3-torch for the baseline (Debian: apt install python3-torch); 'none' skips it.", DefaultValueFactory = _ => "/usr/bin/python3" };
+        var command = new Command("compute", "Proxy-model training throughput on TorchSharp vs python3-torch on the same MLP and GPT sizes, in one run.") { steps, python };
         command.SetAction(parse =>
         {
-            var options = new ComputeBenchmarkOptions { IncludeTraining = !parse.GetValue(noTraining) };
-            if (parse.GetValue(quick))
+            var error = parse.InvocationConfiguration.Error;
+            if (parse.GetValue(steps) < 1)
             {
-                options = options with { SecondsPerGemmMeasurement = 0.15, TrainingSteps = 8 };
+                error.WriteLine("error: --steps must be at least 1");
+                return ExitCodes.BadInput;
+            }
+
+            if (StartTorch(error) is { } failed)
+            {
+                return failed;
             }
 
             var output = parse.InvocationConfiguration.Output;
-            var report = ComputeBenchmark.Run(options, output.WriteLine);
-            output.WriteLine(ComputeBenchmark.Format(report));
+            var ours = DataMarket.Torch.Benchmarks.TrainingBenchmark.MeasureTorch(parse.GetValue(steps));
+            IReadOnlyList<DataMarket.Torch.Benchmarks.TrainingMeasurement> baseline = [];
+            if (parse.GetValue(python) is { } interpreter && interpreter != "none")
+            {
+                var (results, problem) = DataMarket.Torch.Benchmarks.TrainingBenchmark.MeasurePython(interpreter, parse.GetValue(steps));
+                if (problem is not null)
+                {
+                    error.WriteLine($"baseline skipped: {problem}");
+                }
+
+                baseline = results ?? [];
+            }
+
+            output.WriteLine($"one intra-op thread each; AdamW; median step of {parse.GetValue(steps)} (GPT: a third as many)");
+            foreach (var m in ours.Concat(baseline))
+            {
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{m.Model,-4} {m.Shape,-42} batch {m.BatchSize,3}  {m.Engine,-20} {m.SecondsPerStep * 1e3,8:F1} ms/step  {m.ExamplesPerSecond,9:F0} examples/s"));
+            }
+
+            foreach (var m in ours)
+            {
+                if (baseline.FirstOrDefault(b => b.Model == m.Model) is { } b)
+                {
+                    output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{m.Model}: torchsharp / python3-torch = {m.ExamplesPerSecond / b.ExamplesPerSecond:F2}x"));
+                }
+            }
+
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    // Loads libtorch on the configured device (DATAMARKET_TORCH_DEVICE) and says which; null when it loaded.
+    private static int? StartTorch(TextWriter error)
+    {
+        try
+        {
+            DataMarket.Torch.TorchRuntime.InitializeFromEnvironment();
+            error.WriteLine($"torch: {DataMarket.Torch.TorchRuntime.Description}");
+            return null;
+        }
+        catch (DataMarket.Torch.TorchUnavailableException exception)
+        {
+            error.WriteLine($"error: {exception.Message}");
+            return ExitCodes.Failure;
+        }
     }
 
     private static Command BuildShapley()

@@ -2,57 +2,62 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using DataMarket.Cli.Output;
+using DataMarket.Torch;
+using DataMarket.Torch.Influence;
+using DataMarket.Torch.Models;
 using DataMarket.Valuation.Data;
-using DataMarket.Valuation.LoGra;
+using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Cli.Commands;
 
 /// <summary>
 /// <c>datamarket value logra</c>: influence-function data values from a proxy model's projected gradients
-/// (LoGra, Choe et al. 2024). Tabular files train an MLP proxy; JSON lines with a "text" field train a byte-level GPT.
+/// (LoGra, Choe et al. 2024) on TorchSharp. Tabular files train an MLP proxy; JSON lines with a "text" field train a
+/// byte-level GPT; <c>--model</c> takes a safetensors or PyTorch state-dict checkpoint instead. The torch device comes
+/// from DATAMARKET_TORCH_DEVICE (cpu by default).
 /// </summary>
 public static class ValueLograCommand
 {
     /// <summary>Above this many test x train pairs --pairwise is refused: the file would be too large to be useful.</summary>
     public const long MaxPairwiseCells = 10_000_000;
 
+    /// <summary>Projection rank per side by default (LogIX's); each side is clamped to its layer's width.</summary>
+    public const int DefaultRank = 64;
+
     public static Command Build()
     {
         var train = new Option<FileInfo>("--train") { Description = "Training data: CSV with a header, JSONL with features, or JSONL with a \"text\" field.", Required = true };
         var test = new Option<FileInfo>("--test") { Description = "The buyer's test data, same format.", Required = true };
-        var model = new Option<string>("--model") { Description = "Proxy model: mlp (tabular), gpt (text), or a .safetensors checkpoint used as is. Default: by data type." };
-        var rank = new Option<int>("--rank") { Description = "Projection rank per side of each watched layer (clamped to the layer's widths).", DefaultValueFactory = _ => ProjectionOptions.DefaultRank };
+        var model = new Option<string>("--model") { Description = "Proxy model: mlp (tabular), gpt (text), or a checkpoint used as is (.safetensors, or a torch.save state dict .pt/.pth/.bin; labels are then class indices). Default: by data type." };
+        var rank = new Option<int>("--rank") { Description = "Projection rank per side of each watched layer (clamped to the layer's widths).", DefaultValueFactory = _ => DefaultRank };
         var init = new Option<string>("--init") { Description = "Projection initialisation: random or pca.", DefaultValueFactory = _ => "random" };
         init.AcceptOnlyFromAmong("random", "pca");
         var hessian = new Option<string>("--hessian") { Description = "Preconditioner: raw (damped empirical Fisher) or identity.", DefaultValueFactory = _ => "raw" };
         hessian.AcceptOnlyFromAmong("raw", "identity");
         var damping = new Option<double?>("--damping") { Description = "Absolute damping λ; default 0.1 x the mean eigenvalue per layer." };
-        var mode = new Option<string>("--mode") { Description = "Score: dot (value to the test task), cosine (training gradients normalised), or self (each training row's self-influence: finds mislabelled rows; torch engine).", DefaultValueFactory = _ => "dot" };
+        var mode = new Option<string>("--mode") { Description = "Score: dot (value to the test task), cosine (training gradients normalised), or self (each training row's self-influence: finds mislabelled rows).", DefaultValueFactory = _ => "dot" };
         mode.AcceptOnlyFromAmong("dot", "cosine", "self");
-        var engine = new Option<string>("--engine") { Description = "builtin, or torch (TorchSharp; tabular data; chosen by --mode self and by .pt/.pth/.bin checkpoints).", DefaultValueFactory = _ => "builtin" };
-        engine.AcceptOnlyFromAmong("builtin", "torch");
         var seed = new Option<ulong>("--seed") { Description = "Seed for the proxy model, its training order and the projections.", DefaultValueFactory = _ => 1UL };
-        var store = new Option<DirectoryInfo?>("--store") { Description = "Keep the gradient store in this folder (reused when it holds this model's gradients)." };
         var dtype = new Option<string>("--dtype") { Description = "Element type of the gradient store: float32 or float16.", DefaultValueFactory = _ => "float32" };
         dtype.AcceptOnlyFromAmong("float32", "float16");
-        var layers = new Option<string?>("--layers") { Description = "Comma-separated name filters of the Linear layers to watch (default: all)." };
+        var layers = new Option<string?>("--layers") { Description = "Comma-separated name filters of the Linear layers to watch: a layer is watched when its name contains one (default: all)." };
         var epochs = new Option<int>("--epochs") { Description = "Proxy training epochs.", DefaultValueFactory = _ => 20 };
         var labelColumn = new Option<string>("--label-column") { Description = "Name of the label column or field (tabular data).", DefaultValueFactory = _ => DatasetReadOptions.DefaultLabelColumn };
         var output = new Option<FileInfo>("--out") { Description = "Output CSV: index,value,stderr per training row, in input order.", Required = true };
         var pairwise = new Option<FileInfo?>("--pairwise") { Description = "Also write the test x train score matrix (small inputs)." };
-        var command = new Command("logra", "LoGra influence values: a proxy model's Kronecker-projected gradients, preconditioned, scored against the test task.")
+        var command = new Command("logra", "LoGra influence values on TorchSharp: a proxy model's Kronecker-projected gradients, preconditioned, scored against the test task.")
         {
-            train, test, model, rank, init, hessian, damping, mode, seed, store, dtype, layers, epochs, labelColumn, output, pairwise, engine,
+            train, test, model, rank, init, hessian, damping, mode, seed, dtype, layers, epochs, labelColumn, output, pairwise,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new Arguments(
             parse.GetValue(train)!, parse.GetValue(test)!, parse.GetValue(model), parse.GetValue(rank), parse.GetValue(init)!, parse.GetValue(hessian)!,
-            parse.GetValue(damping), parse.GetValue(mode)!, parse.GetValue(seed), parse.GetValue(store), parse.GetValue(dtype)!, parse.GetValue(layers), parse.GetValue(epochs),
-            parse.GetValue(labelColumn)!, parse.GetValue(output)!, parse.GetValue(pairwise), parse.GetValue(engine)!), parse.InvocationConfiguration.Error, cancellationToken)));
+            parse.GetValue(damping), parse.GetValue(mode)!, parse.GetValue(seed), parse.GetValue(dtype)!, parse.GetValue(layers), parse.GetValue(epochs),
+            parse.GetValue(labelColumn)!, parse.GetValue(output)!, parse.GetValue(pairwise)), parse.InvocationConfiguration.Error, cancellationToken)));
         return command;
     }
 
     public sealed record Arguments(FileInfo Train, FileInfo Test, string? Model, int Rank, string Init, string Hessian, double? Damping, string Mode,
-        ulong Seed, DirectoryInfo? Store, string DType, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise, string Engine = "builtin");
+        ulong Seed, string DType, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise);
 
     public static int Run(Arguments arguments, TextWriter error, CancellationToken cancellationToken)
     {
@@ -75,18 +80,7 @@ public static class ValueLograCommand
             return ExitCodes.BadInput;
         }
 
-        if (arguments.Engine == "torch" || arguments.Mode == "self" || ValueLograTorch.IsPyTorchCheckpoint(arguments.Model))
-        {
-            if (arguments.Model is { } given && given is not "mlp" && !File.Exists(given))
-            {
-                error.WriteLine($"error: --model must be mlp or an existing checkpoint (.safetensors, .pt, .pth, .bin); '{given}' is neither");
-                return ExitCodes.BadInput;
-            }
-
-            return ValueLograTorch.Run(arguments, error, cancellationToken);
-        }
-
-        bool text = TextDatasetReader.IsTextFile(arguments.Train.FullName);
+        var text = TextDatasetReader.IsTextFile(arguments.Train.FullName);
         string? checkpoint = null;
         switch (arguments.Model?.ToLowerInvariant())
         {
@@ -103,7 +97,7 @@ public static class ValueLograCommand
             default:
                 if (!File.Exists(arguments.Model))
                 {
-                    error.WriteLine($"error: --model must be mlp, gpt or an existing .safetensors checkpoint; '{arguments.Model}' is none of these");
+                    error.WriteLine($"error: --model must be mlp, gpt or an existing checkpoint (.safetensors, .pt, .pth, .bin); '{arguments.Model}' is none of these");
                     return ExitCodes.BadInput;
                 }
 
@@ -111,34 +105,44 @@ public static class ValueLograCommand
                 break;
         }
 
-        var options = new LograValuationOptions
-        {
-            Projection = new ProjectionOptions
-            {
-                Rank = arguments.Rank,
-                Init = arguments.Init == "pca" ? ProjectionInit.Pca : ProjectionInit.Random,
-                Seed = arguments.Seed,
-                WatchedLayers = arguments.Layers?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            },
-            Hessian = arguments.Hessian == "identity" ? Preconditioning.Identity : Preconditioning.Raw,
-            Damping = arguments.Damping,
-            Mode = arguments.Mode == "cosine" ? ScoreMode.Cosine : ScoreMode.Dot,
-            StoreDirectory = arguments.Store?.FullName,
-            StoreDType = arguments.DType == "float16" ? GradientDType.Float16 : GradientDType.Float32,
-            CheckpointPath = checkpoint,
-            Epochs = arguments.Epochs,
-            KeepPairwise = arguments.Pairwise is not null,
-        };
-        var progress = new StageProgress(error);
         try
         {
-            LograValuationResult result;
+            // Chosen once per process; every run says which device it is on.
+            TorchRuntime.InitializeFromEnvironment();
+            error.WriteLine($"torch: {TorchRuntime.Description}");
+        }
+        catch (TorchUnavailableException exception)
+        {
+            error.WriteLine($"error: {exception.Message}");
+            return ExitCodes.Failure;
+        }
+
+        var mode = arguments.Mode switch { "self" => InfluenceMode.Self, "cosine" => InfluenceMode.Cosine, _ => InfluenceMode.Dot };
+        var logra = new TorchLograOptions
+        {
+            Rank = arguments.Rank,
+            Init = arguments.Init == "pca" ? ProjectionInit.Pca : ProjectionInit.Random,
+            Hessian = arguments.Hessian == "identity" ? Preconditioning.Identity : Preconditioning.Raw,
+            Damping = arguments.Damping,
+            Seed = arguments.Seed,
+            StoreType = arguments.DType == "float16" ? TorchSharp.torch.ScalarType.Float16 : TorchSharp.torch.ScalarType.Float32,
+            Layers = arguments.Layers?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        };
+        var training = new TrainingOptions(Epochs: arguments.Epochs, BatchSize: 32, Seed: arguments.Seed);
+        var keepPairwise = arguments.Pairwise is not null && mode != InfluenceMode.Self;
+        var progress = new ProgressBar(error);
+        try
+        {
+            InfluenceResult result;
             if (text)
             {
                 var test = TextDatasetReader.Load(arguments.Test.FullName, arguments.Test.FullName);
                 var train = TextDatasetReader.Load(arguments.Train.FullName, arguments.Train.FullName);
-                CheckPairwiseSize(arguments, test.Length, train.Length);
-                result = LograValuation.ValueText(train, test, options, null, progress, cancellationToken);
+                CheckPairwiseSize(keepPairwise, test.Length, train.Length);
+                result = TextInfluence.Value(train, test, new TextInfluenceOptions
+                {
+                    Mode = mode, CheckpointPath = checkpoint, KeepPairwise = keepPairwise, Training = training, Logra = logra,
+                }, null, progress.Report, cancellationToken);
             }
             else
             {
@@ -146,25 +150,30 @@ public static class ValueLograCommand
                 var train = ValueKnnShapleyCommand.LoadFile(arguments.Train, arguments.LabelColumn, expectedFeatures: null);
                 if (ValueOptions.FeatureMismatch(arguments.Train.FullName, train, arguments.Test.FullName, test) is { } mismatch)
                 {
-                    progress.Finish();
                     error.WriteLine($"error: {mismatch}");
                     return ExitCodes.BadInput;
                 }
 
-                CheckPairwiseSize(arguments, test.Rows, train.Rows);
-                result = LograValuation.ValueTabular(train, test, options, null, progress, cancellationToken);
+                CheckPairwiseSize(keepPairwise, test.Rows, train.Rows);
+                var classOf = ClassIndex(train, test, checkpoint is not null, arguments.LabelColumn);
+                TabularData Convert(TabularDataset data, FileInfo file) => new(data.Features, data.FeatureCount,
+                    data.Labels.Select((label, row) => classOf(label, file.FullName, row + 1)).ToArray());
+                result = TabularInfluence.Value(Convert(train, arguments.Train), Convert(test, arguments.Test), new TabularInfluenceOptions
+                {
+                    Mode = mode, CheckpointPath = checkpoint, KeepPairwise = keepPairwise, Training = training, Logra = logra,
+                }, progress.Report, cancellationToken);
             }
 
             progress.Finish();
-            ValueFiles.WritePoints(arguments.Output.FullName, result.Values);
-            if (arguments.Pairwise is not null)
+            ValueFiles.WritePoints(arguments.Output.FullName, result.Values.Select((v, i) => new ValueEstimate(v, result.StandardErrors[i])).ToArray());
+            if (result.Pairwise is not null)
             {
-                WritePairwise(arguments.Pairwise.FullName, result.Pairwise!);
+                WritePairwise(arguments.Pairwise!.FullName, result.Pairwise);
             }
 
             return ExitCodes.Success;
         }
-        catch (Exception exception) when (exception is DatasetFormatException or LograException or OutputFileException)
+        catch (Exception exception) when (exception is DatasetFormatException or CheckpointException or ArgumentException or OutputFileException)
         {
             progress.Finish();
             error.WriteLine($"error: {exception.Message}");
@@ -172,11 +181,26 @@ public static class ValueLograCommand
         }
     }
 
-    private static void CheckPairwiseSize(Arguments arguments, long testRows, long trainRows)
+    // A checkpoint was trained on class indices; a proxy trained here numbers the classes in sorted order.
+    private static Func<string, string, long, int> ClassIndex(TabularDataset train, TabularDataset test, bool checkpoint, string labelColumn)
     {
-        if (arguments.Pairwise is not null && testRows * trainRows > MaxPairwiseCells)
+        if (!checkpoint)
         {
-            throw new LograException($"--pairwise is for small inputs: {testRows} x {trainRows} scores exceed {MaxPairwiseCells:N0}.");
+            var classes = train.Labels.Concat(test.Labels).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
+                .Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
+            return (label, _, _) => classes[label];
+        }
+
+        return (label, source, row) => int.TryParse(label, NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+            ? index
+            : throw new DatasetFormatException(source, row, labelColumn, $"a checkpoint needs class indices 0, 1, ... as labels, got '{label}'");
+    }
+
+    private static void CheckPairwiseSize(bool keepPairwise, long testRows, long trainRows)
+    {
+        if (keepPairwise && testRows * trainRows > MaxPairwiseCells)
+        {
+            throw new ArgumentException($"--pairwise is for small inputs: {testRows} x {trainRows} scores exceed {MaxPairwiseCells:N0}.");
         }
     }
 
@@ -204,25 +228,25 @@ public static class ValueLograCommand
         }
     });
 
-    /// <summary>One stderr line per stage change and at most one per second within a stage.</summary>
-    private sealed class StageProgress(TextWriter error) : IProgress<LograProgress>
+    /// <summary>
+    /// A progress bar on stderr, one line per stage change and at most one per second within a stage, e.g.
+    /// "scoring [########------------] 64/160 test points"; the last state of each stage is always written.
+    /// </summary>
+    private sealed class ProgressBar(TextWriter error)
     {
+        private const int Width = 20;
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private string? _stage;
         private string? _pending;
         private TimeSpan _last = TimeSpan.MinValue;
 
-        public void Report(LograProgress value)
+        public void Report(string stage, long done, long total)
         {
-            string stage = value.Stage.Split(' ')[0];
-            string line = $"{value.Stage}: {value.Done}/{value.Total}";
-            if (stage != _stage || _clock.Elapsed - _last >= TimeSpan.FromSeconds(1))
+            var filled = total > 0 ? (int)(Width * Math.Min(done, total) / total) : Width;
+            var unit = stage switch { "training" => " epochs", "logging" => " training rows", "scoring" => " test points", _ => string.Empty };
+            var line = $"{stage} [{new string('#', filled)}{new string('-', Width - filled)}] {done}/{total}{unit}";
+            if (stage != _stage || _clock.Elapsed - _last >= TimeSpan.FromSeconds(1) || done == total)
             {
-                if (stage != _stage && _pending is not null)
-                {
-                    error.WriteLine(_pending);
-                }
-
                 error.WriteLine(line);
                 _stage = stage;
                 _last = _clock.Elapsed;

@@ -17,11 +17,12 @@ public sealed class LinearCapture : IDisposable
     public LinearCapture(nn.Module module, IReadOnlyCollection<string>? names = null)
     {
         Layers = module.named_modules()
-            .Where(m => m.module is Linear && (names is null || names.Count == 0 || names.Contains(m.name)))
+            // A name filter watches every Linear layer whose name contains it ("fc" watches blocks.0.fc and blocks.1.fc).
+            .Where(m => m.module is Linear && (names is null || names.Count == 0 || names.Any(n => m.name.Contains(n, StringComparison.Ordinal))))
             .Select(m => (m.name, (Linear)m.module)).ToList();
         if (Layers.Count == 0)
         {
-            throw new ArgumentException(names is null ? "The model has no Linear layer to watch." : $"No Linear layer is named {string.Join(", ", names)}.", nameof(names));
+            throw new ArgumentException(names is null ? "The model has no Linear layer to watch." : $"No Linear layer name contains {string.Join(" or ", names)}.", nameof(names));
         }
 
         foreach (var (name, linear) in Layers)
@@ -31,7 +32,8 @@ public sealed class LinearCapture : IDisposable
                 Release(name);
                 var kept = input.detach().clone().DetachFromDisposeScope();
                 output.retain_grad();
-                _captured[name] = (kept, output);
+                // Kept past the model's own dispose scopes (the GPT's forward opens one) until the next pass.
+                _captured[name] = (kept, output.DetachFromDisposeScope());
                 return output.alias();
             });
             _removeHooks.Add(remover.remove);
@@ -54,6 +56,7 @@ public sealed class LinearCapture : IDisposable
         if (_captured.Remove(name, out var old))
         {
             old.Input.Dispose();
+            old.Output.Dispose();
         }
     }
 

@@ -4,10 +4,17 @@ using static TorchSharp.torch;
 
 namespace DataMarket.Torch.Influence;
 
-/// <summary>Tabular data as the torch valuation takes it: row-major features and class indices.</summary>
+/// <summary>
+/// Tabular data as the torch valuation takes it: row-major features and class indices; optionally a group (seller)
+/// index per row, 0..GroupCount-1, whose values are the sums over their rows.
+/// </summary>
 public sealed record TabularData(float[] Features, int FeatureCount, int[] Labels)
 {
     public int Rows => Labels.Length;
+
+    public int[]? Groups { get; init; }
+
+    public int GroupCount => Groups is null || Groups.Length == 0 ? 0 : Groups.Max() + 1;
 }
 
 public sealed record TabularInfluenceOptions
@@ -26,9 +33,6 @@ public sealed record TabularInfluenceOptions
     public int TestBlock { get; init; } = 16;
 }
 
-/// <summary>Per training row: value and standard error over the test points (NaN for self-influence).</summary>
-public sealed record TabularInfluenceResult(double[] Values, double[] StandardErrors, double[,]? Pairwise, long Dimension);
-
 /// <summary>
 /// LoGra values of tabular training rows on TorchSharp: trains an MLP proxy on standardised features (or takes a
 /// checkpoint as is, labels as class indices), logs the projected gradients, fits the preconditioner and scores.
@@ -37,8 +41,8 @@ public sealed record TabularInfluenceResult(double[] Values, double[] StandardEr
 /// </summary>
 public static class TabularInfluence
 {
-    public static TabularInfluenceResult Value(TabularData train, TabularData test, TabularInfluenceOptions options,
-        Action<string, long, long>? progress = null, CancellationToken cancellationToken = default)
+    public static InfluenceResult Value(TabularData train, TabularData test, TabularInfluenceOptions options,
+        InfluenceProgress? progress = null, CancellationToken cancellationToken = default)
     {
         if (train.Rows == 0)
         {
@@ -101,59 +105,10 @@ public static class TabularInfluence
         Func<Tensor, Tensor> Loss(Tensor features, Tensor labels) => batch =>
             nn.functional.cross_entropy(model.forward(features.index(batch.to(device))), labels.index(batch.to(device)), reduction: nn.Reduction.Sum);
 
-        var trainLoss = Loss(x, y);
-        using var logra = TorchLogra.Create(model, options.Logra, train.Rows, trainLoss);
-        progress?.Invoke("logging", 0, train.Rows);
-        using var store = logra.Log(train.Rows, trainLoss);
-        progress?.Invoke("logging", train.Rows, train.Rows);
-        cancellationToken.ThrowIfCancellationRequested();
-        logra.Fit(store);
-
-        var values = new double[train.Rows];
-        var errors = new double[train.Rows];
-        if (options.Mode == InfluenceMode.Self)
+        using (model)
         {
-            using var self = logra.SelfInfluence(store);
-            self.data<double>().CopyTo(values, 0);
-            Array.Fill(errors, double.NaN);
-            return new TabularInfluenceResult(values, errors, null, logra.Dimension);
+            return InfluenceValues.Compute(model, train.Rows, Loss(x, y), test.Rows, Loss(q, qy), options.Logra, options.Mode,
+                options.TestBlock, options.KeepPairwise, train.Groups, train.GroupCount, progress, cancellationToken);
         }
-
-        // Sums over test points run in test-point order in float64, one fixed block at a time.
-        var sum = new double[train.Rows];
-        var squares = new double[train.Rows];
-        var pairwise = options.KeepPairwise ? new double[test.Rows, train.Rows] : null;
-        using var queries = logra.Log(test.Rows, Loss(q, qy));
-        for (long start = 0; start < test.Rows; start += options.TestBlock)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var count = Math.Min(options.TestBlock, test.Rows - start);
-            using var scores = logra.Score(queries.narrow(0, start, count), store, options.Mode);
-            var block = scores.data<double>().ToArray();
-            for (var r = 0; r < count; r++)
-            {
-                for (var t = 0; t < train.Rows; t++)
-                {
-                    var s = block[r * train.Rows + t];
-                    sum[t] += s;
-                    squares[t] += s * s;
-                    if (pairwise is not null)
-                    {
-                        pairwise[start + r, t] = s;
-                    }
-                }
-            }
-
-            progress?.Invoke("scoring", start + count, test.Rows);
-        }
-
-        for (var t = 0; t < train.Rows; t++)
-        {
-            var m = test.Rows;
-            values[t] = sum[t] / m;
-            errors[t] = m > 1 ? Math.Sqrt(Math.Max(0, (squares[t] - m * values[t] * values[t]) / (m - 1)) / m) : double.NaN;
-        }
-
-        return new TabularInfluenceResult(values, errors, pairwise, logra.Dimension);
     }
 }

@@ -31,6 +31,9 @@ public sealed record TorchLograOptions
     public IReadOnlyCollection<string>? Layers { get; init; }
 }
 
+/// <summary>Scores of test gradients [M, D] against one store chunk [rows, D]: [M, rows].</summary>
+public delegate Tensor StoreGemm(Tensor queries, Tensor chunk);
+
 /// <summary>One watched layer's projections: P_in [k_in, in] and P_out [k_out, out]; its block in a row starts at Offset.</summary>
 public sealed record LayerProjection(string Name, Tensor In, Tensor Out, long Offset)
 {
@@ -59,6 +62,16 @@ public sealed class TorchLogra : IDisposable
     }
 
     public IReadOnlyList<LayerProjection> Projections { get; }
+
+    /// <summary>
+    /// The scoring seam: preconditioned test gradients [M, D] times one store chunk [rows, D] transposed, in the
+    /// store's dtype. Scoring calls it once per fixed chunk in row order; another device's GEMM can take its place as
+    /// long as each chunk's product is the same whatever else runs.
+    /// </summary>
+    public StoreGemm Gemm { get; set; } = DefaultGemm;
+
+    /// <summary>libtorch's matmul on the tensors' device.</summary>
+    public static Tensor DefaultGemm(Tensor queries, Tensor chunk) => queries.matmul(chunk.t());
 
     /// <summary>Width of one gradient row (Σ over layers of k_out x k_in).</summary>
     public long Dimension { get; }
@@ -199,7 +212,7 @@ public sealed class TorchLogra : IDisposable
         foreach (var chunk in Chunks(store))
         {
             using var scope = NewDisposeScope();
-            var scores = query.matmul(chunk.t()).to(float64);
+            var scores = Gemm(query, chunk).to(float64);
             if (mode == InfluenceMode.Cosine)
             {
                 var g = chunk.to(float64);

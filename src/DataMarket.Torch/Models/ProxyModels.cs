@@ -41,7 +41,7 @@ public sealed class TabularMlp : Module<Tensor, Tensor>
 /// Byte-level GPT (GPT-2 layout, pre-norm): token and position embeddings, blocks of causal self-attention and a
 /// 4x MLP, a final LayerNorm and an untied head. Padding is masked: a key at a padded position is never attended to,
 /// and padded targets (-100) carry no loss. Names follow wte, wpe, blocks.i.{ln1,attn.qkv,attn.proj,ln2,fc,proj}, ln_f,
-/// lm_head.
+/// lm_head. Sub-modules are invoked with <c>call</c>, not <c>forward</c>, so forward hooks (LoGra's capture) run.
 /// </summary>
 public sealed class ByteGpt : Module<Tensor, Tensor, Tensor>
 {
@@ -75,7 +75,7 @@ public sealed class ByteGpt : Module<Tensor, Tensor, Tensor>
 
         using var scope = NewDisposeScope();
         var positions = arange(length, dtype: int64, device: tokens.device);
-        var hidden = wte.forward(tokens) + wpe.forward(positions);
+        var hidden = wte.call(tokens) + wpe.call(positions);
 
         // [B, 1, T, T]: query t may see key s when s <= t and s is not padding. Every query keeps key 0 (right
         // padding), so no row is fully masked.
@@ -83,10 +83,10 @@ public sealed class ByteGpt : Module<Tensor, Tensor, Tensor>
         var mask = causal.unsqueeze(0).logical_and(valid.unsqueeze(1)).unsqueeze(1);
         foreach (var block in blocks)
         {
-            hidden = block.forward(hidden, mask);
+            hidden = block.call(hidden, mask);
         }
 
-        return lm_head.forward(ln_f.forward(hidden)).MoveToOuterDisposeScope();
+        return lm_head.call(ln_f.call(hidden)).MoveToOuterDisposeScope();
     }
 }
 
@@ -111,8 +111,8 @@ public sealed class GptBlock : Module<Tensor, Tensor, Tensor>
 
     public override Tensor forward(Tensor hidden, Tensor mask)
     {
-        var attended = hidden + attn.forward(ln1.forward(hidden), mask);
-        return attended + proj.forward(functional.gelu(fc.forward(ln2.forward(attended))));
+        var attended = hidden + attn.call(ln1.call(hidden), mask);
+        return attended + proj.call(functional.gelu(fc.call(ln2.call(attended))));
     }
 }
 
@@ -139,8 +139,8 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor hidden, Tensor mask)
     {
         long batch = hidden.shape[0], length = hidden.shape[1], width = hidden.shape[2];
-        var parts = qkv.forward(hidden).view(batch, length, 3, _heads, width / _heads).permute(2, 0, 3, 1, 4);
+        var parts = qkv.call(hidden).view(batch, length, 3, _heads, width / _heads).permute(2, 0, 3, 1, 4);
         var attended = functional.scaled_dot_product_attention(parts[0], parts[1], parts[2], attn_mask: mask);
-        return proj.forward(attended.transpose(1, 2).reshape(batch, length, width));
+        return proj.call(attended.transpose(1, 2).reshape(batch, length, width));
     }
 }

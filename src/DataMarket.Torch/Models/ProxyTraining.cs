@@ -7,17 +7,18 @@ namespace DataMarket.Torch.Models;
 public sealed record TrainingOptions(int Epochs = 20, int BatchSize = 64, double LearningRate = 3e-3, double WeightDecay = 1e-4, ulong Seed = 1);
 
 /// <summary>
-/// Trains proxy models with torch optimizers. Initial weights come from <c>torch.manual_seed(Seed)</c> set before the
-/// module is built; the batch order from the same seed. With the runtime's fixed intra-op thread count the result is
-/// the same bits on every run.
+/// Trains proxy models with torch optimizers. Initial weights are drawn from a <see cref="torch.Generator"/> of the
+/// valuation's own, seeded with <c>Seed</c> (never from torch's process-wide generator, which any other torch work in
+/// the process also draws from); the batch order from the same seed. With the runtime's fixed intra-op thread count
+/// the result is the same bits on every run, whatever else runs in the process.
 /// </summary>
 public static class ProxyTraining
 {
     /// <summary>Builds an MLP classifier with seeded initial weights and trains it on features [N, d], labels [N].</summary>
     public static TabularMlp TrainMlp(ModelConfig config, Tensor features, Tensor labels, TrainingOptions options)
     {
-        torch.manual_seed((long)options.Seed);
         var model = new TabularMlp(config);
+        SeededInitialization.Apply(model, options.Seed);
         model.to(features.device);
         Train(model, features.shape[0], options, batch =>
             nn.functional.cross_entropy(model.forward(features.index(batch)), labels.index(batch)));
@@ -30,8 +31,8 @@ public static class ProxyTraining
     /// </summary>
     public static ByteGpt TrainGpt(ModelConfig config, Tensor tokens, Tensor valid, TrainingOptions options)
     {
-        torch.manual_seed((long)options.Seed);
         var model = new ByteGpt(config);
+        SeededInitialization.Apply(model, options.Seed);
         model.to(tokens.device);
         var targets = NextTokenTargets(tokens, valid);
         Train(model, tokens.shape[0], options, batch =>
@@ -74,5 +75,37 @@ public static class ProxyTraining
         }
 
         model.eval();
+    }
+}
+
+/// <summary>
+/// Draws a module's initial weights from a generator seeded by the caller, with PyTorch's default distributions:
+/// Linear weight and bias U(±1/√in) (kaiming-uniform with a = √5), Embedding N(0, 1), LayerNorm ones and zeros.
+/// Modules are visited in registration order, so the same seed gives the same weights in any process.
+/// </summary>
+public static class SeededInitialization
+{
+    public static void Apply(nn.Module model, ulong seed)
+    {
+        using var generator = new torch.Generator(seed);
+        using var noGrad = torch.no_grad();
+        foreach (var (_, module) in model.named_modules())
+        {
+            switch (module)
+            {
+                case TorchSharp.Modules.Linear linear:
+                    var bound = 1.0 / Math.Sqrt(linear.weight!.shape[1]);
+                    linear.weight.uniform_(-bound, bound, generator);
+                    linear.bias?.uniform_(-bound, bound, generator);
+                    break;
+                case TorchSharp.Modules.Embedding embedding:
+                    embedding.weight!.normal_(0, 1, generator);
+                    break;
+                case TorchSharp.Modules.LayerNorm norm:
+                    norm.weight?.fill_(1);
+                    norm.bias?.zero_();
+                    break;
+            }
+        }
     }
 }

@@ -198,7 +198,7 @@ public static class SellerShapley
     internal static int TestPointSeed(int seed, int testPoint)
     {
         var state = ((ulong)(uint)seed << 32) | (uint)testPoint;
-        return (int)(DataMarket.Compute.SeededRandom.SplitMix(ref state) & int.MaxValue);
+        return (int)(Statistics.SplitMix64.Next(ref state) & int.MaxValue);
     }
 
     /// <summary>weight[t] = t! (m - t - 1)! / m!, the Shapley weight of a coalition of t other players.</summary>
