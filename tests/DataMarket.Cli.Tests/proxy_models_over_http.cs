@@ -49,6 +49,23 @@ public sealed class proxy_models_over_http(EmbeddedServer server) : IClassFixtur
         await AssertProblemAsync(
             await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId = task, listingIds = new[] { listing }, method = "logra", k = 1, modelId = narrow.GetProperty("id").GetGuid() }),
             HttpStatusCode.BadRequest, "the model takes 5 features but the test task has 2");
+        // The worker values with the buyer's model as it is: labels must be its class indices.
+        var valued = await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId = task, listingIds = new[] { listing }, method = "logra", k = 1, modelId });
+        Assert.Equal(HttpStatusCode.Accepted, valued.StatusCode);
+        var done = await WaitAsync(buyer.Http, (await valued.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid());
+        Assert.True(done.GetProperty("status").GetString() == "Completed", done.ToString());
+        var points = await buyer.Http.GetFromJsonAsync<JsonElement>($"/api/valuations/{done.GetProperty("id").GetGuid()}/points");
+        var values = points.GetProperty("items").EnumerateArray().Select(p => p.GetProperty("value").GetProperty("value").GetDouble()).ToList();
+        Assert.Equal(3, values.Count);
+        Assert.All(values, v => Assert.True(double.IsFinite(v)));
+        Assert.Equal(values.Sum(), done.GetProperty("sellers")[0].GetProperty("value").GetProperty("value").GetDouble(), 9);
+
+        var named = await (await buyer.Http.PostAsync("/api/tasks?name=named&format=csv&fileName=n.csv", EmbeddedServer.Text("x0,x1,label\n1,2,cat\n3,4,dog\n"))).Content.ReadFromJsonAsync<JsonElement>();
+        var refused = await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId = named.GetProperty("id").GetGuid(), listingIds = new[] { listing }, method = "logra", k = 1, modelId });
+        var failed = await WaitAsync(buyer.Http, (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid());
+        Assert.Equal("Failed", failed.GetProperty("status").GetString());
+        Assert.Contains("the test task, row 1: a model given as a checkpoint needs class indices 0, 1, ... as labels, got 'cat'", failed.GetProperty("error").GetString());
+
         var strangersModel = await (await stranger.Http.PostAsync("/api/models?fileName=s.safetensors", Bytes(Safetensors(Mlp(2, 4, 2))))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(
             HttpStatusCode.NotFound,
@@ -105,6 +122,22 @@ public sealed class proxy_models_over_http(EmbeddedServer server) : IClassFixtur
         Assert.Equal(blobsBefore, server.BlobFiles().Length);
     }
 
+    private static async Task<JsonElement> WaitAsync(HttpClient http, Guid valuationId)
+    {
+        // Generous: the first LoGra job of the process loads libtorch, and CI machines are busy at times.
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (true)
+        {
+            var valuation = await http.GetFromJsonAsync<JsonElement>($"/api/valuations/{valuationId}");
+            if (valuation.GetProperty("status").GetString() is "Completed" or "Failed" || DateTime.UtcNow > deadline)
+            {
+                return valuation;
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
     private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string message)
     {
         var body = await response.Content.ReadAsStringAsync();
@@ -149,7 +182,13 @@ public sealed class proxy_models_over_http(EmbeddedServer server) : IClassFixtur
         var file = new byte[8 + json.Length + offset];
         BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)json.Length);
         json.CopyTo(file, 8);
-        new Random(3).NextBytes(file.AsSpan(8 + json.Length));
+        // Small finite weights (float32 throughout here; other dtypes only ever reach the refusal tests).
+        var random = new Random(3);
+        for (var at = 8 + json.Length; at + 4 <= file.Length; at += 4)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(file.AsSpan(at), (float)(random.NextDouble() - 0.5));
+        }
+
         return file;
     }
 }
