@@ -1,0 +1,258 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Algorithms.ScanReduceOperations;
+using ILGPU.Runtime;
+
+namespace DataMarket.Valuation.Gpu;
+
+/// <summary>
+/// The kernels that turn sorted (distance, index) keys into exact KNN-Shapley values and their moments on the device.
+/// Layout: a launch holds W test points; every per-test-point array is W x N, test-major, indexed w * N + r where r is
+/// a rank (for keys and the scans) or a training index (for values). The recursions of
+/// <see cref="Shapley.KnnShapley"/> are sums over ranks from the far end, so each becomes per-rank terms written in
+/// reversed rank order, one inclusive scan, and a scatter back to training order; the arithmetic of each term is the
+/// CPU path's, written in the same order. Compiled once per device, on first use.
+/// </summary>
+internal sealed class GpuRecursionKernels
+{
+    public GpuRecursionKernels(Accelerator accelerator)
+    {
+        Accelerator = accelerator;
+        ClassificationTerms = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, int, int, ArrayView<double>>(ClassificationTermsKernel);
+        ClassificationUtility = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, int, int, ArrayView<double>>(ClassificationUtilityKernel);
+        TargetsByRank = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<double>, ArrayView<double>>(TargetsByRankKernel);
+        RegressionSuffixTerms = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<double>, int, int, ArrayView<double>>(RegressionSuffixTermsKernel);
+        RegressionTerms = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, ArrayView<double>, ArrayView<double>>(RegressionTermsKernel);
+        ScatterReversed = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<double>, int, ArrayView<double>>(ScatterReversedKernel);
+        GroupSums = accelerator.LoadAutoGroupedKernel<Index2D, ArrayView<double>, ArrayView<int>, ArrayView<int>, int, ArrayView<double>>(GroupSumsKernel);
+        BlockMoments = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<double>, int, int, long, ArrayView<double>, ArrayView<double>>(BlockMomentsKernel);
+        InclusiveSum = accelerator.CreateScan<double, Stride1D.Dense, Stride1D.Dense, AddDouble>(ScanKind.Inclusive);
+    }
+
+    public Accelerator Accelerator { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, int, int, ArrayView<double>> ClassificationTerms { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, int, int, ArrayView<double>> ClassificationUtility { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<double>, ArrayView<double>> TargetsByRank { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<double>, int, int, ArrayView<double>> RegressionSuffixTerms { get; }
+
+    /// <summary>
+    /// (keys, targets, test targets, prefix, suffix, N, K, reversed terms out, utility out), with prefix[w * N + j] =
+    /// y_1 + ... + y_(j+1) (targets in rank order) and suffix[w * N + N - 1 - j] = the suffix terms of ranks j and beyond.
+    /// </summary>
+    public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, ArrayView<double>, ArrayView<double>> RegressionTerms { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<double>, int, ArrayView<double>> ScatterReversed { get; }
+
+    public Action<AcceleratorStream, Index2D, ArrayView<double>, ArrayView<int>, ArrayView<int>, int, ArrayView<double>> GroupSums { get; }
+
+    public Action<AcceleratorStream, Index1D, ArrayView<double>, int, int, long, ArrayView<double>, ArrayView<double>> BlockMoments { get; }
+
+    public Scan<double, Stride1D.Dense, Stride1D.Dense> InclusiveSum { get; }
+
+    public long ScanTempLength(int length) => Accelerator.ComputeScanTempStorageSize<double>(Math.Max(1, length));
+
+    private static int Index(ulong key) => (int)(uint)key;
+
+    /// <summary>
+    /// reversed[w * N + N - 1 - r] = the classification recursion's step at rank r + 1: s_N's closed form at the
+    /// farthest rank, (c_r - c_(r+1)) / K * min(K, r + 1) / (r + 1) elsewhere; the scan of them is s by rank.
+    /// </summary>
+    private static void ClassificationTermsKernel(Index1D index, ArrayView<ulong> keys, ArrayView<int> classes, ArrayView<int> testClasses, int n, int k, ArrayView<double> reversed)
+    {
+        var w = index.X / n;
+        var r = index.X - (w * n);
+        var testClass = testClasses[w];
+        var match = classes[Index(keys[index])] == testClass ? 1.0 : 0.0;
+        double term;
+        if (r == n - 1)
+        {
+            term = match * Math.Min(k, n) / ((double)n * k);
+        }
+        else
+        {
+            var matchNext = classes[Index(keys[index + 1])] == testClass ? 1.0 : 0.0;
+            var rank = r + 1;
+            term = (match - matchNext) / k * Math.Min(k, rank) / rank;
+        }
+
+        reversed[((long)w * n) + n - 1 - r] = term;
+    }
+
+    /// <summary>utility[w] = label matches among the K nearest / K.</summary>
+    private static void ClassificationUtilityKernel(Index1D w, ArrayView<ulong> keys, ArrayView<int> classes, ArrayView<int> testClasses, int n, int k, ArrayView<double> utility)
+    {
+        var matches = 0;
+        var top = Math.Min(k, n);
+        for (var r = 0; r < top; r++)
+        {
+            if (classes[Index(keys[((long)w.X * n) + r])] == testClasses[w])
+            {
+                matches++;
+            }
+        }
+
+        utility[w] = (double)matches / k;
+    }
+
+    /// <summary>byRank[w * N + r] = the target of the training point at rank r + 1 (y_(r+1) in the notes).</summary>
+    private static void TargetsByRankKernel(Index1D index, ArrayView<ulong> keys, ArrayView<double> targets, ArrayView<double> byRank) =>
+        byRank[index] = targets[Index(keys[index])];
+
+    /// <summary>
+    /// reversed[w * N + N - 1 - i] = y_(i+1) * L (L + 1) / (2 (i - 1) i), L = min(K - 1, i - 1), for 2 &lt;= i &lt;= N - 1
+    /// (0 elsewhere): the terms the CPU adds to its running suffix after step i.
+    /// </summary>
+    private static void RegressionSuffixTermsKernel(Index1D index, ArrayView<ulong> keys, ArrayView<double> targets, int n, int k, ArrayView<double> reversed)
+    {
+        var w = index.X / n;
+        var i = index.X - (w * n);
+        var term = 0.0;
+        if (i >= 2 && i <= n - 1)
+        {
+            double l = Math.Min(k - 1, i - 1);
+            term = targets[Index(keys[index])] * l * (l + 1) / (2.0 * (i - 1) * i);
+        }
+
+        reversed[((long)w * n) + n - 1 - i] = term;
+    }
+
+    /// <summary>
+    /// reversed[w * N + N - 1 - r] = the regression recursion's step at rank r + 1 (its closed form at the farthest
+    /// rank), with the CPU path's expressions; the test point's utility U(all) - U(empty) from the thread of rank 0.
+    /// </summary>
+    private static void RegressionTermsKernel(
+        Index1D index,
+        ArrayView<ulong> keys,
+        ArrayView<double> targets,
+        ArrayView<double> testTargets,
+        ArrayView<double> prefix,
+        ArrayView<double> suffixSums,
+        int n,
+        int k,
+        ArrayView<double> reversed,
+        ArrayView<double> utility)
+    {
+        var w = index.X / n;
+        var r = index.X - (w * n);
+        var row = (long)w * n;
+        var testTarget = testTargets[w];
+        double kd = k;
+        double term;
+        if (r == n - 1)
+        {
+            double q = Math.Min(k, n);
+            var yn = targets[Index(keys[index])];
+            var meanOfRest = n > 1 ? prefix[row + n - 2] / (n - 1) : 0;
+            term = -(yn * q / (n * kd)) * ((((q - 1) * meanOfRest) + yn) / kd - (2 * testTarget));
+        }
+        else
+        {
+            // Step i = r + 1 (1-based) of the CPU loop, which runs i = N - 1 down to 1.
+            var i = r + 1;
+            var yi = targets[Index(keys[index])];
+            var yNext = targets[Index(keys[index + 1])];
+            double m = Math.Min(k - 1, i - 1);
+            var earlier = i > 1 ? prefix[row + i - 2] * m * (m + 1) / (2.0 * i * (i - 1)) : 0;
+            var suffix = i <= n - 2 ? suffixSums[row + n - 2 - i] : 0;
+            var e = earlier + suffix;
+            term = (yNext - yi) / kd * ((((yi + yNext) / kd) - (2 * testTarget)) * Math.Min(k, i) / i + (2 / kd * e));
+        }
+
+        reversed[row + n - 1 - r] = term;
+        if (r == 0)
+        {
+            var prediction = prefix[row + Math.Min(k, n) - 1] / kd;
+            var error = prediction - testTarget;
+            utility[w] = (testTarget * testTarget) - (error * error);
+        }
+    }
+
+    /// <summary>values[w * N + order[r]] = scanned[w * N + N - 1 - r]: values by rank back in training order.</summary>
+    private static void ScatterReversedKernel(Index1D index, ArrayView<ulong> keys, ArrayView<double> scanned, int n, ArrayView<double> values)
+    {
+        var w = index.X / n;
+        var r = index.X - (w * n);
+        var row = (long)w * n;
+        values[row + Index(keys[index])] = scanned[row + n - 1 - r];
+    }
+
+    /// <summary>
+    /// groupValues[w * G + g] = the sum of test point w's values over group g's members (training order), summed as
+    /// the CPU path's SumByGroup does: each run of consecutive training indices in a register, runs added in order.
+    /// </summary>
+    private static void GroupSumsKernel(Index2D index, ArrayView<double> values, ArrayView<int> members, ArrayView<int> groupStart, int n, ArrayView<double> groupValues)
+    {
+        var g = index.X;
+        var w = index.Y;
+        var groupCount = (int)(groupStart.Length - 1);
+        var row = (long)w * n;
+        var total = 0.0;
+        var run = 0.0;
+        var previous = -2;
+        for (var j = groupStart[g]; j < groupStart[g + 1]; j++)
+        {
+            var member = members[j];
+            if (member != previous + 1 && previous >= 0)
+            {
+                total += run;
+                run = 0.0;
+            }
+
+            run += values[row + member];
+            previous = member;
+        }
+
+        groupValues[((long)w * groupCount) + g] = total + run;
+    }
+
+    /// <summary>
+    /// For quantity i (a training point or a group) over the launch's <paramref name="tests"/> samples
+    /// (values[t * length + i]): Welford moments of each fixed block of <see cref="Statistics.TestPointBlocks.Size"/>
+    /// test points in test-point order, each merged into the running totals in block order with the update of
+    /// <see cref="Statistics.RunningMoments.Merge"/>. <paramref name="totalCount"/> is the totals' count before the launch.
+    /// </summary>
+    private static void BlockMomentsKernel(Index1D i, ArrayView<double> values, int length, int tests, long totalCount, ArrayView<double> mean, ArrayView<double> m2)
+    {
+        var totalMean = mean[i];
+        var totalM2 = m2[i];
+        var count = totalCount;
+        for (var first = 0; first < tests; first += Statistics.TestPointBlocks.Size)
+        {
+            var blockMean = 0.0;
+            var blockM2 = 0.0;
+            var blockCount = 0;
+            var end = Math.Min(tests, first + Statistics.TestPointBlocks.Size);
+            for (var t = first; t < end; t++)
+            {
+                var sample = values[((long)t * length) + i.X];
+                blockCount++;
+                var reciprocal = 1.0 / blockCount;
+                var delta = sample - blockMean;
+                blockMean += delta * reciprocal;
+                blockM2 += delta * (sample - blockMean);
+            }
+
+            if (count == 0)
+            {
+                totalMean = blockMean;
+                totalM2 = blockM2;
+            }
+            else
+            {
+                double na = count, nb = blockCount, total = na + nb;
+                var delta = blockMean - totalMean;
+                totalMean += delta * nb / total;
+                totalM2 += blockM2 + delta * delta * na * nb / total;
+            }
+
+            count += blockCount;
+        }
+
+        mean[i] = totalMean;
+        m2[i] = totalM2;
+    }
+}
