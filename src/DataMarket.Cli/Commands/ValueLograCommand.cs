@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using DataMarket.Cli.Output;
 using DataMarket.Valuation.Data;
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.LoGra;
 
 namespace DataMarket.Cli.Commands;
@@ -40,19 +41,26 @@ public static class ValueLograCommand
         var labelColumn = new Option<string>("--label-column") { Description = "Name of the label column or field (tabular data).", DefaultValueFactory = _ => DatasetReadOptions.DefaultLabelColumn };
         var output = new Option<FileInfo>("--out") { Description = "Output CSV: index,value,stderr per training row, in input order.", Required = true };
         var pairwise = new Option<FileInfo?>("--pairwise") { Description = "Also write the test x train score matrix (small inputs)." };
+        var device = new Option<string>("--device")
+        {
+            Description = "Where the builtin engine multiplies test gradients by the gradient store: cpu (float64, default), gpu (float32 on an NVIDIA GPU, cuBLAS when found; the CPU when there is none), gpu-emulated (the GPU kernel on ILGPU's CPU accelerator), or auto.",
+            DefaultValueFactory = _ => "cpu",
+        };
+        device.AcceptOnlyFromAmong("auto", "cpu", "gpu", "gpu-emulated");
         var command = new Command("logra", "LoGra influence values: a proxy model's Kronecker-projected gradients, preconditioned, scored against the test task.")
         {
-            train, test, model, rank, init, hessian, damping, mode, seed, store, dtype, layers, epochs, labelColumn, output, pairwise, engine,
+            train, test, model, rank, init, hessian, damping, mode, seed, store, dtype, layers, epochs, labelColumn, output, pairwise, engine, device,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new Arguments(
             parse.GetValue(train)!, parse.GetValue(test)!, parse.GetValue(model), parse.GetValue(rank), parse.GetValue(init)!, parse.GetValue(hessian)!,
             parse.GetValue(damping), parse.GetValue(mode)!, parse.GetValue(seed), parse.GetValue(store), parse.GetValue(dtype)!, parse.GetValue(layers), parse.GetValue(epochs),
-            parse.GetValue(labelColumn)!, parse.GetValue(output)!, parse.GetValue(pairwise), parse.GetValue(engine)!), parse.InvocationConfiguration.Error, cancellationToken)));
+            parse.GetValue(labelColumn)!, parse.GetValue(output)!, parse.GetValue(pairwise), parse.GetValue(engine)!, parse.GetValue(device)!), parse.InvocationConfiguration.Error, cancellationToken)));
         return command;
     }
 
     public sealed record Arguments(FileInfo Train, FileInfo Test, string? Model, int Rank, string Init, string Hessian, double? Damping, string Mode,
-        ulong Seed, DirectoryInfo? Store, string DType, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise, string Engine = "builtin");
+        ulong Seed, DirectoryInfo? Store, string DType, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise, string Engine = "builtin",
+        string Device = "cpu");
 
     public static int Run(Arguments arguments, TextWriter error, CancellationToken cancellationToken)
     {
@@ -77,6 +85,12 @@ public static class ValueLograCommand
 
         if (arguments.Engine == "torch" || arguments.Mode == "self" || ValueLograTorch.IsPyTorchCheckpoint(arguments.Model))
         {
+            if (arguments.Device != "cpu")
+            {
+                error.WriteLine($"error: --device {arguments.Device} applies to the builtin engine's scoring; the torch engine takes its device from DATAMARKET_TORCH_DEVICE");
+                return ExitCodes.BadInput;
+            }
+
             if (arguments.Model is { } given && given is not "mlp" && !File.Exists(given))
             {
                 error.WriteLine($"error: --model must be mlp or an existing checkpoint (.safetensors, .pt, .pth, .bin); '{given}' is neither");
@@ -129,6 +143,14 @@ public static class ValueLograCommand
             Epochs = arguments.Epochs,
             KeepPairwise = arguments.Pairwise is not null,
         };
+        var requested = ValuationDevice.Parse(arguments.Device);
+        using var scoringDevice = ValuationDevice.Select(requested);
+        if (requested != DeviceKind.Cpu)
+        {
+            error.WriteLine($"scoring device: {scoringDevice.Name} ({scoringDevice.Reason})");
+        }
+
+        options = options with { Device = scoringDevice };
         var progress = new StageProgress(error);
         try
         {

@@ -44,6 +44,12 @@ public sealed class InfluenceScorer
     /// <summary>Training rows read per chunk.</summary>
     public int ChunkSize { get; }
 
+    /// <summary>
+    /// A GPU (or gpu-emulated) device multiplies each chunk in float32 there (<see cref="Gpu.GpuScoring"/>); null or
+    /// the CPU keeps the backend's float64 GEMM.
+    /// </summary>
+    public Gpu.ValuationDevice? Device { get; init; }
+
     internal static int ChunkRows(int dimension) => (int)Math.Clamp(ChunkValues / Math.Max(1, dimension), 1, 65536);
 
     /// <summary>ĝ_q = (C + λI)⁻¹ g_q per layer block.</summary>
@@ -62,14 +68,23 @@ public sealed class InfluenceScorer
         var preconditioned = Precondition(queries);
         int dimension = Store.Dimension, nq = queries.Rows;
         var chunk = new double[(long)ChunkSize * dimension];
+        using var gpu = Gpu.GpuScoring.ForDevice(Device, preconditioned.Values, nq, dimension);
         for (long start = 0; start < Store.Count; start += ChunkSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int count = (int)Math.Min(ChunkSize, Store.Count - start);
             Store.ReadRows(start, count, chunk);
             var scores = new double[(long)nq * count];
-            _backend.Gemm(Transpose.None, Transpose.Transposed, nq, count, dimension, 1.0, preconditioned.Values, dimension,
-                chunk, dimension, 0.0, scores, count);
+            if (gpu is not null)
+            {
+                gpu.ScoreChunk(chunk.AsSpan(0, count * dimension), count, scores);
+            }
+            else
+            {
+                _backend.Gemm(Transpose.None, Transpose.Transposed, nq, count, dimension, 1.0, preconditioned.Values, dimension,
+                    chunk, dimension, 0.0, scores, count);
+            }
+
             if (mode == ScoreMode.Cosine)
             {
                 var norms = SelfInfluence(chunk, count);

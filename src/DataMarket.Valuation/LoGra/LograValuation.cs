@@ -43,6 +43,9 @@ public sealed record LograValuationOptions
     public bool KeepPairwise { get; init; }
 
     public ComputeBackend? Backend { get; init; }
+
+    /// <summary>Where the scoring GEMM runs: null or the CPU device keeps the backend's float64 GEMM (see <see cref="InfluenceScorer.Device"/>).</summary>
+    public Gpu.ValuationDevice? Device { get; init; }
 }
 
 /// <summary>What a LoGra valuation found, per training row in input order.</summary>
@@ -197,7 +200,7 @@ public static class LograValuation
                         progress is null ? null : new SynchronousProgress<int>(n => progress.Report(new LograProgress("test gradients", n, test.ExampleCount))), cancellationToken);
                 }
 
-                return Values(new InfluenceScorer(store, preconditioner, backend), queries, options, groups, fingerprint, progress, cancellationToken);
+                return Values(new InfluenceScorer(store, preconditioner, backend) { Device = options.Device }, queries, options, groups, fingerprint, progress, cancellationToken);
             }
         }
         finally

@@ -1,0 +1,61 @@
+using System.Globalization;
+using DataMarket.Compute;
+
+namespace DataMarket.Cli.Tests;
+
+/// <summary><c>value logra --device</c>: the scoring GEMM on the GPU path (here ILGPU's CPU accelerator) against the CPU path.</summary>
+public sealed class value_logra_device
+{
+    private static string Blobs(int rows, int seed)
+    {
+        var random = new SeededRandom((ulong)seed);
+        var text = new System.Text.StringBuilder("x0,x1,label\n");
+        for (var i = 0; i < rows; i++)
+        {
+            var c = i % 2;
+            text.Append(CultureInfo.InvariantCulture, $"{3 * c + random.NextNormal():F3},{2 * c + random.NextNormal():F3},{"ab"[c]}\n");
+        }
+
+        return text.ToString();
+    }
+
+    private static double[] Values(string path) =>
+        File.ReadAllLines(path).Skip(1).Select(line => double.Parse(line.Split(',')[1], CultureInfo.InvariantCulture)).ToArray();
+
+    [Fact]
+    public async Task gpu_emulated_scoring_gives_the_cpu_values_within_1e_4_relative_and_says_where_it_ran()
+    {
+        using var folder = new TempFolder();
+        var train = folder.File("train.csv", Blobs(30, seed: 1));
+        var test = folder.File("test.csv", Blobs(6, seed: 2));
+        string[] common = ["value", "logra", "--train", train, "--test", test, "--rank", "4", "--epochs", "3"];
+
+        var cpu = await CliRunner.RunAsync([.. common, "--out", folder.File("cpu.csv")]);
+        var gpu = await CliRunner.RunAsync([.. common, "--device", "gpu-emulated", "--out", folder.File("gpu.csv")]);
+
+        Assert.True(cpu.ExitCode == 0, cpu.Error);
+        Assert.True(gpu.ExitCode == 0, gpu.Error);
+        Assert.Contains("scoring device: gpu-emulated", gpu.Error);
+        Assert.DoesNotContain("scoring device", cpu.Error);
+        var expected = Values(folder.File("cpu.csv"));
+        var actual = Values(folder.File("gpu.csv"));
+        var scale = expected.Max(Math.Abs);
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-4 * scale, $"row {i}: {actual[i]:R} on the GPU path, {expected[i]:R} on the CPU");
+        }
+    }
+
+    [Fact]
+    public async Task the_torch_engine_refuses_a_scoring_device_naming_its_own_setting()
+    {
+        using var folder = new TempFolder();
+        var (exitCode, _, error) = await CliRunner.RunAsync("value", "logra", "--train", folder.File("train.csv", Blobs(10, 1)), "--test", folder.File("test.csv", Blobs(4, 2)),
+            "--engine", "torch", "--device", "gpu", "--out", folder.File("out.csv"));
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("--device gpu applies to the builtin engine", error);
+        Assert.Contains("DATAMARKET_TORCH_DEVICE", error);
+    }
+}
