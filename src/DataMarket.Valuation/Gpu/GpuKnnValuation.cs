@@ -6,13 +6,27 @@ using ILGPU.Runtime;
 namespace DataMarket.Valuation.Gpu;
 
 /// <summary>What the device values: exact KNN-Shapley classification or regression, with its labels or targets.</summary>
-internal sealed record GpuKnnJob(int K, int[]? Classes = null, int[]? TestClasses = null, double[]? Targets = null, double[]? TestTargets = null)
+/// <summary>
+/// What the device values: exact KNN-Shapley classification (classes), regression (targets), or asymmetric
+/// classification over ordered groups (classes plus each point's precedence group, groups or tiers, and where each
+/// precedence group starts when points are bucketed by it).
+/// </summary>
+internal sealed record GpuKnnJob(
+    int K,
+    int[]? Classes = null,
+    int[]? TestClasses = null,
+    double[]? Targets = null,
+    double[]? TestTargets = null,
+    int[]? PrecedenceGroups = null,
+    int[]? PrecedenceStart = null)
 {
     public bool IsRegression => Targets is not null;
+
+    public bool IsAsymmetric => PrecedenceGroups is not null;
 }
 
 /// <summary>
-/// Exact KNN-Shapley classification and regression entirely on the device: distance keys (the training matrix
+/// Exact KNN-Shapley classification, regression and asymmetric (tiered) classification entirely on the device: distance keys (the training matrix
 /// resident or streamed in blocks), one radix sort per test point, the linear recursion as per-rank terms plus one
 /// scan, the scatter back to training order, per-group sums, and the moments of every training point and group over
 /// the fixed <see cref="TestPointBlocks"/> blocks merged in block order, all held on the device until the end. Only
@@ -153,6 +167,10 @@ internal sealed class GpuKnnValuation : IDisposable
         var labels = job.IsRegression ? null : Upload(job.Classes!);
         var targets = job.IsRegression ? Upload(job.Targets!) : null;
         var testLabels = Allocate<int>(width);
+        var precedence = job.IsAsymmetric ? Upload(job.PrecedenceGroups!) : null;
+        var precedenceStart = job.IsAsymmetric ? Upload(job.PrecedenceStart!) : null;
+        var scratchStride = job.IsAsymmetric ? GpuRecursionKernels.AsymmetricScratch(_n, job.PrecedenceStart!.Length - 1, job.K) : 0;
+        var scratch = Allocate<int>(width * scratchStride);
         var testTargets = Allocate<double>(width);
 
         var utilityTotals = new RunningMoments(1);
@@ -186,12 +204,23 @@ internal sealed class GpuKnnValuation : IDisposable
             else
             {
                 testLabels.SubView(0, inLaunch).CopyFromCPU(_stream, job.TestClasses!.AsSpan(testFirst, inLaunch));
-                _recursion.ClassificationTerms(_stream, index, launchKeys, labels!.View, testLabels, _n, job.K, a);
-                _recursion.ClassificationUtility(_stream, inLaunch, launchKeys, labels.View, testLabels, _n, job.K, utility);
+                if (job.IsAsymmetric)
+                {
+                    _recursion.Asymmetric(_stream, inLaunch, launchKeys, labels!.View, precedence!.View, precedenceStart!.View, testLabels, scratch, (int)scratchStride, _n, job.K, values, utility);
+                }
+                else
+                {
+                    _recursion.ClassificationTerms(_stream, index, launchKeys, labels!.View, testLabels, _n, job.K, a);
+                    _recursion.ClassificationUtility(_stream, inLaunch, launchKeys, labels.View, testLabels, _n, job.K, utility);
+                }
             }
 
-            Scan(a, c, inLaunch, scanTemp);
-            _recursion.ScatterReversed(_stream, index, launchKeys, c, _n, values);
+            if (!job.IsAsymmetric)
+            {
+                Scan(a, c, inLaunch, scanTemp);
+                _recursion.ScatterReversed(_stream, index, launchKeys, c, _n, values);
+            }
+
             _recursion.BlockMoments(_stream, _n, values, _n, inLaunch, counted, pointMean, pointM2);
             if (_groupCount > 0)
             {

@@ -26,6 +26,7 @@ internal sealed class GpuRecursionKernels
         ScatterReversed = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<double>, int, ArrayView<double>>(ScatterReversedKernel);
         GroupSums = accelerator.LoadAutoGroupedKernel<Index2D, ArrayView<double>, ArrayView<int>, ArrayView<int>, int, ArrayView<double>>(GroupSumsKernel);
         BlockMoments = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<double>, int, int, long, ArrayView<double>, ArrayView<double>>(BlockMomentsKernel);
+        Asymmetric = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<double>>(AsymmetricKernel);
         InclusiveSum = accelerator.CreateScan<double, Stride1D.Dense, Stride1D.Dense, AddDouble>(ScanKind.Inclusive);
     }
 
@@ -51,7 +52,16 @@ internal sealed class GpuRecursionKernels
 
     public Action<AcceleratorStream, Index1D, ArrayView<double>, int, int, long, ArrayView<double>, ArrayView<double>> BlockMoments { get; }
 
+    /// <summary>
+    /// (keys, classes, recursion groups, their starts, test classes, int scratch, scratch stride, N, K, values out,
+    /// utility out): one thread per test point; scratch per test point: <see cref="AsymmetricScratch"/> ints.
+    /// </summary>
+    public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<double>> Asymmetric { get; }
+
     public Scan<double, Stride1D.Dense, Stride1D.Dense> InclusiveSum { get; }
+
+    /// <summary>Ints of scratch one test point of <see cref="Asymmetric"/> needs: by-group ranks and beta (N each), cursors (G), two top-K lists and K + 1 prefix counts.</summary>
+    public static long AsymmetricScratch(int n, int groupCount, int k) => (2L * n) + groupCount + (3L * k) + 1;
 
     public long ScanTempLength(int length) => Accelerator.ComputeScanTempStorageSize<double>(Math.Max(1, length));
 
@@ -207,6 +217,143 @@ internal sealed class GpuRecursionKernels
         }
 
         groupValues[((long)w * groupCount) + g] = total + run;
+    }
+
+    /// <summary>
+    /// Asymmetric KNN-Shapley of one test point per thread: <see cref="Shapley.KnnShapley"/>'s AsymmetricValues line by
+    /// line (groups in precedence order, each group's recursion over its points in rank order with the K nearest
+    /// earlier-group points), on the device's sorted keys. A group's pass depends on the groups before it, so the
+    /// parallelism is across the launch's test points.
+    /// </summary>
+    private static void AsymmetricKernel(
+        Index1D w,
+        ArrayView<ulong> keys,
+        ArrayView<int> classes,
+        ArrayView<int> groups,
+        ArrayView<int> groupStart,
+        ArrayView<int> testClasses,
+        ArrayView<int> scratch,
+        int stride,
+        int n,
+        int k,
+        ArrayView<double> values,
+        ArrayView<double> utility)
+    {
+        var groupCount = (int)(groupStart.Length - 1);
+        var testClass = testClasses[w];
+        var row = (long)w.X * n;
+        var s0 = (long)w.X * stride;
+        var byGroup = scratch.SubView(s0, n);
+        var beta = scratch.SubView(s0 + n, n);
+        var cursor = scratch.SubView(s0 + (2L * n), Math.Max(1, groupCount));
+        var earlier = scratch.SubView(s0 + (2L * n) + groupCount, k);
+        var merged = scratch.SubView(s0 + (2L * n) + groupCount + k, k);
+        var prefix = scratch.SubView(s0 + (2L * n) + groupCount + (2L * k), k + 1);
+        for (var g = 0; g < groupCount; g++)
+        {
+            cursor[g] = groupStart[g];
+        }
+
+        for (var r = 0; r < n; r++)
+        {
+            var group = groups[Index(keys[row + r])];
+            byGroup[cursor[group]] = r;
+            cursor[group] += 1;
+        }
+
+        var earlierCount = 0;
+        for (var a = 0; a < groupCount; a++)
+        {
+            var start = groupStart[a];
+            var size = groupStart[a + 1] - start;
+            if (size == 0)
+            {
+                continue;
+            }
+
+            prefix[0] = 0;
+            for (var r = 1; r <= k; r++)
+            {
+                var match = r <= earlierCount && classes[Index(keys[row + earlier[r - 1]])] == testClass ? 1 : 0;
+                prefix[r] = prefix[r - 1] + match;
+            }
+
+            var pointer = 0;
+            for (var l = 0; l < size; l++)
+            {
+                var rank = byGroup[start + l];
+                while (pointer < earlierCount && earlier[pointer] < rank)
+                {
+                    pointer++;
+                }
+
+                beta[l] = pointer;
+            }
+
+            double kd = k;
+            var last = size - 1;
+            var matchNext = classes[Index(keys[row + byGroup[start + last]])] == testClass ? 1.0 : 0.0;
+            var farthestSubsets = Math.Min(last, k - beta[last] - 1);
+            var current = farthestSubsets < 0
+                ? 0.0
+                : (((farthestSubsets + 1) * matchNext) - (prefix[k] - prefix[k - farthestSubsets - 1])) / (size * kd);
+            values[row + Index(keys[row + byGroup[start + last]])] = current;
+            for (var l = last - 1; l >= 0; l--)
+            {
+                var match = classes[Index(keys[row + byGroup[start + l]])] == testClass ? 1.0 : 0.0;
+                var room = k - beta[l + 1];
+                if (room > 0)
+                {
+                    current += (match - matchNext) * Math.Min(room, l + 1) / (kd * (l + 1));
+                }
+
+                var low = Math.Max(0, room);
+                var high = Math.Min(k - beta[l] - 1, l);
+                if (high >= low)
+                {
+                    current += (((high - low + 1) * match) - (prefix[k - low] - prefix[k - high - 1])) / (kd * (l + 1));
+                }
+
+                values[row + Index(keys[row + byGroup[start + l]])] = current;
+                matchNext = match;
+            }
+
+            // Fold this group's nearest K into the earlier-group list for the groups after it.
+            int x = 0, y = 0, count = 0;
+            var take = Math.Min(k, size);
+            while (count < k && (x < earlierCount || y < take))
+            {
+                if (y >= take || (x < earlierCount && earlier[x] < byGroup[start + y]))
+                {
+                    merged[count] = earlier[x];
+                    x++;
+                }
+                else
+                {
+                    merged[count] = byGroup[start + y];
+                    y++;
+                }
+
+                count++;
+            }
+
+            var swap = earlier;
+            earlier = merged;
+            merged = swap;
+            earlierCount = count;
+        }
+
+        var matches = 0;
+        var top = Math.Min(k, n);
+        for (var r = 0; r < top; r++)
+        {
+            if (classes[Index(keys[row + r])] == testClass)
+            {
+                matches++;
+            }
+        }
+
+        utility[w] = (double)matches / k;
     }
 
     /// <summary>

@@ -113,7 +113,8 @@ public static partial class KnnShapley
             progress,
             cancellationToken,
             maxThreads,
-            device);
+            device,
+            new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes, PrecedenceGroups: train.Groups, PrecedenceStart: groupStart));
     }
 
     /// <summary>
@@ -128,7 +129,9 @@ public static partial class KnnShapley
         TestSet test,
         int k,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        int maxThreads = 0,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         ArgumentNullException.ThrowIfNull(tierOfGroup);
@@ -156,7 +159,10 @@ public static partial class KnnShapley
             test.Count,
             (workspace, j) => AsymmetricValues(tiers, test.Classes[j], k, tierStart, workspace),
             progress,
-            cancellationToken);
+            cancellationToken,
+            maxThreads,
+            device,
+            new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes, PrecedenceGroups: tiers.Groups, PrecedenceStart: tierStart));
     }
 
     /// <summary>Where each group's points start when points are bucketed by group: start[g] = points in groups before g.</summary>

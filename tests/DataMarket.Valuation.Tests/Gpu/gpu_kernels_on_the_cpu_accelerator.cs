@@ -174,6 +174,35 @@ public class gpu_kernels_on_the_cpu_accelerator(EmulatedDevice emulated) : IClas
     }
 
     [Fact]
+    public void asymmetric_and_tiered_values_on_the_device_match_the_cpu_path_over_several_launches_and_brute_force()
+    {
+        // Six groups, one empty, with precedence; K above some groups' sizes; 17 test points over three launches of 8.
+        var random = new Random(25);
+        const int n = 90, k = 5;
+        var (train, classes, test, testClasses) = knn_shapley_classification.RandomProblem(random, n, testPoints: 17, features: 2, classCount: 3, span: 4);
+        var groups = Enumerable.Range(0, n).Select(_ => random.Next(5) switch { 4 => 5, var g => g }).ToArray();
+        var trainingSet = new TrainingSet(knn_shapley_classification.Flatten(train), 2, classes, groups, 6);
+        var testSet = new TestSet(knn_shapley_classification.Flatten(test), 2, testClasses);
+        int[] tierOfGroup = [1, 0, 1, 2, 0, 2];
+
+        AssertSame(KnnShapley.Asymmetric(trainingSet, testSet, k), WithBlocks(rowsPerPass: 23, testsPerLaunch: 8, () => KnnShapley.Asymmetric(trainingSet, testSet, k, device: Device)));
+        AssertSame(KnnShapley.Tiered(trainingSet, tierOfGroup, testSet, k), WithBlocks(rowsPerPass: 0, testsPerLaunch: 8, () => KnnShapley.Tiered(trainingSet, tierOfGroup, testSet, k, device: Device)));
+
+        // A brute-force check on a small case: ordered groups 0 < 1 < 2.
+        const int small = 7;
+        var (smallTrain, smallClasses, smallTest, smallTestClasses) = knn_shapley_classification.RandomProblem(random, small, testPoints: 3, features: 2, classCount: 2, span: 3);
+        var smallGroups = new[] { 0, 1, 0, 2, 1, 2, 2 };
+        var smallSet = new TrainingSet(knn_shapley_classification.Flatten(smallTrain), 2, smallClasses, smallGroups, 3);
+        var device = KnnShapley.Asymmetric(smallSet, new TestSet(knn_shapley_classification.Flatten(smallTest), 2, smallTestClasses), 2, device: Device);
+        for (var i = 0; i < small; i++)
+        {
+            var expected = Enumerable.Range(0, smallTest.Length).Average(j =>
+                AsymmetricBruteForce.OverRestrictedPermutations(smallGroups, 3, s => BruteForceShapley.KnnUtility(s, smallTrain, smallClasses, smallTest[j], smallTestClasses[j], 2))[i]);
+            Assert.Equal(expected, device.Points[i].Value, 12);
+        }
+    }
+
+    [Fact]
     public void block_sizes_must_be_whole_test_point_blocks()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => Device.TestPointsPerLaunch = TestPointBlocks.Size + 1);
