@@ -18,15 +18,20 @@ internal sealed record GpuKnnJob(
     double[]? Targets = null,
     double[]? TestTargets = null,
     int[]? PrecedenceGroups = null,
-    int[]? PrecedenceStart = null)
+    int[]? PrecedenceStart = null,
+    double[]? SellerWeights = null)
 {
     public bool IsRegression => Targets is not null;
+
+    /// <summary>Exact seller-level values: only the group (seller) moments and the utility are computed.</summary>
+    public bool IsSeller => SellerWeights is not null;
 
     public bool IsAsymmetric => PrecedenceGroups is not null;
 }
 
 /// <summary>
-/// Exact KNN-Shapley classification, regression and asymmetric (tiered) classification entirely on the device: distance keys (the training matrix
+/// Exact KNN-Shapley classification, regression, asymmetric (tiered) classification and exact seller-level values
+/// entirely on the device: distance keys (the training matrix
 /// resident or streamed in blocks), one radix sort per test point, the linear recursion as per-rank terms plus one
 /// scan, the scatter back to training order, per-group sums, and the moments of every training point and group over
 /// the fixed <see cref="TestPointBlocks"/> blocks merged in block order, all held on the device until the end. Only
@@ -165,12 +170,15 @@ internal sealed class GpuKnnValuation : IDisposable
         var memberBuffer = Upload(members);
         var groupStartBuffer = Upload(groupStart);
         var labels = job.IsRegression ? null : Upload(job.Classes!);
+        var memberGroups = job.IsSeller ? Upload(groups) : null;
         var targets = job.IsRegression ? Upload(job.Targets!) : null;
         var testLabels = Allocate<int>(width);
         var precedence = job.IsAsymmetric ? Upload(job.PrecedenceGroups!) : null;
         var precedenceStart = job.IsAsymmetric ? Upload(job.PrecedenceStart!) : null;
         var scratchStride = job.IsAsymmetric ? GpuRecursionKernels.AsymmetricScratch(_n, job.PrecedenceStart!.Length - 1, job.K) : 0;
-        var scratch = Allocate<int>(width * scratchStride);
+        var scratch = Allocate<int>(width * (job.IsSeller ? _groupCount : scratchStride));
+        var sellerScratch = Allocate<double>(job.IsSeller ? 2L * width * _groupCount * (job.K + 1) : 0);
+        var weights = job.IsSeller ? Upload(job.SellerWeights!) : null;
         var testTargets = Allocate<double>(width);
 
         var utilityTotals = new RunningMoments(1);
@@ -204,7 +212,11 @@ internal sealed class GpuKnnValuation : IDisposable
             else
             {
                 testLabels.SubView(0, inLaunch).CopyFromCPU(_stream, job.TestClasses!.AsSpan(testFirst, inLaunch));
-                if (job.IsAsymmetric)
+                if (job.IsSeller)
+                {
+                    _recursion.SellerExact(_stream, inLaunch, launchKeys, labels!.View, memberGroups!.View, testLabels, weights!.View, scratch, sellerScratch, _n, job.K, groupValues, utility);
+                }
+                else if (job.IsAsymmetric)
                 {
                     _recursion.Asymmetric(_stream, inLaunch, launchKeys, labels!.View, precedence!.View, precedenceStart!.View, testLabels, scratch, (int)scratchStride, _n, job.K, values, utility);
                 }
@@ -215,14 +227,22 @@ internal sealed class GpuKnnValuation : IDisposable
                 }
             }
 
-            if (!job.IsAsymmetric)
+            if (!job.IsAsymmetric && !job.IsSeller)
             {
                 Scan(a, c, inLaunch, scanTemp);
                 _recursion.ScatterReversed(_stream, index, launchKeys, c, _n, values);
             }
 
-            _recursion.BlockMoments(_stream, _n, values, _n, inLaunch, counted, pointMean, pointM2);
-            if (_groupCount > 0)
+            if (!job.IsSeller)
+            {
+                _recursion.BlockMoments(_stream, _n, values, _n, inLaunch, counted, pointMean, pointM2);
+            }
+
+            if (job.IsSeller)
+            {
+                _recursion.BlockMoments(_stream, _groupCount, groupValues, _groupCount, inLaunch, counted, groupMean, groupM2);
+            }
+            else if (_groupCount > 0)
             {
                 _recursion.GroupSums(_stream, new Index2D(_groupCount, inLaunch), values, memberBuffer.View, groupStartBuffer.View, _n, groupValues);
                 _recursion.BlockMoments(_stream, _groupCount, groupValues, _groupCount, inLaunch, counted, groupMean, groupM2);
@@ -247,7 +267,11 @@ internal sealed class GpuKnnValuation : IDisposable
             progress?.Report(start + inLaunch);
         }
 
-        totals.Points.Merge(RunningMoments.FromState(counted, Download(pointMean, _n), Download(pointM2, _n)));
+        if (!job.IsSeller)
+        {
+            totals.Points.Merge(RunningMoments.FromState(counted, Download(pointMean, _n), Download(pointM2, _n)));
+        }
+
         totals.Groups.Merge(RunningMoments.FromState(counted, Download(groupMean, _groupCount), Download(groupM2, _groupCount)));
         totals.Utility.Merge(utilityTotals);
         return totals;

@@ -27,6 +27,7 @@ internal sealed class GpuRecursionKernels
         GroupSums = accelerator.LoadAutoGroupedKernel<Index2D, ArrayView<double>, ArrayView<int>, ArrayView<int>, int, ArrayView<double>>(GroupSumsKernel);
         BlockMoments = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<double>, int, int, long, ArrayView<double>, ArrayView<double>>(BlockMomentsKernel);
         Asymmetric = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<double>>(AsymmetricKernel);
+        SellerExact = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<int>, ArrayView<double>, int, int, ArrayView<double>, ArrayView<double>>(SellerExactKernel);
         InclusiveSum = accelerator.CreateScan<double, Stride1D.Dense, Stride1D.Dense, AddDouble>(ScanKind.Inclusive);
     }
 
@@ -57,6 +58,12 @@ internal sealed class GpuRecursionKernels
     /// utility out): one thread per test point; scratch per test point: <see cref="AsymmetricScratch"/> ints.
     /// </summary>
     public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<double>> Asymmetric { get; }
+
+    /// <summary>
+    /// (keys, classes, owners, test classes, coalition weights, int scratch (G per test point), double scratch
+    /// (2 G (K + 1) per test point), N, K, seller values out (G per test point), utility out): one thread per test point.
+    /// </summary>
+    public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<int>, ArrayView<double>, int, int, ArrayView<double>, ArrayView<double>> SellerExact { get; }
 
     public Scan<double, Stride1D.Dense, Stride1D.Dense> InclusiveSum { get; }
 
@@ -354,6 +361,138 @@ internal sealed class GpuRecursionKernels
         }
 
         utility[w] = (double)matches / k;
+    }
+
+    /// <summary>
+    /// Exact seller-level Shapley values of one test point per thread: <see cref="Shapley.SellerShapley"/>'s
+    /// ExactForTestPoint line by line (each matching candidate among every seller's K nearest adds a
+    /// weighted-threshold game counted by a knapsack over coalition sizes, with one leave-one-out pass per seller).
+    /// </summary>
+    private static void SellerExactKernel(
+        Index1D w,
+        ArrayView<ulong> keys,
+        ArrayView<int> classes,
+        ArrayView<int> owners,
+        ArrayView<int> testClasses,
+        ArrayView<double> weights,
+        ArrayView<int> intScratch,
+        ArrayView<double> doubleScratch,
+        int n,
+        int k,
+        ArrayView<double> sellerValues,
+        ArrayView<double> utility)
+    {
+        var m = (int)(weights.Length - 1);
+        var capacity = k + 1;
+        var testClass = testClasses[w];
+        var row = (long)w.X * n;
+        var seen = intScratch.SubView((long)w.X * m, m);
+        var values = sellerValues.SubView((long)w.X * m, m);
+        var counts = doubleScratch.SubView(2L * w.X * m * capacity, (long)m * capacity);
+        var without = doubleScratch.SubView((2L * w.X * m * capacity) + ((long)m * capacity), (long)m * capacity);
+        for (var p = 0; p < m; p++)
+        {
+            seen[p] = 0;
+            values[p] = 0;
+        }
+
+        var saturated = 0;
+        var topMatches = 0;
+        for (var r = 0; r < n && saturated < m; r++)
+        {
+            var point = Index(keys[row + r]);
+            var owner = owners[point];
+            if (seen[owner] >= k)
+            {
+                continue;
+            }
+
+            if (classes[point] == testClass)
+            {
+                if (r < k)
+                {
+                    topMatches++;
+                }
+
+                var room = k - seen[owner];
+                for (var c = 0; c < m * capacity; c++)
+                {
+                    counts[c] = 0;
+                }
+
+                counts[0] = 1;
+                var players = 0;
+                for (var p = 0; p < m; p++)
+                {
+                    if (p == owner)
+                    {
+                        continue;
+                    }
+
+                    var weight = Math.Min(seen[p], room);
+                    for (var t = players; t >= 0; t--)
+                    {
+                        for (var x = room - 1 - weight; x >= 0; x--)
+                        {
+                            counts[((t + 1) * capacity) + x + weight] += counts[(t * capacity) + x];
+                        }
+                    }
+
+                    players++;
+                }
+
+                var ownerGain = 0.0;
+                for (var t = 0; t < m; t++)
+                {
+                    for (var x = 0; x < room; x++)
+                    {
+                        ownerGain += weights[t] * counts[(t * capacity) + x];
+                    }
+                }
+
+                values[owner] += ownerGain / k;
+                for (var p = 0; p < m; p++)
+                {
+                    var weight = Math.Min(seen[p], room);
+                    if (p == owner || weight == 0)
+                    {
+                        continue;
+                    }
+
+                    var loss = 0.0;
+                    for (var t = 0; t < m - 1; t++)
+                    {
+                        var blocked = 0.0;
+                        for (var x = 0; x < room; x++)
+                        {
+                            var count = counts[(t * capacity) + x];
+                            if (t > 0 && x >= weight)
+                            {
+                                count -= without[((t - 1) * capacity) + x - weight];
+                            }
+
+                            without[(t * capacity) + x] = count;
+                            if (x + weight >= room)
+                            {
+                                blocked += count;
+                            }
+                        }
+
+                        loss += weights[t + 1] * blocked;
+                    }
+
+                    values[p] -= loss / k;
+                }
+            }
+
+            seen[owner] += 1;
+            if (seen[owner] == k)
+            {
+                saturated++;
+            }
+        }
+
+        utility[w] = (double)topMatches / k;
     }
 
     /// <summary>

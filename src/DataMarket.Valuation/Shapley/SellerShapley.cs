@@ -56,6 +56,14 @@ public static class SellerShapley
 
         var m = train.GroupCount;
         var weights = CoalitionWeights(m);
+        if (device?.Accelerator is not null && m > 0)
+        {
+            // Ranking, the knapsack counts per test point and the seller moments over the fixed blocks on the device.
+            var moments = GpuKnnValuation.Accumulate(
+                device, new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes, SellerWeights: weights), train, test.Features, 0, test.Count, progress, cancellationToken);
+            return new GroupShapleyResult(moments.Groups.Estimates(), moments.Utility.Estimate(0), test.Count, true, 0);
+        }
+
         return Run(train, test, k, 0, progress, cancellationToken, maxThreads, device, (workspace, j) =>
             ExactForTestPoint(train, test.Classes[j], k, weights, workspace));
     }

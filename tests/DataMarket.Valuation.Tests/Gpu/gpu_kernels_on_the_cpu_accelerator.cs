@@ -167,7 +167,7 @@ public class gpu_kernels_on_the_cpu_accelerator(EmulatedDevice emulated) : IClas
         var testSet = new TestSet(knn_shapley_classification.Flatten(test), 2, testClasses);
 
         var asymmetric = WithBlocks(rowsPerPass: 17, testsPerLaunch: 0, () => KnnShapley.Asymmetric(trainingSet, testSet, 3, device: Device));
-        var sellerValues = WithBlocks(rowsPerPass: 17, testsPerLaunch: 0, () => SellerShapley.Exact(trainingSet, testSet, 3, device: Device));
+        var sellerValues = WithBlocks(rowsPerPass: 17, testsPerLaunch: 8, () => SellerShapley.Exact(trainingSet, testSet, 3, device: Device));
 
         AssertSame(KnnShapley.Asymmetric(trainingSet, testSet, 3), asymmetric);
         AssertSame(SellerShapley.Exact(trainingSet, testSet, 3), sellerValues);
