@@ -35,11 +35,13 @@ public sealed class ShardedValuation
 
     /// <summary>
     /// Prepares a valuation. Bad data (a non-numeric regression label, an unknown group) throws
-    /// <see cref="DatasetFormatException"/> or <see cref="ArgumentException"/> here, before any shard runs.
+    /// <see cref="DatasetFormatException"/> or <see cref="ArgumentException"/> here, before any shard runs. Shards run on
+    /// <paramref name="device"/> (the CPU when null); the moments are the same either way.
     /// </summary>
     public static ShardedValuation Prepare(
         string method, string taskType, IReadOnlyList<TrainingPart> parts, TabularDataset test, int k,
-        IReadOnlyList<string>? groupOrder = null, string testName = "test data", string labelColumn = DatasetReadOptions.DefaultLabelColumn)
+        IReadOnlyList<string>? groupOrder = null, string testName = "test data", string labelColumn = DatasetReadOptions.DefaultLabelColumn,
+        Gpu.ValuationDevice? device = null)
     {
         KnnShapley.CheckK(k);
         var trainingPoints = parts.Sum(p => p.Data.Rows);
@@ -48,13 +50,13 @@ public sealed class ShardedValuation
             case ValuationMethods.KnnShapley when taskType == ValuationMethods.Regression:
             {
                 var (train, testSet, order) = DatasetValuation.EncodeRegression(parts, test, testName, labelColumn);
-                return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.RegressionShard(train, testSet, k, range, progress, ct));
+                return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.RegressionShard(train, testSet, k, range, progress, ct, device));
             }
 
             case ValuationMethods.KnnShapley:
             {
                 var (train, testSet, order) = DatasetValuation.Encode(parts, test);
-                return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.ClassificationShard(train, testSet, k, range, progress, ct));
+                return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.ClassificationShard(train, testSet, k, range, progress, ct, device));
             }
 
             case ValuationMethods.AsymmetricKnnShapley:
@@ -63,7 +65,7 @@ public sealed class ShardedValuation
                 var precedenceOrder = groupOrder ?? groupsInData;
                 var precedence = GroupOrder.Resolve(groupsInData, precedenceOrder);
                 var ordered = new TrainingSet(train.Features, train.FeatureCount, train.Classes, train.Groups.Select(g => precedence[g]).ToArray(), train.GroupCount);
-                return new(parts, precedenceOrder.ToArray(), trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.AsymmetricShard(ordered, testSet, k, range, progress, ct));
+                return new(parts, precedenceOrder.ToArray(), trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.AsymmetricShard(ordered, testSet, k, range, progress, ct, device));
             }
 
             default:

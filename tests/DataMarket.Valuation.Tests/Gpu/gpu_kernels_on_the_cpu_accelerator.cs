@@ -203,6 +203,25 @@ public class gpu_kernels_on_the_cpu_accelerator(EmulatedDevice emulated) : IClas
     }
 
     [Fact]
+    public void shards_on_the_device_merge_to_the_cpu_paths_values()
+    {
+        var random = new Random(26);
+        const int n = 150, k = 3;
+        var (train, classes, test, testClasses) = knn_shapley_classification.RandomProblem(random, n, testPoints: 27, features: 2, classCount: 3, span: 4);
+        var groups = Enumerable.Range(0, n).Select(_ => random.Next(3)).ToArray();
+        var trainingSet = new TrainingSet(knn_shapley_classification.Flatten(train), 2, classes, groups, 3);
+        var testSet = new TestSet(knn_shapley_classification.Flatten(test), 2, testClasses);
+        var plan = ShardPlan.For(n, testSet.Count, pairsPerShard: 16 * n);
+
+        var classification = KnnShapley.MergeShards(plan.Select(range => KnnShapley.ClassificationShard(trainingSet, testSet, k, range, device: Device)).ToList());
+        var asymmetric = KnnShapley.MergeShards(plan.Select(range => KnnShapley.AsymmetricShard(trainingSet, testSet, k, range, device: Device)).ToList());
+
+        Assert.True(plan.Count > 1);
+        AssertSame(KnnShapley.Classification(trainingSet, testSet, k), classification);
+        AssertSame(KnnShapley.Asymmetric(trainingSet, testSet, k), asymmetric);
+    }
+
+    [Fact]
     public void block_sizes_must_be_whole_test_point_blocks()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => Device.TestPointsPerLaunch = TestPointBlocks.Size + 1);
