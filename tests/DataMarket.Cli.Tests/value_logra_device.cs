@@ -1,24 +1,10 @@
 using System.Globalization;
-using DataMarket.Compute;
 
 namespace DataMarket.Cli.Tests;
 
 /// <summary><c>value logra --device</c>: the scoring GEMM on the GPU path (here ILGPU's CPU accelerator) against the CPU path.</summary>
 public sealed class value_logra_device
 {
-    private static string Blobs(int rows, int seed)
-    {
-        var random = new SeededRandom((ulong)seed);
-        var text = new System.Text.StringBuilder("x0,x1,label\n");
-        for (var i = 0; i < rows; i++)
-        {
-            var c = i % 2;
-            text.Append(CultureInfo.InvariantCulture, $"{3 * c + random.NextNormal():F3},{2 * c + random.NextNormal():F3},{"ab"[c]}\n");
-        }
-
-        return text.ToString();
-    }
-
     private static double[] Values(string path) =>
         File.ReadAllLines(path).Skip(1).Select(line => double.Parse(line.Split(',')[1], CultureInfo.InvariantCulture)).ToArray();
 
@@ -26,8 +12,8 @@ public sealed class value_logra_device
     public async Task gpu_emulated_scoring_gives_the_cpu_values_within_1e_4_relative_and_says_where_it_ran()
     {
         using var folder = new TempFolder();
-        var train = folder.File("train.csv", Blobs(30, seed: 1));
-        var test = folder.File("test.csv", Blobs(6, seed: 2));
+        var train = folder.File("train.csv", value_logra_command.Blobs(30, seed: 1));
+        var test = folder.File("test.csv", value_logra_command.Blobs(6, seed: 2));
         string[] common = ["value", "logra", "--train", train, "--test", test, "--rank", "4", "--epochs", "3"];
 
         var cpu = await CliRunner.RunAsync([.. common, "--out", folder.File("cpu.csv")]);
@@ -51,7 +37,7 @@ public sealed class value_logra_device
     public async Task the_torch_engine_refuses_a_scoring_device_naming_its_own_setting()
     {
         using var folder = new TempFolder();
-        var (exitCode, _, error) = await CliRunner.RunAsync("value", "logra", "--train", folder.File("train.csv", Blobs(10, 1)), "--test", folder.File("test.csv", Blobs(4, 2)),
+        var (exitCode, _, error) = await CliRunner.RunAsync("value", "logra", "--train", folder.File("train.csv", value_logra_command.Blobs(10, 1)), "--test", folder.File("test.csv", value_logra_command.Blobs(4, 2)),
             "--engine", "torch", "--device", "gpu", "--out", folder.File("out.csv"));
 
         Assert.NotEqual(0, exitCode);

@@ -152,13 +152,13 @@ public static class GpuCheck
     private static string CompareStreamed(ValuationDevice device)
     {
         var random = new Random(13);
-        var (train, classes) = TiedPoints(random, 6_000, 4, 6, 3);
+        var (train, classes) = TiedPoints(random, 1_200, 4, 6, 3);
         var (test, testClasses) = TiedPoints(random, 20, 4, 6, 3);
-        var groups = Enumerable.Range(0, 6_000).Select(i => (i / 100) % 4).ToArray();
+        var groups = Enumerable.Range(0, 1_200).Select(i => (i / 100) % 4).ToArray();
         var trainingSet = new TrainingSet(train, 4, classes, groups, 4);
         var testSet = new TestSet(test, 4, testClasses);
         var resident = KnnShapley.Classification(trainingSet, testSet, 5, device: device);
-        device.TrainingRowsPerPass = 1_001;
+        device.TrainingRowsPerPass = 201;
         device.TestPointsPerLaunch = 8;
         try
         {
