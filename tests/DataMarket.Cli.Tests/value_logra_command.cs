@@ -9,7 +9,7 @@ public sealed class value_logra_command
     private static readonly string Train = Blobs(40, seed: 1);
     private static readonly string Test = Blobs(8, seed: 2);
 
-    private static string Blobs(int rows, int seed)
+    internal static string Blobs(int rows, int seed)
     {
         var random = new Random(seed);
         var text = new System.Text.StringBuilder("x0,x1,label\n");

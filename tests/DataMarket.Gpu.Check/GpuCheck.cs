@@ -7,9 +7,10 @@ using DataMarket.Valuation.Statistics;
 namespace DataMarket.Gpu.Check;
 
 /// <summary>
-/// Runs the GPU path against the CPU path in one process: equality checks (values within 1e-9, orderings bit for
-/// bit, scoring GEMM within 1e-4 relative), then the KNN-Shapley benchmark (GPU and CPU seconds for the same job,
-/// the speed-up) and the streamed scoring throughput against the resident GEMM rate.
+/// Runs the GPU path against the CPU path in one process: equality checks (values of every exact KNN method within
+/// 1e-9, streamed training blocks bit-identical to the resident run, orderings bit for bit, scoring GEMM with the
+/// tiled kernel and with cuBLAS within 1e-4 relative), then the KNN-Shapley benchmark (GPU and CPU seconds for the
+/// same job, the speed-up) and LoGra's streamed scoring throughput against the GPU's GEMM rate.
 /// Exit codes: 0 all checks passed (or skipped for want of a GPU without --require-gpu), 1 a check failed,
 /// 2 bad arguments, 4 no GPU and --require-gpu.
 /// </summary>
@@ -34,6 +35,8 @@ public static class GpuCheck
         using var device = ValuationDevice.Select(options.Device);
         output.WriteLine($"device: {device.Name} ({device.Reason})");
         output.WriteLine($"host: {Environment.ProcessorCount} cores, {RuntimeInformationText()}");
+        var cublas = CuBlasLibrary.Locate();
+        output.WriteLine($"cuBLAS: {cublas.Detail}");
         if (device.Kind == DeviceKind.Cpu)
         {
             output.WriteLine("SKIPPED: no GPU device to check (the GPU checks and the benchmark need an NVIDIA GPU, or --emulated for ILGPU's CPU accelerator)");
@@ -45,10 +48,16 @@ public static class GpuCheck
         failures += Check(output, "classification values, N < K", () => CompareClassification(device, n: 3, tests: 4, features: 2, span: 3, k: 7));
         failures += Check(output, "regression values, tied data", () => CompareRegression(device));
         failures += Check(output, "asymmetric values, tied data", () => CompareAsymmetric(device));
+        failures += Check(output, "tiered values, tied data", () => CompareTiered(device));
         failures += Check(output, "seller values (exact), tied data", () => CompareSellers(device));
+        failures += Check(output, "classification, streamed training blocks and several launches: bits of the resident run", () => CompareStreamed(device));
         failures += Check(output, $"ordering bit for bit, N={options.RankingPoints:N0}, d=13", () => CompareRanking(device, options.RankingPoints, 13));
         failures += Check(output, $"ordering bit for bit, N={options.RankingPoints:N0}, d=32", () => CompareRanking(device, options.RankingPoints, 32));
-        failures += Check(output, "scoring GEMM within 1e-4 relative", () => CompareGemm(device));
+        failures += Check(output, "scoring GEMM (tiled kernel) within 1e-4 relative", () => CompareGemm(device, useCuBlas: false));
+        if (device.Kind == DeviceKind.Gpu && cublas.Found)
+        {
+            failures += Check(output, "scoring GEMM (cuBLAS) within 1e-4 relative", () => CompareGemm(device, useCuBlas: true));
+        }
         if (failures > 0)
         {
             output.WriteLine($"FAILED: {failures} check(s); benchmark not run");
@@ -128,6 +137,52 @@ public static class GpuCheck
         return Compare(KnnShapley.Asymmetric(trainingSet, testSet, 4), KnnShapley.Asymmetric(trainingSet, testSet, 4, device: device));
     }
 
+    private static string CompareTiered(ValuationDevice device)
+    {
+        var random = new Random(12);
+        var (train, classes) = TiedPoints(random, 1000, 3, 4, 3);
+        var (test, testClasses) = TiedPoints(random, 11, 3, 4, 3);
+        var groups = Enumerable.Range(0, 1000).Select(_ => random.Next(6)).ToArray();
+        var trainingSet = new TrainingSet(train, 3, classes, groups, 6);
+        var testSet = new TestSet(test, 3, testClasses);
+        int[] tiers = [2, 0, 1, 0, 2, 1];
+        return Compare(KnnShapley.Tiered(trainingSet, tiers, testSet, 4), KnnShapley.Tiered(trainingSet, tiers, testSet, 4, device: device));
+    }
+
+    private static string CompareStreamed(ValuationDevice device)
+    {
+        var random = new Random(13);
+        var (train, classes) = TiedPoints(random, 1_200, 4, 6, 3);
+        var (test, testClasses) = TiedPoints(random, 20, 4, 6, 3);
+        var groups = Enumerable.Range(0, 1_200).Select(i => (i / 100) % 4).ToArray();
+        var trainingSet = new TrainingSet(train, 4, classes, groups, 4);
+        var testSet = new TestSet(test, 4, testClasses);
+        var resident = KnnShapley.Classification(trainingSet, testSet, 5, device: device);
+        device.TrainingRowsPerPass = 201;
+        device.TestPointsPerLaunch = 8;
+        try
+        {
+            var streamed = KnnShapley.Classification(trainingSet, testSet, 5, device: device);
+            ValueEstimate[] Flat(ShapleyResult r) => [.. r.Points, .. r.Groups, r.TotalUtility];
+            var a = Flat(resident);
+            var b = Flat(streamed);
+            for (var i = 0; i < a.Length; i++)
+            {
+                if (!a[i].Equals(b[i]))
+                {
+                    throw new CheckFailedException($"entry {i}: {b[i]} streamed, {a[i]} resident");
+                }
+            }
+
+            return $"{a.Length} values bit-identical over 6 training blocks x 3 launches; {Compare(KnnShapley.Classification(trainingSet, testSet, 5), streamed)} from the CPU path";
+        }
+        finally
+        {
+            device.TrainingRowsPerPass = 0;
+            device.TestPointsPerLaunch = 0;
+        }
+    }
+
     private static string CompareSellers(ValuationDevice device)
     {
         var random = new Random(5);
@@ -178,13 +233,13 @@ public static class GpuCheck
         return $"{tests} orderings of {n:N0} rows identical";
     }
 
-    private static string CompareGemm(ValuationDevice device)
+    private static string CompareGemm(ValuationDevice device, bool useCuBlas)
     {
         const int queries = 67, rows = 301, dimension = 133;
         var random = new Random(9);
         var q = Enumerable.Range(0, queries * dimension).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
         var r = Enumerable.Range(0, rows * dimension).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
-        using var scoring = new GpuScoring(device, q, queries, dimension);
+        using var scoring = new GpuScoring(device, q, queries, dimension, useCuBlas);
         var scores = new float[queries * rows];
         scoring.ScoreChunk(r, rows, scores);
         var worst = 0.0;
@@ -208,7 +263,7 @@ public static class GpuCheck
             }
         }
 
-        return $"largest relative difference {worst:E2}";
+        return $"{scoring.Engine}: largest relative difference {worst:E2}";
     }
 
     private static string Compare(ShapleyResult cpu, ShapleyResult gpu) =>
@@ -237,10 +292,21 @@ public static class GpuCheck
     {
         var (n, m, d, k) = (options.TrainingPoints, options.TestPoints, options.Features, options.K);
         output.WriteLine($"benchmark: exact KNN-Shapley classification, N={n:N0}, M={m:N0}, d={d}, K={k}");
-        var onDevice = ShapleyBenchmark.RunClassification(n, m, d, k, device: device);
-        output.WriteLine($"  {device.Name}: {onDevice.WallSeconds:F3} s wall (kernels compiled and training data uploaded beforehand: {onDevice.GenerateSeconds:F1} s to generate data)");
+        device.TrainingRowsPerPass = options.TrainBlock;
+        ShapleyBenchmarkResult onDevice;
+        try
+        {
+            onDevice = ShapleyBenchmark.RunClassification(n, m, d, k, device: device);
+        }
+        finally
+        {
+            device.TrainingRowsPerPass = 0;
+        }
+
+        var blocks = options.TrainBlock == 0 ? "training data resident" : $"training data streamed in blocks of {options.TrainBlock:N0} rows";
+        output.WriteLine($"  {device.Name}: {onDevice.WallSeconds:F3} GPU-path seconds (wall; distances, sorts, recursions and moments on the device, {blocks}; kernels compiled beforehand; {onDevice.GenerateSeconds:F1} s to generate data)");
         var onCpu = ShapleyBenchmark.RunClassification(n, m, d, k);
-        output.WriteLine($"  cpu path, same job: {onCpu.WallSeconds:F3} s wall, {onCpu.CpuSeconds:F3} CPU-s on {onCpu.Threads} cores");
+        output.WriteLine($"  cpu path, same job: {onCpu.WallSeconds:F3} CPU-path seconds (wall), {onCpu.CpuSeconds:F3} CPU-s on {onCpu.Threads} cores");
         output.WriteLine($"  speed-up (wall): {onCpu.WallSeconds / onDevice.WallSeconds:F2}x");
         var difference = onDevice.MaxDifferenceFrom(onCpu);
         output.WriteLine($"  largest value difference from the CPU path: {difference:E2}");
@@ -270,27 +336,42 @@ public static class GpuCheck
             store[i] = random.NextSingle() - 0.5f;
         }
 
-        using var scoring = new GpuScoring(device, q, queries, dimension);
+        output.WriteLine($"LoGra scoring GEMM (float32): {queries:N0} queries x {dimension:N0} dims against {rows:N0} store rows in chunks of {chunk:N0}");
         var flopsPerChunk = 2.0 * queries * chunk * dimension;
-        const int repetitions = 3;
-        var residentSeconds = scoring.TimeResidentMultiply(store, chunk, repetitions);
-        var gemmRate = flopsPerChunk * repetitions / residentSeconds;
-
-        // Streamed scoring: every chunk of the store goes to the device and its scores come back, as LoGra's scoring
-        // pass over a store on disk would (the same chunk stands in for each, so disk reads are not timed).
-        var scores = new float[(long)queries * chunk];
         var chunks = (rows + chunk - 1) / chunk;
-        var watch = Stopwatch.StartNew();
-        for (var c = 0; c < chunks; c++)
+        var scores = new float[(long)queries * chunk];
+        var best = 0.0;
+        var rates = new List<(string Engine, double Resident, double Streamed)>();
+        foreach (var useCuBlas in device.Kind == DeviceKind.Gpu ? new[] { true, false } : [false])
         {
-            scoring.ScoreChunk(store, chunk, scores);
+            using var scoring = new GpuScoring(device, q, queries, dimension, useCuBlas);
+            if (useCuBlas && !scoring.UsesCuBlas)
+            {
+                output.WriteLine($"  cuBLAS not used: {scoring.Engine}");
+                continue;
+            }
+
+            const int repetitions = 3;
+            var gemmRate = flopsPerChunk * repetitions / scoring.TimeResidentMultiply(store, chunk, repetitions);
+
+            // Streamed scoring as LoGra's scorer does it: every chunk of the store goes to the device and its scores
+            // come back (the same chunk stands in for each, so disk reads are not timed).
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            for (var c = 0; c < chunks; c++)
+            {
+                scoring.ScoreChunk(store, chunk, scores);
+            }
+
+            var streamedRate = flopsPerChunk * chunks / watch.Elapsed.TotalSeconds;
+            best = Math.Max(best, gemmRate);
+            rates.Add((scoring.Engine, gemmRate, streamedRate));
+            output.WriteLine($"  {scoring.Engine}: resident GEMM {gemmRate / 1e9:F1} GFLOP/s, streamed scoring {streamedRate / 1e9:F1} GFLOP/s ({chunks * (double)chunk / watch.Elapsed.TotalSeconds:F0} store rows/s)");
         }
 
-        var streamedRate = flopsPerChunk * chunks / watch.Elapsed.TotalSeconds;
-        output.WriteLine($"scoring GEMM (own tiled kernel, float32): {queries:N0} queries x {dimension:N0} dims against {chunks * chunk:N0} store rows in chunks of {chunk:N0}");
-        output.WriteLine($"  resident GEMM rate: {gemmRate / 1e9:F1} GFLOP/s");
-        output.WriteLine($"  streamed scoring: {streamedRate / 1e9:F1} GFLOP/s, {chunks * (double)chunk / watch.Elapsed.TotalSeconds:F0} store rows/s");
-        output.WriteLine($"  streamed scoring as a fraction of the GEMM rate: {streamedRate / gemmRate:F2}");
+        foreach (var (engine, _, streamed) in rates)
+        {
+            output.WriteLine($"  streamed scoring with {engine} as a fraction of the GPU's GEMM rate ({best / 1e9:F1} GFLOP/s, the best resident GEMM above): {streamed / best:F2}");
+        }
     }
 
     private sealed class CheckFailedException(string message) : Exception(message);
@@ -307,15 +388,16 @@ public static class GpuCheck
         int ScoringQueries,
         int ScoringDimension,
         int ScoringRows,
-        int ScoringChunk)
+        int ScoringChunk,
+        int TrainBlock)
     {
         public const string Usage =
             "usage: datamarket-gpu-check [--emulated] [--require-gpu] [--no-benchmark] [--n 1000000] [--m 1000] [--d 32] [--k 5] " +
-            "[--ranking-n 200000] [--scoring-queries 1024] [--scoring-dim 2048] [--scoring-rows 262144] [--scoring-chunk 32768]";
+            "[--ranking-n 200000] [--scoring-queries 1024] [--scoring-dim 2048] [--scoring-rows 262144] [--scoring-chunk 32768] [--train-block ROWS (stream the benchmark's training data in blocks)]";
 
         public static Options Parse(string[] args)
         {
-            var options = new Options(DeviceKind.Gpu, false, false, 1_000_000, 1_000, 32, 5, 200_000, 1024, 2048, 262_144, 32_768);
+            var options = new Options(DeviceKind.Gpu, false, false, 1_000_000, 1_000, 32, 5, 200_000, 1024, 2048, 262_144, 32_768, 0);
             for (var i = 0; i < args.Length; i++)
             {
                 int Next() => i + 1 < args.Length && int.TryParse(args[++i], NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value > 0
@@ -335,6 +417,7 @@ public static class GpuCheck
                     "--scoring-dim" => options with { ScoringDimension = Next() },
                     "--scoring-rows" => options with { ScoringRows = Next() },
                     "--scoring-chunk" => options with { ScoringChunk = Next() },
+                    "--train-block" => options with { TrainBlock = Next() },
                     _ => throw new ArgumentException($"unknown argument '{args[i]}'"),
                 };
             }

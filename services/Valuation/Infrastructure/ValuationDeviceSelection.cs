@@ -12,9 +12,25 @@ public sealed class ValuationDeviceSelection(ValuationDevice device, ILogger<Val
 {
     public const string ConfigurationKey = "Valuation:Device";
 
+    /// <summary>
+    /// Training rows the GPU holds at once (<c>Valuation__GpuTrainingRowsPerPass</c>); larger training data streams
+    /// through in blocks of this many rows. Default 0: sized from the GPU's memory. Values do not depend on it.
+    /// </summary>
+    public const string TrainingRowsKey = "Valuation:GpuTrainingRowsPerPass";
+
     /// <summary>Without configuration (hosts built by hand, as in tests) the device is auto.</summary>
-    public static ValuationDevice Select(IConfiguration? configuration) =>
-        ValuationDevice.Select(ValuationDevice.Parse(configuration?[ConfigurationKey]));
+    public static ValuationDevice Select(IConfiguration? configuration)
+    {
+        var device = ValuationDevice.Select(ValuationDevice.Parse(configuration?[ConfigurationKey]));
+        if (device.Kind != DeviceKind.Cpu && configuration?[TrainingRowsKey] is { Length: > 0 } rows)
+        {
+            device.TrainingRowsPerPass = int.TryParse(rows, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+                ? value
+                : throw new InvalidOperationException($"{TrainingRowsKey} must be a whole number of rows (0 = automatic), got '{rows}'");
+        }
+
+        return device;
+    }
 
     public Task StartAsync(CancellationToken cancellationToken)
     {

@@ -75,7 +75,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
         try
         {
             return ShardedValuation.Prepare(
-                request.Method, request.TaskType, parts, test, request.K, request.GroupOrder, $"test task {request.TaskId}", request.Task.LabelColumn);
+                request.Method, request.TaskType, parts, test, request.K, request.GroupOrder, $"test task {request.TaskId}", request.Task.LabelColumn, device);
         }
         catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException or ArgumentException)
         {

@@ -89,7 +89,7 @@ public static class ValueAsymmetricShapleyCommand
             if (given.Trim() == AutoOrder)
             {
                 var policy = new DuplicatePolicy { Fraction = parse.GetValue(duplicateFraction), NearDuplicateDistance = parse.GetValue(nearDuplicateDistance) };
-                var tiered = DatasetValuation.TieredKnnShapley(parts, test, k, policy, cancellationToken: cancellationToken);
+                var tiered = DatasetValuation.TieredKnnShapley(parts, test, k, policy, cancellationToken: cancellationToken, device: device);
                 WriteTiers(parse.InvocationConfiguration.Output, tiered);
                 return tiered.Values;
             }

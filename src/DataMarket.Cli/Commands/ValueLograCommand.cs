@@ -6,6 +6,7 @@ using DataMarket.Torch;
 using DataMarket.Torch.Influence;
 using DataMarket.Torch.Models;
 using DataMarket.Valuation.Data;
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Cli.Commands;
@@ -45,19 +46,25 @@ public static class ValueLograCommand
         var labelColumn = new Option<string>("--label-column") { Description = "Name of the label column or field (tabular data).", DefaultValueFactory = _ => DatasetReadOptions.DefaultLabelColumn };
         var output = new Option<FileInfo>("--out") { Description = "Output CSV: index,value,stderr per training row, in input order.", Required = true };
         var pairwise = new Option<FileInfo?>("--pairwise") { Description = "Also write the test x train score matrix (small inputs)." };
+        var device = new Option<string>("--device")
+        {
+            Description = "Where the test gradients are multiplied by the gradient store: cpu (libtorch on DATAMARKET_TORCH_DEVICE, default), gpu (float32 on an NVIDIA GPU through ILGPU, cuBLAS when found; the CPU when there is none), gpu-emulated (the GPU kernel on ILGPU's CPU accelerator), or auto.",
+            DefaultValueFactory = _ => "cpu",
+        };
+        device.AcceptOnlyFromAmong("auto", "cpu", "gpu", "gpu-emulated");
         var command = new Command("logra", "LoGra influence values on TorchSharp: a proxy model's Kronecker-projected gradients, preconditioned, scored against the test task.")
         {
-            train, test, model, rank, init, hessian, damping, mode, seed, dtype, layers, epochs, labelColumn, output, pairwise,
+            train, test, model, rank, init, hessian, damping, mode, seed, dtype, layers, epochs, labelColumn, output, pairwise, device,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new Arguments(
             parse.GetValue(train)!, parse.GetValue(test)!, parse.GetValue(model), parse.GetValue(rank), parse.GetValue(init)!, parse.GetValue(hessian)!,
             parse.GetValue(damping), parse.GetValue(mode)!, parse.GetValue(seed), parse.GetValue(dtype)!, parse.GetValue(layers), parse.GetValue(epochs),
-            parse.GetValue(labelColumn)!, parse.GetValue(output)!, parse.GetValue(pairwise)), parse.InvocationConfiguration.Error, cancellationToken)));
+            parse.GetValue(labelColumn)!, parse.GetValue(output)!, parse.GetValue(pairwise), parse.GetValue(device)!), parse.InvocationConfiguration.Error, cancellationToken)));
         return command;
     }
 
     public sealed record Arguments(FileInfo Train, FileInfo Test, string? Model, int Rank, string Init, string Hessian, double? Damping, string Mode,
-        ulong Seed, string DType, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise);
+        ulong Seed, string DType, string? Layers, int Epochs, string LabelColumn, FileInfo Output, FileInfo? Pairwise, string Device = "cpu");
 
     public static int Run(Arguments arguments, TextWriter error, CancellationToken cancellationToken)
     {
@@ -128,6 +135,15 @@ public static class ValueLograCommand
             StoreType = arguments.DType == "float16" ? TorchSharp.torch.ScalarType.Float16 : TorchSharp.torch.ScalarType.Float32,
             Layers = arguments.Layers?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
+        var requested = ValuationDevice.Parse(arguments.Device);
+        using var scoringDevice = requested == DeviceKind.Cpu ? null : ValuationDevice.Select(requested);
+        using var deviceGemm = scoringDevice is null ? null : new DeviceStoreGemm(scoringDevice);
+        if (scoringDevice is not null)
+        {
+            error.WriteLine($"scoring device: {scoringDevice.Name} ({scoringDevice.Reason})");
+            logra = logra with { Gemm = deviceGemm!.Multiply };
+        }
+
         var training = new TrainingOptions(Epochs: arguments.Epochs, BatchSize: 32, Seed: arguments.Seed);
         var keepPairwise = arguments.Pairwise is not null && mode != InfluenceMode.Self;
         var progress = new ProgressBar(error);

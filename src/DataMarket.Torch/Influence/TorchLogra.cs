@@ -29,6 +29,9 @@ public sealed record TorchLograOptions
     public int BatchSize { get; init; } = 64;
     public int ChunkRows { get; init; } = 1024;
     public IReadOnlyCollection<string>? Layers { get; init; }
+
+    /// <summary>The scoring GEMM (<see cref="TorchLogra.Gemm"/>); libtorch's matmul when null.</summary>
+    public StoreGemm? Gemm { get; init; }
 }
 
 /// <summary>Scores of test gradients [M, D] against one store chunk [rows, D]: [M, rows].</summary>
@@ -59,6 +62,7 @@ public sealed class TorchLogra : IDisposable
         Projections = projections;
         _capture = capture;
         Dimension = projections.Sum(p => p.Size);
+        Gemm = options.Gemm ?? DefaultGemm;
     }
 
     public IReadOnlyList<LayerProjection> Projections { get; }

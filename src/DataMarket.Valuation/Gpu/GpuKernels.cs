@@ -15,7 +15,7 @@ internal sealed class GpuKernels
     public GpuKernels(Accelerator accelerator)
     {
         Accelerator = accelerator;
-        DistanceKeys = accelerator.LoadAutoGroupedKernel<Index2D, ArrayView<float>, ArrayView<float>, int, ArrayView<ulong>>(DistanceKeysKernel);
+        DistanceKeys = accelerator.LoadAutoGroupedKernel<Index2D, ArrayView<float>, ArrayView<float>, int, int, int, ArrayView<ulong>>(DistanceKeysKernel);
         ExtractOrder = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>>(ExtractOrderKernel);
         SortKeys = accelerator.CreateRadixSort<ulong, Stride1D.Dense, AscendingUInt64>();
         Gemm = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(GpuGemm.TiledKernel);
@@ -23,8 +23,11 @@ internal sealed class GpuKernels
 
     public Accelerator Accelerator { get; }
 
-    /// <summary>keys[t * N + i] = (squared distance bits of training row i to test row t) &lt;&lt; 32 | i.</summary>
-    public Action<AcceleratorStream, Index2D, ArrayView<float>, ArrayView<float>, int, ArrayView<ulong>> DistanceKeys { get; }
+    /// <summary>
+    /// keys[t * N + offset + i] = (squared distance bits of training row offset + i to test row t) &lt;&lt; 32 | (offset + i),
+    /// for the rows of one block of the training matrix starting at row offset (the whole matrix when it fits).
+    /// </summary>
+    public Action<AcceleratorStream, Index2D, ArrayView<float>, ArrayView<float>, int, int, int, ArrayView<ulong>> DistanceKeys { get; }
 
     /// <summary>order[j] = the training index in the low half of keys[j].</summary>
     public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>> ExtractOrder { get; }
@@ -41,11 +44,10 @@ internal sealed class GpuKernels
     /// One (training row, test row) pair per thread. The sum follows <see cref="Shapley.DistanceRanking.SquaredDistance"/>
     /// exactly: eight lanes over the features in order, then ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
     /// </summary>
-    private static void DistanceKeysKernel(Index2D index, ArrayView<float> train, ArrayView<float> tests, int featureCount, ArrayView<ulong> keys)
+    private static void DistanceKeysKernel(Index2D index, ArrayView<float> train, ArrayView<float> tests, int featureCount, int rowOffset, int trainCount, ArrayView<ulong> keys)
     {
         var row = index.X;
         var test = index.Y;
-        var trainCount = train.Length / featureCount;
         var rowStart = (long)row * featureCount;
         var testStart = (long)test * featureCount;
         float l0 = 0, l1 = 0, l2 = 0, l3 = 0, l4 = 0, l5 = 0, l6 = 0, l7 = 0;
@@ -62,7 +64,7 @@ internal sealed class GpuKernels
         }
 
         var sum = AddRounded(AddRounded(AddRounded(l0, l1), AddRounded(l2, l3)), AddRounded(AddRounded(l4, l5), AddRounded(l6, l7)));
-        keys[(test * trainCount) + row] = ((ulong)Interop.FloatAsInt(sum) << 32) | (uint)row;
+        keys[((long)test * trainCount) + rowOffset + row] = ((ulong)Interop.FloatAsInt(sum) << 32) | (uint)(rowOffset + row);
     }
 
     private static float Accumulate(float lane, ArrayView<float> train, ArrayView<float> tests, long rowStart, long testStart, int feature, int featureCount)

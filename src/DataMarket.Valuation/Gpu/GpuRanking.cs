@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace DataMarket.Valuation.Gpu;
 
 /// <summary>
-/// One training matrix resident on the device, ranked against blocks of test rows: distance keys for the whole block
+/// One training matrix on the device (resident, or streamed in blocks, see <see cref="GpuTrainingRows"/>), ranked against blocks of test rows: distance keys for the whole block
 /// in one launch, one radix sort of (distance bits, index) keys per test row, and the orders copied back. Gives
 /// exactly the order <see cref="Shapley.DistanceRanking"/> gives on the CPU. Callers on several threads share one
 /// ranking; calls are serialised because they share the device buffers.
@@ -12,7 +12,7 @@ namespace DataMarket.Valuation.Gpu;
 internal sealed class GpuRanking : IDisposable
 {
     private readonly GpuKernels _kernels;
-    private readonly MemoryBuffer1D<float, Stride1D.Dense> _train;
+    private readonly GpuTrainingRows _train;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _tests;
     private readonly MemoryBuffer1D<ulong, Stride1D.Dense> _keys;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _orders;
@@ -22,7 +22,7 @@ internal sealed class GpuRanking : IDisposable
     private readonly int _featureCount;
     private readonly int _maxBlock;
 
-    public GpuRanking(GpuKernels kernels, float[] features, int featureCount, int maxBlock)
+    public GpuRanking(GpuKernels kernels, float[] features, int featureCount, int maxBlock, int rowsPerPass)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(featureCount);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxBlock);
@@ -32,18 +32,14 @@ internal sealed class GpuRanking : IDisposable
         TrainCount = features.Length / featureCount;
         var accelerator = kernels.Accelerator;
         _stream = accelerator.CreateStream();
+        _train = new GpuTrainingRows(kernels, _stream, features, featureCount, rowsPerPass);
 
         // ILGPU refuses zero-length buffers; one element stands in for an empty training set.
         var keyCount = Math.Max(1L, (long)TrainCount * maxBlock);
-        _train = accelerator.Allocate1D<float>(Math.Max(1, features.Length));
         _tests = accelerator.Allocate1D<float>((long)maxBlock * featureCount);
         _keys = accelerator.Allocate1D<ulong>(keyCount);
         _orders = accelerator.Allocate1D<int>(keyCount);
         _sortTemp = accelerator.Allocate1D<int>(kernels.SortTempLength(Math.Max(1, TrainCount)));
-        if (features.Length > 0)
-        {
-            _train.View.CopyFromCPU(_stream, features);
-        }
     }
 
     public int TrainCount { get; }
@@ -68,7 +64,7 @@ internal sealed class GpuRanking : IDisposable
             var tests = _tests.View.SubView(0, (long)testCount * _featureCount);
             tests.CopyFromCPU(_stream, testRows);
             var keys = _keys.View.SubView(0, (long)testCount * n);
-            _kernels.DistanceKeys(_stream, new Index2D(n, testCount), _train.View, tests, _featureCount, keys);
+            _train.ComputeKeys(_stream, tests, testCount, keys);
             for (var t = 0; t < testCount; t++)
             {
                 _kernels.SortKeys(_stream, keys.SubView((long)t * n, n), _sortTemp.View);

@@ -32,6 +32,7 @@ public sealed class ValuationDevice : IDisposable
     private readonly Context? _context;
     private readonly Lock _kernelLock = new();
     private GpuKernels? _kernels;
+    private GpuRecursionKernels? _recursionKernels;
 
     private ValuationDevice(DeviceKind kind, string name, string reason, Context? context = null, Accelerator? accelerator = null)
     {
@@ -122,8 +123,34 @@ public sealed class ValuationDevice : IDisposable
             return null;
         }
 
-        return new GpuRanking(Kernels, features, featureCount, maxBlock);
+        return new GpuRanking(Kernels, features, featureCount, maxBlock, RowsPerPass(featureCount, features.Length / featureCount));
     }
+
+    /// <summary>
+    /// Training rows the distance kernel holds on the device at once; a larger training matrix streams through in
+    /// blocks of this many rows for every batch of test points. 0 (the default) sizes it from the device's memory
+    /// (the whole matrix when it takes at most a quarter). Values do not depend on it.
+    /// </summary>
+    public int TrainingRowsPerPass
+    {
+        get;
+        set => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "training rows per pass must be 0 (automatic) or positive");
+    }
+
+    /// <summary>
+    /// Test points the GPU valuation kernels take per launch, a whole number of <see cref="Statistics.TestPointBlocks.Size"/>
+    /// blocks; 0 (the default) sizes it from the device's memory (at most 64). Values do not depend on it.
+    /// </summary>
+    public int TestPointsPerLaunch
+    {
+        get;
+        set => field = value >= 0 && value % Statistics.TestPointBlocks.Size == 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, $"test points per launch must be 0 (automatic) or a multiple of {Statistics.TestPointBlocks.Size}");
+    }
+
+    internal int RowsPerPass(int featureCount, int count) =>
+        TrainingRowsPerPass > 0 ? TrainingRowsPerPass : GpuTrainingRows.DefaultRowsPerPass(Accelerator!, featureCount, count);
 
     /// <summary>Kernels compile once per device, on first use (about a quarter of a second each on the CPU accelerator).</summary>
     internal GpuKernels Kernels
@@ -138,6 +165,19 @@ public sealed class ValuationDevice : IDisposable
             lock (_kernelLock)
             {
                 return _kernels ??= new GpuKernels(Accelerator);
+            }
+        }
+    }
+
+    /// <summary>The recursion and moment kernels of <see cref="GpuKnnValuation"/>, compiled on first use.</summary>
+    internal GpuRecursionKernels RecursionKernels
+    {
+        get
+        {
+            var accelerator = Kernels.Accelerator;
+            lock (_kernelLock)
+            {
+                return _recursionKernels ??= new GpuRecursionKernels(accelerator);
             }
         }
     }

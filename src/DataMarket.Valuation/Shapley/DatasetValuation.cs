@@ -100,12 +100,13 @@ public static class DatasetValuation
         int k,
         DuplicatePolicy? policy = null,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        ValuationDevice? device = null)
     {
         KnnShapley.CheckK(k);
         var (train, testSet, groupOrder) = Encode(parts, test);
         var tiers = ReplicationTiers.Assign(train, policy);
-        var result = KnnShapley.Tiered(train, tiers.TierOfGroup, testSet, k, progress, cancellationToken);
+        var result = KnnShapley.Tiered(train, tiers.TierOfGroup, testSet, k, progress, cancellationToken, device: device);
         return new TieredDatasetValuation(ToDatasetResult(parts, result, groupOrder), tiers);
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DataMarket.Valuation.Gpu;
 using DataMarket.Valuation.Statistics;
 
 namespace DataMarket.Valuation.Shapley;
@@ -139,50 +140,49 @@ public static class ShardPlan
 public static partial class KnnShapley
 {
     /// <summary>Plain KNN-Shapley (classification) over one range of test points: the shard's partial moments.</summary>
-    public static ShardMoments ClassificationShard(TrainingSet train, TestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    public static ShardMoments ClassificationShard(
+        TrainingSet train, TestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default, ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         CheckRange(range, test.Count);
-        return RunRange(train, test.Features, range, (workspace, j) => ClassificationValues(train.Classes, test.Classes[j], k, workspace), progress, cancellationToken);
+        return RunRange(train, test.Features, range, (workspace, j) => ClassificationValues(train.Classes, test.Classes[j], k, workspace), progress, cancellationToken,
+            device, new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes));
     }
 
     /// <summary>Plain KNN-Shapley (regression) over one range of test points.</summary>
-    public static ShardMoments RegressionShard(RegressionTrainingSet train, RegressionTestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    public static ShardMoments RegressionShard(
+        RegressionTrainingSet train, RegressionTestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default, ValuationDevice? device = null)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(test);
         CheckK(k);
         CheckWidths(train.FeatureCount, test.FeatureCount);
         CheckRange(range, test.Count);
-        return RunRange(train.Points, test.Features, range, (workspace, j) => RegressionValues(train.Targets, test.Targets[j], k, workspace), progress, cancellationToken);
+        return RunRange(train.Points, test.Features, range, (workspace, j) => RegressionValues(train.Targets, test.Targets[j], k, workspace), progress, cancellationToken,
+            device, new GpuKnnJob(k, Targets: train.Targets, TestTargets: test.Targets));
     }
 
     /// <summary>Asymmetric KNN-Shapley over one range of test points (groups in precedence order, as in <see cref="Asymmetric"/>).</summary>
-    public static ShardMoments AsymmetricShard(TrainingSet train, TestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    public static ShardMoments AsymmetricShard(
+        TrainingSet train, TestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default, ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         CheckRange(range, test.Count);
-        var groupStart = new int[train.GroupCount + 1];
-        foreach (var group in train.Groups)
-        {
-            groupStart[group + 1]++;
-        }
-
-        for (var g = 0; g < train.GroupCount; g++)
-        {
-            groupStart[g + 1] += groupStart[g];
-        }
-
-        return RunRange(train, test.Features, range, (workspace, j) => AsymmetricValues(train, test.Classes[j], k, groupStart, workspace), progress, cancellationToken);
+        var groupStart = GroupStarts(train.Groups, train.GroupCount);
+        return RunRange(train, test.Features, range, (workspace, j) => AsymmetricValues(train, test.Classes[j], k, groupStart, workspace), progress, cancellationToken,
+            device, new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes, PrecedenceGroups: train.Groups, PrecedenceStart: groupStart));
     }
 
     /// <summary>Tiered KNN-Shapley over one range of test points (tiers of groups as in <see cref="Tiered"/>; moments per group).</summary>
-    public static ShardMoments TieredShard(TrainingSet train, IReadOnlyList<int> tierOfGroup, TestSet test, int k, TestPointRange range, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    public static ShardMoments TieredShard(
+        TrainingSet train, IReadOnlyList<int> tierOfGroup, TestSet test, int k, TestPointRange range, IProgress<int>? progress = null,
+        CancellationToken cancellationToken = default, ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         CheckRange(range, test.Count);
         var (tiers, tierStart) = TierPartition(train, tierOfGroup);
-        return RunRange(train, test.Features, range, (workspace, j) => AsymmetricValues(tiers, test.Classes[j], k, tierStart, workspace), progress, cancellationToken);
+        return RunRange(train, test.Features, range, (workspace, j) => AsymmetricValues(tiers, test.Classes[j], k, tierStart, workspace), progress, cancellationToken,
+            device, new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes, PrecedenceGroups: tiers.Groups, PrecedenceStart: tierStart));
     }
 
     /// <summary>Merges shards in the order given (shard order) into the final estimates.</summary>
@@ -220,12 +220,14 @@ public static partial class KnnShapley
 
     /// <summary>
     /// One shard on one thread, reduced like every valuation in fixed blocks of test points merged in block order: its
-    /// bits depend only on the data and the range. Parallelism comes from running shards side by side.
+    /// bits depend only on the data and the range. Parallelism comes from running shards side by side. On a GPU device
+    /// the shard runs there (its blocks start at the range's first test point, as here).
     /// </summary>
     private static ShardMoments RunRange(
-        TrainingSet train, float[] testFeatures, TestPointRange range, Func<Workspace, int, double> valueTestPoint, IProgress<int>? progress, CancellationToken cancellationToken)
+        TrainingSet train, float[] testFeatures, TestPointRange range, Func<Workspace, int, double> valueTestPoint, IProgress<int>? progress, CancellationToken cancellationToken,
+        ValuationDevice? device, GpuKnnJob gpuJob)
     {
-        var moments = Accumulate(train, testFeatures, range.First, range.Count, valueTestPoint, progress, cancellationToken, maxThreads: 1);
+        var moments = Accumulate(train, testFeatures, range.First, range.Count, valueTestPoint, progress, cancellationToken, maxThreads: 1, device, gpuJob);
         return new ShardMoments(range, moments.Points, moments.Groups, moments.Utility);
     }
 }

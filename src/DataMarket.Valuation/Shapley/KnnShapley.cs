@@ -51,7 +51,8 @@ public static partial class KnnShapley
             progress,
             cancellationToken,
             maxThreads,
-            device);
+            device,
+            new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes));
     }
 
     /// <summary>
@@ -80,7 +81,8 @@ public static partial class KnnShapley
             progress,
             cancellationToken,
             maxThreads,
-            device);
+            device,
+            new GpuKnnJob(k, Targets: train.Targets, TestTargets: test.Targets));
     }
 
     /// <summary>
@@ -111,7 +113,8 @@ public static partial class KnnShapley
             progress,
             cancellationToken,
             maxThreads,
-            device);
+            device,
+            new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes, PrecedenceGroups: train.Groups, PrecedenceStart: groupStart));
     }
 
     /// <summary>
@@ -126,7 +129,9 @@ public static partial class KnnShapley
         TestSet test,
         int k,
         IProgress<int>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        int maxThreads = 0,
+        ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         var (tiers, tierStart) = TierPartition(train, tierOfGroup);
@@ -137,7 +142,10 @@ public static partial class KnnShapley
             test.Count,
             (workspace, j) => AsymmetricValues(tiers, test.Classes[j], k, tierStart, workspace),
             progress,
-            cancellationToken);
+            cancellationToken,
+            maxThreads,
+            device,
+            new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes, PrecedenceGroups: tiers.Groups, PrecedenceStart: tierStart));
     }
 
     /// <summary>The training points regrouped by tier (the precedence the recursion uses) and where each tier starts.</summary>
@@ -218,8 +226,9 @@ public static partial class KnnShapley
         IProgress<int>? progress,
         CancellationToken cancellationToken,
         int maxThreads = 0,
-        ValuationDevice? device = null) =>
-        Accumulate(train, testFeatures, 0, testCount, valueTestPoint, progress, cancellationToken, maxThreads, device).ToResult(testCount);
+        ValuationDevice? device = null,
+        GpuKnnJob? gpuJob = null) =>
+        Accumulate(train, testFeatures, 0, testCount, valueTestPoint, progress, cancellationToken, maxThreads, device, gpuJob).ToResult(testCount);
 
     /// <summary>
     /// The moments of the test points [<paramref name="first"/>, first + <paramref name="count"/>), reduced in fixed
@@ -234,8 +243,16 @@ public static partial class KnnShapley
         IProgress<int>? progress,
         CancellationToken cancellationToken,
         int maxThreads,
-        ValuationDevice? device = null)
+        ValuationDevice? device = null,
+        GpuKnnJob? gpuJob = null)
     {
+        // Methods whose recursion has a device kernel (classification, regression) run there end to end; the others
+        // rank on the device and run their recursions below on the CPU.
+        if (gpuJob is not null && device?.Accelerator is not null)
+        {
+            return GpuKnnValuation.Accumulate(device, gpuJob, train, testFeatures, first, count, progress, cancellationToken);
+        }
+
         var totals = new ShapleyMoments(train.Count, train.GroupCount);
         var completed = 0;
 

@@ -48,7 +48,14 @@ public static class SellerShapley
         ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
-        return Run(train, test, k, 0, progress, cancellationToken, maxThreads, device, ExactValuer(train, test, k));
+        var valuer = ExactValuer(train, test, k);
+        if (device?.Accelerator is not null && train.GroupCount > 0)
+        {
+            var (groups, utility) = OnDevice(device, train, test, k, 0, test.Count, progress, cancellationToken);
+            return new GroupShapleyResult(groups.Estimates(), utility.Estimate(0), test.Count, true, 0);
+        }
+
+        return Run(train, test, k, 0, progress, cancellationToken, maxThreads, device, valuer);
     }
 
     /// <summary>
@@ -80,7 +87,7 @@ public static class SellerShapley
     /// </summary>
     public static ShardMoments Shard(
         TrainingSet train, TestSet test, int k, TestPointRange range, int permutationsPerTestPoint = 0, int seed = 0,
-        IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<int>? progress = null, CancellationToken cancellationToken = default, ValuationDevice? device = null)
     {
         CheckArguments(train, test, k);
         ArgumentNullException.ThrowIfNull(range);
@@ -90,8 +97,19 @@ public static class SellerShapley
         }
 
         var valuer = permutationsPerTestPoint == 0 ? ExactValuer(train, test, k) : SampledValuer(train, test, k, permutationsPerTestPoint, seed);
-        var (groups, utility) = Accumulate(train, test, k, range.First, range.Count, progress, cancellationToken, maxThreads: 1, device: null, valuer);
+        var (groups, utility) = permutationsPerTestPoint == 0 && device?.Accelerator is not null && train.GroupCount > 0
+            ? OnDevice(device, train, test, k, range.First, range.Count, progress, cancellationToken)
+            : Accumulate(train, test, k, range.First, range.Count, progress, cancellationToken, maxThreads: 1, device, valuer);
         return new ShardMoments(range, new RunningMoments(0), groups, utility);
+    }
+
+    /// <summary>Exact values with the ranking, the knapsack counts per test point and the seller moments over the fixed blocks on the device.</summary>
+    private static (RunningMoments Groups, RunningMoments Utility) OnDevice(
+        ValuationDevice device, TrainingSet train, TestSet test, int k, int first, int count, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        var job = new GpuKnnJob(k, Classes: train.Classes, TestClasses: test.Classes, SellerWeights: CoalitionWeights(train.GroupCount));
+        var moments = GpuKnnValuation.Accumulate(device, job, train, test.Features, first, count, progress, cancellationToken);
+        return (moments.Groups, moments.Utility);
     }
 
     private static Func<Workspace, int, double> ExactValuer(TrainingSet train, TestSet test, int k)

@@ -47,11 +47,13 @@ public sealed class ShardedValuation
 
     /// <summary>
     /// Prepares a valuation. Bad data (a non-numeric regression label, an unknown group) throws
-    /// <see cref="DatasetFormatException"/> or <see cref="ArgumentException"/> here, before any shard runs.
+    /// <see cref="DatasetFormatException"/> or <see cref="ArgumentException"/> here, before any shard runs. Shards run on
+    /// <paramref name="device"/> (the CPU when null); the moments are the same either way.
     /// </summary>
     public static ShardedValuation Prepare(
         string method, string taskType, IReadOnlyList<TrainingPart> parts, TabularDataset test, int k,
-        IReadOnlyList<string>? groupOrder = null, string testName = "test data", string labelColumn = DatasetReadOptions.DefaultLabelColumn)
+        IReadOnlyList<string>? groupOrder = null, string testName = "test data", string labelColumn = DatasetReadOptions.DefaultLabelColumn,
+        Gpu.ValuationDevice? device = null)
     {
         KnnShapley.CheckK(k);
         var trainingPoints = parts.Sum(p => p.Data.Rows);
@@ -60,13 +62,13 @@ public sealed class ShardedValuation
             case ValuationMethods.KnnShapley when taskType == ValuationMethods.Regression:
             {
                 var (train, testSet, order) = DatasetValuation.EncodeRegression(parts, test, testName, labelColumn);
-                return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.RegressionShard(train, testSet, k, range, progress, ct));
+                return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.RegressionShard(train, testSet, k, range, progress, ct, device));
             }
 
             case ValuationMethods.KnnShapley:
             {
                 var (train, testSet, order) = DatasetValuation.Encode(parts, test);
-                return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.ClassificationShard(train, testSet, k, range, progress, ct));
+                return new(parts, order, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.ClassificationShard(train, testSet, k, range, progress, ct, device));
             }
 
             case ValuationMethods.AsymmetricKnnShapley or ValuationMethods.TieredKnnShapley or ValuationMethods.SellerShapley
@@ -79,7 +81,7 @@ public sealed class ShardedValuation
                 var precedenceOrder = groupOrder ?? groupsInData;
                 var precedence = GroupOrder.Resolve(groupsInData, precedenceOrder);
                 var ordered = new TrainingSet(train.Features, train.FeatureCount, train.Classes, train.Groups.Select(g => precedence[g]).ToArray(), train.GroupCount);
-                return new(parts, precedenceOrder.ToArray(), trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.AsymmetricShard(ordered, testSet, k, range, progress, ct));
+                return new(parts, precedenceOrder.ToArray(), trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.AsymmetricShard(ordered, testSet, k, range, progress, ct, device));
             }
 
             case ValuationMethods.TieredKnnShapley:
@@ -94,7 +96,7 @@ public sealed class ShardedValuation
                 var listedParts = listed.Select(i => parts[i]).ToList();
                 var (train, testSet, groupsInData) = DatasetValuation.Encode(listedParts, test);
                 var tiers = ReplicationTiers.Assign(train);
-                return new(listedParts, groupsInData, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.TieredShard(train, tiers.TierOfGroup, testSet, k, range, progress, ct), listed);
+                return new(listedParts, groupsInData, trainingPoints, testSet.Count, (range, progress, ct) => KnnShapley.TieredShard(train, tiers.TierOfGroup, testSet, k, range, progress, ct, device), listed);
             }
 
             case ValuationMethods.SellerShapley:
@@ -102,7 +104,7 @@ public sealed class ShardedValuation
                 // Exact up to MaxExactGroups sellers, else the sampled estimate with the default permutations and seed.
                 var (train, testSet, groupsInData) = DatasetValuation.Encode(parts, test);
                 var permutations = train.GroupCount <= SellerShapley.MaxExactGroups ? 0 : SellerShapley.DefaultPermutationsPerTestPoint;
-                return new(parts, groupsInData, trainingPoints, testSet.Count, (range, progress, ct) => SellerShapley.Shard(train, testSet, k, range, permutations, seed: 0, progress, ct), valuesPoints: false);
+                return new(parts, groupsInData, trainingPoints, testSet.Count, (range, progress, ct) => SellerShapley.Shard(train, testSet, k, range, permutations, seed: 0, progress, ct, device), valuesPoints: false);
             }
 
             default:

@@ -97,6 +97,159 @@ public class gpu_kernels_on_the_cpu_accelerator(EmulatedDevice emulated) : IClas
             SellerShapley.Sampled(trainingSet, testSet, 3, permutationsPerTestPoint: 20, seed: 4, device: Device));
     }
 
+    [Fact]
+    public void classification_with_groups_over_several_launches_and_streamed_training_blocks_matches_the_cpu_path()
+    {
+        // 21 test points: two full launches of 8 and a partial one, so blocks merge across launches; 37-row training
+        // blocks cut the 300 rows unevenly. Groups interleave, so group sums add several runs per group.
+        var random = new Random(21);
+        const int n = 300, k = 4;
+        var (train, classes, test, testClasses) = knn_shapley_classification.RandomProblem(random, n, testPoints: 21, features: 3, classCount: 3, span: 4);
+        var groups = Enumerable.Range(0, n).Select(i => (i / 7) % 5).ToArray();
+        var trainingSet = new TrainingSet(knn_shapley_classification.Flatten(train), 3, classes, groups, 5);
+        var testSet = new TestSet(knn_shapley_classification.Flatten(test), 3, testClasses);
+
+        var cpu = KnnShapley.Classification(trainingSet, testSet, k);
+        var resident = KnnShapley.Classification(trainingSet, testSet, k, device: Device);
+        var streamed = WithBlocks(rowsPerPass: 37, testsPerLaunch: 8, () => KnnShapley.Classification(trainingSet, testSet, k, device: Device));
+
+        AssertSame(cpu, resident);
+        AssertSame(cpu, streamed);
+        AssertBitIdentical(resident, streamed);
+    }
+
+    [Fact]
+    public void regression_over_several_launches_and_streamed_training_blocks_matches_the_cpu_path()
+    {
+        var random = new Random(22);
+        const int n = 257, k = 6;
+        var (train, _, test, _) = knn_shapley_classification.RandomProblem(random, n, testPoints: 19, features: 2, classCount: 2, span: 4);
+        var targets = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 4 - 2).ToArray();
+        var testTargets = Enumerable.Range(0, test.Length).Select(_ => random.NextDouble() * 4 - 2).ToArray();
+        var trainingSet = new RegressionTrainingSet(knn_shapley_classification.Flatten(train), 2, targets);
+        var testSet = new RegressionTestSet(knn_shapley_classification.Flatten(test), 2, testTargets);
+
+        var cpu = KnnShapley.Regression(trainingSet, testSet, k);
+        var resident = KnnShapley.Regression(trainingSet, testSet, k, device: Device);
+        var streamed = WithBlocks(rowsPerPass: 50, testsPerLaunch: 8, () => KnnShapley.Regression(trainingSet, testSet, k, device: Device));
+
+        AssertSame(cpu, resident);
+        AssertSame(cpu, streamed);
+        AssertBitIdentical(resident, streamed);
+    }
+
+    [Fact]
+    public void k_larger_than_the_training_set_and_a_single_training_point_match_the_cpu_path()
+    {
+        var random = new Random(23);
+        foreach (var n in new[] { 1, 2, 3 })
+        {
+            var (train, classes, test, testClasses) = knn_shapley_classification.RandomProblem(random, n, testPoints: 10, features: 2, classCount: 2, span: 2);
+            var trainingSet = new TrainingSet(knn_shapley_classification.Flatten(train), 2, classes);
+            var testSet = new TestSet(knn_shapley_classification.Flatten(test), 2, testClasses);
+            AssertSame(KnnShapley.Classification(trainingSet, testSet, 5), KnnShapley.Classification(trainingSet, testSet, 5, device: Device));
+
+            var targets = Enumerable.Range(0, n).Select(_ => random.NextDouble()).ToArray();
+            var regressionTrain = new RegressionTrainingSet(knn_shapley_classification.Flatten(train), 2, targets);
+            var regressionTest = new RegressionTestSet(knn_shapley_classification.Flatten(test), 2, Enumerable.Range(0, test.Length).Select(_ => random.NextDouble()).ToArray());
+            AssertSame(KnnShapley.Regression(regressionTrain, regressionTest, 5), KnnShapley.Regression(regressionTrain, regressionTest, 5, device: Device));
+        }
+    }
+
+    [Fact]
+    public void asymmetric_and_seller_values_match_the_cpu_path_with_streamed_training_blocks()
+    {
+        var random = new Random(24);
+        const int n = 120, sellers = 4;
+        var (train, classes, test, testClasses) = knn_shapley_classification.RandomProblem(random, n, testPoints: 9, features: 2, classCount: 2, span: 4);
+        var groups = Enumerable.Range(0, n).Select(_ => random.Next(sellers)).ToArray();
+        var trainingSet = new TrainingSet(knn_shapley_classification.Flatten(train), 2, classes, groups, sellers);
+        var testSet = new TestSet(knn_shapley_classification.Flatten(test), 2, testClasses);
+
+        var asymmetric = WithBlocks(rowsPerPass: 17, testsPerLaunch: 0, () => KnnShapley.Asymmetric(trainingSet, testSet, 3, device: Device));
+        var sellerValues = WithBlocks(rowsPerPass: 17, testsPerLaunch: 8, () => SellerShapley.Exact(trainingSet, testSet, 3, device: Device));
+
+        AssertSame(KnnShapley.Asymmetric(trainingSet, testSet, 3), asymmetric);
+        AssertSame(SellerShapley.Exact(trainingSet, testSet, 3), sellerValues);
+    }
+
+    [Fact]
+    public void asymmetric_and_tiered_values_on_the_device_match_the_cpu_path_over_several_launches_and_brute_force()
+    {
+        // Six groups, one empty, with precedence; K above some groups' sizes; 17 test points over three launches of 8.
+        var random = new Random(25);
+        const int n = 90, k = 5;
+        var (train, classes, test, testClasses) = knn_shapley_classification.RandomProblem(random, n, testPoints: 17, features: 2, classCount: 3, span: 4);
+        var groups = Enumerable.Range(0, n).Select(_ => random.Next(5) switch { 4 => 5, var g => g }).ToArray();
+        var trainingSet = new TrainingSet(knn_shapley_classification.Flatten(train), 2, classes, groups, 6);
+        var testSet = new TestSet(knn_shapley_classification.Flatten(test), 2, testClasses);
+        int[] tierOfGroup = [1, 0, 1, 2, 0, 2];
+
+        AssertSame(KnnShapley.Asymmetric(trainingSet, testSet, k), WithBlocks(rowsPerPass: 23, testsPerLaunch: 8, () => KnnShapley.Asymmetric(trainingSet, testSet, k, device: Device)));
+        AssertSame(KnnShapley.Tiered(trainingSet, tierOfGroup, testSet, k), WithBlocks(rowsPerPass: 0, testsPerLaunch: 8, () => KnnShapley.Tiered(trainingSet, tierOfGroup, testSet, k, device: Device)));
+
+        // A brute-force check on a small case: ordered groups 0 < 1 < 2.
+        const int small = 7;
+        var (smallTrain, smallClasses, smallTest, smallTestClasses) = knn_shapley_classification.RandomProblem(random, small, testPoints: 3, features: 2, classCount: 2, span: 3);
+        var smallGroups = new[] { 0, 1, 0, 2, 1, 2, 2 };
+        var smallSet = new TrainingSet(knn_shapley_classification.Flatten(smallTrain), 2, smallClasses, smallGroups, 3);
+        var device = KnnShapley.Asymmetric(smallSet, new TestSet(knn_shapley_classification.Flatten(smallTest), 2, smallTestClasses), 2, device: Device);
+        for (var i = 0; i < small; i++)
+        {
+            var expected = Enumerable.Range(0, smallTest.Length).Average(j =>
+                AsymmetricBruteForce.OverRestrictedPermutations(smallGroups, 3, s => BruteForceShapley.KnnUtility(s, smallTrain, smallClasses, smallTest[j], smallTestClasses[j], 2))[i]);
+            Assert.Equal(expected, device.Points[i].Value, 12);
+        }
+    }
+
+    [Fact]
+    public void shards_on_the_device_merge_to_the_cpu_paths_values()
+    {
+        var random = new Random(26);
+        const int n = 150, k = 3;
+        var (train, classes, test, testClasses) = knn_shapley_classification.RandomProblem(random, n, testPoints: 27, features: 2, classCount: 3, span: 4);
+        var groups = Enumerable.Range(0, n).Select(_ => random.Next(3)).ToArray();
+        var trainingSet = new TrainingSet(knn_shapley_classification.Flatten(train), 2, classes, groups, 3);
+        var testSet = new TestSet(knn_shapley_classification.Flatten(test), 2, testClasses);
+        var plan = ShardPlan.For(n, testSet.Count, pairsPerShard: 16 * n);
+
+        var classification = KnnShapley.MergeShards(plan.Select(range => KnnShapley.ClassificationShard(trainingSet, testSet, k, range, device: Device)).ToList());
+        var asymmetric = KnnShapley.MergeShards(plan.Select(range => KnnShapley.AsymmetricShard(trainingSet, testSet, k, range, device: Device)).ToList());
+
+        Assert.True(plan.Count > 1);
+        AssertSame(KnnShapley.Classification(trainingSet, testSet, k), classification);
+        AssertSame(KnnShapley.Asymmetric(trainingSet, testSet, k), asymmetric);
+    }
+
+    [Fact]
+    public void block_sizes_must_be_whole_test_point_blocks()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => Device.TestPointsPerLaunch = TestPointBlocks.Size + 1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Device.TrainingRowsPerPass = -1);
+    }
+
+    private T WithBlocks<T>(int rowsPerPass, int testsPerLaunch, Func<T> run)
+    {
+        Device.TrainingRowsPerPass = rowsPerPass;
+        Device.TestPointsPerLaunch = testsPerLaunch;
+        try
+        {
+            return run();
+        }
+        finally
+        {
+            Device.TrainingRowsPerPass = 0;
+            Device.TestPointsPerLaunch = 0;
+        }
+    }
+
+    private static void AssertBitIdentical(ShapleyResult expected, ShapleyResult actual)
+    {
+        Assert.Equal(expected.Points, actual.Points);
+        Assert.Equal(expected.Groups, actual.Groups);
+        Assert.Equal(expected.TotalUtility, actual.TotalUtility);
+    }
+
     [Theory]
     [InlineData(13)]
     [InlineData(32)]
