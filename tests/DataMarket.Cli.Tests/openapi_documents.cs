@@ -35,6 +35,10 @@ public sealed class openapi_documents(EmbeddedServer server) : IClassFixture<Emb
         Assert.True(valuation.GetProperty("responses").TryGetProperty("400", out _));
         Assert.True(paths.TryGetProperty("/api/listings/{id}/data", out _));
         Assert.True(paths.GetProperty("/api/valuations").TryGetProperty("post", out _));
+        Assert.True(paths.GetProperty("/api/models").TryGetProperty("post", out _));
+        // Only the catalog's calls, although the embedded host also serves the settlement service's.
+        Assert.False(paths.TryGetProperty("/api/quotes", out _));
+        Assert.False(paths.TryGetProperty("/api/payments/stripe/webhook", out _));
         // Calls made from the reference page go to the gateway that served it, never to the catalog's own address.
         Assert.False(document.TryGetProperty("servers", out var servers) && servers.GetArrayLength() > 0);
     }

@@ -24,7 +24,8 @@ public static class CatalogExtensions
         services.AddScoped<CatalogService>();
         services.AddDataMarketOpenApi(
             "catalog", "DataMarket catalog API",
-            "Listings, test tasks and valuations, reached through the gateway with an API key. Every error is an RFC 7807 problem-details body.");
+            "Listings, test tasks, proxy models and valuations, reached through the gateway with an API key. Every error is an RFC 7807 problem-details body.",
+            tag: "catalog");
         // The schema must exist before the relay or the bus touch it, so the initializer is registered first.
         services.AddHostedService<CatalogDatabaseInitializer>();
         services.AddHostedService<OutboxRelay>();

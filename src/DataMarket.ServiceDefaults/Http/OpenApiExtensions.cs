@@ -13,12 +13,15 @@ public static class OpenApiExtensions
 {
     public const string ApiKeyScheme = "apiKey";
 
-    public static IServiceCollection AddDataMarketOpenApi(this IServiceCollection services, string documentName, string title, string description)
+    /// <param name="tag">When given, only the calls tagged so: in one process (serve, demo) a host carries several
+    /// services' calls, and each document describes its own service's.</param>
+    public static IServiceCollection AddDataMarketOpenApi(this IServiceCollection services, string documentName, string title, string description, string? tag = null)
     {
         services.AddOpenApi(documentName, options =>
         {
             // Only the JSON API: the web UI's pages are not part of the public API.
-            options.ShouldInclude = api => api.RelativePath?.StartsWith("api/", StringComparison.Ordinal) == true;
+            options.ShouldInclude = api => api.RelativePath?.StartsWith("api/", StringComparison.Ordinal) == true
+                && (tag is null || api.ActionDescriptor.EndpointMetadata.OfType<Microsoft.AspNetCore.Http.Metadata.ITagsMetadata>().Any(t => t.Tags.Contains(tag)));
             options.AddDocumentTransformer((document, _, _) =>
             {
                 document.Info.Title = title;
