@@ -60,6 +60,9 @@ public sealed class settlement_over_the_gateway(EmbeddedServer server) : IClassF
         Assert.True(statement.GetProperty("ledger")[0].GetProperty("held").GetInt64() > 0, statement.GetRawText());
         await Expect(HttpStatusCode.NotFound, otherSeller.Http.GetAsync($"/api/sellers/{seller.Id}/statement?period=2026-11"));
         await Expect(HttpStatusCode.BadRequest, seller.Http.GetAsync($"/api/sellers/{seller.Id}/statement?period=November"));
+        // A dispute is an operator's: the buyer cannot open one on its own purchase; the operator's reverses the held sale.
+        await Expect(HttpStatusCode.Forbidden, buyer.Http.PostAsync($"/api/purchases/{purchaseId}/dispute", null));
+        await Expect(HttpStatusCode.OK, @operator.Http.PostAsync($"/api/purchases/{purchaseId}/dispute", null));
         // Every request that moved money, or tried to, is in the audit log with who and how it was answered.
         var audit = (await server.ReadAuditAsync()).Where(e => e.ActorId == buyer.Id || e.ActorId == seller.Id || e.ActorId == @operator.Id || e.ActorId == otherSeller.Id)
             .Select(e => (e.ActorId, e.Action, e.Target)).ToList();
@@ -68,6 +71,8 @@ public sealed class settlement_over_the_gateway(EmbeddedServer server) : IClassF
         Assert.Equal(2, audit.Count(e => e == (buyer.Id, "purchase", "/api/purchases answered 201")));
         Assert.Contains((seller.Id, "set a payout destination", $"/api/sellers/{seller.Id}/destination answered 200"), audit);
         Assert.Contains((@operator.Id, "run a settlement", "/api/settlements/2026-11/run answered 202"), audit);
+        Assert.Contains((buyer.Id, "record a dispute", $"/api/purchases/{purchaseId}/dispute answered 403"), audit);
+        Assert.Contains((@operator.Id, "record a dispute", $"/api/purchases/{purchaseId}/dispute answered 200"), audit);
         Assert.DoesNotContain(audit, e => e.Target.Contains("/download", StringComparison.Ordinal) || e.Target.Contains("/statement", StringComparison.Ordinal));
     }
 

@@ -42,6 +42,7 @@ public static partial class MoneyAuditTransform
     {
         ("POST", _) when Purchase().IsMatch(path) => "purchase",
         ("POST", _) when Refund().IsMatch(path) => "refund a purchase",
+        ("POST", _) when Dispute().IsMatch(path) => "record a dispute",
         ("POST", _) when SettlementRun().IsMatch(path) => "run a settlement",
         ("POST", _) when Destination().IsMatch(path) => "set a payout destination",
         ("PUT", _) when Terms().IsMatch(path) => "set price terms",
@@ -53,6 +54,9 @@ public static partial class MoneyAuditTransform
 
     [GeneratedRegex("^/api/purchases/[^/]+/refund/?$", RegexOptions.IgnoreCase)]
     private static partial Regex Refund();
+
+    [GeneratedRegex("^/api/purchases/[^/]+/dispute/?$", RegexOptions.IgnoreCase)]
+    private static partial Regex Dispute();
 
     [GeneratedRegex("^/api/settlements/[^/]+/run/?$", RegexOptions.IgnoreCase)]
     private static partial Regex SettlementRun();
