@@ -146,7 +146,7 @@ internal sealed class GpuKnnValuation : IDisposable
         var groupMean = Allocate<double>(_groupCount);
         var groupM2 = Allocate<double>(_groupCount);
         var sortTemp = Allocate<int>(_kernels.SortTempLength(_n));
-        var scanTemp = Allocate<int>(_recursion.ScanTempLength(_n));
+        var scanTemp = Allocate<double>(GpuRecursionKernels.ScanTempLength(width, _n));
 
         // Group members in training order, bucketed by group, for the per-group sums.
         var groupStart = new int[_groupCount + 1];
@@ -278,14 +278,8 @@ internal sealed class GpuKnnValuation : IDisposable
     }
 
     /// <summary>One inclusive scan per test point's segment of N.</summary>
-    private void Scan(ArrayView<double> input, ArrayView<double> output, int tests, ArrayView<int> temp)
-    {
-        for (var t = 0; t < tests; t++)
-        {
-            var segment = (long)t * _n;
-            _recursion.InclusiveSum(_stream, input.SubView(segment, _n), output.SubView(segment, _n), temp);
-        }
-    }
+    private void Scan(ArrayView<double> input, ArrayView<double> output, int tests, ArrayView<double> temp) =>
+        _recursion.InclusiveSums(_stream, input, output, tests, _n, temp);
 
     private ArrayView<T> Allocate<T>(long length)
         where T : unmanaged

@@ -1,6 +1,4 @@
 using ILGPU;
-using ILGPU.Algorithms;
-using ILGPU.Algorithms.ScanReduceOperations;
 using ILGPU.Runtime;
 
 namespace DataMarket.Valuation.Gpu;
@@ -28,8 +26,13 @@ internal sealed class GpuRecursionKernels
         BlockMoments = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<double>, int, int, long, ArrayView<double>, ArrayView<double>>(BlockMomentsKernel);
         Asymmetric = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, int, int, ArrayView<double>, ArrayView<double>>(AsymmetricKernel);
         SellerExact = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<int>, ArrayView<double>, int, int, ArrayView<double>, ArrayView<double>>(SellerExactKernel);
-        InclusiveSum = accelerator.CreateScan<double, Stride1D.Dense, Stride1D.Dense, AddDouble>(ScanKind.Inclusive);
+        TileSums = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<double>, int, int, ArrayView<double>>(TileSumsKernel);
+        TileOffsets = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<double>, int>(TileOffsetsKernel);
+        TileScan = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<double>, ArrayView<double>, int, int, ArrayView<double>>(TileScanKernel);
     }
+
+    /// <summary>Ranks one thread of the scan adds in sequence; fixed, so the scan's association never depends on the device.</summary>
+    private const int ScanTile = 256;
 
     public Accelerator Accelerator { get; }
 
@@ -65,12 +68,34 @@ internal sealed class GpuRecursionKernels
     /// </summary>
     public Action<AcceleratorStream, Index1D, ArrayView<ulong>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<int>, ArrayView<double>, int, int, ArrayView<double>, ArrayView<double>> SellerExact { get; }
 
-    public Scan<double, Stride1D.Dense, Stride1D.Dense> InclusiveSum { get; }
+    private Action<AcceleratorStream, Index1D, ArrayView<double>, int, int, ArrayView<double>> TileSums { get; }
+
+    private Action<AcceleratorStream, Index1D, ArrayView<double>, int> TileOffsets { get; }
+
+    private Action<AcceleratorStream, Index1D, ArrayView<double>, ArrayView<double>, int, int, ArrayView<double>> TileScan { get; }
 
     /// <summary>Ints of scratch one test point of <see cref="Asymmetric"/> needs: by-group ranks and beta (N each), cursors (G), two top-K lists and K + 1 prefix counts.</summary>
     public static long AsymmetricScratch(int n, int groupCount, int k) => (2L * n) + groupCount + (3L * k) + 1;
 
-    public long ScanTempLength(int length) => Accelerator.ComputeScanTempStorageSize<double>(Math.Max(1, length));
+    /// <summary>Doubles of scratch <see cref="InclusiveSums"/> needs for <paramref name="tests"/> segments of <paramref name="n"/>.</summary>
+    public static long ScanTempLength(int tests, int n) => (long)tests * Tiles(n);
+
+    private static int Tiles(int n) => Math.Max(1, (n + ScanTile - 1) / ScanTile);
+
+    /// <summary>
+    /// output[w * N + r] = input[w * N] + ... + input[w * N + r] for each of <paramref name="tests"/> segments of N.
+    /// Every sum has one fixed association: each tile of <see cref="ScanTile"/> ranks is added left to right onto the
+    /// sum of the tiles before it, which is itself added tile by tile. A library scan (ILGPU's single-pass scan) splits
+    /// the work by the grid it launches, so its last bits could change with the device, the launch or the run; the
+    /// GPU check caught streamed and resident runs differing in the last bits on an H200.
+    /// </summary>
+    public void InclusiveSums(AcceleratorStream stream, ArrayView<double> input, ArrayView<double> output, int tests, int n, ArrayView<double> temp)
+    {
+        var tiles = Tiles(n);
+        TileSums(stream, tests * tiles, input, n, tiles, temp);
+        TileOffsets(stream, tests, temp, tiles);
+        TileScan(stream, tests * tiles, input, temp, n, tiles, output);
+    }
 
     private static int Index(ulong key) => (int)(uint)key;
 
@@ -540,5 +565,49 @@ internal sealed class GpuRecursionKernels
 
         mean[i] = totalMean;
         m2[i] = totalM2;
+    }
+
+    /// <summary>sums[w * tiles + j] = the ranks of tile j of segment w added left to right.</summary>
+    private static void TileSumsKernel(Index1D index, ArrayView<double> input, int n, int tiles, ArrayView<double> sums)
+    {
+        var w = index.X / tiles;
+        var j = index.X - (w * tiles);
+        var row = (long)w * n;
+        var end = row + Math.Min(n, (j + 1) * ScanTile);
+        var sum = 0.0;
+        for (var p = row + ((long)j * ScanTile); p < end; p++)
+        {
+            sum += input[p];
+        }
+
+        sums[index] = sum;
+    }
+
+    /// <summary>Turns segment w's tile sums, in place, into the sum of the tiles before each (tile 0 starts at 0).</summary>
+    private static void TileOffsetsKernel(Index1D w, ArrayView<double> sums, int tiles)
+    {
+        var row = (long)w.X * tiles;
+        var before = 0.0;
+        for (var j = 0; j < tiles; j++)
+        {
+            var sum = sums[row + j];
+            sums[row + j] = before;
+            before += sum;
+        }
+    }
+
+    /// <summary>The inclusive sums of tile j of segment w, starting from the sum of the tiles before it.</summary>
+    private static void TileScanKernel(Index1D index, ArrayView<double> input, ArrayView<double> offsets, int n, int tiles, ArrayView<double> output)
+    {
+        var w = index.X / tiles;
+        var j = index.X - (w * tiles);
+        var row = (long)w * n;
+        var end = row + Math.Min(n, (j + 1) * ScanTile);
+        var running = offsets[index];
+        for (var p = row + ((long)j * ScanTile); p < end; p++)
+        {
+            running += input[p];
+            output[p] = running;
+        }
     }
 }
