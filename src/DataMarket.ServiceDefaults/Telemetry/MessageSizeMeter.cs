@@ -10,7 +10,8 @@ namespace DataMarket.ServiceDefaults.Telemetry;
 /// </summary>
 public sealed class MessageSizeMeter : IConsumeObserver
 {
-    public const string MeterName = "DataMarket.Messaging";
+    /// <summary>The bus's one meter, shared with <see cref="QueueDepthGauge"/>.</summary>
+    public const string MeterName = QueueDepthGauge.MeterName;
 
     public const string InstrumentName = "datamarket.bus.message.size";
 
