@@ -22,7 +22,7 @@ public sealed class LedgerDatabase : IAsyncDisposable
         var ledger = new LedgerService(backend, timeProvider, groupCommitWriters);
         _ledger = ledger;
         Ledger = ledger;
-        _rebuilder = new ProjectionRebuilder(backend, ledger);
+        _rebuilder = new ProjectionRebuilder(backend);
         _verifier = new LedgerVerifier(backend);
     }
 

@@ -91,24 +91,21 @@ internal sealed class CommitBatcher : IAsyncDisposable
         var backend = _ledger.Backend;
         for (var attempt = 1; ; attempt++)
         {
-            await using var connection = await backend.OpenAsync(CancellationToken.None).ConfigureAwait(false);
-            await using var transaction = await backend.BeginAsync(connection, CancellationToken.None).ConfigureAwait(false);
+            await using var work = await backend.BeginUnitOfWorkAsync(CancellationToken.None).ConfigureAwait(false);
             try
             {
-                // Two round trips per group: read and lock, then write and commit together.
-                return await _ledger.CommitManyAsync(transaction, commands, commit: true, CancellationToken.None).ConfigureAwait(false);
+                // One read of everything the group touches, then one save of everything it writes.
+                var (results, wrote) = await _ledger.CommitManyAsync(work, commands, inbox: null, CancellationToken.None).ConfigureAwait(false);
+                if (wrote)
+                {
+                    await work.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+
+                return results;
             }
             catch (Exception exception) when (attempt < MaxAttempts && backend.IsTransient(exception))
             {
-                // Another process won a race (a new account or stream, a deadlock victim): recompute everything.
-                try
-                {
-                    await transaction.RollbackAsync().ConfigureAwait(false);
-                }
-                catch (Exception rollback) when (rollback is System.Data.Common.DbException or InvalidOperationException)
-                {
-                }
-
+                // Another writer won a race (a new account or stream, a stale revision): recompute everything.
                 await Task.Delay(Random.Shared.Next(1, 1 + Math.Min(50, 1 << Math.Min(attempt, 6)))).ConfigureAwait(false);
             }
         }
