@@ -47,6 +47,8 @@ public sealed class LedgerDatabase : IAsyncDisposable
 
     internal StorageBackend Backend { get; }
 
+    internal Projections.CommitStatistics CommitStatistics => _ledger.Statistics;
+
     internal TimeProvider TimeProvider { get; }
 
     /// <summary>Opens (and creates or migrates) a ledger in <paramref name="schema"/> on PostgreSQL.</summary>

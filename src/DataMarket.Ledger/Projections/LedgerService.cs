@@ -118,6 +118,9 @@ internal sealed class LedgerService : ILedger
 
     internal StorageBackend Backend => _backend;
 
+    /// <summary>Group-commit timings (empty where commands are not grouped).</summary>
+    internal CommitStatistics Statistics => _batcher?.Statistics ?? new CommitStatistics();
+
     private async Task<LedgerResult> RunAsync(
         LedgerCommandOptions? options,
         Func<ILedgerUnitOfWork, EventMetadata, CancellationToken, Task<LedgerResult>> body,
@@ -186,15 +189,17 @@ internal sealed class LedgerService : ILedger
     /// affects another. Commands are applied, and their events appended, in order, so a replay of the log
     /// reaches the same decisions.
     /// </summary>
-    internal async Task<(LedgerResult[] Results, bool Wrote)> CommitManyAsync(ILedgerUnitOfWork work, IReadOnlyList<CommitCommand> commands, InboxReceipt? inbox, CancellationToken cancellationToken)
+    internal async Task<(LedgerResult[] Results, bool Wrote, long LoadTicks)> CommitManyAsync(ILedgerUnitOfWork work, IReadOnlyList<CommitCommand> commands, InboxReceipt? inbox, CancellationToken cancellationToken)
     {
         var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id)).Distinct().ToArray();
         var accountIds = commands.SelectMany(c => c.Transfers.SelectMany(t => new[] { t.Debit.Id, t.Credit.Id })).Distinct(StringComparer.Ordinal).ToArray();
         var statementKeys = commands.SelectMany(c => StatementKeys(c.Transfers.SelectMany(t => new[] { t.Debit, t.Credit }), c.Metadata.Timestamp)).Distinct().ToArray();
+        var loading = System.Diagnostics.Stopwatch.GetTimestamp();
         var rows = await work.LoadAsync(new LedgerKeys(allIds, accountIds, statementKeys, inbox), cancellationToken).ConfigureAwait(false);
+        var loadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - loading;
         if (rows.Inbox is { } seen)
         {
-            return (commands.Select(_ => Duplicate(seen)).ToArray(), false);
+            return (commands.Select(_ => Duplicate(seen)).ToArray(), false, loadTicks);
         }
 
         var existing = rows.Transfers;
@@ -302,7 +307,7 @@ internal sealed class LedgerService : ILedger
 
         if (appends.Count == 0)
         {
-            return (results, false);
+            return (results, false, loadTicks);
         }
 
         foreach (var append in appends)
@@ -327,7 +332,7 @@ internal sealed class LedgerService : ILedger
             work.AddOutbox(entry);
         }
 
-        return (results, true);
+        return (results, true, loadTicks);
     }
 
     private static void WriteStatements(ILedgerUnitOfWork work, Dictionary<StatementKey, StatementTotals> deltas, IReadOnlyDictionary<StatementKey, StatementTotals> loaded)
@@ -432,6 +437,12 @@ internal sealed class LedgerService : ILedger
         });
         return new OutboxEntry(Guid.NewGuid(), type.FullName ?? type.Name, JsonSerializer.Serialize(message, type, IntegrationJson), headers, Time.ToUnixMicroseconds(metadata.Timestamp));
     }
+
+    /// <summary>The rows a command will write: its accounts and its seller statement rows, named as the key gate names them.</summary>
+    internal static IEnumerable<string> RowKeys(CommitCommand command) =>
+        LedgerKeys.GateKeys(
+            command.Transfers.SelectMany(t => new[] { t.Debit.Id, t.Credit.Id }),
+            StatementKeys(command.Transfers.SelectMany(t => new[] { t.Debit, t.Credit }), command.Metadata.Timestamp));
 
     /// <summary>The statement rows that transfers between these accounts, committed at <paramref name="timestamp"/>, may add to.</summary>
     private static IEnumerable<StatementKey> StatementKeys(IEnumerable<AccountRef> accounts, DateTimeOffset timestamp)

@@ -12,6 +12,12 @@ internal sealed record LedgerKeys(
     InboxReceipt? Inbox = null)
 {
     public static LedgerKeys ForTransfers(IReadOnlyCollection<Guid> transfers) => new(transfers, [], []);
+
+    /// <summary>The rows these keys will write, one name each: account ids, and statement keys marked as such.</summary>
+    public static IEnumerable<string> GateKeys(IEnumerable<string> accounts, IEnumerable<StatementKey> statements) =>
+        accounts.Concat(statements.Select(k => $"statement:{k.Seller}:{k.Currency}:{k.Period}")).Distinct(StringComparer.Ordinal);
+
+    public IEnumerable<string> GateKeys() => GateKeys(Accounts, Statements);
 }
 
 /// <summary>What the first delivery of a message decided (null rejection: it succeeded).</summary>

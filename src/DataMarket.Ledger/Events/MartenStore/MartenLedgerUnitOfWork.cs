@@ -21,7 +21,7 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
 
     public async Task<LedgerRows> LoadAsync(LedgerKeys keys, CancellationToken cancellationToken)
     {
-        var gated = keys.Accounts.Concat(keys.Statements.Select(k => "statement:" + SellerStatementDocument.IdOf(k))).ToList();
+        var gated = keys.GateKeys().ToList();
         if (gated.Count > 0)
         {
             if (_lease is not null)
