@@ -13,6 +13,8 @@ internal sealed record CommitCommand(IReadOnlyList<TransferRequest> Transfers, L
 /// Several groups are in flight at once, and a group never takes a command whose accounts or statement
 /// rows a group in flight will write: that command waits for the next group (in arrival order per row),
 /// so groups in flight never queue on each other's rows (Marten's revisions would refuse one of them).
+/// A save costs mostly the same whatever it carries, so while a group is in flight a second one starts only
+/// with a few commands, or once the first has ended.
 /// </summary>
 internal sealed class CommitBatcher : IAsyncDisposable
 {
@@ -27,6 +29,10 @@ internal sealed class CommitBatcher : IAsyncDisposable
     private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _completed;
+    private int _groupsInFlight;
+
+    /// <summary>While a group is in flight, another starts only with at least this many commands (or when that group ends).</summary>
+    private const int MinGroupWhileAnotherIsInFlight = 4;
     private readonly Task[] _writers;
 
     public CommitBatcher(LedgerService ledger, int writers)
@@ -73,12 +79,11 @@ internal sealed class CommitBatcher : IAsyncDisposable
     {
         lock (_sync)
         {
-            var group = new List<Queued>();
+            var taken = new List<LinkedListNode<Queued>>();
             var keys = new HashSet<string>(StringComparer.Ordinal);
             var blocked = new HashSet<string>(StringComparer.Ordinal);
-            for (var node = _pending.First; node is not null && group.Count < MaxCommandsPerTransaction;)
+            for (var node = _pending.First; node is not null && taken.Count < MaxCommandsPerTransaction; node = node.Next)
             {
-                var next = node.Next;
                 var queued = node.Value;
                 if (queued.Keys.Any(k => _inFlight.Contains(k) || blocked.Contains(k)))
                 {
@@ -86,16 +91,33 @@ internal sealed class CommitBatcher : IAsyncDisposable
                 }
                 else
                 {
-                    _pending.Remove(node);
-                    group.Add(queued);
+                    taken.Add(node);
                     keys.UnionWith(queued.Keys);
                 }
-
-                node = next;
             }
 
-            _inFlight.UnionWith(keys);
-            return (group, keys, _changed.Task, _completed && _pending.Count == 0);
+            var done = _completed && _pending.Count == 0;
+            if (_groupsInFlight > 0 && taken.Count < MinGroupWhileAnotherIsInFlight && !_completed)
+            {
+                // A save's cost is mostly fixed: a handful of commands wait for the group in flight to finish
+                // (or for more company) rather than pay for a save of their own.
+                return ([], keys, _changed.Task, false);
+            }
+
+            var group = new List<Queued>(taken.Count);
+            foreach (var node in taken)
+            {
+                _pending.Remove(node);
+                group.Add(node.Value);
+            }
+
+            if (group.Count > 0)
+            {
+                _groupsInFlight++;
+                _inFlight.UnionWith(keys);
+            }
+
+            return (group, keys, _changed.Task, done);
         }
     }
 
@@ -104,6 +126,7 @@ internal sealed class CommitBatcher : IAsyncDisposable
         lock (_sync)
         {
             _inFlight.ExceptWith(keys);
+            _groupsInFlight--;
             Pulse();
         }
     }
