@@ -22,7 +22,7 @@ public sealed class LedgerDatabase : IAsyncDisposable
         var ledger = new LedgerService(backend, timeProvider, groupCommitWriters);
         _ledger = ledger;
         Ledger = ledger;
-        _rebuilder = new ProjectionRebuilder(backend, ledger);
+        _rebuilder = new ProjectionRebuilder(backend);
         _verifier = new LedgerVerifier(backend);
     }
 
@@ -46,6 +46,8 @@ public sealed class LedgerDatabase : IAsyncDisposable
     public ILedger Ledger { get; }
 
     internal StorageBackend Backend { get; }
+
+    internal Projections.CommitStatistics CommitStatistics => _ledger.Statistics;
 
     internal TimeProvider TimeProvider { get; }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using DataMarket.Ledger.Events;
 using DataMarket.Ledger.Model;
+using DataMarket.Ledger.Projections;
 
 namespace DataMarket.Ledger.Benchmarks;
 
@@ -30,7 +31,15 @@ public sealed record LedgerBenchmarkOptions
     public Action<LedgerBenchmarkResult>? Progress { get; init; }
 }
 
-public sealed record LedgerBenchmarkResult(string Scenario, int Writers, long Operations, long Events, TimeSpan Elapsed)
+/// <summary>Where a scenario's group commits spent their time: per group, transfers, database calls and milliseconds reading, deciding and saving.</summary>
+public sealed record LedgerCommitProfile(double TransfersPerGroup, double DatabaseCallsPerGroup, double LoadMilliseconds, double DecideMilliseconds, double SaveMilliseconds, long Retries)
+{
+    public override string ToString() => string.Create(
+        CultureInfo.InvariantCulture,
+        $"per group: {TransfersPerGroup:F1} transfers, {DatabaseCallsPerGroup:F1} database calls, read {LoadMilliseconds:F1} ms, decide {DecideMilliseconds:F1} ms, save+commit {SaveMilliseconds:F1} ms; {Retries} retries");
+}
+
+public sealed record LedgerBenchmarkResult(string Scenario, int Writers, long Operations, long Events, TimeSpan Elapsed, LedgerCommitProfile? Profile = null)
 {
     public double OperationsPerSecond => Operations / Elapsed.TotalSeconds;
     public double EventsPerSecond => Events / Elapsed.TotalSeconds;
@@ -53,6 +62,10 @@ public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<Ledger
         foreach (var r in Results)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  {r.Scenario,-36} writers {r.Writers,3}: {r.OperationsPerSecond,10:F0} ops/s  {r.EventsPerSecond,10:F0} events/s  ({r.Operations} in {r.Elapsed.TotalSeconds:F1} s)");
+            if (r.Profile is { } profile)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {"",36}   {profile}");
+            }
         }
 
         var single = Results.FirstOrDefault(r => r.Scenario == TransfersScenario && r.Writers == 1);
@@ -162,6 +175,9 @@ public static class LedgerBenchmark
 
         foreach (var (scenario, writers, inFlight) in scenarios)
         {
+            var before = database.CommitStatistics.Read();
+            var calls = 0L;
+            using var listener = CountDatabaseCalls(() => Interlocked.Increment(ref calls));
             var result = await MeasureAsync(scenario, writers * inFlight, options, async ct =>
             {
                 var transfer = new TransferRequest
@@ -180,12 +196,34 @@ public static class LedgerBenchmark
 
                 return 1;
             }, cancellationToken).ConfigureAwait(false);
-            var measured = result with { Writers = writers };
+            var spent = database.CommitStatistics.Read() - before;
+            var groups = Math.Max(1, spent.Groups);
+            var profile = new LedgerCommitProfile(
+                (double)spent.Commands / groups,
+                (double)Interlocked.Read(ref calls) / groups,
+                CommitTotals.Milliseconds(spent.LoadTicks) / groups,
+                CommitTotals.Milliseconds(spent.DecideTicks) / groups,
+                CommitTotals.Milliseconds(spent.SaveTicks) / groups,
+                spent.Retries);
+            var measured = result with { Writers = writers, Profile = profile };
             results.Add(measured);
             options.Progress?.Invoke(measured);
         }
 
         return new LedgerBenchmarkReport(database.Provider, results);
+    }
+
+    /// <summary>Counts the commands and batches Npgsql sends (its activity source reports each one), warm-up included, like the group counts.</summary>
+    private static ActivityListener CountDatabaseCalls(Action counted)
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.PropagationData,
+            ActivityStopped = _ => counted(),
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
     }
 
     private static async Task<LedgerBenchmarkResult> MeasureAsync(

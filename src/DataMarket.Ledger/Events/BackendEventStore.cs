@@ -4,7 +4,7 @@ namespace DataMarket.Ledger.Events;
 
 /// <summary>
 /// What both implementations of the port share: an append runs in a transaction of its own through the
-/// backend (Marten on PostgreSQL, SQL on SQLite), and the backend owns the high-water mark. Reads differ.
+/// backend (a Marten session on PostgreSQL, SQL on SQLite), and the backend owns the high-water mark. Reads differ.
 /// </summary>
 internal abstract class BackendEventStore(StorageBackend backend) : IEventStore
 {
@@ -23,11 +23,7 @@ internal abstract class BackendEventStore(StorageBackend backend) : IEventStore
             throw new ArgumentException("At least one event is required.", nameof(events));
         }
 
-        await using var connection = await backend.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var transaction = await backend.BeginAsync(connection, cancellationToken).ConfigureAwait(false);
-        var result = await backend.AppendAsync(transaction, streamId, streamType, expected, events, cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return result;
+        return await backend.AppendAsync(streamId, streamType, expected, events, cancellationToken).ConfigureAwait(false);
     }
 
     public Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken = default) =>

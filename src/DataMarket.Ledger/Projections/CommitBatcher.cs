@@ -1,4 +1,4 @@
-using System.Threading.Channels;
+using System.Diagnostics;
 using DataMarket.Ledger.Events;
 using DataMarket.Ledger.Model;
 
@@ -10,15 +10,29 @@ internal sealed record CommitCommand(IReadOnlyList<TransferRequest> Transfers, L
 /// Group commit, as TigerBeetle batches transfers: commands that arrive while a transaction is in flight
 /// are committed together in the next one, so concurrent writers share round trips and one WAL flush.
 /// Every caller still gets its own result only after its transaction is durable.
+/// Several groups are in flight at once, and a group never takes a command whose accounts or statement
+/// rows a group in flight will write: that command waits for the next group (in arrival order per row),
+/// so groups in flight never queue on each other's rows (Marten's revisions would refuse one of them).
+/// A save costs mostly the same whatever it carries, so while a group is in flight a second one starts only
+/// with a few commands, or once the first has ended.
 /// </summary>
 internal sealed class CommitBatcher : IAsyncDisposable
 {
     private const int MaxCommandsPerTransaction = 256;
     private const int MaxAttempts = 25;
 
+    private sealed record Queued(CommitCommand Command, string[] Keys, TaskCompletionSource<LedgerResult> Completion);
+
     private readonly LedgerService _ledger;
-    private readonly Channel<(CommitCommand Command, TaskCompletionSource<LedgerResult> Completion)> _queue =
-        Channel.CreateUnbounded<(CommitCommand, TaskCompletionSource<LedgerResult>)>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly Lock _sync = new();
+    private readonly LinkedList<Queued> _pending = new();
+    private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _completed;
+    private int _groupsInFlight;
+
+    /// <summary>While a group is in flight, another starts only with at least this many commands (or when that group ends).</summary>
+    private const int MinGroupWhileAnotherIsInFlight = 4;
     private readonly Task[] _writers;
 
     public CommitBatcher(LedgerService ledger, int writers)
@@ -27,62 +41,152 @@ internal sealed class CommitBatcher : IAsyncDisposable
         _writers = Enumerable.Range(0, writers).Select(_ => Task.Run(WriteLoopAsync)).ToArray();
     }
 
+    public CommitStatistics Statistics { get; } = new();
+
     public Task<LedgerResult> CommitAsync(IReadOnlyList<TransferRequest> transfers, LedgerCommandOptions? options, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var completion = new TaskCompletionSource<LedgerResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_queue.Writer.TryWrite((new CommitCommand(transfers, options, _ledger.NewMetadata(options)), completion)))
+        var command = new CommitCommand(transfers, options, _ledger.NewMetadata(options));
+        var keys = LedgerService.RowKeys(command).ToArray();
+        lock (_sync)
         {
-            throw new ObjectDisposedException(nameof(LedgerDatabase));
+            if (_completed)
+            {
+                throw new ObjectDisposedException(nameof(LedgerDatabase));
+            }
+
+            _pending.AddLast(new Queued(command, keys, completion));
+            Pulse();
         }
 
         return completion.Task;
     }
 
-    private async Task WriteLoopAsync()
+    /// <summary>Wakes every idle writer (under the lock): a command arrived or a group's rows were released.</summary>
+    private void Pulse()
     {
-        var batch = new List<(CommitCommand Command, TaskCompletionSource<LedgerResult> Completion)>(MaxCommandsPerTransaction);
-        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        var changed = _changed;
+        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        changed.TrySetResult();
+    }
+
+    /// <summary>
+    /// The next group: pending commands in arrival order, skipping any whose rows are in flight, and any
+    /// whose rows an earlier skipped command also needs (so each row's commands keep their order).
+    /// </summary>
+    private (List<Queued> Group, HashSet<string> Keys, Task Changed, bool Done) TakeGroup()
+    {
+        lock (_sync)
         {
-            batch.Clear();
-            while (batch.Count < MaxCommandsPerTransaction && _queue.Reader.TryRead(out var item))
+            var taken = new List<LinkedListNode<Queued>>();
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            var blocked = new HashSet<string>(StringComparer.Ordinal);
+            for (var node = _pending.First; node is not null && taken.Count < MaxCommandsPerTransaction; node = node.Next)
             {
-                batch.Add(item);
+                var queued = node.Value;
+                if (queued.Keys.Any(k => _inFlight.Contains(k) || blocked.Contains(k)))
+                {
+                    blocked.UnionWith(queued.Keys);
+                }
+                else
+                {
+                    taken.Add(node);
+                    keys.UnionWith(queued.Keys);
+                }
             }
 
-            if (batch.Count == 0)
+            var done = _completed && _pending.Count == 0;
+            if (_groupsInFlight > 0 && taken.Count < MinGroupWhileAnotherIsInFlight && !_completed)
             {
+                // A save's cost is mostly fixed: a handful of commands wait for the group in flight to finish
+                // (or for more company) rather than pay for a save of their own.
+                return ([], keys, _changed.Task, false);
+            }
+
+            var group = new List<Queued>(taken.Count);
+            foreach (var node in taken)
+            {
+                _pending.Remove(node);
+                group.Add(node.Value);
+            }
+
+            if (group.Count > 0)
+            {
+                _groupsInFlight++;
+                _inFlight.UnionWith(keys);
+            }
+
+            return (group, keys, _changed.Task, done);
+        }
+    }
+
+    private void Release(HashSet<string> keys)
+    {
+        lock (_sync)
+        {
+            _inFlight.ExceptWith(keys);
+            _groupsInFlight--;
+            Pulse();
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        while (true)
+        {
+            var (group, keys, changed, done) = TakeGroup();
+            if (group.Count == 0)
+            {
+                if (done)
+                {
+                    return;
+                }
+
+                await changed.ConfigureAwait(false);
                 continue;
             }
 
             try
             {
-                var results = await CommitWithRetriesAsync(batch.Select(b => b.Command).ToList()).ConfigureAwait(false);
-                for (var i = 0; i < batch.Count; i++)
+                await CommitGroupAsync(group).ConfigureAwait(false);
+            }
+            finally
+            {
+                Release(keys);
+            }
+        }
+    }
+
+    private async Task CommitGroupAsync(List<Queued> batch)
+    {
+        try
+        {
+            var results = await CommitWithRetriesAsync(batch.Select(b => b.Command).ToList()).ConfigureAwait(false);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].Completion.TrySetResult(results[i]);
+            }
+        }
+        catch (Exception) when (batch.Count > 1)
+        {
+            // One command broke the shared transaction in a way no retry fixes: commit each on its own,
+            // so the others are not failed for a neighbour's fault.
+            foreach (var (command, _, completion) in batch)
+            {
+                try
                 {
-                    batch[i].Completion.TrySetResult(results[i]);
+                    completion.TrySetResult((await CommitWithRetriesAsync([command]).ConfigureAwait(false))[0]);
+                }
+                catch (Exception alone)
+                {
+                    completion.TrySetException(alone);
                 }
             }
-            catch (Exception) when (batch.Count > 1)
-            {
-                // One command broke the shared transaction in a way no retry fixes: commit each on its own,
-                // so the others are not failed for a neighbour's fault.
-                foreach (var (command, completion) in batch)
-                {
-                    try
-                    {
-                        completion.TrySetResult((await CommitWithRetriesAsync([command]).ConfigureAwait(false))[0]);
-                    }
-                    catch (Exception alone)
-                    {
-                        completion.TrySetException(alone);
-                    }
-                }
-            }
-            catch (Exception exception)
-            {
-                batch[0].Completion.TrySetException(exception);
-            }
+        }
+        catch (Exception exception)
+        {
+            batch[0].Completion.TrySetException(exception);
         }
     }
 
@@ -91,24 +195,25 @@ internal sealed class CommitBatcher : IAsyncDisposable
         var backend = _ledger.Backend;
         for (var attempt = 1; ; attempt++)
         {
-            await using var connection = await backend.OpenAsync(CancellationToken.None).ConfigureAwait(false);
-            await using var transaction = await backend.BeginAsync(connection, CancellationToken.None).ConfigureAwait(false);
+            await using var work = await backend.BeginUnitOfWorkAsync(CancellationToken.None).ConfigureAwait(false);
             try
             {
-                // Two round trips per group: read and lock, then write and commit together.
-                return await _ledger.CommitManyAsync(transaction, commands, commit: true, CancellationToken.None).ConfigureAwait(false);
+                // One read of everything the group touches, then one save of everything it writes.
+                var started = Stopwatch.GetTimestamp();
+                var (results, wrote, loadTicks) = await _ledger.CommitManyAsync(work, commands, inbox: null, CancellationToken.None).ConfigureAwait(false);
+                var decided = Stopwatch.GetTimestamp();
+                if (wrote)
+                {
+                    await work.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+
+                Statistics.Record(commands.Count, loadTicks, decided - started - loadTicks, Stopwatch.GetTimestamp() - decided);
+                return results;
             }
             catch (Exception exception) when (attempt < MaxAttempts && backend.IsTransient(exception))
             {
-                // Another process won a race (a new account or stream, a deadlock victim): recompute everything.
-                try
-                {
-                    await transaction.RollbackAsync().ConfigureAwait(false);
-                }
-                catch (Exception rollback) when (rollback is System.Data.Common.DbException or InvalidOperationException)
-                {
-                }
-
+                // Another writer won a race (a new account or stream, a stale revision): recompute everything.
+                Statistics.RecordRetry();
                 await Task.Delay(Random.Shared.Next(1, 1 + Math.Min(50, 1 << Math.Min(attempt, 6)))).ConfigureAwait(false);
             }
         }
@@ -116,7 +221,12 @@ internal sealed class CommitBatcher : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
+        lock (_sync)
+        {
+            _completed = true;
+            Pulse();
+        }
+
         await Task.WhenAll(_writers).ConfigureAwait(false);
     }
 }

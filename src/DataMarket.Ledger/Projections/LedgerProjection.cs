@@ -14,7 +14,7 @@ internal sealed class AccountRow
     public long CreditsPending { get; set; }
     public long CreditsPosted { get; set; }
 
-    /// <summary>Read (and locked) from the database, rather than opened by the command being applied.</summary>
+    /// <summary>Read from the database (so written back as an update), rather than opened by the command being applied.</summary>
     public bool Loaded { get; init; }
 
     public AccountRow Clone() => (AccountRow)MemberwiseClone();
@@ -71,7 +71,7 @@ internal sealed class LedgerProjection
     public Dictionary<StatementKey, StatementTotals> Statements { get; } = [];
 
     /// <summary>
-    /// Statement totals already stored (and locked) when <see cref="Statements"/> holds deltas: a delta
+    /// Statement totals already stored (and read in the same unit of work) when <see cref="Statements"/> holds deltas: a delta
     /// whose sum with its stored total would pass 64 bits is refused here, before anything is written,
     /// instead of failing in the database (PostgreSQL: 22003) or silently turning into a float (SQLite).
     /// </summary>

@@ -1,41 +1,33 @@
 using System.Data.Common;
 using DataMarket.Ledger.Events;
+using DataMarket.Ledger.Model;
+using DataMarket.Ledger.Outbox;
+using DataMarket.Ledger.Projections;
 
 namespace DataMarket.Ledger.Storage;
 
 internal sealed record SqlStatement(string Sql, params (string Name, object? Value)[] Parameters);
 
 /// <summary>
-/// What differs between PostgreSQL and SQLite: connections, transactions, the append itself, the
-/// high-water mark and a little SQL. Everything else (ledger rules, projections, outbox) is shared.
+/// What differs between PostgreSQL (Marten) and SQLite: connections, the append itself, the high-water mark,
+/// and where the projections, inbox and outbox live (Marten documents; SQLite tables). The ledger's rules,
+/// the fold, verification and the relay's loop are shared above it.
 /// </summary>
 internal abstract class StorageBackend : IAsyncDisposable
 {
     public abstract string ProviderName { get; }
 
-    /// <summary>A table's qualified name in this store's own schema (PostgreSQL) or prefix (SQLite).</summary>
-    public abstract string Table(string name);
-
-    /// <summary>Row lock suffix for SELECT; empty where writers are already serialized.</summary>
-    public abstract string ForUpdate { get; }
-
-    /// <summary>Suffix that lets several relays claim different outbox rows.</summary>
-    public abstract string SkipLocked { get; }
-
-    /// <summary>Whether array parameters (and unnest) can turn many row writes into one statement.</summary>
-    public virtual bool SupportsArrayParameters => false;
-
-    /// <summary>Wraps a text parameter so it is stored as JSON.</summary>
-    public abstract string Json(string parameter);
-
     public abstract Task<DbConnection> OpenAsync(CancellationToken cancellationToken);
 
     public abstract Task<DbTransaction> BeginAsync(DbConnection connection, CancellationToken cancellationToken);
 
+    /// <summary>A read-only transaction that sees one consistent snapshot (for verification).</summary>
+    public abstract Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken);
+
     public abstract Task InitializeAsync(CancellationToken cancellationToken);
 
+    /// <summary>One append in a transaction of its own (the event store port's append).</summary>
     public abstract Task<AppendResult> AppendAsync(
-        DbTransaction transaction,
         string streamId,
         string streamType,
         ExpectedVersion expected,
@@ -44,45 +36,45 @@ internal abstract class StorageBackend : IAsyncDisposable
 
     public abstract Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken);
 
-    /// <summary>Errors after which a whole command may be retried: lost races, deadlocks, serialization failures.</summary>
+    /// <summary>Errors after which a whole command may be retried: lost races, stale revisions, deadlocks, a busy database.</summary>
     public abstract bool IsTransient(Exception exception);
 
-    /// <summary>Runs statements in order inside the transaction (PostgreSQL sends them in one round trip).</summary>
+    /// <summary>A ledger command's reads and writes, committed together or not at all.</summary>
+    public abstract Task<ILedgerUnitOfWork> BeginUnitOfWorkAsync(CancellationToken cancellationToken);
+
+    public abstract Task<TransferRecord?> FindTransferAsync(Guid transferId, CancellationToken cancellationToken);
+
+    /// <summary>Accounts whose id starts with <paramref name="prefix"/>, ordered by id.</summary>
+    public abstract Task<IReadOnlyList<AccountBalance>> ReadBalancesAsync(string prefix, CancellationToken cancellationToken);
+
+    public abstract Task<IReadOnlyList<SellerStatementLine>> ReadStatementAsync(string seller, string period, CancellationToken cancellationToken);
+
+    /// <summary>Every account, transfer and statement as stored, read inside the snapshot <paramref name="transaction"/>.</summary>
+    public abstract Task<LedgerProjection> ReadProjectionsAsync(DbTransaction transaction, CancellationToken cancellationToken);
+
+    public abstract Task<long> CountUndispatchedAsync(DbTransaction transaction, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Replaces the stored projections with <paramref name="replay"/>'s fold of the whole log, reading the
+    /// log and writing in one transaction that keeps writers out meanwhile; returns the events replayed.
+    /// </summary>
+    public abstract Task<long> ReplaceProjectionsAsync(Func<IReadOnlyList<RecordedEvent>, LedgerProjection> replay, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// One relay pass: the oldest undispatched messages in order, each handed to <paramref name="publish"/>;
+    /// published ones are marked (or removed), the first failure counts an attempt and ends the pass.
+    /// </summary>
+    public abstract Task<int> DispatchOutboxAsync(int batchSize, Func<OutboxMessage, Task<bool>> publish, DateTimeOffset now, CancellationToken cancellationToken);
+
+    public abstract Task<IReadOnlyList<OutboxMessage>> ReadUndispatchedAsync(CancellationToken cancellationToken);
+
+    /// <summary>Runs statements in order inside the transaction.</summary>
     public virtual async Task ExecuteAsync(DbTransaction transaction, IReadOnlyList<SqlStatement> statements, CancellationToken cancellationToken)
     {
         foreach (var statement in statements)
         {
             await using var command = CreateCommand(transaction, statement.Sql, statement.Parameters);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Runs queries in order, handing each result set to <paramref name="read"/> with its index.</summary>
-    public virtual async Task QueryAsync(DbTransaction transaction, IReadOnlyList<SqlStatement> queries, Func<int, DbDataReader, CancellationToken, Task> read, CancellationToken cancellationToken)
-    {
-        for (var i = 0; i < queries.Count; i++)
-        {
-            await using var command = CreateCommand(transaction, queries[i].Sql, queries[i].Parameters);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await read(i, reader, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// Appends to streams, then runs the statements, all in the caller's transaction; with
-    /// <paramref name="commit"/> the transaction is also committed (and durable) when this returns.
-    /// </summary>
-    public virtual async Task WriteAsync(DbTransaction transaction, IReadOnlyList<StreamAppend> appends, IReadOnlyList<SqlStatement> statements, bool commit, CancellationToken cancellationToken)
-    {
-        foreach (var append in appends)
-        {
-            await AppendAsync(transaction, append.StreamId, append.StreamType, append.Expected, append.Events, cancellationToken).ConfigureAwait(false);
-        }
-
-        await ExecuteAsync(transaction, statements, cancellationToken).ConfigureAwait(false);
-        if (commit)
-        {
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -101,9 +93,6 @@ internal abstract class StorageBackend : IAsyncDisposable
 
     /// <summary>The whole log in global order, read inside <paramref name="transaction"/> (one snapshot for verification and rebuilds).</summary>
     public abstract Task<IReadOnlyList<RecordedEvent>> ReadLogAsync(DbTransaction transaction, CancellationToken cancellationToken);
-
-    /// <summary>A read-only transaction that sees one consistent snapshot (for verification).</summary>
-    public abstract Task<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken);
 
     public static DbCommand CreateCommand(DbTransaction transaction, string sql, params (string Name, object? Value)[] parameters)
     {

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using DataMarket.Ledger.Events;
 using DataMarket.Ledger.Model;
 using DataMarket.Ledger.Projections;
 using DataMarket.Ledger.Storage;
@@ -16,7 +17,7 @@ internal sealed class LedgerVerifier(StorageBackend backend)
 
         var checks = new List<LedgerCheck>();
         var (replayed, replayErrors, events) = await ReplayAsync(backend, transaction, cancellationToken).ConfigureAwait(false);
-        var inline = await LoadInlineAsync(transaction, cancellationToken).ConfigureAwait(false);
+        var inline = await backend.ReadProjectionsAsync(transaction, cancellationToken).ConfigureAwait(false);
 
         var currencies = inline.Accounts.Values
             .GroupBy(a => a.Currency, StringComparer.Ordinal)
@@ -60,7 +61,7 @@ internal sealed class LedgerVerifier(StorageBackend backend)
         checks.Add(new LedgerCheck("rebuild equals inline projections", differences.Count == 0, differences.Count == 0 ? "accounts, transfers and statements identical" : string.Join("; ", differences.Take(10))));
 
         var streams = await ScalarAsync(transaction, $"SELECT count(*) FROM {backend.StreamsTable} WHERE {backend.LogStream("id")}", cancellationToken).ConfigureAwait(false);
-        var undispatched = await ScalarAsync(transaction, $"SELECT count(*) FROM {backend.Table("outbox")} WHERE dispatched_at IS NULL", cancellationToken).ConfigureAwait(false);
+        var undispatched = await backend.CountUndispatchedAsync(transaction, cancellationToken).ConfigureAwait(false);
         await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
 
         return new LedgerVerificationReport(
@@ -75,12 +76,15 @@ internal sealed class LedgerVerifier(StorageBackend backend)
     }
 
     /// <summary>Folds every ledger event in global order (other event types in the store are ignored).</summary>
-    internal static async Task<(LedgerProjection Projection, List<string> Errors, long Events)> ReplayAsync(StorageBackend backend, DbTransaction transaction, CancellationToken cancellationToken)
+    internal static async Task<(LedgerProjection Projection, List<string> Errors, long Events)> ReplayAsync(StorageBackend backend, DbTransaction transaction, CancellationToken cancellationToken) =>
+        Replay(await backend.ReadLogAsync(transaction, cancellationToken).ConfigureAwait(false));
+
+    internal static (LedgerProjection Projection, List<string> Errors, long Events) Replay(IReadOnlyList<RecordedEvent> log)
     {
         var projection = new LedgerProjection();
         var errors = new List<string>();
         long count = 0;
-        foreach (var recorded in await backend.ReadLogAsync(transaction, cancellationToken).ConfigureAwait(false))
+        foreach (var recorded in log)
         {
             count++;
             var ledgerEvent = LedgerEvent.FromJson(recorded.Type, recorded.Data);
@@ -103,42 +107,6 @@ internal sealed class LedgerVerifier(StorageBackend backend)
         }
 
         return (projection, errors, count);
-    }
-
-    private async Task<LedgerProjection> LoadInlineAsync(DbTransaction transaction, CancellationToken cancellationToken)
-    {
-        var inline = new LedgerProjection();
-        await using (var command = StorageBackend.CreateCommand(transaction, $"SELECT id, kind, owner, currency, flags, debits_pending, debits_posted, credits_pending, credits_posted FROM {backend.Table("accounts")}"))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var account = LedgerService.ReadAccount(reader);
-                inline.Accounts[account.Id] = account;
-            }
-        }
-
-        await using (var command = StorageBackend.CreateCommand(transaction, $"SELECT id, debit_account_id, credit_account_id, amount, currency, code, pending, state, batch_id, reference, created_at, resolved_at FROM {backend.Table("transfers")}"))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var transfer = LedgerService.ReadTransfer(reader);
-                inline.Transfers[transfer.Id] = transfer;
-            }
-        }
-
-        await using (var command = StorageBackend.CreateCommand(transaction, $"SELECT seller, currency, period, earned, held, paid FROM {backend.Table("seller_statements")}"))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                inline.Statements[new StatementKey(reader.GetString(0), reader.GetString(1), reader.GetString(2))] =
-                    new StatementTotals(reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5));
-            }
-        }
-
-        return inline;
     }
 
     private static List<string> Compare(LedgerProjection inline, LedgerProjection replayed)

@@ -11,6 +11,24 @@ namespace DataMarket.Ledger.Tests.EventStore;
 /// </summary>
 public sealed class high_water_mark_on_postgres(PostgresFixture fixture) : IClassFixture<PostgresFixture>
 {
+    /// <summary>An append in a transaction the test commits or rolls back later (a slow writer), with its versions and sequence numbers.</summary>
+    private static async Task<AppendResult> AppendInAsync(PostgresBackend backend, System.Data.Common.DbTransaction transaction, string streamId, string streamType, ExpectedVersion expected, IReadOnlyList<NewEvent> events, CancellationToken cancellationToken)
+    {
+        var npgsql = (Npgsql.NpgsqlTransaction)transaction;
+        Guid[] ids;
+        await using (var session = backend.Marten.Store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(npgsql)))
+        {
+            ids = backend.Marten.QueueAppend(session, new Storage.StreamAppend(streamId, streamType, expected, events)).Events.Select(e => e.Id).ToArray();
+            await session.SaveChangesAsync(cancellationToken);
+        }
+
+        await using var command = new Npgsql.NpgsqlCommand($"SELECT max(version), min(seq_id), max(seq_id) FROM {backend.EventsTable} WHERE id = ANY(@ids)", npgsql.Connection, npgsql);
+        command.Parameters.AddWithValue("ids", ids);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new AppendResult(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+    }
+
     private static NewEvent Event(string type) => new(Guid.NewGuid(), type, "{}", new EventMetadata { Timestamp = DateTimeOffset.UtcNow });
 
     [Fact]
@@ -24,7 +42,7 @@ public sealed class high_water_mark_on_postgres(PostgresFixture fixture) : IClas
 
         await using var slowConnection = await backend.OpenAsync(CancellationToken.None);
         await using var slowTransaction = await backend.BeginAsync(slowConnection, CancellationToken.None);
-        var slow = await backend.AppendAsync(slowTransaction, "slow-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Slow")], CancellationToken.None);
+        var slow = await AppendInAsync(backend, slowTransaction, "slow-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Slow")], CancellationToken.None);
         var fast = await store.AppendAsync("fast-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Fast")]);
         Assert.True(fast.FirstSequence > slow.LastSequence);
 
@@ -64,8 +82,8 @@ public sealed class high_water_mark_on_postgres(PostgresFixture fixture) : IClas
 
         await using var slowConnection = await backend.OpenAsync(CancellationToken.None);
         await using var slowTransaction = await backend.BeginAsync(slowConnection, CancellationToken.None);
-        var slow = await backend.AppendAsync(slowTransaction, "newest-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Slow")], CancellationToken.None);
-        var older = await backend.AppendAsync(olderTransaction, "older-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Older")], CancellationToken.None);
+        var slow = await AppendInAsync(backend, slowTransaction, "newest-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Slow")], CancellationToken.None);
+        var older = await AppendInAsync(backend, olderTransaction, "older-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Older")], CancellationToken.None);
         await olderTransaction.CommitAsync();
         Assert.True(older.FirstSequence > slow.LastSequence);
 
@@ -81,12 +99,12 @@ public sealed class high_water_mark_on_postgres(PostgresFixture fixture) : IClas
     public async Task a_rolled_back_append_leaves_a_gap_that_readers_pass()
     {
         var store = fixture.Database.Events;
-        var backend = fixture.Database.Backend;
+        var backend = (PostgresBackend)fixture.Database.Backend;
         var start = await store.GetHighWaterMarkAsync();
         await using (var connection = await backend.OpenAsync(CancellationToken.None))
         await using (var transaction = await backend.BeginAsync(connection, CancellationToken.None))
         {
-            await backend.AppendAsync(transaction, "doomed-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Doomed")], CancellationToken.None);
+            await AppendInAsync(backend, transaction, "doomed-" + Guid.NewGuid(), "test", ExpectedVersion.NoStream, [Event("Doomed")], CancellationToken.None);
             await transaction.RollbackAsync();
         }
 

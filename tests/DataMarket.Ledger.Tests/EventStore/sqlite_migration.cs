@@ -31,7 +31,7 @@ public sealed class sqlite_migration(SqliteFixture fixture) : IClassFixture<Sqli
     {
         await using var connection = await database.Backend.OpenAsync(CancellationToken.None);
         await using var transaction = await database.Backend.BeginAsync(connection, CancellationToken.None);
-        await database.Backend.ExecuteAsync(transaction, statements.Select(s => new SqlStatement(s.Replace("{inbox}", database.Backend.Table("inbox"), StringComparison.Ordinal))).ToList(), CancellationToken.None);
+        await database.Backend.ExecuteAsync(transaction, statements.Select(s => new SqlStatement(s.Replace("{inbox}", ((Events.Sqlite.SqliteBackend)database.Backend).Table("inbox"), StringComparison.Ordinal))).ToList(), CancellationToken.None);
         await transaction.CommitAsync();
     }
 
@@ -41,7 +41,7 @@ public sealed class sqlite_migration(SqliteFixture fixture) : IClassFixture<Sqli
         await using var command = StorageBackend.CreateCommand(
             connection,
             "SELECT count(*) FROM pragma_table_info(@table) WHERE name IN ('rejection', 'detail')",
-            ("table", database.Backend.Table("inbox")));
+            ("table", ((Events.Sqlite.SqliteBackend)database.Backend).Table("inbox")));
         return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 }

@@ -17,12 +17,22 @@ public abstract class verifier_catches_a_tampered_projection<TFixture>(TFixture 
         await database.Ledger.CommitAsync(new TransferRequest { Id = Guid.NewGuid(), Debit = AccountRef.PaymentClearing("USD"), Credit = buyer, Amount = 1_000, Code = TransferCode.Charge });
         Assert.True((await database.VerifyAsync()).Passed);
 
-        await using (var connection = await database.Backend.OpenAsync(CancellationToken.None))
-        await using (var transaction = await database.Backend.BeginAsync(connection, CancellationToken.None))
+        if (database.Backend is Events.Postgres.PostgresBackend postgres)
         {
+            // The balance is a Marten document: change it behind the ledger's back, as a stray writer would.
+            await using var session = postgres.Marten.Store.LightweightSession();
+            var account = (await session.LoadAsync<Events.MartenStore.AccountDocument>(buyer.Id))!;
+            account.CreditsPosted++;
+            session.UpdateRevision(account, account.Revision + 1);
+            await session.SaveChangesAsync();
+        }
+        else
+        {
+            await using var connection = await database.Backend.OpenAsync(CancellationToken.None);
+            await using var transaction = await database.Backend.BeginAsync(connection, CancellationToken.None);
             await database.Backend.ExecuteAsync(
                 transaction,
-                [new SqlStatement($"UPDATE {database.Backend.Table("accounts")} SET credits_posted = credits_posted + 1 WHERE id = @id", ("id", buyer.Id))],
+                [new SqlStatement($"UPDATE {((Events.Sqlite.SqliteBackend)database.Backend).Table("accounts")} SET credits_posted = credits_posted + 1 WHERE id = @id", ("id", buyer.Id))],
                 CancellationToken.None);
             await transaction.CommitAsync();
         }

@@ -87,8 +87,24 @@ internal sealed class MartenEventLog : IAsyncDisposable
             // A gap in the sequence is skipped only once Marten finds no live transaction that could still
             // fill it; after that proof, a rolled-back append should hold readers back for a second, not three.
             options.Projections.StaleSequenceThreshold = TimeSpan.FromSeconds(1);
+            // The ledger's projections, inbox and outbox are documents written in the same session as the events.
+            options.Schema.For<AccountDocument>().UseNumericRevisions(true);
+            options.Schema.For<SellerStatementDocument>().UseNumericRevisions(true).Duplicate(x => x.Seller);
+            options.Schema.For<TransferDocument>();
+            options.Schema.For<InboxDocument>();
+            options.Schema.For<OutboxDocument>().Duplicate(x => x.Sequence);
         });
     }
+
+    /// <summary>Queues this process's writers on the rows they are about to write (see <see cref="KeyGate"/>).</summary>
+    public KeyGate Gate { get; } = new();
+
+    public DocumentStore Store => _store;
+
+    public IDocumentSession OpenSession() => _store.LightweightSession();
+
+    /// <summary>Marten's table for a document type (its default name: mt_doc_ and the type name in lower case), for the rebuild's lock.</summary>
+    public string TableFor<T>() => $"{_store.Options.DatabaseSchemaName}.mt_doc_{typeof(T).Name.ToLowerInvariant()}";
 
     public string EventsTable => $"{_store.Options.Events.DatabaseSchemaName}.mt_events";
 
@@ -97,71 +113,48 @@ internal sealed class MartenEventLog : IAsyncDisposable
     public Task InitializeAsync(CancellationToken cancellationToken) =>
         _store.Storage.Database.ApplyAllConfiguredChangesToDatabaseAsync(ct: cancellationToken);
 
-    /// <summary>
-    /// Appends to every stream inside <paramref name="transaction"/> (one Marten save, one round trip);
-    /// the caller commits. A stale or taken stream becomes <see cref="EventStreamConcurrencyException"/>.
-    /// </summary>
-    public async Task AppendAsync(NpgsqlTransaction transaction, IReadOnlyList<StreamAppend> appends, CancellationToken cancellationToken) =>
-        await AppendCoreAsync(transaction, appends, cancellationToken).ConfigureAwait(false);
-
-    /// <summary>
-    /// One append, with its outcome: Quick appends compute versions and sequence numbers in the database
-    /// and do not hand them back, so they are read back in the same transaction (the ledger's group
-    /// commit does not need them and skips this round trip).
-    /// </summary>
-    public async Task<AppendResult> AppendOneAsync(NpgsqlTransaction transaction, StreamAppend append, CancellationToken cancellationToken)
+    /// <summary>Queues an append on a session; it is written with everything else at the session's save.</summary>
+    public StreamAction QueueAppend(IDocumentSession session, StreamAppend append)
     {
-        IReadOnlyList<StreamAction> actions;
-        try
+        var events = append.Events.Select(e => (object)StoredEvent.From(append.StreamType, e)).ToArray();
+        return append.Expected switch
         {
-            actions = await AppendCoreAsync(transaction, [append], cancellationToken).ConfigureAwait(false);
-        }
-        catch (EventStreamConcurrencyException conflict)
-        {
-            // The failed save aborted the caller's transaction: read the version the writer lost to outside it.
-            await using var session = _store.QuerySession();
-            var state = await session.Events.FetchStreamStateAsync(append.StreamId, cancellationToken).ConfigureAwait(false);
-            throw new EventStreamConcurrencyException(append.StreamId, append.Expected, state?.Version, conflict.InnerException);
-        }
-
-        var ids = actions[0].Events.Select(e => e.Id).ToArray();
-        await using var command = new NpgsqlCommand(
-            $"SELECT max(version), min(seq_id), max(seq_id) FROM {EventsTable} WHERE id = ANY(@ids)",
-            transaction.Connection,
-            transaction);
-        command.Parameters.AddWithValue("ids", ids);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return new AppendResult(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+            { IsNoStream: true } => session.Events.StartStream(append.StreamId, events),
+            { IsAny: true } => session.Events.Append(append.StreamId, events),
+            // Marten's expected version is the stream's version after the append.
+            var exactly => session.Events.Append(append.StreamId, exactly.Value + events.Length, events),
+        };
     }
 
-    private async Task<IReadOnlyList<StreamAction>> AppendCoreAsync(NpgsqlTransaction transaction, IReadOnlyList<StreamAppend> appends, CancellationToken cancellationToken)
+    /// <summary>One save: events, documents and the commit in Marten's transaction.</summary>
+    public Task SaveAsync(IDocumentSession session, CancellationToken cancellationToken) => session.SaveChangesAsync(cancellationToken);
+
+    /// <summary>
+    /// One append in a session of its own, with its outcome: Quick appends compute versions and sequence
+    /// numbers in the database and do not hand them back, so they are read back by event id once committed
+    /// (the ledger's group commit does not need them and skips this round trip).
+    /// </summary>
+    public async Task<AppendResult> AppendOneAsync(StreamAppend append, CancellationToken cancellationToken)
     {
-        await using var session = _store.LightweightSession(SessionOptions.ForTransaction(transaction));
-        var actions = new List<StreamAction>(appends.Count);
-        foreach (var append in appends)
+        Guid[] ids;
+        await using (var session = OpenSession())
         {
-            var events = append.Events.Select(e => (object)StoredEvent.From(append.StreamType, e)).ToArray();
-            actions.Add(append.Expected switch
+            ids = QueueAppend(session, append).Events.Select(e => e.Id).ToArray();
+            try
             {
-                { IsNoStream: true } => session.Events.StartStream(append.StreamId, events),
-                { IsAny: true } => session.Events.Append(append.StreamId, events),
-                // Marten's expected version is the stream's version after the append.
-                var exactly => session.Events.Append(append.StreamId, exactly.Value + events.Length, events),
-            });
+                await session.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (IsStreamConflict(exception))
+            {
+                await using var query = _store.QuerySession();
+                var state = await query.Events.FetchStreamStateAsync(append.StreamId, cancellationToken).ConfigureAwait(false);
+                throw new EventStreamConcurrencyException(append.StreamId, append.Expected, state?.Version, exception);
+            }
         }
 
-        try
-        {
-            await session.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception exception) when (IsStreamConflict(exception))
-        {
-            var first = appends[0];
-            throw new EventStreamConcurrencyException(first.StreamId, first.Expected, null, exception);
-        }
-
-        return actions;
+        await using var reader = _store.QuerySession();
+        var mine = await reader.Events.QueryAllRawEvents().Where(e => e.Id.IsOneOf(ids)).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return new AppendResult(mine.Max(e => e.Version), mine.Min(e => e.Sequence), mine.Max(e => e.Sequence));
     }
 
     /// <summary>A stale expected version, a stream created twice, or a lost race for a new stream.</summary>
@@ -169,7 +162,12 @@ internal sealed class MartenEventLog : IAsyncDisposable
     {
         for (var e = exception; e is not null; e = e.InnerException)
         {
-            if (e is ConcurrencyException or JasperFx.Events.ExistingStreamIdCollisionException or Marten.Exceptions.ExistingStreamIdCollisionException or EventStreamUnexpectedMaxEventIdException)
+            if (e is AggregateException aggregate && aggregate.InnerExceptions.Any(IsStreamConflict))
+            {
+                return true;
+            }
+
+            if (e is ConcurrencyException or DocumentAlreadyExistsException or JasperFx.Events.ExistingStreamIdCollisionException or Marten.Exceptions.ExistingStreamIdCollisionException or EventStreamUnexpectedMaxEventIdException)
             {
                 return true;
             }

@@ -1,4 +1,7 @@
 using System.Data.Common;
+using DataMarket.Ledger.Model;
+using DataMarket.Ledger.Outbox;
+using DataMarket.Ledger.Projections;
 using DataMarket.Ledger.Storage;
 using Microsoft.Data.Sqlite;
 
@@ -34,13 +37,7 @@ internal sealed class SqliteBackend : StorageBackend
 
     public override string ProviderName => "sqlite";
 
-    public override string Table(string name) => _prefix + name;
-
-    public override string ForUpdate => string.Empty;
-
-    public override string SkipLocked => string.Empty;
-
-    public override string Json(string parameter) => parameter;
+    public string Table(string name) => _prefix + name;
 
     public override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
     {
@@ -89,6 +86,20 @@ internal sealed class SqliteBackend : StorageBackend
     }
 
     public override async Task<AppendResult> AppendAsync(
+        string streamId,
+        string streamType,
+        ExpectedVersion expected,
+        IReadOnlyList<NewEvent> events,
+        CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await BeginAsync(connection, cancellationToken).ConfigureAwait(false);
+        var result = await AppendAsync(transaction, streamId, streamType, expected, events, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    public async Task<AppendResult> AppendAsync(
         DbTransaction transaction,
         string streamId,
         string streamType,
@@ -191,6 +202,182 @@ internal sealed class SqliteBackend : StorageBackend
     {
         await using var command = CreateCommand(transaction, $"SELECT {SqliteEventStore.EventColumns} FROM {Table("events")} ORDER BY seq");
         return await SqliteEventStore.ReadEventsAsync(this, command, cancellationToken).ConfigureAwait(false);
+    }
+
+    public override async Task<ILedgerUnitOfWork> BeginUnitOfWorkAsync(CancellationToken cancellationToken) =>
+        await SqliteLedgerUnitOfWork.BeginAsync(this, cancellationToken).ConfigureAwait(false);
+
+    public override async Task<TransferRecord?> FindTransferAsync(Guid transferId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = CreateCommand(connection, $"SELECT {SqliteLedgerUnitOfWork.TransferColumns} FROM {Table("transfers")} WHERE id = @id", ("id", transferId.ToString()));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? SqliteLedgerUnitOfWork.ReadTransfer(reader) : null;
+    }
+
+    public override async Task<IReadOnlyList<AccountBalance>> ReadBalancesAsync(string prefix, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = CreateCommand(
+            connection,
+            $"SELECT {SqliteLedgerUnitOfWork.AccountColumns} FROM {Table("accounts")} WHERE substr(id, 1, length(@prefix)) = @prefix ORDER BY id",
+            ("prefix", prefix));
+        var balances = new List<AccountBalance>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            balances.Add(SqliteLedgerUnitOfWork.ReadAccount(reader).ToBalance());
+        }
+
+        return balances;
+    }
+
+    public override async Task<IReadOnlyList<SellerStatementLine>> ReadStatementAsync(string seller, string period, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = CreateCommand(
+            connection,
+            $"SELECT currency, earned, held, paid FROM {Table("seller_statements")} WHERE seller = @seller AND period = @period ORDER BY currency",
+            ("seller", seller),
+            ("period", period));
+        var lines = new List<SellerStatementLine>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            lines.Add(new SellerStatementLine(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3)));
+        }
+
+        return lines;
+    }
+
+    public override async Task<LedgerProjection> ReadProjectionsAsync(DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        var stored = new LedgerProjection();
+        await using (var command = CreateCommand(transaction, $"SELECT {SqliteLedgerUnitOfWork.AccountColumns} FROM {Table("accounts")}"))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var account = SqliteLedgerUnitOfWork.ReadAccount(reader);
+                stored.Accounts[account.Id] = account;
+            }
+        }
+
+        await using (var command = CreateCommand(transaction, $"SELECT {SqliteLedgerUnitOfWork.TransferColumns} FROM {Table("transfers")}"))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var transfer = SqliteLedgerUnitOfWork.ReadTransfer(reader);
+                stored.Transfers[transfer.Id] = transfer;
+            }
+        }
+
+        await using (var command = CreateCommand(transaction, $"SELECT seller, currency, period, earned, held, paid FROM {Table("seller_statements")}"))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                stored.Statements[new StatementKey(reader.GetString(0), reader.GetString(1), reader.GetString(2))] =
+                    new StatementTotals(reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5));
+            }
+        }
+
+        return stored;
+    }
+
+    public override async Task<long> CountUndispatchedAsync(DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var command = CreateCommand(transaction, $"SELECT count(*) FROM {Table("outbox")} WHERE dispatched_at IS NULL");
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public override async Task<long> ReplaceProjectionsAsync(Func<IReadOnlyList<RecordedEvent>, LedgerProjection> replay, CancellationToken cancellationToken)
+    {
+        // BEGIN IMMEDIATE: writers wait for the rebuild; readers keep reading the old state until it commits.
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await BeginAsync(connection, cancellationToken).ConfigureAwait(false);
+        var log = await ReadLogAsync(transaction, cancellationToken).ConfigureAwait(false);
+        var projection = replay(log);
+        var statements = new List<SqlStatement>
+        {
+            new($"DELETE FROM {Table("accounts")}"),
+            new($"DELETE FROM {Table("transfers")}"),
+            new($"DELETE FROM {Table("seller_statements")}"),
+        };
+        statements.AddRange(projection.Accounts.Values.Select(a => SqliteLedgerUnitOfWork.InsertAccount(this, a)));
+        statements.AddRange(projection.Transfers.Values.Select(t => SqliteLedgerUnitOfWork.InsertTransfer(this, t)));
+        statements.AddRange(projection.Statements.Select(pair => SqliteLedgerUnitOfWork.InsertStatement(this, pair.Key, pair.Value)));
+        await ExecuteAsync(transaction, statements, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return log.Count;
+    }
+
+    /// <summary>
+    /// SQLite has one writer at a time; holding it while publishing would stall the ledger (and any
+    /// consumer writing to the same file). Embedded mode runs one relay, so it reads, publishes, and
+    /// marks each message in its own short transaction.
+    /// </summary>
+    public override async Task<int> DispatchOutboxAsync(int batchSize, Func<OutboxMessage, Task<bool>> publish, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        List<OutboxMessage> messages;
+        await using (var read = await BeginSnapshotAsync(connection, cancellationToken).ConfigureAwait(false))
+        {
+            messages = await ReadOutboxAsync(read, batchSize, cancellationToken).ConfigureAwait(false);
+            await read.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var dispatched = 0;
+        foreach (var message in messages)
+        {
+            var published = await publish(message).ConfigureAwait(false);
+            await using (var transaction = await BeginAsync(connection, cancellationToken).ConfigureAwait(false))
+            {
+                await ExecuteAsync(transaction, [published
+                    ? new SqlStatement($"UPDATE {Table("outbox")} SET dispatched_at = @now, attempts = attempts + 1 WHERE id = @id", ("now", Time.ToUnixMicroseconds(now)), ("id", message.MessageId.ToString()))
+                    : new SqlStatement($"UPDATE {Table("outbox")} SET attempts = attempts + 1 WHERE id = @id", ("id", message.MessageId.ToString()))], cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (!published)
+            {
+                break;
+            }
+
+            dispatched++;
+        }
+
+        return dispatched;
+    }
+
+    public override async Task<IReadOnlyList<OutboxMessage>> ReadUndispatchedAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await BeginSnapshotAsync(connection, cancellationToken).ConfigureAwait(false);
+        return await ReadOutboxAsync(transaction, int.MaxValue, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<List<OutboxMessage>> ReadOutboxAsync(DbTransaction transaction, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = CreateCommand(
+            transaction,
+            $"SELECT id, seq, type, payload, headers, attempts FROM {Table("outbox")} WHERE dispatched_at IS NULL ORDER BY seq LIMIT @limit",
+            ("limit", limit));
+        var messages = new List<OutboxMessage>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            messages.Add(new OutboxMessage(
+                Guid.Parse(reader.GetString(0)),
+                reader.GetInt64(1),
+                reader.GetString(2),
+                reader.GetString(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.GetInt32(5)));
+        }
+
+        return messages;
     }
 
     public static Guid ReadEventId(DbDataReader reader, int ordinal) => Guid.Parse(reader.GetString(ordinal));
