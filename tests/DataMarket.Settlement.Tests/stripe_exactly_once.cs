@@ -59,6 +59,8 @@ public sealed class stripe_exactly_once : IAsyncLifetime
         var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));
         await RegisterAsync("seller-a", "seller-b", "seller-c");
         using var crash = new CancellationTokenSource();
+        // One seller at a time, so the crash falls exactly after the second transfer (with several in flight a third could be under way).
+        _site.Options.PayoutConcurrency = 1;
         var transfers = 0;
         // The process dies right after Stripe carried out the second transfer, before the ledger heard of it.
         _stripe.AfterProcessed = (path, _) =>

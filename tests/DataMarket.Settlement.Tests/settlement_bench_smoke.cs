@@ -1,0 +1,37 @@
+using DataMarket.SettlementService.Benchmarks;
+
+namespace DataMarket.Settlement.Tests;
+
+/// <summary>
+/// <c>bench settlement</c> on a few sellers, so the command cannot rot: seeding through the ledger port, one run on
+/// scratch PostgreSQL schemas, and the bench's own checks (every seller paid its seeded share once, clean
+/// reconciliation, a re-run changing nothing, ledger verify). Timings are printed by the command, never asserted.
+/// </summary>
+public sealed class settlement_bench_smoke
+{
+    private static readonly string ConnectionString =
+        Environment.GetEnvironmentVariable("DATAMARKET_TEST_POSTGRES") is { Length: > 0 } value
+            ? value
+            : "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket";
+
+    [Fact]
+    public async Task a_small_bench_pays_every_seeded_seller_once_and_its_checks_pass()
+    {
+        var lines = new List<string>();
+        var report = await SettlementBenchmark.RunOnScratchPostgresAsync(ConnectionString, new SettlementBenchmarkOptions
+        {
+            Sellers = 25,
+            SellersPerSale = 7,
+            Progress = lines.Add,
+        }, CancellationToken.None);
+
+        Assert.True(report.Passed, string.Join("; ", report.Problems));
+        Assert.Equal(25, report.Paid);
+        Assert.Equal(report.SeededTotal, report.PaidTotal);
+        Assert.True(report.Reconciliation!.Clean);
+        Assert.Equal(25, report.Reconciliation.ProviderTransfers);
+        Assert.True(report.LedgerVerified);
+        Assert.Contains("sellers/s", report.ToText(), StringComparison.Ordinal);
+        Assert.Contains(lines, l => l.StartsWith("settlement run completed", StringComparison.Ordinal));
+    }
+}
