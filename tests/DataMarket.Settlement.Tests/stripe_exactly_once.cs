@@ -54,6 +54,39 @@ public sealed class stripe_exactly_once : IAsyncLifetime
     }
 
     [Fact]
+    public async Task a_transfer_stripe_carries_out_but_answers_after_the_client_timed_out_is_paid_once_by_the_retry_under_the_same_key()
+    {
+        // A site whose Stripe client gives up after 10 s (the fake holds one answer back until it does).
+        await _site.DisposeAsync();
+        _site = await StartSiteAsync(extra: new Dictionary<string, string?> { ["Settlement:Stripe:Timeout"] = "00:00:10" });
+        var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));
+        await RegisterAsync("seller-a", "seller-b", "seller-c");
+        _stripe.Inject("/v1/transfers", FakeFault.Stall);
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+
+        var first = await runner.RunAsync(Period, "test", CancellationToken.None);
+        await _stripe.ClientGaveUp.WaitAsync(TimeSpan.FromMinutes(2));
+        var stalled = Assert.Single(_stripe.AbandonedByClient);
+        // Stripe moved the money; the client never heard: the payout stays reserved, not paid and not failed.
+        Assert.Equal("in_progress", first.Status);
+        Assert.Equal("pending", first.Payouts.Single(p => p.IdempotencyKey == stalled).Status);
+        Assert.Single(_stripe.TransfersIn(Period), t => (string?)t["metadata"]!["idempotency_key"] == stalled);
+
+        // The next run sends it again under the same key; Stripe answers the first transfer, and nothing moves twice.
+        var run = await runner.RunAsync(Period, "test", CancellationToken.None);
+        for (var retry = 0; retry < 2 && run.Status != "completed"; retry++)
+        {
+            // Only where this machine was too slow for another call's 10 s as well: those are retried under their keys too.
+            run = await runner.RunAsync(Period, "test", CancellationToken.None);
+        }
+
+        await AssertPaidOnceAsync(run, shares);
+        Assert.True(_stripe.RequestsByKey[stalled] >= 2);
+        Assert.Equal(run.Payouts.Single(p => p.IdempotencyKey == stalled).ProviderTransferId,
+            (string?)_stripe.TransfersIn(Period).Single(t => (string?)t["metadata"]!["idempotency_key"] == stalled)["id"]);
+    }
+
+    [Fact]
     public async Task a_crash_after_stripe_paid_and_a_restart_pay_each_seller_once()
     {
         var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));
@@ -197,10 +230,15 @@ public sealed class stripe_exactly_once : IAsyncLifetime
         Assert.True(await _site.LedgerVerifiesAsync());
     }
 
-    private Task<SettlementSite> StartSiteAsync(string? directory = null)
+    private Task<SettlementSite> StartSiteAsync(string? directory = null, IDictionary<string, string?>? extra = null)
     {
         var settings = _stripe.Settings();
         settings["Settlement:RefundWindow"] = "00:00:00";
+        foreach (var (name, value) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[name] = value;
+        }
+
         return SettlementSite.StartAsync(settings, directory);
     }
 
