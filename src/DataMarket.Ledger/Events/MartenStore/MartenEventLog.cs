@@ -125,10 +125,13 @@ internal sealed class MartenEventLog : IAsyncDisposable
         }
 
         var ids = actions[0].Events.Select(e => e.Id).ToArray();
+        // By stream first: mt_events has no index on id, so "id = ANY" alone scanned the whole log on every append
+        // (a settlement run's per-seller appends grew quadratic); (stream_id, version) is its primary key.
         await using var command = new NpgsqlCommand(
-            $"SELECT max(version), min(seq_id), max(seq_id) FROM {EventsTable} WHERE id = ANY(@ids)",
+            $"SELECT max(version), min(seq_id), max(seq_id) FROM {EventsTable} WHERE stream_id = @stream AND id = ANY(@ids)",
             transaction.Connection,
             transaction);
+        command.Parameters.AddWithValue("stream", append.StreamId);
         command.Parameters.AddWithValue("ids", ids);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
