@@ -9,16 +9,11 @@ namespace DataMarket.Settlement.Tests;
 /// </summary>
 public sealed class settlement_bench_smoke
 {
-    private static readonly string ConnectionString =
-        Environment.GetEnvironmentVariable("DATAMARKET_TEST_POSTGRES") is { Length: > 0 } value
-            ? value
-            : "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket";
-
     [Fact]
     public async Task a_small_bench_pays_every_seeded_seller_once_and_its_checks_pass()
     {
         var lines = new List<string>();
-        var report = await SettlementBenchmark.RunOnScratchPostgresAsync(ConnectionString, new SettlementBenchmarkOptions
+        var report = await SettlementBenchmark.RunOnScratchPostgresAsync(two_scheduler_nodes_on_postgres.ConnectionString, new SettlementBenchmarkOptions
         {
             Sellers = 25,
             SellersPerSale = 7,
