@@ -17,6 +17,8 @@ public sealed class settlement_bench_smoke
         {
             Sellers = 25,
             SellersPerSale = 7,
+            // A few connections only: other test assemblies share the server's connection slots.
+            PayoutConcurrency = 4,
             Progress = lines.Add,
         }, CancellationToken.None);
 

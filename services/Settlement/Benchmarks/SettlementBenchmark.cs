@@ -21,6 +21,9 @@ public sealed record SettlementBenchmarkOptions
 
     public string Period { get; init; } = "2026-11";
 
+    /// <summary>Sellers paid (and destinations seeded) at once; each holds a database connection while it works.</summary>
+    public int PayoutConcurrency { get; init; } = new SettlementOptions().PayoutConcurrency;
+
     public Action<string>? Progress { get; init; }
 }
 
@@ -69,6 +72,7 @@ public static class SettlementBenchmark
                 Schema = settlementSchema,
                 Rails = RailsKind.Sandbox,
                 MinimumPayout = 1,
+                PayoutConcurrency = options.PayoutConcurrency,
             };
             var services = new ServiceCollection()
                 .AddLogging()
@@ -88,9 +92,9 @@ public static class SettlementBenchmark
 
     private static async Task<SettlementBenchmarkReport> RunAsync(LedgerDatabase ledger, IServiceProvider services, SettlementBenchmarkOptions options, CancellationToken cancellationToken)
     {
-        if (options.Sellers < 1 || options.SellersPerSale < 1)
+        if (options.Sellers < 1 || options.SellersPerSale < 1 || options.PayoutConcurrency < 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), "sellers and sellers per sale must be at least 1");
+            throw new ArgumentOutOfRangeException(nameof(options), "sellers, sellers per sale and payout concurrency must be at least 1");
         }
 
         var progress = options.Progress ?? (_ => { });
@@ -125,7 +129,7 @@ public static class SettlementBenchmark
         });
         progress($"seeded {sales.Count:N0} sales over {sellers.Length:N0} sellers in the ledger ({clock.Elapsed.TotalSeconds:F1} s)");
 
-        await Parallel.ForEachAsync(sellers, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (seller, ct) =>
+        await Parallel.ForEachAsync(sellers, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken }, async (seller, ct) =>
         {
             var account = await rails.CreateDestinationAsync(seller, ct);
             if (!await store.TryAppendAsync(MarketService.DestinationStream(seller), "payout-destination", 0, seller, ct,
