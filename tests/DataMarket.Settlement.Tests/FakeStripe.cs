@@ -185,12 +185,12 @@ public sealed class FakeStripe : IAsyncDisposable
     }
 
     /// <summary>The buyer's bank disputes the charge: the platform's balance loses it; returns <c>charge.dispute.created</c>.</summary>
-    public (string Json, string Signature) Dispute(string paymentIntentId)
+    public (string Json, string Signature) Dispute(string paymentIntentId, long? partial = null)
     {
         lock (_gate)
         {
             var intent = PaymentIntents[paymentIntentId];
-            var amount = (long)intent["amount"]!;
+            var amount = partial ?? (long)intent["amount"]!;
             PlatformBalance -= amount;
             var dispute = new JsonObject
             {

@@ -181,6 +181,39 @@ public sealed class stripe_exactly_once : IAsyncLifetime
     }
 
     [Fact]
+    public async Task a_dispute_for_part_of_a_paid_out_sale_takes_that_part_pro_rata_from_the_fee_and_each_share()
+    {
+        var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
+        var intent = _stripe.PaymentIntents.Values.Single();
+        var gross = (long)intent["amount"]!;
+        await RegisterAsync("seller-a", "seller-b");
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+        await AssertPaidOnceAsync(await runner.RunAsync("2026-10", "test", CancellationToken.None), shares, "2026-10");
+        var fees = (await _site.BalancesAsync()).Single(b => b.AccountId == "platform_fees:platform:USD").PostedBalance;
+
+        var amount = gross / 3;
+        var (json, signature) = _stripe.Dispute((string)intent["id"]!, amount);
+        Assert.Equal("dispute recorded", await WebhookOutcomeAsync(json, signature));
+        Assert.Equal("duplicate", await WebhookOutcomeAsync(json, signature));
+
+        var owed = await _site.Services.GetRequiredService<DisputeBook>().OwedAsync(CancellationToken.None);
+        var balances = await _site.BalancesAsync();
+        var feeTaken = fees - balances.Single(b => b.AccountId == "platform_fees:platform:USD").PostedBalance;
+        // The sellers owe what the bank took less the fee's part, and the refunds account holds exactly that debt.
+        Assert.Equal(amount - feeTaken, owed.Values.Sum());
+        Assert.Equal(-(amount - feeTaken), balances.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+        foreach (var (seller, share) in shares)
+        {
+            // Within a cent of amount x share / gross, in exact integers.
+            var part = owed.GetValueOrDefault((seller, "USD"));
+            Assert.True(Math.Abs((decimal)part * gross - (decimal)amount * share) < gross, $"{seller} owes {part} of {share}");
+        }
+
+        Assert.True(Math.Abs((decimal)feeTaken * gross - (decimal)amount * (gross - shares.Values.Sum())) < gross);
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    [Fact]
     public async Task a_dispute_after_payout_is_netted_from_the_next_payout()
     {
         var first = await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
