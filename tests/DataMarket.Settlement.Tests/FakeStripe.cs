@@ -25,6 +25,11 @@ public enum FakeFault
     Timeout,
     /// <summary>A final refusal: a card decline for charges, an invalid request for transfers.</summary>
     Decline,
+    /// <summary>
+    /// The request is carried out, then the answer is held back until the client gives up: the client's own timeout
+    /// fires (the request is aborted), as when Stripe is slow to answer a call it has already carried out.
+    /// </summary>
+    Stall,
 }
 
 /// <summary>
@@ -77,6 +82,17 @@ public sealed class FakeStripe : IAsyncDisposable
 
     /// <summary>Requests per "METHOD path", retries included.</summary>
     public Dictionary<string, int> Requests { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Requests per idempotency key (a retry under the same key counts twice).</summary>
+    public Dictionary<string, int> RequestsByKey { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Keys of stalled requests, added once the client gave up on them (aborted the request).</summary>
+    public List<string> AbandonedByClient { get; } = [];
+
+    private readonly TaskCompletionSource _abandoned = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when a client first gives up on a stalled request.</summary>
+    public Task ClientGaveUp => _abandoned.Task;
 
     public static async Task<FakeStripe> StartAsync()
     {
@@ -169,12 +185,12 @@ public sealed class FakeStripe : IAsyncDisposable
     }
 
     /// <summary>The buyer's bank disputes the charge: the platform's balance loses it; returns <c>charge.dispute.created</c>.</summary>
-    public (string Json, string Signature) Dispute(string paymentIntentId)
+    public (string Json, string Signature) Dispute(string paymentIntentId, long? partial = null)
     {
         lock (_gate)
         {
             var intent = PaymentIntents[paymentIntentId];
-            var amount = (long)intent["amount"]!;
+            var amount = partial ?? (long)intent["amount"]!;
             PlatformBalance -= amount;
             var dispute = new JsonObject
             {
@@ -220,6 +236,11 @@ public sealed class FakeStripe : IAsyncDisposable
         lock (_gate)
         {
             Requests[$"{method} {path}"] = Requests.GetValueOrDefault($"{method} {path}") + 1;
+            if (key.Length > 0)
+            {
+                RequestsByKey[key] = RequestsByKey.GetValueOrDefault(key) + 1;
+            }
+
             if (method == "POST" && _faults.TryGetValue(path, out var queue) && queue.Count > 0)
             {
                 fault = queue.Dequeue();
@@ -262,6 +283,23 @@ public sealed class FakeStripe : IAsyncDisposable
         {
             case FakeFault.LoseAnswer:
                 http.Abort();
+                return;
+            case FakeFault.Stall:
+                // No clock here: the request ends only when the client aborts it (its timeout) or the server stops.
+                try
+                {
+                    await Task.Delay(System.Threading.Timeout.Infinite, http.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    lock (_gate)
+                    {
+                        AbandonedByClient.Add(key);
+                    }
+
+                    _abandoned.TrySetResult();
+                }
+
                 return;
             case FakeFault.Timeout:
                 (status, body) = (504, Error("api_error", null, "The request timed out (injected) after it was carried out"));

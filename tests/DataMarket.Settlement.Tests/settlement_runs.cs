@@ -51,6 +51,40 @@ public sealed class settlement_runs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task two_runs_of_a_period_at_once_paying_in_small_batches_pay_each_seller_once()
+    {
+        string[] sellers = ["seller-a", "seller-b", "seller-c", "seller-d", "seller-e"];
+        await SellAsync(sellers.Select((s, i) => (s, 0.1 * (i + 1))).ToArray());
+        await RegisterAsync(sellers);
+        _site.Options.PayoutBatchSize = 2;
+        _site.Options.PayoutConcurrency = 2;
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+
+        // Both read the run once, pay their batches and append each batch's statements at the version they know:
+        // whichever loses a race re-reads and appends only what is still missing.
+        var runs = await Task.WhenAll(runner.RunAsync(Period, "node-1", CancellationToken.None), runner.RunAsync(Period, "node-2", CancellationToken.None));
+        foreach (var run in runs.Append(await runner.RunAsync(Period, "node-3", CancellationToken.None)))
+        {
+            Assert.Equal("completed", run.Status);
+            Assert.Equal(sellers, run.Payouts.Select(p => p.SellerId));
+            Assert.All(run.Payouts, p => Assert.Equal("paid", p.Status));
+            Assert.True(run.Reconciliation!.Clean, string.Join("; ", run.Reconciliation.Mismatches));
+        }
+
+        var transfers = await _site.Services.GetRequiredService<IPaymentRails>().ListTransfersAsync(Period, CancellationToken.None);
+        Assert.Equal(sellers.Select(s => $"payout:{Period}:{s}:USD"), transfers.Select(t => t.IdempotencyKey).Order(StringComparer.Ordinal));
+        var balances = await _site.BalancesAsync();
+        Assert.All(sellers, s => Assert.Equal(0, balances.Single(b => b.AccountId == $"seller_payable:{s}:USD").PostedBalance));
+        Assert.Equal(0, balances.Single(b => b.AccountId == "payouts_in_transit:platform:USD").PostedBalance);
+        foreach (var seller in sellers)
+        {
+            Assert.Single((await runner.StatementAsync(seller, Period, CancellationToken.None)).Payouts);
+        }
+
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    [Fact]
     public async Task a_provider_outage_leaves_the_payout_reserved_and_the_next_run_sends_it_once()
     {
         await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));

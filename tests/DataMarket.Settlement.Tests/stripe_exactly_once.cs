@@ -54,11 +54,46 @@ public sealed class stripe_exactly_once : IAsyncLifetime
     }
 
     [Fact]
+    public async Task a_transfer_stripe_carries_out_but_answers_after_the_client_timed_out_is_paid_once_by_the_retry_under_the_same_key()
+    {
+        // A site whose Stripe client gives up after 10 s (the fake holds one answer back until it does).
+        await _site.DisposeAsync();
+        _site = await StartSiteAsync(extra: new Dictionary<string, string?> { ["Settlement:Stripe:Timeout"] = "00:00:10" });
+        var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));
+        await RegisterAsync("seller-a", "seller-b", "seller-c");
+        _stripe.Inject("/v1/transfers", FakeFault.Stall);
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+
+        var first = await runner.RunAsync(Period, "test", CancellationToken.None);
+        await _stripe.ClientGaveUp.WaitAsync(TimeSpan.FromMinutes(2));
+        var stalled = Assert.Single(_stripe.AbandonedByClient);
+        // Stripe moved the money; the client never heard: the payout stays reserved, not paid and not failed.
+        Assert.Equal("in_progress", first.Status);
+        Assert.Equal("pending", first.Payouts.Single(p => p.IdempotencyKey == stalled).Status);
+        Assert.Single(_stripe.TransfersIn(Period), t => (string?)t["metadata"]!["idempotency_key"] == stalled);
+
+        // The next run sends it again under the same key; Stripe answers the first transfer, and nothing moves twice.
+        var run = await runner.RunAsync(Period, "test", CancellationToken.None);
+        for (var retry = 0; retry < 2 && run.Status != "completed"; retry++)
+        {
+            // Only where this machine was too slow for another call's 10 s as well: those are retried under their keys too.
+            run = await runner.RunAsync(Period, "test", CancellationToken.None);
+        }
+
+        await AssertPaidOnceAsync(run, shares);
+        Assert.True(_stripe.RequestsByKey[stalled] >= 2);
+        Assert.Equal(run.Payouts.Single(p => p.IdempotencyKey == stalled).ProviderTransferId,
+            (string?)_stripe.TransfersIn(Period).Single(t => (string?)t["metadata"]!["idempotency_key"] == stalled)["id"]);
+    }
+
+    [Fact]
     public async Task a_crash_after_stripe_paid_and_a_restart_pay_each_seller_once()
     {
         var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));
         await RegisterAsync("seller-a", "seller-b", "seller-c");
         using var crash = new CancellationTokenSource();
+        // One seller at a time, so the crash falls exactly after the second transfer (with several in flight a third could be under way).
+        _site.Options.PayoutConcurrency = 1;
         var transfers = 0;
         // The process dies right after Stripe carried out the second transfer, before the ledger heard of it.
         _stripe.AfterProcessed = (path, _) =>
@@ -146,6 +181,39 @@ public sealed class stripe_exactly_once : IAsyncLifetime
     }
 
     [Fact]
+    public async Task a_dispute_for_part_of_a_paid_out_sale_takes_that_part_pro_rata_from_the_fee_and_each_share()
+    {
+        var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
+        var intent = _stripe.PaymentIntents.Values.Single();
+        var gross = (long)intent["amount"]!;
+        await RegisterAsync("seller-a", "seller-b");
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+        await AssertPaidOnceAsync(await runner.RunAsync("2026-10", "test", CancellationToken.None), shares, "2026-10");
+        var fees = (await _site.BalancesAsync()).Single(b => b.AccountId == "platform_fees:platform:USD").PostedBalance;
+
+        var amount = gross / 3;
+        var (json, signature) = _stripe.Dispute((string)intent["id"]!, amount);
+        Assert.Equal("dispute recorded", await WebhookOutcomeAsync(json, signature));
+        Assert.Equal("duplicate", await WebhookOutcomeAsync(json, signature));
+
+        var owed = await _site.Services.GetRequiredService<DisputeBook>().OwedAsync(CancellationToken.None);
+        var balances = await _site.BalancesAsync();
+        var feeTaken = fees - balances.Single(b => b.AccountId == "platform_fees:platform:USD").PostedBalance;
+        // The sellers owe what the bank took less the fee's part, and the refunds account holds exactly that debt.
+        Assert.Equal(amount - feeTaken, owed.Values.Sum());
+        Assert.Equal(-(amount - feeTaken), balances.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+        foreach (var (seller, share) in shares)
+        {
+            // Within a cent of amount x share / gross, in exact integers.
+            var part = owed.GetValueOrDefault((seller, "USD"));
+            Assert.True(Math.Abs((decimal)part * gross - (decimal)amount * share) < gross, $"{seller} owes {part} of {share}");
+        }
+
+        Assert.True(Math.Abs((decimal)feeTaken * gross - (decimal)amount * (gross - shares.Values.Sum())) < gross);
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    [Fact]
     public async Task a_dispute_after_payout_is_netted_from_the_next_payout()
     {
         var first = await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
@@ -195,10 +263,15 @@ public sealed class stripe_exactly_once : IAsyncLifetime
         Assert.True(await _site.LedgerVerifiesAsync());
     }
 
-    private Task<SettlementSite> StartSiteAsync(string? directory = null)
+    private Task<SettlementSite> StartSiteAsync(string? directory = null, IDictionary<string, string?>? extra = null)
     {
         var settings = _stripe.Settings();
         settings["Settlement:RefundWindow"] = "00:00:00";
+        foreach (var (name, value) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[name] = value;
+        }
+
         return SettlementSite.StartAsync(settings, directory);
     }
 

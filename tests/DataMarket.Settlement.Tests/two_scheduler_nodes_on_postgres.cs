@@ -20,7 +20,8 @@ namespace DataMarket.Settlement.Tests;
 /// </summary>
 public sealed class two_scheduler_nodes_on_postgres : IAsyncLifetime
 {
-    private static readonly string ConnectionString =
+    /// <summary>DATAMARKET_TEST_POSTGRES, else the local default; every PostgreSQL test of this project uses it.</summary>
+    internal static readonly string ConnectionString =
         Environment.GetEnvironmentVariable("DATAMARKET_TEST_POSTGRES") is { Length: > 0 } value
             ? value
             : "Host=127.0.0.1;Port=5432;Username=datamarket;Password=datamarket;Database=datamarket";

@@ -7,10 +7,11 @@ using Microsoft.Extensions.Logging;
 namespace DataMarket.SettlementService.Application;
 
 /// <summary>
-/// Disputes (chargebacks): the buyer's bank takes the whole payment back. While the sellers' shares are still held the
-/// ledger reverses the sale exactly like a refund. After release (the shares may already be paid out) the gross leaves
-/// payment clearing against the platform's <c>refunds</c> account, the platform gives up its fee into it, and each
-/// seller owes its share: the next settlement runs take what it owes from its payable balance (into <c>refunds</c>)
+/// Disputes (chargebacks): the buyer's bank takes the payment back, or part of it. While the sellers' shares are still held the
+/// ledger reverses the sale exactly like a refund. After release (the shares may already be paid out) the disputed
+/// amount leaves payment clearing against the platform's <c>refunds</c> account, the platform gives up its fee (for a
+/// dispute of part of the sale, its pro rata part, by largest remainder) into it, and each seller owes its share (or
+/// its pro rata part): the next settlement runs take what it owes from its payable balance (into <c>refunds</c>)
 /// before paying the rest, until the account is back at zero. One stream per dispute; ledger ids derive from it.
 /// </summary>
 public sealed class DisputeBook(SettlementStore store, LedgerAccess ledger, TimeProvider time, ILogger<DisputeBook> logger)
@@ -33,11 +34,6 @@ public sealed class DisputeBook(SettlementStore store, LedgerAccess ledger, Time
             return null;
         }
 
-        if (providerAmount is { } amount && amount != completed.Gross)
-        {
-            logger.LogWarning("Dispute {Dispute} is for {Amount} of purchase {Purchase}'s {Gross}; the whole purchase is taken back", disputeId, amount, purchaseId, completed.Gross);
-        }
-
         var released = completed.Released || events.OfType<HoldsReleased>().Any();
         var now = time.GetUtcNow();
         // The purchase is marked first, so a settlement run no longer releases its holds while the ledger is reversed.
@@ -46,12 +42,22 @@ public sealed class DisputeBook(SettlementStore store, LedgerAccess ledger, Time
         released = released || events.OfType<HoldsReleased>().Any();
 
         var split = MarketService.SplitOf(completed);
+        var amount = providerAmount is { } named && named > 0 && named < completed.Gross ? named : completed.Gross;
+        if (amount < completed.Gross && !released)
+        {
+            // Not built yet: the held remainder would have to be released later. The whole sale goes back instead.
+            logger.LogWarning("Dispute {Dispute} is for {Amount} of purchase {Purchase}'s {Gross} while its shares are held; the whole purchase is taken back", disputeId, amount, purchaseId, completed.Gross);
+            amount = completed.Gross;
+        }
+
+        // After release a dispute for part of the sale takes that part pro rata from the fee and each share (largest remainder, to the cent).
+        var parts = DataMarket.Settlement.Split.DisputeSplit.ProRata(amount, split);
         var lines = released
-            ? Chargeback(purchaseId, disputeId, completed.Currency, completed.Gross, completed.Fee)
+            ? Chargeback(purchaseId, disputeId, completed.Currency, amount, parts.Fee)
             : PurchasePostings.Refund(purchaseId, completed.BuyerId, completed.Currency, split);
         await ledger.CommitAsync(lines, "settlement:dispute", cancellationToken);
-        var record = new DisputeOpened(disputeId, purchaseId, completed.Currency, completed.Gross, released,
-            released ? completed.Shares.Where(s => s.Amount > 0).ToList() : [], now);
+        var record = new DisputeOpened(disputeId, purchaseId, completed.Currency, amount, released,
+            released ? parts.Shares.Where(s => s.Amount > 0).Select(s => completed.Shares.Single(p => p.SellerId == s.SellerId) with { Amount = s.Amount }).ToList() : [], now);
         await AppendOnceAsync(stream, e => e.OfType<DisputeOpened>().Any(), record, cancellationToken);
         return record;
     }

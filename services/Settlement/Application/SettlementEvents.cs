@@ -58,7 +58,11 @@ public sealed record DestinationReady(string SellerId, string AccountId, DateTim
 
 public sealed record RunStarted(string Period, DateTimeOffset StartedAt, string Node);
 
-/// <summary>The payouts a run makes, fixed once: a second node (or a re-run) pays this plan, never a new one.</summary>
+/// <summary>
+/// The payouts a run makes, fixed once: a second node (or a re-run) pays this plan, never a new one. A large plan is
+/// written as several of these in one append (the first carries the waiting sellers and the recoveries); the plan is
+/// their payouts in order.
+/// </summary>
 /// <param name="Recoveries">What sellers owed from disputes, taken from their payable balance before the payout.</param>
 public sealed record PayoutsPlanned(string Period, IReadOnlyList<PlannedPayout> Payouts, IReadOnlyList<string> WaitingForDestination, IReadOnlyList<PlannedRecovery>? Recoveries = null);
 
@@ -71,7 +75,15 @@ public sealed record PayoutSent(string SellerId, string Currency, string Provide
 public sealed record PayoutFailed(string SellerId, string Currency, string Reason, DateTimeOffset FailedAt);
 
 /// <summary>A seller's statement for the period, written when its payout settled or failed.</summary>
-public sealed record StatementWritten(string SellerId, string Period, string Currency, long Paid, string Status, string? ProviderTransferId, Guid LedgerTransferId);
+/// <param name="Reason">Why a failed payout failed.</param>
+public sealed record StatementWritten(string SellerId, string Period, string Currency, long Paid, string Status, string? ProviderTransferId, Guid LedgerTransferId, string? Reason = null);
+
+/// <summary>
+/// How a batch of the plan's payouts ended (one statement line each, paid or failed), appended once per batch so a
+/// run's stream grows by one event per batch, not per seller. Earlier runs wrote <see cref="PayoutSent"/>,
+/// <see cref="PayoutFailed"/> and <see cref="StatementWritten"/> one seller at a time; they are still read.
+/// </summary>
+public sealed record PayoutsResolved(string Period, IReadOnlyList<StatementWritten> Statements, DateTimeOffset ResolvedAt);
 
 public sealed record RunCompleted(string Period, Reconciliation Reconciliation, DateTimeOffset CompletedAt);
 

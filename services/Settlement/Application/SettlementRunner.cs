@@ -12,8 +12,15 @@ namespace DataMarket.SettlementService.Application;
 /// destination), and pays each planned seller exactly once: a pending ledger payout, a provider transfer under the
 /// key <c>payout:{period}:{seller}:{currency}</c>, then the ledger payout posted (or voided when the provider fails
 /// for good), and a statement line. It ends with a reconciliation of the ledger's payouts against the provider's
-/// transfers. Every step derives its ids from the period and the seller and appends to the run's stream at the
-/// version it read, so two nodes running the same period, a crash and a restart, or a re-run pay nobody twice.
+/// transfers. Every step derives its ids from the period and the seller, so two nodes running the same period, a
+/// crash and a restart, or a re-run pay nobody twice.
+/// <para>
+/// The run's stream is read once per run, not once per seller: the plan is a few events however many sellers it
+/// holds, payouts are paid in batches (<see cref="SettlementOptions.PayoutBatchSize"/>) with many sellers in flight
+/// at once (<see cref="SettlementOptions.PayoutConcurrency"/>; the ledger's group commit shares its transactions
+/// between them), and each batch's statements are appended as one event at the version this run knows. When another
+/// node appended first, the run re-reads the stream and appends only the statements nobody has recorded.
+/// </para>
 /// </summary>
 public sealed class SettlementRunner(
     SettlementStore store, LedgerAccess ledger, IPaymentRails rails, DisputeBook disputes, SettlementOptions options, TimeProvider time, ILogger<SettlementRunner> logger)
@@ -25,55 +32,64 @@ public sealed class SettlementRunner(
         ValidatePeriod(period);
         var stream = RunStream(period);
         await AppendOnceAsync(stream, e => e.OfType<RunStarted>().Any(), () => Task.FromResult<object[]>([new RunStarted(period, time.GetUtcNow(), node)]), node, cancellationToken);
-        var (events, _) = await store.ReadAsync(stream, cancellationToken);
-        if (events.OfType<RunCompleted>().Any())
+        var run = await ReadRunAsync(period, cancellationToken);
+        if (run.Completed is not null)
         {
-            return View(events);
+            return run.View();
         }
 
-        if (!events.OfType<PayoutsPlanned>().Any())
+        if (run.Plan.Count == 0 && run.PlanEvents == 0)
         {
             await ReleaseMaturedHoldsAsync(cancellationToken);
-            await AppendOnceAsync(stream, e => e.OfType<PayoutsPlanned>().Any(), async () => [await PlanAsync(period, cancellationToken)], node, cancellationToken);
-            (events, _) = await store.ReadAsync(stream, cancellationToken);
+            await AppendOnceAsync(stream, e => e.OfType<PayoutsPlanned>().Any(), async () => [.. await PlanAsync(period, cancellationToken)], node, cancellationToken);
+            run = await ReadRunAsync(period, cancellationToken);
         }
 
         // What sellers owe from disputes leaves their payable balance before the rest is paid out.
-        foreach (var recovery in events.OfType<PayoutsPlanned>().First().Recoveries ?? [])
+        foreach (var recovery in run.Recoveries)
         {
             await disputes.RecoverAsync(recovery, period, $"settlement:{node}", cancellationToken);
         }
 
-        foreach (var payout in events.OfType<PayoutsPlanned>().First().Payouts)
+        var book = await ledger.GetAsync(cancellationToken);
+        var actor = new LedgerCommandOptions { Actor = $"settlement:{node}" };
+        foreach (var batch in run.Plan.Where(p => run.Resolution(p) is null).Chunk(Math.Max(1, options.PayoutBatchSize)))
         {
-            await PayAsync(period, payout, node, cancellationToken);
+            var statements = new System.Collections.Concurrent.ConcurrentBag<StatementWritten>();
+            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken }, async (payout, ct) =>
+            {
+                if (await PayAsync(book, actor, period, payout, ct) is { } statement)
+                {
+                    statements.Add(statement);
+                }
+            });
+            run = await RecordAsync(run, [.. statements], node, cancellationToken);
         }
 
-        (events, _) = await store.ReadAsync(stream, cancellationToken);
-        var plan = events.OfType<PayoutsPlanned>().First();
-        if (plan.Payouts.All(p => Resolution(events, p) is not null))
+        if (run.Plan.All(p => run.Resolution(p) is not null))
         {
-            var reconciliation = await ReconcileAsync(period, plan, events, cancellationToken);
+            var reconciliation = await ReconcileAsync(book, period, run, cancellationToken);
             await AppendOnceAsync(stream, e => e.OfType<RunCompleted>().Any(), () => Task.FromResult<object[]>([new RunCompleted(period, reconciliation, time.GetUtcNow())]), node, cancellationToken);
             if (!reconciliation.Clean)
             {
-                logger.LogError("Settlement {Period} reconciliation found mismatches: {Mismatches}", period, string.Join("; ", reconciliation.Mismatches));
+                logger.LogError("Settlement {Period} reconciliation found mismatches: {Mismatches}", period, string.Join("; ", reconciliation.Mismatches.Take(20)));
             }
+
+            run = await ReadRunAsync(period, cancellationToken);
         }
         else
         {
             logger.LogWarning("Settlement {Period} left payouts unresolved (provider unavailable); the next run resumes them", period);
         }
 
-        (events, _) = await store.ReadAsync(stream, cancellationToken);
-        return View(events);
+        return run.View();
     }
 
     public async Task<SettlementRunView?> GetAsync(string period, CancellationToken cancellationToken)
     {
         ValidatePeriod(period);
-        var (events, _) = await store.ReadAsync(RunStream(period), cancellationToken);
-        return events.OfType<RunStarted>().Any() ? View(events) : null;
+        var run = await ReadRunAsync(period, cancellationToken);
+        return run.Started is null ? null : run.View();
     }
 
     public async Task<IReadOnlyList<SettlementRunView>> ListAsync(CancellationToken cancellationToken)
@@ -97,10 +113,10 @@ public sealed class SettlementRunner(
     {
         ValidatePeriod(period);
         var statement = await (await ledger.GetAsync(cancellationToken)).GetSellerStatementAsync(sellerId, period, cancellationToken);
-        var (events, _) = await store.ReadAsync(RunStream(period), cancellationToken);
+        var run = await ReadRunAsync(period, cancellationToken);
         return new SellerStatementView(sellerId, period,
             statement.Lines.Select(l => new LedgerStatementLineView(l.Currency, l.Earned, l.Held, l.Paid)).ToList(),
-            events.OfType<StatementWritten>().Where(s => s.SellerId == sellerId).ToList());
+            run.Statements.Where(s => s.SellerId == sellerId).ToList());
     }
 
     /// <summary>The month before <paramref name="at"/>: what a run fired on the first of a month settles.</summary>
@@ -164,10 +180,14 @@ public sealed class SettlementRunner(
         }
     }
 
-    private async Task<PayoutsPlanned> PlanAsync(string period, CancellationToken cancellationToken)
+    /// <summary>Payouts per plan event: a plan of 100,000 sellers is 50 events of a few hundred kilobytes, not one of tens of megabytes.</summary>
+    private const int PayoutsPerPlanEvent = 2_000;
+
+    private async Task<IReadOnlyList<PayoutsPlanned>> PlanAsync(string period, CancellationToken cancellationToken)
     {
         var balances = await (await ledger.GetAsync(cancellationToken)).GetBalancesAsync("seller_payable:", cancellationToken);
         var owed = await disputes.OwedAsync(cancellationToken);
+        var destinations = await DestinationsAsync(cancellationToken);
         var payouts = new List<PlannedPayout>();
         var recoveries = new List<PlannedRecovery>();
         var waiting = new List<string>();
@@ -186,8 +206,7 @@ public sealed class SettlementRunner(
                 continue;
             }
 
-            var (destinations, _) = await store.ReadAsync(MarketService.DestinationStream(balance.Owner), cancellationToken);
-            if (MarketService.Usable(destinations) is not { } destination)
+            if (destinations.GetValueOrDefault(balance.Owner) is not { } events || MarketService.Usable(events) is not { } destination)
             {
                 waiting.Add(balance.Owner);
                 continue;
@@ -198,19 +217,36 @@ public sealed class SettlementRunner(
                 $"payout:{period}:{balance.Owner}:{balance.Currency}", destination.AccountId));
         }
 
-        return new PayoutsPlanned(period, payouts, waiting, recoveries);
+        var parts = payouts.Chunk(PayoutsPerPlanEvent).ToList();
+        return parts.Count == 0
+            ? [new PayoutsPlanned(period, [], waiting, recoveries)]
+            : parts.Select((part, i) => i == 0 ? new PayoutsPlanned(period, part, waiting, recoveries) : new PayoutsPlanned(period, part, [])).ToList();
     }
 
-    private async Task PayAsync(string period, PlannedPayout payout, string node, CancellationToken cancellationToken)
+    /// <summary>Every seller's destination events, in one pass over the store (one stream read per seller was the slowest part of planning).</summary>
+    private async Task<Dictionary<string, List<object>>> DestinationsAsync(CancellationToken cancellationToken)
     {
-        var stream = RunStream(period);
-        var (events, _) = await store.ReadAsync(stream, cancellationToken);
-        if (Resolution(events, payout) is not null)
+        var bySeller = new Dictionary<string, List<object>>(StringComparer.Ordinal);
+        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(DestinationRegistered), nameof(DestinationReady) }, cancellationToken))
         {
-            return;
+            var seller = recorded switch
+            {
+                DestinationRegistered r => r.SellerId,
+                DestinationReady r => r.SellerId,
+                _ => null,
+            };
+            if (seller is not null)
+            {
+                (bySeller.TryGetValue(seller, out var list) ? list : bySeller[seller] = []).Add(recorded);
+            }
         }
 
-        var book = await ledger.GetAsync(cancellationToken);
+        return bySeller;
+    }
+
+    /// <summary>Pays one planned seller; its statement line, or null while the provider's answer is still unknown (the next run sends it again under the same key).</summary>
+    private async Task<StatementWritten?> PayAsync(ILedger book, LedgerCommandOptions actor, string period, PlannedPayout payout, CancellationToken cancellationToken)
+    {
         var reserve = await book.CommitAsync(new TransferRequest
         {
             Id = payout.LedgerTransferId,
@@ -220,26 +256,33 @@ public sealed class SettlementRunner(
             Code = TransferCode.Payout,
             Pending = true,
             Reference = payout.IdempotencyKey,
-        }, new LedgerCommandOptions { Actor = $"settlement:{node}" }, cancellationToken);
-        var existing = await book.GetTransferAsync(payout.LedgerTransferId, cancellationToken);
-        if (!reserve.Succeeded && existing is null)
+        }, actor, cancellationToken);
+        if (reserve.Status != LedgerStatus.Committed)
         {
-            // Nothing was reserved (the balance moved since the plan, e.g. a dispute): nothing is sent either.
-            await RecordFailureAsync(period, payout, $"the ledger refused the payout: {reserve.Rejection} {reserve.Detail}", node, cancellationToken);
-            return;
-        }
+            // Reserved by an earlier attempt (a restart, another node), or refused: what the ledger holds decides.
+            var existing = await book.GetTransferAsync(payout.LedgerTransferId, cancellationToken);
+            if (existing is null)
+            {
+                // Nothing was reserved (the balance moved since the plan, e.g. a dispute): nothing is sent either.
+                return Failed(period, payout, $"the ledger refused the payout: {reserve.Rejection} {reserve.Detail}");
+            }
 
-        if (existing?.State == TransferState.PendingVoided)
-        {
-            await RecordFailureAsync(period, payout, "the payout was voided earlier", node, cancellationToken);
-            return;
+            if (existing.State == TransferState.PendingVoided)
+            {
+                return Failed(period, payout, "the payout was voided earlier");
+            }
         }
 
         var sent = await rails.TransferAsync(payout.IdempotencyKey, payout.Destination, payout.Amount, payout.Currency, period, cancellationToken);
         switch (sent.Outcome)
         {
             case RailsOutcome.Succeeded:
-                await book.PostPendingAsync(payout.LedgerTransferId, new LedgerCommandOptions { Actor = $"settlement:{node}" }, cancellationToken);
+                var posted = await book.PostPendingAsync(payout.LedgerTransferId, actor, cancellationToken);
+                if (!posted.Succeeded)
+                {
+                    logger.LogError("Payout {Key} was sent ({Provider}) but the ledger refused to post it: {Rejection} {Detail}", payout.IdempotencyKey, sent.ProviderId, posted.Rejection, posted.Detail);
+                }
+
                 await book.CommitAsync(new TransferRequest
                 {
                     Id = PayoutSettlementTransferId(period, payout.SellerId, payout.Currency),
@@ -248,41 +291,62 @@ public sealed class SettlementRunner(
                     Amount = payout.Amount,
                     Code = TransferCode.PayoutSettlement,
                     Reference = sent.ProviderId,
-                }, new LedgerCommandOptions { Actor = $"settlement:{node}" }, cancellationToken);
-                await AppendOnceAsync(stream, e => Resolution(e, payout) is not null, () => Task.FromResult<object[]>(
-                [
-                    new PayoutSent(payout.SellerId, payout.Currency, sent.ProviderId!, time.GetUtcNow()),
-                    new StatementWritten(payout.SellerId, period, payout.Currency, payout.Amount, "paid", sent.ProviderId, payout.LedgerTransferId),
-                ]), node, cancellationToken);
-                break;
+                }, actor, cancellationToken);
+                return new StatementWritten(payout.SellerId, period, payout.Currency, payout.Amount, "paid", sent.ProviderId, payout.LedgerTransferId);
             case RailsOutcome.Declined:
-                await book.VoidPendingAsync(payout.LedgerTransferId, new LedgerCommandOptions { Actor = $"settlement:{node}" }, cancellationToken);
-                await RecordFailureAsync(period, payout, sent.Reason ?? "the provider refused the transfer", node, cancellationToken);
-                break;
+                await book.VoidPendingAsync(payout.LedgerTransferId, actor, cancellationToken);
+                return Failed(period, payout, sent.Reason ?? "the provider refused the transfer");
             default:
                 // Transient: the pending payout stays reserved and the next run sends it again under the same key.
                 logger.LogWarning("Payout {Key} not confirmed: {Reason}", payout.IdempotencyKey, sent.Reason);
-                break;
+                return null;
         }
     }
 
-    private Task RecordFailureAsync(string period, PlannedPayout payout, string reason, string node, CancellationToken cancellationToken) =>
-        AppendOnceAsync(RunStream(period), e => Resolution(e, payout) is not null, () => Task.FromResult<object[]>(
-        [
-            new PayoutFailed(payout.SellerId, payout.Currency, reason, time.GetUtcNow()),
-            new StatementWritten(payout.SellerId, period, payout.Currency, 0, "failed", null, payout.LedgerTransferId),
-        ]), node, cancellationToken);
+    private static StatementWritten Failed(string period, PlannedPayout payout, string reason) =>
+        new(payout.SellerId, period, payout.Currency, 0, "failed", null, payout.LedgerTransferId, reason);
 
-    private async Task<Reconciliation> ReconcileAsync(string period, PayoutsPlanned plan, IReadOnlyList<object> events, CancellationToken cancellationToken)
+    /// <summary>
+    /// Appends a batch's statements at the version this run knows; when another node appended first, re-reads the
+    /// stream and appends only the statements still missing (the first recorded outcome of a payout stands).
+    /// </summary>
+    private async Task<RunState> RecordAsync(RunState run, IReadOnlyList<StatementWritten> statements, string node, CancellationToken cancellationToken)
     {
-        var book = await ledger.GetAsync(cancellationToken);
+        var period = run.Started!.Period;
+        while (true)
+        {
+            var fresh = statements.Where(s => run.Resolution(s.SellerId, s.Currency) is null)
+                .OrderBy(s => s.SellerId, StringComparer.Ordinal).ThenBy(s => s.Currency, StringComparer.Ordinal).ToList();
+            if (fresh.Count == 0)
+            {
+                return run;
+            }
+
+            var resolved = new PayoutsResolved(period, fresh, time.GetUtcNow());
+            if (await store.TryAppendAsync(RunStream(period), StreamType, run.Version, $"settlement:{node}", cancellationToken, resolved))
+            {
+                run.Apply(resolved);
+                run.Version++;
+                return run;
+            }
+
+            run = await ReadRunAsync(period, cancellationToken);
+        }
+    }
+
+    private async Task<Reconciliation> ReconcileAsync(ILedger book, string period, RunState run, CancellationToken cancellationToken)
+    {
         var provider = await rails.ListTransfersAsync(period, cancellationToken);
         var byKey = provider.GroupBy(t => t.IdempotencyKey, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var transfers = new TransferRecord?[run.Plan.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, run.Plan.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken },
+            async (i, ct) => transfers[i] = await book.GetTransferAsync(run.Plan[i].LedgerTransferId, ct));
         var mismatches = new List<string>();
         long ledgerCount = 0, ledgerTotal = 0;
-        foreach (var payout in plan.Payouts)
+        for (var i = 0; i < run.Plan.Count; i++)
         {
-            var transfer = await book.GetTransferAsync(payout.LedgerTransferId, cancellationToken);
+            var payout = run.Plan[i];
+            var transfer = transfers[i];
             var posted = transfer?.State == TransferState.PendingPosted;
             if (posted)
             {
@@ -310,7 +374,7 @@ public sealed class SettlementRunner(
             }
         }
 
-        var planned = plan.Payouts.Select(p => p.IdempotencyKey).ToHashSet(StringComparer.Ordinal);
+        var planned = run.Plan.Select(p => p.IdempotencyKey).ToHashSet(StringComparer.Ordinal);
         foreach (var stray in provider.Where(t => !planned.Contains(t.IdempotencyKey)))
         {
             mismatches.Add($"provider transfer {stray.ProviderId} ({stray.IdempotencyKey}, {stray.Amount}) belongs to no planned payout");
@@ -319,9 +383,17 @@ public sealed class SettlementRunner(
         return new Reconciliation(ledgerCount, ledgerTotal, provider.Count, provider.Sum(t => t.Amount), mismatches);
     }
 
-    private static object? Resolution(IReadOnlyList<object> events, PlannedPayout payout) =>
-        events.FirstOrDefault(e => e is PayoutSent s && s.SellerId == payout.SellerId && s.Currency == payout.Currency
-            || e is PayoutFailed f && f.SellerId == payout.SellerId && f.Currency == payout.Currency);
+    private async Task<RunState> ReadRunAsync(string period, CancellationToken cancellationToken)
+    {
+        var (events, version) = await store.ReadAsync(RunStream(period), cancellationToken);
+        var run = new RunState { Version = version };
+        foreach (var recorded in events)
+        {
+            run.Apply(recorded);
+        }
+
+        return run;
+    }
 
     /// <summary>Appends what <paramref name="make"/> builds unless <paramref name="done"/> already holds; a lost race re-reads and decides again.</summary>
     private async Task AppendOnceAsync(string stream, Func<IReadOnlyList<object>, bool> done, Func<Task<object[]>> make, string node, CancellationToken cancellationToken)
@@ -342,18 +414,83 @@ public sealed class SettlementRunner(
         }
     }
 
-    private static SettlementRunView View(IReadOnlyList<object> events)
+    /// <summary>A run's stream folded once: the plan, each payout's statement (first recorded wins) and the stream's version.</summary>
+    private sealed class RunState
     {
-        var started = events.OfType<RunStarted>().First();
-        var plan = events.OfType<PayoutsPlanned>().FirstOrDefault();
-        var completed = events.OfType<RunCompleted>().FirstOrDefault();
-        var payouts = (plan?.Payouts ?? []).Select(p => Resolution(events, p) switch
+        private readonly Dictionary<(string Seller, string Currency), StatementWritten> _resolved = [];
+        private readonly Dictionary<(string Seller, string Currency), string> _reasons = [];
+
+        public RunStarted? Started { get; private set; }
+
+        public RunCompleted? Completed { get; private set; }
+
+        public long Version { get; set; }
+
+        public int PlanEvents { get; private set; }
+
+        public List<PlannedPayout> Plan { get; } = [];
+
+        public List<string> Waiting { get; } = [];
+
+        public List<PlannedRecovery> Recoveries { get; } = [];
+
+        public List<StatementWritten> Statements { get; } = [];
+
+        public void Apply(object recorded)
         {
-            PayoutSent s => new PayoutView(p.SellerId, p.Currency, p.Amount, "paid", p.LedgerTransferId, p.IdempotencyKey, s.ProviderTransferId, null),
-            PayoutFailed f => new PayoutView(p.SellerId, p.Currency, p.Amount, "failed", p.LedgerTransferId, p.IdempotencyKey, null, f.Reason),
-            _ => new PayoutView(p.SellerId, p.Currency, p.Amount, "pending", p.LedgerTransferId, p.IdempotencyKey, null, null),
-        }).ToList();
-        return new SettlementRunView(started.Period, completed is null ? "in_progress" : "completed", started.StartedAt, completed?.CompletedAt, payouts,
-            plan?.WaitingForDestination ?? [], completed?.Reconciliation);
+            switch (recorded)
+            {
+                case RunStarted started:
+                    Started ??= started;
+                    break;
+                case PayoutsPlanned planned:
+                    PlanEvents++;
+                    Plan.AddRange(planned.Payouts);
+                    Waiting.AddRange(planned.WaitingForDestination);
+                    Recoveries.AddRange(planned.Recoveries ?? []);
+                    break;
+                case PayoutFailed failed:
+                    // Written by earlier runs beside their StatementWritten, which did not carry the reason.
+                    _reasons.TryAdd((failed.SellerId, failed.Currency), failed.Reason);
+                    break;
+                case StatementWritten statement:
+                    Add(statement);
+                    break;
+                case PayoutsResolved resolved:
+                    foreach (var statement in resolved.Statements)
+                    {
+                        Add(statement);
+                    }
+
+                    break;
+                case RunCompleted completed:
+                    Completed ??= completed;
+                    break;
+            }
+        }
+
+        public StatementWritten? Resolution(PlannedPayout payout) => Resolution(payout.SellerId, payout.Currency);
+
+        public StatementWritten? Resolution(string sellerId, string currency) => _resolved.GetValueOrDefault((sellerId, currency));
+
+        public SettlementRunView View()
+        {
+            var payouts = Plan.Select(p => Resolution(p) switch
+            {
+                { Status: "paid" } s => new PayoutView(p.SellerId, p.Currency, p.Amount, "paid", p.LedgerTransferId, p.IdempotencyKey, s.ProviderTransferId, null),
+                { } f => new PayoutView(p.SellerId, p.Currency, p.Amount, "failed", p.LedgerTransferId, p.IdempotencyKey, null, f.Reason ?? _reasons.GetValueOrDefault((p.SellerId, p.Currency))),
+                null => new PayoutView(p.SellerId, p.Currency, p.Amount, "pending", p.LedgerTransferId, p.IdempotencyKey, null, null),
+            }).ToList();
+            return new SettlementRunView(Started!.Period, Completed is null ? "in_progress" : "completed", Started.StartedAt, Completed?.CompletedAt, payouts,
+                Waiting, Completed?.Reconciliation);
+        }
+
+        private void Add(StatementWritten statement)
+        {
+            if (_resolved.TryAdd((statement.SellerId, statement.Currency), statement))
+            {
+                Statements.Add(statement);
+            }
+        }
     }
 }

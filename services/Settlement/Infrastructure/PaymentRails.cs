@@ -101,6 +101,15 @@ public sealed class SandboxRails(SettlementStore store, SettlementOptions option
     {
         var parameters = Hash($"{kind}|{amount}|{currency}|{counterparty}|{group}");
         var stream = $"sandbox:{kind}:{key}";
+        var providerId = prefix + Hash(stream)[..24];
+        if (options.Sandbox.Behaviour == SandboxBehaviour.Succeed
+            && await store.TryAppendAsync(stream, StreamType, 0, "sandbox", cancellationToken,
+                new SandboxOperationRecorded(key, kind, amount, currency, counterparty, group, parameters, providerId, DateTimeOffset.UtcNow)))
+        {
+            // A new key: recorded in one round trip (a settlement run makes one per seller). A used key falls through.
+            return RailsResult.Ok(providerId);
+        }
+
         var (existing, _) = await store.ReadAsync(stream, cancellationToken);
         if (existing.OfType<SandboxOperationRecorded>().FirstOrDefault() is { } first)
         {
@@ -120,7 +129,6 @@ public sealed class SandboxRails(SettlementStore store, SettlementOptions option
                 return new RailsResult(RailsOutcome.Transient, null, "the provider did not answer in time (sandbox)");
         }
 
-        var providerId = prefix + Hash(stream)[..24];
         var recorded = new SandboxOperationRecorded(key, kind, amount, currency, counterparty, group, parameters, providerId, DateTimeOffset.UtcNow);
         if (!await store.TryAppendAsync(stream, StreamType, 0, "sandbox", cancellationToken, recorded))
         {

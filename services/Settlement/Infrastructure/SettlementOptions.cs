@@ -59,6 +59,16 @@ public sealed class SettlementOptions
     /// <summary>Released balances below this wait for a later run.</summary>
     public long MinimumPayout { get; set; } = 100;
 
+    /// <summary>Payouts whose statements a run appends as one event; a crash loses at most this many sellers' records (their payments are redone under the same keys, changing nothing).</summary>
+    public int PayoutBatchSize { get; set; } = 1_000;
+
+    /// <summary>
+    /// Sellers a run pays at once: their ledger commands share the ledger's group commits and their provider calls
+    /// overlap. Stripe's live-mode rate limit (about 100 requests/s) is the ceiling there; its 429s are transient and
+    /// retried under the same key.
+    /// </summary>
+    public int PayoutConcurrency { get; set; } = 32;
+
     /// <summary>Quartz cron of the scheduled run (default: 02:00 UTC on the first of each month, settling the month before).</summary>
     public string Schedule { get; set; } = "0 0 2 1 * ?";
 

@@ -24,7 +24,7 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
         typeof(HoldsReleased), typeof(DestinationRegistered), typeof(RunStarted), typeof(PayoutsPlanned), typeof(PayoutSent),
         typeof(PayoutFailed), typeof(StatementWritten), typeof(RunCompleted), typeof(SandboxOperationRecorded),
         typeof(ChargeRequested), typeof(PurchasePending), typeof(PurchaseFailed), typeof(PurchaseDisputed), typeof(DisputeOpened),
-        typeof(StripeEventReceived), typeof(DestinationReady), typeof(RefundRequested),
+        typeof(StripeEventReceived), typeof(DestinationReady), typeof(RefundRequested), typeof(PayoutsResolved),
     }.ToDictionary(t => t.Name, StringComparer.Ordinal);
 
     private readonly SemaphoreSlim _opening = new(1, 1);

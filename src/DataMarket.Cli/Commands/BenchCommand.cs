@@ -18,6 +18,7 @@ public static class BenchCommand
         bench.Subcommands.Add(BuildLogra());
         bench.Subcommands.Add(BuildLograValidity());
         bench.Subcommands.Add(BenchScaleOut.Build());
+        bench.Subcommands.Add(SettlementBenchCommand.Build());
         return bench;
     }
 

@@ -153,7 +153,11 @@ internal sealed class MartenEventLog : IAsyncDisposable
         }
 
         await using var reader = _store.QuerySession();
-        var mine = await reader.Events.QueryAllRawEvents().Where(e => e.Id.IsOneOf(ids)).ToListAsync(cancellationToken).ConfigureAwait(false);
+        // By stream first: mt_events has no index on id, so the id alone scanned the whole log on every append (a
+        // settlement run's per-seller appends grew quadratic); (stream_id, version) is its primary key.
+        var mine = await reader.Events.QueryAllRawEvents()
+            .Where(e => e.StreamKey == append.StreamId && e.Id.IsOneOf(ids))
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
         return new AppendResult(mine.Max(e => e.Version), mine.Min(e => e.Sequence), mine.Max(e => e.Sequence));
     }
 
