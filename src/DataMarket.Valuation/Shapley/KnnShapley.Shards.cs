@@ -110,18 +110,21 @@ public static class ShardPlan
     public const long DefaultPairsPerShard = 20_000_000;
 
     /// <summary>
-    /// Consecutive ranges of about <paramref name="pairsPerShard"/> / trainingPoints test points (at least one), in
-    /// order. Never depends on how many workers or cores there are, so neither does the result.
+    /// Consecutive ranges of about <paramref name="pairsPerShard"/> / trainingPoints test points (at least one, rounded
+    /// up to a whole number of <paramref name="alignment"/>), in order. Never depends on how many workers or cores
+    /// there are, so neither does the result.
     /// </summary>
-    public static IReadOnlyList<TestPointRange> For(int trainingPoints, int testPoints, long pairsPerShard = DefaultPairsPerShard)
+    public static IReadOnlyList<TestPointRange> For(int trainingPoints, int testPoints, long pairsPerShard = DefaultPairsPerShard, int alignment = 1)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(testPoints);
         ArgumentOutOfRangeException.ThrowIfLessThan(pairsPerShard, 1);
-        var size = (int)Math.Clamp(pairsPerShard / Math.Max(1, trainingPoints), 1, Math.Max(1, testPoints));
+        ArgumentOutOfRangeException.ThrowIfLessThan(alignment, 1);
+        var size = (long)Math.Clamp(pairsPerShard / Math.Max(1, trainingPoints), 1, Math.Max(1, testPoints));
+        size = Math.Min(int.MaxValue, (size + alignment - 1) / alignment * alignment);
         var ranges = new List<TestPointRange>();
-        for (var first = 0; first < testPoints; first += size)
+        for (long first = 0; first < testPoints; first += size)
         {
-            ranges.Add(new TestPointRange(first, Math.Min(size, testPoints - first)));
+            ranges.Add(new TestPointRange((int)first, (int)Math.Min(size, testPoints - first)));
         }
 
         return ranges;
