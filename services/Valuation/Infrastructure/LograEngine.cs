@@ -99,59 +99,44 @@ public sealed class LograEngine(string? deviceName, ILogger<LograEngine> logger)
 
     /// <summary>
     /// Per test point of <paramref name="range"/>, in fixed blocks of <see cref="TestPointBlocks.Size"/> that start at
-    /// multiples of the block size (shards hold whole blocks): every training row's score, each seller's sum over its
-    /// rows and the sum over all rows, added to the block's moments in test-point order, blocks merged in order.
+    /// multiples of the block size (shards hold 2^j whole blocks): every training row's score, each seller's sum over its
+    /// rows and the sum over all rows, added to the block's moments in test-point order; the blocks reduce pairwise
+    /// (<see cref="KnnShapley.ReducePairwise"/>), as the shards do after them.
     /// </summary>
     internal static ShardMoments ScoreShard(GradientStore store, InfluenceMode mode, int[] groups, int groupCount, TestPointRange range, CancellationToken cancellationToken)
     {
         var rows = store.TrainingRows;
-        var points = new RunningMoments(rows);
-        var groupMoments = new RunningMoments(groupCount);
-        var utility = new RunningMoments(1);
-        TestPointBlocks.Run(
-            range.First,
-            range.Count,
-            maxThreads: 1,
-            () => new BlockMoments(rows, groupCount),
-            (slot, first, count) =>
+        var perGroup = new double[groupCount];
+        IEnumerable<ShardMoments> Blocks()
+        {
+            for (var first = range.First; first < range.First + range.Count; first += TestPointBlocks.Size)
             {
-                slot.Points.Clear();
-                slot.Groups.Clear();
-                slot.Utility.Clear();
+                cancellationToken.ThrowIfCancellationRequested();
+                var count = Math.Min(TestPointBlocks.Size, range.First + range.Count - first);
+                var block = new ShardMoments(new TestPointRange(first, count), new RunningMoments(rows), new RunningMoments(groupCount), new RunningMoments(1));
                 using var scores = store.Score(first, count, mode);
-                var block = scores.data<double>().ToArray();
+                var values = scores.data<double>().ToArray();
                 for (var r = 0; r < count; r++)
                 {
-                    var sample = block.AsSpan(r * rows, rows);
-                    Array.Clear(slot.PerGroup);
+                    var sample = values.AsSpan(r * rows, rows);
+                    Array.Clear(perGroup);
                     double total = 0;
                     for (var t = 0; t < rows; t++)
                     {
-                        slot.PerGroup[groups[t]] += sample[t];
+                        perGroup[groups[t]] += sample[t];
                         total += sample[t];
                     }
 
-                    slot.Points.Add(sample);
-                    slot.Groups.Add(slot.PerGroup);
-                    slot.Utility.Add([total]);
+                    block.Points.Add(sample);
+                    block.Groups.Add(perGroup);
+                    block.Utility.Add([total]);
                 }
-            },
-            slot =>
-            {
-                points.Merge(slot.Points);
-                groupMoments.Merge(slot.Groups);
-                utility.Merge(slot.Utility);
-            },
-            cancellationToken);
-        return new ShardMoments(range, points, groupMoments, utility);
-    }
 
-    private sealed class BlockMoments(int rows, int groups)
-    {
-        public RunningMoments Points { get; } = new(rows);
-        public RunningMoments Groups { get; } = new(groups);
-        public RunningMoments Utility { get; } = new(1);
-        public double[] PerGroup { get; } = new double[groups];
+                yield return block;
+            }
+        }
+
+        return KnnShapley.ReducePairwise(Blocks());
     }
 
     /// <summary>Self-influence of the training rows of <paramref name="range"/>, in blocks of <see cref="SelfBlock"/> rows: one sample per row.</summary>

@@ -74,11 +74,16 @@ public sealed class GradientStore : IDisposable
             throw new ArgumentException("self-influence scores training rows: use SelfInfluence", nameof(mode));
         }
 
+        TorchRuntime.PinThreads();
         return _logra.Score(Queries.narrow(0, first, count), Train, mode, selfInfluence: TrainSelfInfluence);
     }
 
     /// <summary>gᵀ(C+λI)⁻¹g of training rows [<paramref name="first"/>, first + <paramref name="count"/>): float64 [count].</summary>
-    public Tensor SelfInfluence(int first, int count) => _logra.SelfInfluence(Train.narrow(0, first, count));
+    public Tensor SelfInfluence(int first, int count)
+    {
+        TorchRuntime.PinThreads();
+        return _logra.SelfInfluence(Train.narrow(0, first, count));
+    }
 
     /// <summary>The store as bytes: layers (name, offset, projections), factors, training and test gradients, self-influence.</summary>
     public void Write(Stream output)

@@ -76,6 +76,8 @@ public static class TabularInfluence
         }
 
         var device = TorchRuntime.Device;
+        // The caller's thread may not be the one that loaded torch (a worker's thread-pool thread).
+        TorchRuntime.PinThreads();
         using var scope = NewDisposeScope();
         var x = tensor(train.Features, [train.Rows, train.FeatureCount]).to(device);
         var y = tensor(train.Labels.Select(l => (long)l).ToArray()).to(device);

@@ -23,8 +23,11 @@ public sealed class ShardedValuation
     /// <summary>Whether shards cut the training rows (each shard holds its rows' values) instead of the test points.</summary>
     private readonly bool _overTrainingRows;
 
-    /// <summary>Shards hold a whole number of these units, so a unit's block is computed alike whatever the plan.</summary>
-    private readonly int _alignment = 1;
+    /// <summary>
+    /// For an engine's valuation: its blocks of units; shards hold 2^j blocks and merge pairwise
+    /// (<see cref="KnnShapley.ReducePairwise"/>), so the bits do not depend on the shard size. 0 for the KNN family.
+    /// </summary>
+    private readonly int _block;
 
     /// <summary>The work of one shard unit, in (training point, test point) pairs; sets how many units a shard holds.</summary>
     private readonly long _unitCost;
@@ -45,39 +48,42 @@ public sealed class ShardedValuation
 
     private ShardedValuation(
         IReadOnlyList<TrainingPart> parts, IReadOnlyList<string> groupOrder, int testPoints, Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard,
-        bool overTrainingRows, int alignment, long unitCost)
+        bool overTrainingRows, int block, long unitCost)
         : this(parts, groupOrder, parts.Sum(p => p.Data.Rows), testPoints, shard)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(alignment, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(block, 1);
         _overTrainingRows = overTrainingRows;
-        _alignment = alignment;
+        _block = block;
         _unitCost = Math.Max(1, unitCost);
     }
 
     /// <summary>
     /// A valuation whose shards another engine computes (LoGra on torch, in the valuation worker). Over test points, a
     /// shard's moments are per training point (in the order of <paramref name="parts"/>), per group (in
-    /// <paramref name="groupOrder"/>) and for the total, merged like the KNN family's. Over training rows
+    /// <paramref name="groupOrder"/>) and for the total, reduced from its blocks of <paramref name="block"/> test points
+    /// with <see cref="KnnShapley.ReducePairwise"/>; shards hold 2^j blocks and merge the same way, so the merged
+    /// bits are the single shard's whatever the shard size. Over training rows
     /// (<paramref name="overTrainingRows"/>: a value per row that no test point averages, such as self-influence), a
     /// shard holds one sample per row of its range; <see cref="Merge"/> puts the rows side by side and sums each group
-    /// and the total in row order, so the sums do not depend on the plan either. Shards hold whole blocks of
-    /// <paramref name="alignment"/> units; one unit costs about <paramref name="unitCost"/> pairs.
+    /// and the total in row order, so the sums do not depend on the plan either. One unit (test point or training row)
+    /// costs about <paramref name="unitCost"/> pairs.
     /// </summary>
     public static ShardedValuation FromEngine(
         IReadOnlyList<TrainingPart> parts, IReadOnlyList<string> groupOrder, int testPoints,
-        Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard, bool overTrainingRows, int alignment, long unitCost)
+        Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard, bool overTrainingRows, int block, long unitCost)
     {
         ArgumentNullException.ThrowIfNull(parts);
         ArgumentNullException.ThrowIfNull(groupOrder);
-        return new ShardedValuation(parts, groupOrder, testPoints, shard, overTrainingRows, alignment, unitCost);
+        return new ShardedValuation(parts, groupOrder, testPoints, shard, overTrainingRows, block, unitCost);
     }
 
     /// <summary>What the plan cuts: the test points, or the training rows for a valuation over training rows.</summary>
     public int ShardUnits => _overTrainingRows ? TrainingPoints : TestPoints;
 
-    /// <summary>The shards for about <paramref name="pairsPerShard"/> pairs each, from the job size only (<see cref="ShardPlan.For"/>).</summary>
-    public IReadOnlyList<TestPointRange> Plan(long pairsPerShard = ShardPlan.DefaultPairsPerShard) =>
-        ShardPlan.For((int)Math.Min(int.MaxValue, _unitCost), ShardUnits, pairsPerShard, _alignment);
+    /// <summary>The shards for about <paramref name="pairsPerShard"/> pairs each, from the job size only (<see cref="ShardPlan"/>).</summary>
+    public IReadOnlyList<TestPointRange> Plan(long pairsPerShard = ShardPlan.DefaultPairsPerShard) => _block > 0
+        ? ShardPlan.ForPairwise(_unitCost, ShardUnits, pairsPerShard, _block)
+        : ShardPlan.For(TrainingPoints, TestPoints, pairsPerShard);
 
     /// <summary>The training parts in the order they were valued.</summary>
     public IReadOnlyList<TrainingPart> Parts => _parts;
@@ -164,7 +170,7 @@ public sealed class ShardedValuation
             return MergeRows(shardsInOrder);
         }
 
-        var merged = KnnShapley.MergeShards(shardsInOrder);
+        var merged = _block > 0 ? KnnShapley.MergeShardsPairwise(shardsInOrder) : KnnShapley.MergeShards(shardsInOrder);
         if (!_valuesPoints)
         {
             return new DatasetValuationResult(
