@@ -35,6 +35,11 @@ public record RequestValuation
     public string Device { get; init; } = "auto";
     /// <summary>The buyer's proxy-model checkpoint (safetensors, checked by the catalog) for <c>logra</c>; null: train one.</summary>
     public ModelReference? Model { get; init; }
+    /// <summary>
+    /// For <c>logra</c>: <c>dot</c> (value to the test task), <c>cosine</c> (training gradients normalised) or
+    /// <c>self</c> (each row's self-influence, high for mislabelled rows; sharded over training rows).
+    /// </summary>
+    public string LograMode { get; init; } = "dot";
     public required DateTimeOffset RequestedAt { get; init; }
 }
 

@@ -69,6 +69,13 @@ public static class TorchRuntime
         }
     }
 
+    /// <summary>
+    /// Sets the intra-op thread count on the calling thread. Under OpenMP the count is a per-thread setting: a thread
+    /// that never set it (a thread-pool thread running a shard) runs ops on every core with other reduction splits, and
+    /// LoGra scores then differed in their last bits from the same block scored on the thread that loaded torch.
+    /// </summary>
+    public static void PinThreads() => torch.set_num_threads(IntraOpThreads);
+
     /// <summary>Reads the device from <see cref="DeviceEnvironmentVariable"/> (the CLI's configuration).</summary>
     public static torch.Device InitializeFromEnvironment(Action<string>? log = null) =>
         Initialize(Environment.GetEnvironmentVariable(DeviceEnvironmentVariable), log);

@@ -72,6 +72,36 @@ public sealed class proxy_models_over_http(EmbeddedServer server) : IClassFixtur
             (await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId = task, listingIds = new[] { listing }, method = "logra", k = 1, modelId = strangersModel.GetProperty("id").GetGuid() })).StatusCode);
     }
 
+    [Fact]
+    public async Task a_buyer_asks_for_self_influence_and_gets_each_rows_self_influence_summed_per_seller()
+    {
+        var buyer = await server.SignUpAsync("buyer-self");
+        var seller = await server.SignUpAsync("seller-self");
+        var listing = await EmbeddedServer.CreateListingAsync(seller.Http, "for self-influence");
+        Assert.Equal(HttpStatusCode.OK, (await seller.Http.PutAsync($"/api/listings/{listing}/data?format=csv&fileName=a.csv", EmbeddedServer.Text(Csv))).StatusCode);
+        var posted = await buyer.Http.PostAsync("/api/tasks?name=t&format=csv&fileName=t.csv", EmbeddedServer.Text(Csv));
+        var task = (await posted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+
+        await AssertProblemAsync(
+            await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId = task, listingIds = new[] { listing }, method = "logra", k = 1, lograMode = "manhattan" }),
+            HttpStatusCode.BadRequest, "unknown LoGra mode 'manhattan' (supported: dot, cosine, self)");
+        await AssertProblemAsync(
+            await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId = task, listingIds = new[] { listing }, method = "knn-shapley", k = 1, lograMode = "self" }),
+            HttpStatusCode.BadRequest, "lograMode is used by method 'logra' only");
+
+        var valued = await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId = task, listingIds = new[] { listing }, method = "logra", k = 1, lograMode = "self" });
+        Assert.Equal(HttpStatusCode.Accepted, valued.StatusCode);
+        var done = await WaitAsync(buyer.Http, (await valued.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid());
+        Assert.True(done.GetProperty("status").GetString() == "Completed", done.ToString());
+        var points = await buyer.Http.GetFromJsonAsync<JsonElement>($"/api/valuations/{done.GetProperty("id").GetGuid()}/points");
+        var items = points.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(3, items.Count);
+        // A self-influence is a positive quadratic form, one per row, with no spread over test points to report.
+        Assert.All(items, p => Assert.True(p.GetProperty("value").GetProperty("value").GetDouble() > 0));
+        Assert.All(items, p => Assert.Equal(JsonValueKind.Null, p.GetProperty("value").GetProperty("standardError").ValueKind));
+        Assert.Equal(items.Sum(p => p.GetProperty("value").GetProperty("value").GetDouble()), done.GetProperty("sellers")[0].GetProperty("value").GetProperty("value").GetDouble(), 9);
+    }
+
     [Theory]
     [InlineData("pickle", "only .safetensors checkpoints are accepted")]
     [InlineData("stranger-tensor", "tensor 'encoder.weight' is not part of a tabular MLP")]

@@ -149,6 +149,55 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         Assert.False(await _harness.Published.Any<ValuationFailed>());
     }
 
+    [Theory]
+    [InlineData("dot", 3)]
+    [InlineData("cosine", 3)]
+    [InlineData("self", 2)]
+    public async Task Should_shard_a_logra_valuation_over_its_gradient_store_and_merge_to_the_single_shard_bits(string mode, int shards)
+    {
+        // 70 training rows and 20 test points; 8 pairs per shard cut 3 shards of whole 8-test-point blocks (8, 8, 4),
+        // or for self-influence 2 shards of whole 64-row blocks (64, 6).
+        var random = new Random(11);
+        string Csv(int rows) => "x,label\n" + string.Concat(Enumerable.Range(0, rows).Select(i => i % 3 == 0
+            ? $"{(2 + random.NextDouble()).ToString("R", System.Globalization.CultureInfo.InvariantCulture)},b\n"
+            : $"{random.NextDouble().ToString("R", System.Globalization.CultureInfo.InvariantCulture)},a\n"));
+        var (first, second, task) = (Csv(40), Csv(30), Csv(20));
+        var request = Request(await StoreAsync(task), [("s1", await StoreAsync(first)), ("s2", await StoreAsync(second))], "logra", 1) with { LograMode = mode };
+
+        await _harness.Bus.Publish(request);
+
+        Assert.True(await _harness.Published.Any<ValuationCompleted>(m => m.Context.Message.ValuationId == request.ValuationId));
+        Assert.Equal(Enumerable.Range(0, shards), _harness.Published.Select<ValuationShardCompleted>().Select(m => m.Context.Message.ShardIndex).Order());
+        // The gradient store went to the valuation's folder, under the one name a coordinator that runs again overwrites.
+        var folder = _provider.GetRequiredService<DataMarket.ValuationWorker.Infrastructure.ShardStore>().Folder(request.ValuationId);
+        Assert.True(File.Exists(Path.Combine(folder, DataMarket.ValuationWorker.Infrastructure.ShardStore.GradientStoreName)));
+        var units = mode == "self" ? 70 : 20;
+        Assert.Contains(_harness.Published.Select<ValuationProgressed>(), p => p.Context.Message.CompletedTestPoints == units && p.Context.Message.TotalTestPoints == units);
+        var completed = _harness.Published.Select<ValuationCompleted>().Single().Context.Message;
+        Assert.Equal((70, 20), (completed.TrainingPoints, completed.TestPoints));
+
+        // The same valuation in one process as a single shard.
+        var engine = new DataMarket.ValuationWorker.Infrastructure.LograEngine(null, Microsoft.Extensions.Logging.Abstractions.NullLogger<DataMarket.ValuationWorker.Infrastructure.LograEngine>.Instance);
+        var local = engine.Log([new TrainingPart("1", "s1", Parse(first)), new TrainingPart("2", "s2", Parse(second))], Parse(task), mode, null, _ => { }, CancellationToken.None);
+        var expected = local.RunAll([new TestPointRange(0, units)]);
+        var points = StoredPoints(completed);
+        Assert.Equal(expected.PartValues.SelectMany(v => v).Select(e => BitConverter.DoubleToInt64Bits(e.Value)), points.Select(p => BitConverter.DoubleToInt64Bits(p.Value)));
+        Assert.Equal(expected.PartValues.SelectMany(v => v).Select(e => double.IsFinite(e.StandardError) ? e.StandardError : (double?)null), points.Select(p => p.StandardError));
+        Assert.Equal(BitConverter.DoubleToInt64Bits(expected.GroupValues["s2"].Value), BitConverter.DoubleToInt64Bits(completed.Sellers[1].Value));
+        Assert.Equal(BitConverter.DoubleToInt64Bits(expected.TotalUtility.Value), BitConverter.DoubleToInt64Bits(completed.TotalUtility));
+    }
+
+    [Fact]
+    public async Task Should_fail_a_logra_valuation_with_an_unknown_mode_naming_it()
+    {
+        var train = await StoreAsync("x,label\n0,a\n1,b\n");
+        await _harness.Bus.Publish(Request(train, [("s1", train)], "logra", 1) with { LograMode = "euclid" });
+
+        Assert.True(await _harness.Published.Any<ValuationFailed>());
+        Assert.Contains("unknown LoGra mode 'euclid'", _harness.Published.Select<ValuationFailed>().Single().Context.Message.Reason);
+        Assert.False(await _harness.Sent.Any<ValueShard>());
+    }
+
     [Fact]
     public async Task Should_value_a_copy_listed_later_in_a_later_tier_and_keep_point_values_in_request_order()
     {

@@ -343,6 +343,7 @@ public sealed class CatalogService(
             GroupOrder = listings.OrderBy(l => l.ListedAt).ThenBy(l => l.Id).Select(l => l.SellerId).Distinct().ToList(),
             Device = request.Device ?? "auto",
             Model = model is null ? null : new ModelReference { BlobId = model.BlobId, Format = "safetensors" },
+            LograMode = request.LograMode ?? "dot",
             RequestedAt = valuation.RequestedAt,
         });
         Remember(buyerId, idempotencyKey, Operations.RequestValuation, valuation.Id);

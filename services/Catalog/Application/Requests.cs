@@ -16,7 +16,7 @@ public sealed record UploadModelRequest(string Name, string FileName);
 
 public sealed record RequestValuationRequest(
     Guid TaskId, IReadOnlyList<Guid> ListingIds, string? Method, int? K, string? TaskType = null, string? Device = null, string? CallbackUrl = null,
-    Guid? ModelId = null);
+    Guid? ModelId = null, string? LograMode = null);
 
 public sealed class CreateListingRequestValidator : AbstractValidator<CreateListingRequest>
 {
@@ -78,6 +78,12 @@ public sealed class RequestValuationRequestValidator : AbstractValidator<Request
             .Must((r, _) => r.Method == ValuationMethods.Logra)
             .WithMessage("a model is used by method 'logra' only")
             .When(r => r.ModelId is not null);
+        RuleFor(r => r.LograMode)
+            .Must((r, m) => r.Method == ValuationMethods.Logra && m is "dot" or "cosine" or "self")
+            .WithMessage(r => r.Method == ValuationMethods.Logra
+                ? $"unknown LoGra mode '{r.LograMode}' (supported: dot, cosine, self)"
+                : "lograMode is used by method 'logra' only")
+            .When(r => r.LograMode is not null);
         RuleFor(r => r.TaskId).NotEmpty();
         RuleFor(r => r.ListingIds).NotEmpty().WithMessage("name at least one listing to value");
         RuleFor(r => r.ListingIds.Count).LessThanOrEqualTo(MaxListings).OverridePropertyName("listingIds");

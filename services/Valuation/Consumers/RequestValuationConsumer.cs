@@ -7,7 +7,7 @@ using MassTransit;
 namespace DataMarket.ValuationWorker.Consumers;
 
 /// <summary>
-/// Computes a valuation and publishes the outcome. Bad content becomes <see cref="ValuationFailed"/> at once;
+/// Coordinates a valuation (every method runs as shards). Bad content becomes <see cref="ValuationFailed"/> at once;
 /// anything else is left to the endpoint's retry policy, and after that to the error queue and a
 /// <c>Fault&lt;RequestValuation&gt;</c> that the catalog turns into a failed valuation.
 /// </summary>
@@ -19,58 +19,13 @@ public sealed class RequestValuationConsumer(
     ValuationWorkerOptions options,
     ILogger<RequestValuationConsumer> logger) : IConsumer<RequestValuation>
 {
-    public async Task Consume(ConsumeContext<RequestValuation> context)
-    {
-        var request = context.Message;
-        if (ShardedValuation.Supports(request.Method))
-        {
-            await CoordinateAsync(context);
-            return;
-        }
-
-        var progress = new ThrottledProgress(TimeSpan.FromSeconds(1), (done, total) => context.Publish(new ValuationProgressed
-        {
-            ValuationId = request.ValuationId,
-            CompletedTestPoints = done,
-            TotalTestPoints = total,
-            At = DateTimeOffset.UtcNow,
-        }));
-        try
-        {
-            var completed = await runner.RunAsync(
-                request,
-                (trainingPoints, testPoints) =>
-                {
-                    progress.Total = testPoints;
-                    return context.Publish(new ValuationStarted
-                    {
-                        ValuationId = request.ValuationId,
-                        TrainingPoints = trainingPoints,
-                        TestPoints = testPoints,
-                        StartedAt = DateTimeOffset.UtcNow,
-                    });
-                },
-                progress,
-                context.CancellationToken);
-            await progress.FlushAsync();
-            await context.Publish(completed);
-        }
-        catch (ValuationRejectedException exception)
-        {
-            logger.LogWarning("Valuation {ValuationId} rejected: {Reason}", request.ValuationId, exception.Message);
-            await context.Publish(new ValuationFailed
-            {
-                ValuationId = request.ValuationId,
-                Reason = exception.Message,
-                FailedAt = DateTimeOffset.UtcNow,
-            });
-        }
-    }
+    public Task Consume(ConsumeContext<RequestValuation> context) => CoordinateAsync(context);
 
     /// <summary>
-    /// This worker becomes the valuation's coordinator: it loads and checks the data once, cuts the test points into
-    /// shards from the job size (never from how many workers there are) and sends one command per shard to the pool's
-    /// queue; the shards and their reports do the rest, so no worker waits on another.
+    /// This worker becomes the valuation's coordinator: it loads and checks the data once (for LoGra it also trains
+    /// the proxy and logs the gradient store the shards read), cuts the test points (training rows for self-influence)
+    /// into shards from the job size (never from how many workers there are) and sends one command per shard to the
+    /// pool's queue; the shards and their reports do the rest, so no worker waits on another.
     /// </summary>
     private async Task CoordinateAsync(ConsumeContext<RequestValuation> context)
     {
@@ -96,7 +51,7 @@ public sealed class RequestValuationConsumer(
             TestPoints = valuation.TestPoints,
             StartedAt = startedAt,
         });
-        var plan = ShardPlan.For(valuation.TrainingPoints, valuation.TestPoints, options.PairsPerShard);
+        var plan = valuation.Plan(options.PairsPerShard);
         var queue = ValuationQueues.Resolve(bus, ShardQueue(request.Device));
         // A send declares the queue as well; it must match how the consumers declared it (temporary in tests).
         var endpoint = await context.GetSendEndpoint(new Uri(bus.TemporaryEndpoints ? $"queue:{queue}?durable=false&autodelete=true" : $"queue:{queue}"));
@@ -127,48 +82,11 @@ public sealed class RequestValuationConsumer(
     };
 }
 
-/// <summary>
-/// Turns the engine's per-test-point progress into at most one bus message per interval. Reports arrive on
-/// worker threads; publishing happens off those threads so the computation never waits on the broker.
-/// </summary>
-internal sealed class ThrottledProgress(TimeSpan interval, Func<int, int, Task> publish) : IProgress<int>
-{
-    private readonly Lock _gate = new();
-    private long _lastTicks = Environment.TickCount64;
-    private Task _pending = Task.CompletedTask;
-
-    public int Total { get; set; }
-
-    public void Report(int value)
-    {
-        lock (_gate)
-        {
-            var now = Environment.TickCount64;
-            if (now - _lastTicks < interval.TotalMilliseconds || !_pending.IsCompleted)
-            {
-                return;
-            }
-
-            _lastTicks = now;
-            var total = Total;
-            _pending = Task.Run(() => publish(value, total));
-        }
-    }
-
-    public Task FlushAsync()
-    {
-        lock (_gate)
-        {
-            return _pending;
-        }
-    }
-}
-
 public sealed class RequestValuationConsumerDefinition : ConsumerDefinition<RequestValuationConsumer>
 {
     public RequestValuationConsumerDefinition()
     {
-        // Valuations are CPU-bound and parallel inside; one at a time per worker keeps memory predictable.
+        // Preparing a valuation loads its data (and for LoGra trains and logs); one at a time per worker keeps memory predictable.
         ConcurrentMessageLimit = 1;
     }
 

@@ -28,7 +28,7 @@ public sealed class ValueShardConsumer(
         var started = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            valuation = prepared.Get(shard.Request, runner.Prepare);
+            valuation = prepared.Get(shard.Request, runner.Open);
             moments = await Task.Run(
                 () => valuation.RunShard(new TestPointRange(shard.FirstTestPoint, shard.TestPoints), null, context.CancellationToken),
                 context.CancellationToken);
@@ -44,13 +44,13 @@ public sealed class ValueShardConsumer(
 
         store.WriteShard(shard.ValuationId, shard.ShardIndex, moments);
         ValuationMetrics.ShardDuration.Record(started.Elapsed.TotalSeconds);
-        await SendNextAsync(context, valuation.TestPoints);
+        await SendNextAsync(context, valuation.ShardUnits);
         await context.Publish(new ValuationShardCompleted
         {
             ValuationId = shard.ValuationId,
             ShardIndex = shard.ShardIndex,
             ShardCount = shard.ShardCount,
-            TotalTestPoints = valuation.TestPoints,
+            TotalTestPoints = valuation.ShardUnits,
             Request = shard.Request,
             CompletedAt = DateTimeOffset.UtcNow,
         });
@@ -61,7 +61,7 @@ public sealed class ValueShardConsumer(
     /// not the last sends one, so its size is the plan's shard size. A redelivered shard sends its successor again; the
     /// copy recomputes the same file, so nothing is counted twice.
     /// </summary>
-    private async Task SendNextAsync(ConsumeContext<ValueShard> context, int testPoints)
+    private async Task SendNextAsync(ConsumeContext<ValueShard> context, int units)
     {
         var shard = context.Message;
         var next = shard.ShardIndex + shard.ShardsInFlight;
@@ -70,7 +70,7 @@ public sealed class ValueShardConsumer(
             return;
         }
 
-        var range = ShardPlan.Range(next, shard.TestPoints, testPoints);
+        var range = ShardPlan.Range(next, shard.TestPoints, units);
         var endpoint = await context.GetSendEndpoint(context.ReceiveContext.InputAddress);
         await endpoint.Send(shard with { ShardIndex = next, FirstTestPoint = range.First, TestPoints = range.Count }, context.CancellationToken);
     }
@@ -140,7 +140,7 @@ public sealed class ValuationShardCompletedConsumer(
         }
 
         var shards = Enumerable.Range(0, report.ShardCount).Select(s => store.ReadShard(id, s)).ToList();
-        var valuation = prepared.Get(report.Request, runner.Prepare);
+        var valuation = prepared.Get(report.Request, runner.Open);
         var result = valuation.Merge(shards);
         var completed = await runner.CompleteAsync(
             report.Request, valuation.Parts, valuation.TestPoints, result, store.StartedAt(id) ?? report.CompletedAt, context.CancellationToken);

@@ -12,26 +12,35 @@ public sealed class ShardStore(ContentAddressedBlobStore blobs)
 {
     public string Folder(Guid valuationId) => Path.Combine(blobs.Root, "valuations", valuationId.ToString("N"));
 
-    public void WriteShard(Guid valuationId, int index, ShardMoments moments)
+    /// <summary>The name of a LoGra valuation's gradient store in its folder: a coordinator that runs again overwrites it.</summary>
+    public const string GradientStoreName = "logra-gradients.store";
+
+    public void WriteShard(Guid valuationId, int index, ShardMoments moments) => WriteFile(valuationId, ShardName(index), moments.Write);
+
+    /// <summary>Writes a file of the valuation's folder aside, then renames it over the old one: readers see all of it or none.</summary>
+    public void WriteFile(Guid valuationId, string name, Action<Stream> write)
     {
         var folder = Folder(valuationId);
         Directory.CreateDirectory(folder);
-        var temporary = Path.Combine(folder, $"{ShardName(index)}.{Guid.NewGuid():N}.part");
+        var temporary = Path.Combine(folder, $"{name}.{Guid.NewGuid():N}.part");
         try
         {
             using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                moments.Write(file);
+                write(file);
                 file.Flush(flushToDisk: true);
             }
 
-            File.Move(temporary, ShardPath(valuationId, index), overwrite: true);
+            File.Move(temporary, Path.Combine(folder, name), overwrite: true);
         }
         finally
         {
             File.Delete(temporary);
         }
     }
+
+    public Stream OpenFile(Guid valuationId, string name) =>
+        new FileStream(Path.Combine(Folder(valuationId), name), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
 
     public bool HasShard(Guid valuationId, int index) => File.Exists(ShardPath(valuationId, index));
 

@@ -1,5 +1,6 @@
 using DataMarket.Contracts;
 using DataMarket.ServiceDefaults.Storage;
+using DataMarket.Torch.Influence;
 using DataMarket.Valuation;
 using DataMarket.Valuation.Data;
 using DataMarket.Valuation.Gpu;
@@ -11,38 +12,12 @@ namespace DataMarket.ValuationWorker.Infrastructure;
 /// <summary>Bad request content found by the worker (unreadable data, unknown method): retrying cannot help.</summary>
 public sealed class ValuationRejectedException(string message, Exception? inner = null) : Exception(message, inner);
 
-/// <summary>Loads a request's datasets from the blob store and computes the values it asks for.</summary>
-public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDevice device, LograEngine logra, ILogger<ValuationRunner> logger)
+/// <summary>
+/// Loads a request's datasets from the blob store and prepares its sharded valuation: <see cref="Prepare"/> where the
+/// valuation is coordinated (for LoGra it logs the gradient store once), <see cref="Open"/> where its shards run or merge.
+/// </summary>
+public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ShardStore store, ValuationDevice device, LograEngine logra)
 {
-    public async Task<ValuationCompleted> RunAsync(
-        RequestValuation request,
-        Func<int, int, Task>? started,
-        IProgress<int>? progress,
-        CancellationToken cancellationToken)
-    {
-        var (parts, test) = LoadInputs(request);
-        if (started is not null)
-        {
-            await started(parts.Sum(p => p.Data.Rows), test.Rows);
-        }
-
-        var startedAt = DateTimeOffset.UtcNow;
-        DatasetValuationResult result;
-        try
-        {
-            result = await Task.Run(() => Compute(request, parts, test, progress, cancellationToken), cancellationToken);
-        }
-        catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException)
-        {
-            throw new ValuationRejectedException(exception.Message, exception);
-        }
-
-        logger.LogInformation(
-            "Valuation {ValuationId}: {Points} points x {TestPoints} test points by {Method} on {Device} in {Elapsed:F2}s",
-            request.ValuationId, parts.Sum(p => p.Data.Rows), test.Rows, request.Method, device.Name, (DateTimeOffset.UtcNow - startedAt).TotalSeconds);
-        return await CompleteAsync(request, parts, test.Rows, result, startedAt, cancellationToken);
-    }
-
     /// <summary>Checks the request and loads its datasets; anything wrong with them is a <see cref="ValuationRejectedException"/>.</summary>
     public (IReadOnlyList<TrainingPart> Parts, TabularDataset Test) LoadInputs(RequestValuation request)
     {
@@ -68,10 +43,34 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
         return (parts, test);
     }
 
-    /// <summary>Loads and encodes a shardable valuation; bad data is a <see cref="ValuationRejectedException"/>.</summary>
-    public ShardedValuation Prepare(RequestValuation request)
+    /// <summary>
+    /// The coordinator's preparation: loads and encodes the valuation; a LoGra valuation also trains its proxy (or loads
+    /// the buyer's model) and writes its gradient store to the valuation's folder. Bad data is a <see cref="ValuationRejectedException"/>.
+    /// </summary>
+    public ShardedValuation Prepare(RequestValuation request) => Prepare(request, coordinator: true);
+
+    /// <summary>A shard's or merger's preparation: for LoGra, the valuation over the stored gradient store (read on the first shard).</summary>
+    public ShardedValuation Open(RequestValuation request) => Prepare(request, coordinator: false);
+
+    private ShardedValuation Prepare(RequestValuation request, bool coordinator)
     {
         var (parts, test) = LoadInputs(request);
+        if (request.Method == ValuationMethods.Logra)
+        {
+            if (request.TaskType != ValuationMethods.Classification)
+            {
+                throw new ValuationRejectedException($"method '{request.Method}' values classification tasks only");
+            }
+
+            return coordinator
+                ? LogGradients(request, parts, test)
+                : logra.Open(parts, test, request.LograMode, () =>
+                {
+                    using var file = store.OpenFile(request.ValuationId, ShardStore.GradientStoreName);
+                    return GradientStore.Read(file);
+                });
+        }
+
         try
         {
             return ShardedValuation.Prepare(
@@ -80,6 +79,40 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
         catch (Exception exception) when (exception is DatasetFormatException or ValuationInputException or ArgumentException)
         {
             throw new ValuationRejectedException(exception.Message, exception);
+        }
+    }
+
+    /// <summary>
+    /// LoGra on the buyer's own checkpoint when the request names one (the catalog checked its tensors; it is copied
+    /// out of the blob store to a file of this valuation's, since the loader reads a path), else on a proxy trained
+    /// here; the store goes to the valuation's folder under one name, so a coordinator that runs again overwrites it.
+    /// </summary>
+    private ShardedValuation LogGradients(RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test)
+    {
+        void Persist(GradientStore gradients) => store.WriteFile(request.ValuationId, ShardStore.GradientStoreName, gradients.Write);
+        if (request.Model is not { } model)
+        {
+            return logra.Log(parts, test, request.LograMode, checkpoint: null, Persist, CancellationToken.None);
+        }
+
+        var path = Path.Combine(Path.GetTempPath(), $"datamarket-model-{request.ValuationId:N}.safetensors");
+        try
+        {
+            using (var source = blobs.OpenRead(model.BlobId))
+            using (var file = File.Create(path))
+            {
+                source.CopyTo(file);
+            }
+
+            return logra.Log(parts, test, request.LograMode, path, Persist, CancellationToken.None);
+        }
+        catch (FileNotFoundException exception)
+        {
+            throw new ValuationRejectedException("the valuation's model was not found in the blob store", exception);
+        }
+        finally
+        {
+            File.Delete(path);
         }
     }
 
@@ -123,61 +156,6 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ValuationDe
             StartedAt = startedAt,
             CompletedAt = DateTimeOffset.UtcNow,
         };
-    }
-
-    /// <summary>The methods that do not shard (<see cref="ShardedValuation.Supports"/>) run whole here.</summary>
-    private DatasetValuationResult Compute(
-        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
-    {
-        switch (request.Method)
-        {
-            case ValuationMethods.Logra:
-                RequireClassification(request);
-                return ValueLogra(request, parts, test, progress, cancellationToken);
-            default:
-                throw new ValuationRejectedException($"unknown valuation method '{request.Method}'");
-        }
-    }
-
-    /// <summary>
-    /// LoGra on the buyer's own checkpoint when the request names one (the catalog checked its tensors; it is copied
-    /// out of the blob store to a file of this valuation's, since the loader reads a path), else on a proxy trained here.
-    /// </summary>
-    private DatasetValuationResult ValueLogra(
-        RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, IProgress<int>? progress, CancellationToken cancellationToken)
-    {
-        if (request.Model is not { } model)
-        {
-            return logra.Value(parts, test, checkpoint: null, progress, cancellationToken);
-        }
-
-        var path = Path.Combine(Path.GetTempPath(), $"datamarket-model-{request.ValuationId:N}.safetensors");
-        try
-        {
-            using (var source = blobs.OpenRead(model.BlobId))
-            using (var file = File.Create(path))
-            {
-                source.CopyTo(file);
-            }
-
-            return logra.Value(parts, test, path, progress, cancellationToken);
-        }
-        catch (FileNotFoundException exception)
-        {
-            throw new ValuationRejectedException("the valuation's model was not found in the blob store", exception);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
-
-    private static void RequireClassification(RequestValuation request)
-    {
-        if (request.TaskType != ValuationMethods.Classification)
-        {
-            throw new ValuationRejectedException($"method '{request.Method}' values classification tasks only");
-        }
     }
 
     // JSON has no NaN; a standard error that cannot be estimated travels as null.

@@ -42,7 +42,23 @@ public sealed record TabularInfluenceOptions
 public static class TabularInfluence
 {
     public static InfluenceResult Value(TabularData train, TabularData test, TabularInfluenceOptions options,
-        InfluenceProgress? progress = null, CancellationToken cancellationToken = default)
+        InfluenceProgress? progress = null, CancellationToken cancellationToken = default) =>
+        WithModel(train, test, options, progress, (model, trainLoss, testLoss) => InfluenceValues.Compute(
+            model, train.Rows, trainLoss, test.Rows, testLoss, options.Logra, options.Mode, options.TestBlock, options.KeepPairwise, train.Groups,
+            train.GroupCount, progress, cancellationToken));
+
+    /// <summary>
+    /// The first half of a sharded valuation: trains the proxy (or loads the checkpoint) and logs the gradient store
+    /// that scoring shards read (<see cref="GradientStore"/>). The caller owns the store.
+    /// </summary>
+    public static GradientStore LogStore(TabularData train, TabularData test, TabularInfluenceOptions options,
+        InfluenceProgress? progress = null, CancellationToken cancellationToken = default) =>
+        WithModel(train, test, options, progress, (model, trainLoss, testLoss) => GradientStore.Log(
+            model, train.Rows, trainLoss, test.Rows, testLoss, options.Logra, progress, cancellationToken));
+
+    /// <summary>Checks the data, sets up the model (checkpoint or trained proxy) and hands it with its summed losses to <paramref name="run"/>.</summary>
+    private static T WithModel<T>(TabularData train, TabularData test, TabularInfluenceOptions options, InfluenceProgress? progress,
+        Func<nn.Module, Func<Tensor, Tensor>, Func<Tensor, Tensor>, T> run)
     {
         if (train.Rows == 0)
         {
@@ -60,6 +76,8 @@ public static class TabularInfluence
         }
 
         var device = TorchRuntime.Device;
+        // The caller's thread may not be the one that loaded torch (a worker's thread-pool thread).
+        TorchRuntime.PinThreads();
         using var scope = NewDisposeScope();
         var x = tensor(train.Features, [train.Rows, train.FeatureCount]).to(device);
         var y = tensor(train.Labels.Select(l => (long)l).ToArray()).to(device);
@@ -107,8 +125,7 @@ public static class TabularInfluence
 
         using (model)
         {
-            return InfluenceValues.Compute(model, train.Rows, Loss(x, y), test.Rows, Loss(q, qy), options.Logra, options.Mode,
-                options.TestBlock, options.KeepPairwise, train.Groups, train.GroupCount, progress, cancellationToken);
+            return run(model, Loss(x, y), Loss(q, qy));
         }
     }
 }

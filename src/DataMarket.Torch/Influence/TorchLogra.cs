@@ -50,12 +50,12 @@ public sealed record LayerProjection(string Name, Tensor In, Tensor Out, long Of
 /// </summary>
 public sealed class TorchLogra : IDisposable
 {
-    private readonly nn.Module _model;
-    private readonly LinearCapture _capture;
+    private readonly nn.Module? _model;
+    private readonly LinearCapture? _capture;
     private readonly TorchLograOptions _options;
     private readonly List<Tensor> _factors = []; // per layer: Cholesky factor of (C + λI), float64
 
-    private TorchLogra(nn.Module model, TorchLograOptions options, IReadOnlyList<LayerProjection> projections, LinearCapture capture)
+    private TorchLogra(nn.Module? model, TorchLograOptions options, IReadOnlyList<LayerProjection> projections, LinearCapture? capture)
     {
         _model = model;
         _options = options;
@@ -66,6 +66,12 @@ public sealed class TorchLogra : IDisposable
     }
 
     public IReadOnlyList<LayerProjection> Projections { get; }
+
+    /// <summary>Each watched layer's Cholesky factor of (C + λI), float64; empty with the identity preconditioner.</summary>
+    internal IReadOnlyList<Tensor> Factors => _factors;
+
+    /// <summary>Store rows per scoring chunk.</summary>
+    internal int ChunkRows => _options.ChunkRows;
 
     /// <summary>
     /// The scoring seam: preconditioned test gradients [M, D] times one store chunk [rows, D] transposed, in the
@@ -105,9 +111,26 @@ public sealed class TorchLogra : IDisposable
         }
     }
 
+    /// <summary>
+    /// A scorer over a stored state (<see cref="GradientStore"/>): the layers' projections and fitted factors, no
+    /// model. It preconditions and scores; <see cref="Gradients"/> and <see cref="Log"/> need a model and refuse.
+    /// Takes ownership of the tensors.
+    /// </summary>
+    internal static TorchLogra Restore(TorchLograOptions options, IReadOnlyList<LayerProjection> projections, IReadOnlyList<Tensor> factors)
+    {
+        var logra = new TorchLogra(null, options, projections, null);
+        logra._factors.AddRange(factors);
+        return logra;
+    }
+
     /// <summary>Projected per-example gradients of the rows in <paramref name="batch"/>: [B, Dimension] in the model's dtype.</summary>
     public Tensor Gradients(Tensor batch, Func<Tensor, Tensor> lossOf)
     {
+        if (_model is null || _capture is null)
+        {
+            throw new InvalidOperationException("This LoGra state was restored from a store without its model: it scores, it cannot log gradients.");
+        }
+
         using var scope = NewDisposeScope();
         _model.zero_grad();
         lossOf(batch).backward();
@@ -204,10 +227,11 @@ public sealed class TorchLogra : IDisposable
     }
 
     /// <summary>
-    /// Scores [M test, N train]: dot = ĝ_qᵀ g_t; cosine divides by √(g_tᵀ(C+λI)⁻¹g_t). The GEMM over each store chunk
-    /// runs in the store's dtype; results are float64.
+    /// Scores [M test, N train]: dot = ĝ_qᵀ g_t; cosine divides by √(g_tᵀ(C+λI)⁻¹g_t), taken from
+    /// <paramref name="selfInfluence"/> [N] when given (computed once for many calls), else computed per chunk. The GEMM
+    /// over each store chunk runs in the store's dtype; results are float64.
     /// </summary>
-    public Tensor Score(Tensor queryGradients, Tensor store, InfluenceMode mode, Action<long>? progress = null)
+    public Tensor Score(Tensor queryGradients, Tensor store, InfluenceMode mode, Action<long>? progress = null, Tensor? selfInfluence = null)
     {
         using var preconditioned = Precondition(queryGradients);
         using var query = preconditioned.to(store.dtype);
@@ -219,8 +243,14 @@ public sealed class TorchLogra : IDisposable
             var scores = Gemm(query, chunk).to(float64);
             if (mode == InfluenceMode.Cosine)
             {
-                var g = chunk.to(float64);
-                scores = scores / (g * Precondition(g)).sum(1L).clamp_min(1e-300).sqrt().unsqueeze(0);
+                var norms = selfInfluence?.narrow(0, done, chunk.shape[0]);
+                if (norms is null)
+                {
+                    var g = chunk.to(float64);
+                    norms = (g * Precondition(g)).sum(1L);
+                }
+
+                scores = scores / norms.clamp_min(1e-300).sqrt().unsqueeze(0);
             }
 
             parts.Add(scores.MoveToOuterDisposeScope());
@@ -341,7 +371,7 @@ public sealed class TorchLogra : IDisposable
     public void Dispose()
     {
         DisposeFactors();
-        _capture.Dispose();
+        _capture?.Dispose();
         foreach (var projection in Projections)
         {
             projection.In.Dispose();

@@ -127,6 +127,25 @@ public static class ShardPlan
         return ranges;
     }
 
+    /// <summary>
+    /// Shards for a pairwise reduction (<see cref="KnnShapley.ReducePairwise"/>): each holds <paramref name="block"/> x
+    /// 2^j units, the smallest such size of at least <paramref name="pairsPerShard"/> / <paramref name="unitCost"/>
+    /// units, so every shard is a node of the same reduction tree and the merged bits do not depend on the size.
+    /// </summary>
+    public static IReadOnlyList<TestPointRange> ForPairwise(long unitCost, int units, long pairsPerShard, int block)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pairsPerShard, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(block, 1);
+        var wanted = Math.Clamp(pairsPerShard / Math.Max(1, unitCost), 1, Math.Max(1, units));
+        long size = block;
+        while (size < wanted)
+        {
+            size *= 2;
+        }
+
+        return For(1, units, Math.Min(size, int.MaxValue));
+    }
+
     /// <summary>Shard <paramref name="index"/> of a plan whose shards hold <paramref name="size"/> test points each (the last may hold fewer).</summary>
     public static TestPointRange Range(int index, int size, int testPoints)
     {
@@ -207,6 +226,42 @@ public static partial class KnnShapley
         }
 
         return new ShapleyResult(points.Estimates(), groups.Estimates(), utility.Estimate(0), testPoints);
+    }
+
+    /// <summary>
+    /// Reduces consecutive moments (fixed blocks of test points, or shards that were each reduced this way from
+    /// 2^j blocks) along one fixed pairwise tree (<see cref="PairwiseReduction{T}"/>): the result has the same bits
+    /// however the blocks were cut into shards. Consumes <paramref name="parts"/> (their accumulators are merged into).
+    /// </summary>
+    public static ShardMoments ReducePairwise(IEnumerable<ShardMoments> parts)
+    {
+        var reduction = new PairwiseReduction<ShardMoments>((left, right) =>
+        {
+            if (left.Range.First + left.Range.Count != right.Range.First)
+            {
+                throw new ArgumentException($"moments of test points from {right.Range.First} do not follow those ending at {left.Range.First + left.Range.Count - 1}", nameof(parts));
+            }
+
+            left.Points.Merge(right.Points);
+            left.Groups.Merge(right.Groups);
+            left.Utility.Merge(right.Utility);
+            return new ShardMoments(new TestPointRange(left.Range.First, left.Range.Count + right.Range.Count), left.Points, left.Groups, left.Utility);
+        });
+        foreach (var part in parts)
+        {
+            reduction.Add(part);
+        }
+
+        return reduction.Result() ?? throw new ArgumentException("no moments to reduce", nameof(parts));
+    }
+
+    /// <summary>Merges shards (in shard order) along the pairwise tree, leaving them as they were: see <see cref="ReducePairwise"/>.</summary>
+    public static ShapleyResult MergeShardsPairwise(IReadOnlyList<ShardMoments> shards)
+    {
+        ArgumentNullException.ThrowIfNull(shards);
+        static RunningMoments Copy(RunningMoments m) => RunningMoments.FromState(m.Count, m.Means.ToArray(), m.SquaredDeviations.ToArray());
+        var merged = ReducePairwise(shards.Select(s => new ShardMoments(s.Range, Copy(s.Points), Copy(s.Groups), Copy(s.Utility))));
+        return new ShapleyResult(merged.Points.Estimates(), merged.Groups.Estimates(), merged.Utility.Estimate(0), merged.Range.Count);
     }
 
     private static void CheckRange(TestPointRange range, int testCount)

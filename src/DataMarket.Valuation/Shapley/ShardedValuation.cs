@@ -4,7 +4,7 @@ using DataMarket.Valuation.Statistics;
 namespace DataMarket.Valuation.Shapley;
 
 /// <summary>
-/// A KNN-family valuation prepared once (datasets encoded, groups ordered) and computed shard by shard: by one worker
+/// A valuation prepared once (datasets encoded, groups ordered; the KNN family here, LoGra through <see cref="FromEngine"/>) and computed shard by shard: by one worker
 /// after another, by many workers at once, or by <see cref="RunAll"/> in one process. Whoever computes the shards,
 /// <see cref="Merge"/> folds them in shard order, so the result has the same bits.
 /// </summary>
@@ -20,6 +20,18 @@ public sealed class ShardedValuation
     /// <summary>Whether points are valued (false for seller Shapley, where the sellers are the players).</summary>
     private readonly bool _valuesPoints;
 
+    /// <summary>Whether shards cut the training rows (each shard holds its rows' values) instead of the test points.</summary>
+    private readonly bool _overTrainingRows;
+
+    /// <summary>
+    /// For an engine's valuation: its blocks of units; shards hold 2^j blocks and merge pairwise
+    /// (<see cref="KnnShapley.ReducePairwise"/>), so the bits do not depend on the shard size. 0 for the KNN family.
+    /// </summary>
+    private readonly int _block;
+
+    /// <summary>The work of one shard unit, in (training point, test point) pairs; sets how many units a shard holds.</summary>
+    private readonly long _unitCost;
+
     private ShardedValuation(
         IReadOnlyList<TrainingPart> parts, IReadOnlyList<string> groupOrder, int trainingPoints, int testPoints,
         Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard, int[]? requestIndex = null, bool valuesPoints = true)
@@ -31,7 +43,47 @@ public sealed class ShardedValuation
         _shard = shard;
         _requestIndex = requestIndex;
         _valuesPoints = valuesPoints;
+        _unitCost = trainingPoints;
     }
+
+    private ShardedValuation(
+        IReadOnlyList<TrainingPart> parts, IReadOnlyList<string> groupOrder, int testPoints, Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard,
+        bool overTrainingRows, int block, long unitCost)
+        : this(parts, groupOrder, parts.Sum(p => p.Data.Rows), testPoints, shard)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(block, 1);
+        _overTrainingRows = overTrainingRows;
+        _block = block;
+        _unitCost = Math.Max(1, unitCost);
+    }
+
+    /// <summary>
+    /// A valuation whose shards another engine computes (LoGra on torch, in the valuation worker). Over test points, a
+    /// shard's moments are per training point (in the order of <paramref name="parts"/>), per group (in
+    /// <paramref name="groupOrder"/>) and for the total, reduced from its blocks of <paramref name="block"/> test points
+    /// with <see cref="KnnShapley.ReducePairwise"/>; shards hold 2^j blocks and merge the same way, so the merged
+    /// bits are the single shard's whatever the shard size. Over training rows
+    /// (<paramref name="overTrainingRows"/>: a value per row that no test point averages, such as self-influence), a
+    /// shard holds one sample per row of its range; <see cref="Merge"/> puts the rows side by side and sums each group
+    /// and the total in row order, so the sums do not depend on the plan either. One unit (test point or training row)
+    /// costs about <paramref name="unitCost"/> pairs.
+    /// </summary>
+    public static ShardedValuation FromEngine(
+        IReadOnlyList<TrainingPart> parts, IReadOnlyList<string> groupOrder, int testPoints,
+        Func<TestPointRange, IProgress<int>?, CancellationToken, ShardMoments> shard, bool overTrainingRows, int block, long unitCost)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        ArgumentNullException.ThrowIfNull(groupOrder);
+        return new ShardedValuation(parts, groupOrder, testPoints, shard, overTrainingRows, block, unitCost);
+    }
+
+    /// <summary>What the plan cuts: the test points, or the training rows for a valuation over training rows.</summary>
+    public int ShardUnits => _overTrainingRows ? TrainingPoints : TestPoints;
+
+    /// <summary>The shards for about <paramref name="pairsPerShard"/> pairs each, from the job size only (<see cref="ShardPlan"/>).</summary>
+    public IReadOnlyList<TestPointRange> Plan(long pairsPerShard = ShardPlan.DefaultPairsPerShard) => _block > 0
+        ? ShardPlan.ForPairwise(_unitCost, ShardUnits, pairsPerShard, _block)
+        : ShardPlan.For(TrainingPoints, TestPoints, pairsPerShard);
 
     /// <summary>The training parts in the order they were valued.</summary>
     public IReadOnlyList<TrainingPart> Parts => _parts;
@@ -39,11 +91,6 @@ public sealed class ShardedValuation
     public int TrainingPoints { get; }
 
     public int TestPoints { get; }
-
-    /// <summary>Whether <paramref name="method"/> is a sum over test points that shards (the exact KNN family).</summary>
-    public static bool Supports(string method) =>
-        method is ValuationMethods.KnnShapley or ValuationMethods.AsymmetricKnnShapley or ValuationMethods.TieredKnnShapley
-            or ValuationMethods.SellerShapley;
 
     /// <summary>
     /// Prepares a valuation. Bad data (a non-numeric regression label, an unknown group) throws
@@ -118,7 +165,12 @@ public sealed class ShardedValuation
     /// <summary>Folds the shards in shard order; part values come back in the request's order of parts.</summary>
     public DatasetValuationResult Merge(IReadOnlyList<ShardMoments> shardsInOrder)
     {
-        var merged = KnnShapley.MergeShards(shardsInOrder);
+        if (_overTrainingRows)
+        {
+            return MergeRows(shardsInOrder);
+        }
+
+        var merged = _block > 0 ? KnnShapley.MergeShardsPairwise(shardsInOrder) : KnnShapley.MergeShards(shardsInOrder);
         if (!_valuesPoints)
         {
             return new DatasetValuationResult(
@@ -138,6 +190,49 @@ public sealed class ShardedValuation
         }
 
         return result with { PartValues = partValues };
+    }
+
+    /// <summary>Shards over training rows: each row's value is its shard's one sample (no standard error).</summary>
+    private DatasetValuationResult MergeRows(IReadOnlyList<ShardMoments> shardsInOrder)
+    {
+        var values = new double[TrainingPoints];
+        var next = 0;
+        foreach (var shard in shardsInOrder)
+        {
+            if (shard.Range.First != next || shard.Points.Length != shard.Range.Count || shard.Range.First + shard.Range.Count > TrainingPoints)
+            {
+                throw new InvalidDataException($"shard of rows {shard.Range.First}..{shard.Range.First + shard.Range.Count - 1} does not follow row {next - 1}");
+            }
+
+            shard.Points.Means.CopyTo(values.AsSpan(next));
+            next += shard.Range.Count;
+        }
+
+        if (next != TrainingPoints)
+        {
+            throw new InvalidDataException($"the shards cover {next} of {TrainingPoints} training rows");
+        }
+
+        var groupIndex = _groupOrder.Select((group, g) => (group, g)).ToDictionary(x => x.group, x => x.g, StringComparer.Ordinal);
+        var groupSums = new double[_groupOrder.Count];
+        var partValues = new List<ValueEstimate[]>(_parts.Count);
+        double total = 0;
+        var row = 0;
+        foreach (var part in _parts)
+        {
+            var estimates = new ValueEstimate[part.Data.Rows];
+            for (var i = 0; i < estimates.Length; i++, row++)
+            {
+                estimates[i] = new ValueEstimate(values[row], double.NaN);
+                groupSums[groupIndex[part.Group]] += values[row];
+                total += values[row];
+            }
+
+            partValues.Add(estimates);
+        }
+
+        var groups = _groupOrder.Select((group, g) => (group, g)).ToDictionary(x => x.group, x => new ValueEstimate(groupSums[x.g], double.NaN), StringComparer.Ordinal);
+        return new DatasetValuationResult(partValues, groups, _groupOrder, new ValueEstimate(total, double.NaN), TestPoints);
     }
 
     /// <summary>Every shard of <paramref name="plan"/> in this process, side by side on the cores, merged in shard order.</summary>

@@ -152,6 +152,42 @@ public sealed class sharded_valuation
             .RunShard(new TestPointRange(1, 2)));
     }
 
+    [Fact]
+    public void Should_reduce_blocks_pairwise_to_the_same_bits_whatever_the_shards_of_2_to_the_j_blocks()
+    {
+        // 13 blocks of 8 samples of 5 quantities with very different scales: a left fold over shards would round differently.
+        var random = new Random(3);
+        var samples = Enumerable.Range(0, 100).Select(_ => Enumerable.Range(0, 5).Select(i => random.NextDouble() * Math.Pow(10, i * 3)).ToArray()).ToArray();
+        ShardMoments Block(int first, int count)
+        {
+            var points = new DataMarket.Valuation.Statistics.RunningMoments(5);
+            for (var j = first; j < first + count; j++)
+            {
+                points.Add(samples[j]);
+            }
+
+            return new ShardMoments(new TestPointRange(first, count), points, new DataMarket.Valuation.Statistics.RunningMoments(0), new DataMarket.Valuation.Statistics.RunningMoments(1));
+        }
+
+        ShardMoments Shard(TestPointRange range) => KnnShapley.ReducePairwise(
+            Enumerable.Range(0, (range.Count + 7) / 8).Select(b => Block(range.First + (b * 8), Math.Min(8, range.First + range.Count - (range.First + (b * 8))))));
+        long[] Bits(ShapleyResult result) => result.Points.SelectMany(e => new[] { BitConverter.DoubleToInt64Bits(e.Value), BitConverter.DoubleToInt64Bits(e.StandardError) }).ToArray();
+
+        var single = Bits(KnnShapley.MergeShardsPairwise([Shard(new TestPointRange(0, 100))]));
+        foreach (var pairs in new long[] { 8, 16, 32, 64 })
+        {
+            var plan = ShardPlan.ForPairwise(1, 100, pairs, 8);
+            Assert.All(plan.SkipLast(1), r => Assert.Equal(pairs, r.Count));
+            Assert.Equal(single, Bits(KnnShapley.MergeShardsPairwise(plan.Select(Shard).ToList())));
+        }
+
+        // A size that is not 2^j blocks is rounded up to one: 3 blocks' worth of pairs gives shards of 4 blocks.
+        Assert.Equal([new TestPointRange(0, 32), new TestPointRange(32, 32), new TestPointRange(64, 32), new TestPointRange(96, 4)], ShardPlan.ForPairwise(1, 100, 24, 8));
+        // The left fold over the same 16-point shards is not the same tree: this test would see the difference.
+        var leftFold = KnnShapley.MergeShards(ShardPlan.ForPairwise(1, 100, 16, 8).Select(Shard).ToList());
+        Assert.NotEqual(single, Bits(leftFold));
+    }
+
     private static long[] Bits(DatasetValuationResult result) =>
         result.PartValues.SelectMany(v => v).SelectMany(e => new[] { BitConverter.DoubleToInt64Bits(e.Value), BitConverter.DoubleToInt64Bits(e.StandardError) })
             .Concat(result.GroupOrder.Select(g => BitConverter.DoubleToInt64Bits(result.GroupValues[g].Value)))
