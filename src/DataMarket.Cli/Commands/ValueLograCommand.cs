@@ -35,7 +35,7 @@ public static class ValueLograCommand
         init.AcceptOnlyFromAmong("random", "pca");
         var hessian = new Option<string>("--hessian") { Description = "Preconditioner: raw (damped empirical Fisher) or identity.", DefaultValueFactory = _ => "raw" };
         hessian.AcceptOnlyFromAmong("raw", "identity");
-        var damping = new Option<double?>("--damping") { Description = "Absolute damping λ; default 0.1 x the mean eigenvalue per layer." };
+        var damping = new Option<double?>("--damping") { Description = "Absolute damping λ; default 0.3 x the mean eigenvalue per layer." };
         var mode = new Option<string>("--mode") { Description = "Score: dot (value to the test task), cosine (training gradients normalised), or self (each training row's self-influence: finds mislabelled rows).", DefaultValueFactory = _ => "dot" };
         mode.AcceptOnlyFromAmong("dot", "cosine", "self");
         var seed = new Option<ulong>("--seed") { Description = "Seed for the proxy model, its training order and the projections.", DefaultValueFactory = _ => 1UL };
