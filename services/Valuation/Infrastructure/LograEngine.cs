@@ -32,10 +32,8 @@ public sealed class LograEngine(string? deviceName, ILogger<LograEngine> logger)
         TorchRuntime.Initialize(deviceName, description => logger.LogInformation("LoGra runs on {TorchDevice}", description));
 
         // Classes in sorted order over training and test labels, sellers in order of their first listing.
-        var classes = checkpoint is null
-            ? parts.SelectMany(p => p.Data.Labels).Concat(test.Labels).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
-                .Select((label, index) => (label, index)).ToDictionary(c => c.label, c => c.index, StringComparer.Ordinal)
-            : ClassIndices(parts, test);
+        var classes = ClassLabels.Indices([.. parts.Select(p => p.Data.Labels), test.Labels], checkpoint is not null,
+            (source, row, message) => new ValuationRejectedException($"{(source < parts.Count ? $"listing {parts[source].Name}" : "the test task")}, row {row}: {message}"));
         var groupOrder = parts.Select(p => p.Group).Distinct(StringComparer.Ordinal).ToList();
         var groupIndex = groupOrder.Select((group, index) => (group, index)).ToDictionary(g => g.group, g => g.index, StringComparer.Ordinal);
         var width = test.FeatureCount;
@@ -77,25 +75,5 @@ public sealed class LograEngine(string? deviceName, ILogger<LograEngine> logger)
         var groupValues = groupOrder.Select((group, g) => (group, value: new ValueEstimate(result.GroupValues[g], result.GroupStandardErrors[g])))
             .ToDictionary(x => x.group, x => x.value, StringComparer.Ordinal);
         return new DatasetValuationResult(partValues, groupValues, groupOrder, new ValueEstimate(result.Total, result.TotalStandardError), test.Rows);
-    }
-
-    /// <summary>Each label as the class index a checkpoint was trained on; a label that is not one is named with its row.</summary>
-    private static Dictionary<string, int> ClassIndices(IReadOnlyList<TrainingPart> parts, TabularDataset test)
-    {
-        var classes = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var (source, labels) in parts.Select(p => ($"listing {p.Name}", p.Data.Labels)).Append(("the test task", test.Labels)))
-        {
-            for (var row = 0; row < labels.Length; row++)
-            {
-                if (!classes.ContainsKey(labels[row]))
-                {
-                    classes[labels[row]] = int.TryParse(labels[row], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
-                        ? index
-                        : throw new ValuationRejectedException($"{source}, row {row + 1}: a model given as a checkpoint needs class indices 0, 1, ... as labels, got '{labels[row]}'");
-                }
-            }
-        }
-
-        return classes;
     }
 }
