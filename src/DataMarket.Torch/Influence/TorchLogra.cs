@@ -120,7 +120,7 @@ public sealed class TorchLogra : IDisposable
     {
         using var scope = NewDisposeScope();
         _model.zero_grad();
-        lossOf(batch).backward();
+        _capture.ForwardBackward(() => lossOf(batch));
         var blocks = new List<Tensor>();
         foreach (var projection in Projections)
         {
@@ -215,33 +215,36 @@ public sealed class TorchLogra : IDisposable
 
     /// <summary>
     /// Scores [M test, N train]: dot = ĝ_qᵀ g_t; cosine divides by √(g_tᵀ(C+λI)⁻¹g_t). The GEMM over each store chunk
-    /// runs in the store's dtype; results are float64.
+    /// runs in the store's dtype; results are float64, written into <paramref name="output"/> when given (a float64
+    /// [M, N] tensor a caller reuses across calls: a fresh result of more than 32 MB is new memory from the kernel each
+    /// time, whose page faults cost more than the GEMM at small ranks) and returned.
     /// </summary>
-    public Tensor Score(Tensor queryGradients, Tensor store, InfluenceMode mode, Action<long>? progress = null)
+    public Tensor Score(Tensor queryGradients, Tensor store, InfluenceMode mode, Action<long>? progress = null, Tensor? output = null)
     {
+        if (output is not null && (output.dtype != float64 || output.dim() != 2 || output.shape[0] != queryGradients.shape[0] || output.shape[1] != store.shape[0]))
+        {
+            throw new ArgumentException($"The output must be float64 [{queryGradients.shape[0]}, {store.shape[0]}].", nameof(output));
+        }
+
         using var preconditioned = Precondition(queryGradients);
         using var query = preconditioned.to(store.dtype);
-        var parts = new List<Tensor>();
+        // Each chunk's product goes straight into its columns of the result: no list of parts and no concatenation
+        // (which held the scores twice).
+        var result = output ?? torch.empty(query.shape[0], store.shape[0], dtype: float64, device: store.device);
         long done = 0;
         foreach (var chunk in Chunks(store))
         {
             using var scope = NewDisposeScope();
-            var scores = Gemm(query, chunk).to(float64);
+            var columns = result.narrow(1, done, chunk.shape[0]);
+            columns.copy_(Gemm(query, chunk).to(float64));
             if (mode == InfluenceMode.Cosine)
             {
                 var g = chunk.to(float64);
-                scores = scores / (g * Precondition(g)).sum(1L).clamp_min(1e-300).sqrt().unsqueeze(0);
+                columns.div_((g * Precondition(g)).sum(1L).clamp_min(1e-300).sqrt().unsqueeze(0));
             }
 
-            parts.Add(scores.MoveToOuterDisposeScope());
             done += chunk.shape[0];
             progress?.Invoke(done);
-        }
-
-        var result = torch.cat(parts, 1);
-        foreach (var part in parts)
-        {
-            part.Dispose();
         }
 
         return result;
@@ -296,7 +299,7 @@ public sealed class TorchLogra : IDisposable
             {
                 using var scope = NewDisposeScope();
                 model.zero_grad();
-                lossOf(torch.arange(start, Math.Min(start + options.BatchSize, rows), dtype: int64)).backward();
+                capture.ForwardBackward(() => lossOf(torch.arange(start, Math.Min(start + options.BatchSize, rows), dtype: int64)));
                 for (var i = 0; i < capture.Layers.Count; i++)
                 {
                     var (x, dy) = capture.Get(capture.Layers[i].Name);
