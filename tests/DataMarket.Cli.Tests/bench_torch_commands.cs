@@ -11,9 +11,10 @@ public sealed class bench_torch_commands
         var (exitCode, output, error) = await CliRunner.RunAsync("bench", "logra", "--ranks", "4,8", "--store-rows", "64");
 
         Assert.True(exitCode == 0, error);
-        // Data rows start with the rank: rank, dimension, full gradient, four rates, logra/dense, two rates, "NN %".
+        // Data rows start with the rank: rank, dimension, full gradient, three rates, logra/dense, a rate, logra/layer,
+        // two rates, "NN %".
         var rows = output.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Where(f => f.Length == 11 && int.TryParse(f[0], CultureInfo.InvariantCulture, out _)).ToArray();
+            .Where(f => f.Length == 13 && int.TryParse(f[0], CultureInfo.InvariantCulture, out _)).ToArray();
         // Nine watched Linear layers (2 blocks x qkv, attn proj, fc, proj, plus lm_head), each k x k at rank k.
         Assert.Equal(["4", "8"], rows.Select(r => r[0]));
         Assert.Equal(["144", "576"], rows.Select(r => r[1]));

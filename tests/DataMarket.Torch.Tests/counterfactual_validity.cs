@@ -20,7 +20,7 @@ public class counterfactual_validity
     }
 
     [Fact]
-    public void removing_the_top_tenth_by_value_hurts_more_than_a_random_tenth_and_lds_is_near_the_old_engines()
+    public void removing_the_top_tenth_by_value_hurts_more_than_a_random_tenth_and_lds_reaches_the_old_engines()
     {
         var report = ValidityBenchmark.Run(Digits(), new ValidityOptions());
         var removal = report.Removals.ToDictionary(r => r.Removal, r => r.Loss);
@@ -30,11 +30,12 @@ public class counterfactual_validity
         // Clearly more: the top tenth's removal costs more than twice what a random tenth's does over the full model.
         Assert.True(removal["highest 10%"] - removal["none"] > 2 * Math.Abs(removal["random 10%"] - removal["none"]) + 0.02, summary);
         Assert.True(removal["lowest 10%"] < removal["random 10%"], summary);
-        // Measured here on torch: 0.459 (random init) and 0.521 (PCA) at rank 16. The old hand-written engine reached
-        // 0.478 and 0.539 on its own draw of the split and subsets; the bars leave room for a CPU with another vector
-        // width rounding differently, and PCA's projections must beat random ones as in the old engine.
-        Assert.True(lds["logra-random r16"] >= 0.42, summary);
-        Assert.True(lds["logra-pca r16"] >= 0.48, summary);
+        // The bar: what the old hand-written engine reached on this same split and these same subsets (the
+        // benchmark draws them with the old engine's xoshiro256**), 0.478 (random init) and 0.540 (PCA) at rank 16.
+        // Measured here on torch with λ = 0.3 x mean eigenvalue: 0.482 and 0.544 (training seeds 2-4: 0.481-0.495 and
+        // 0.544-0.555); LogIX's 0.1 gave 0.470 and 0.535.
+        Assert.True(lds["logra-random r16"] >= 0.478, summary);
+        Assert.True(lds["logra-pca r16"] >= 0.540, summary);
         Assert.True(lds["logra-pca r16"] > lds["logra-random r16"], summary);
     }
 }

@@ -49,10 +49,9 @@ public sealed class LograEngine(string? deviceName, ILogger<LograEngine> logger)
         var influence = Check(parts, mode);
         TorchRuntime.Initialize(deviceName, description => logger.LogInformation("LoGra runs on {TorchDevice}", description));
 
-        var classes = checkpoint is null
-            ? parts.SelectMany(p => p.Data.Labels).Concat(test.Labels).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
-                .Select((label, index) => (label, index)).ToDictionary(c => c.label, c => c.index, StringComparer.Ordinal)
-            : ClassIndices(parts, test);
+        // Classes in sorted order over training and test labels (class indices as they are for a checkpoint).
+        var classes = ClassLabels.Indices([.. parts.Select(p => p.Data.Labels), test.Labels], checkpoint is not null,
+            (source, row, message) => new ValuationRejectedException($"{(source < parts.Count ? $"listing {parts[source].Name}" : "the test task")}, row {row}: {message}"));
         var width = test.FeatureCount;
         var train = new TabularData(
             parts.SelectMany(p => p.Data.Features).ToArray(), width, parts.SelectMany(p => p.Data.Labels).Select(l => classes[l]).ToArray());
@@ -185,25 +184,5 @@ public sealed class LograEngine(string? deviceName, ILogger<LograEngine> logger)
             Self => InfluenceMode.Self,
             _ => throw new ValuationRejectedException($"unknown LoGra mode '{mode}' (supported: {string.Join(", ", Modes)})"),
         };
-    }
-
-    /// <summary>Each label as the class index a checkpoint was trained on; a label that is not one is named with its row.</summary>
-    private static Dictionary<string, int> ClassIndices(IReadOnlyList<TrainingPart> parts, TabularDataset test)
-    {
-        var classes = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var (source, labels) in parts.Select(p => ($"listing {p.Name}", p.Data.Labels)).Append(("the test task", test.Labels)))
-        {
-            for (var row = 0; row < labels.Length; row++)
-            {
-                if (!classes.ContainsKey(labels[row]))
-                {
-                    classes[labels[row]] = int.TryParse(labels[row], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
-                        ? index
-                        : throw new ValuationRejectedException($"{source}, row {row + 1}: a model given as a checkpoint needs class indices 0, 1, ... as labels, got '{labels[row]}'");
-                }
-            }
-        }
-
-        return classes;
     }
 }

@@ -26,7 +26,7 @@ public static class BenchCommand
     {
         var ranks = new Option<string>("--ranks") { Description = "Comma-separated projection ranks per side.", DefaultValueFactory = _ => "8,16,32" };
         var storeRows = new Option<int>("--store-rows") { Description = "Training rows in the scored store.", DefaultValueFactory = _ => 20_000 };
-        var command = new Command("logra", "LoGra on TorchSharp (byte GPT): gradient logging vs full per-example gradients with a dense projection of equal size, and store scoring as a fraction of the GEMM rate, per rank.") { ranks, storeRows };
+        var command = new Command("logra", "LoGra on TorchSharp (byte GPT): gradient logging vs full per-example gradients with a dense projection of equal size (whole gradient, and per layer), and store scoring as a fraction of the GEMM rate, per rank; rates per CPU-second.") { ranks, storeRows };
         command.SetAction(parse =>
         {
             var list = parse.GetValue(ranks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -45,11 +45,12 @@ public static class BenchCommand
             var output = parse.InvocationConfiguration.Output;
             var results = DataMarket.Torch.Benchmarks.LograBenchmark.Run(list, storeRows: parse.GetValue(storeRows), log: parse.InvocationConfiguration.Error.WriteLine);
             output.WriteLine($"byte GPT {DataMarket.Torch.Benchmarks.LograBenchmark.Gpt.Layers} layers, width {DataMarket.Torch.Benchmarks.LograBenchmark.Gpt.Width}, context {DataMarket.Torch.Benchmarks.LograBenchmark.Gpt.ContextLength}; every Linear layer watched; store {parse.GetValue(storeRows):N0} rows x 256 queries");
-            output.WriteLine("rank  dimension  full grad  fwd+bwd ex/s  logra ex/s  dense ex/s  logra/dense  scoring pairs/s  gemm pairs/s  scoring/gemm");
+            output.WriteLine("rates per CPU-second of the measuring thread; dense: the whole per-example gradient (full grad values) times a dense full grad x dimension matrix; layer: each layer's gradient times its own dense matrix");
+            output.WriteLine("rank  dimension  full grad  fwd+bwd ex/s  logra ex/s  dense ex/s  logra/dense  layer ex/s  logra/layer  scoring pairs/s  gemm pairs/s  scoring/gemm");
             foreach (var r in results)
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{r.Rank,4}  {r.Dimension,9}  {r.FullGradientSize,9}  {r.ForwardBackwardPerSecond,12:F0}  {r.LograPerSecond,10:F0}  {r.DensePerSecond,10:F0}  {r.LoggingSpeedup,10:F1}x  {r.ScoringPairsPerSecond,15:E2}  {r.GemmPairsPerSecond,12:E2}  {r.ScoringToGemm,12:P0}"));
+                    $"{r.Rank,4}  {r.Dimension,9}  {r.FullGradientSize,9}  {r.ForwardBackwardPerSecond,12:F0}  {r.LograPerSecond,10:F0}  {r.DensePerSecond,10:F0}  {r.LoggingSpeedup,10:F1}x  {r.LayerDensePerSecond,10:F0}  {r.LayerDenseSpeedup,10:F1}x  {r.ScoringPairsPerSecond,15:E2}  {r.GemmPairsPerSecond,12:E2}  {r.ScoringToGemm,12:P0}"));
             }
 
             return ExitCodes.Success;

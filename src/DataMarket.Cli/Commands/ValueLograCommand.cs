@@ -35,7 +35,7 @@ public static class ValueLograCommand
         init.AcceptOnlyFromAmong("random", "pca");
         var hessian = new Option<string>("--hessian") { Description = "Preconditioner: raw (damped empirical Fisher) or identity.", DefaultValueFactory = _ => "raw" };
         hessian.AcceptOnlyFromAmong("raw", "identity");
-        var damping = new Option<double?>("--damping") { Description = "Absolute damping λ; default 0.1 x the mean eigenvalue per layer." };
+        var damping = new Option<double?>("--damping") { Description = "Absolute damping λ; default 0.3 x the mean eigenvalue per layer." };
         var mode = new Option<string>("--mode") { Description = "Score: dot (value to the test task), cosine (training gradients normalised), or self (each training row's self-influence: finds mislabelled rows).", DefaultValueFactory = _ => "dot" };
         mode.AcceptOnlyFromAmong("dot", "cosine", "self");
         var seed = new Option<ulong>("--seed") { Description = "Seed for the proxy model, its training order and the projections.", DefaultValueFactory = _ => 1UL };
@@ -171,10 +171,11 @@ public static class ValueLograCommand
                 }
 
                 CheckPairwiseSize(keepPairwise, test.Rows, train.Rows);
-                var classOf = ClassIndex(train, test, checkpoint is not null, arguments.LabelColumn);
-                TabularData Convert(TabularDataset data, FileInfo file) => new(data.Features, data.FeatureCount,
-                    data.Labels.Select((label, row) => classOf(label, file.FullName, row + 1)).ToArray());
-                result = TabularInfluence.Value(Convert(train, arguments.Train), Convert(test, arguments.Test), new TabularInfluenceOptions
+                var files = new[] { arguments.Train, arguments.Test };
+                var classes = ClassLabels.Indices([train.Labels, test.Labels], checkpoint is not null,
+                    (source, row, message) => new DatasetFormatException(files[source].FullName, row, arguments.LabelColumn, message));
+                TabularData Convert(TabularDataset data) => new(data.Features, data.FeatureCount, data.Labels.Select(label => classes[label]).ToArray());
+                result = TabularInfluence.Value(Convert(train), Convert(test), new TabularInfluenceOptions
                 {
                     Mode = mode, CheckpointPath = checkpoint, KeepPairwise = keepPairwise, Training = training, Logra = logra,
                 }, progress.Report, cancellationToken);
@@ -195,21 +196,6 @@ public static class ValueLograCommand
             error.WriteLine($"error: {exception.Message}");
             return ExitCodes.BadInput;
         }
-    }
-
-    // A checkpoint was trained on class indices; a proxy trained here numbers the classes in sorted order.
-    private static Func<string, string, long, int> ClassIndex(TabularDataset train, TabularDataset test, bool checkpoint, string labelColumn)
-    {
-        if (!checkpoint)
-        {
-            var classes = train.Labels.Concat(test.Labels).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
-                .Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
-            return (label, _, _) => classes[label];
-        }
-
-        return (label, source, row) => int.TryParse(label, NumberStyles.None, CultureInfo.InvariantCulture, out var index)
-            ? index
-            : throw new DatasetFormatException(source, row, labelColumn, $"a checkpoint needs class indices 0, 1, ... as labels, got '{label}'");
     }
 
     private static void CheckPairwiseSize(bool keepPairwise, long testRows, long trainRows)

@@ -51,6 +51,34 @@ public sealed class LinearCapture : IDisposable
         return (input, gradient);
     }
 
+    /// <summary>
+    /// Runs forward and backward of <paramref name="loss"/> with the watched layers' weights out of autograd: LoGra
+    /// reads each layer's x and dy, never dW, and the weight gradients are a third of a backward pass. A layer without a
+    /// bias keeps its weight in, so dy still reaches a first layer whose input needs no gradient; dy's bits are the
+    /// same either way.
+    /// </summary>
+    public void ForwardBackward(Func<Tensor> loss)
+    {
+        var frozen = Layers.Where(l => l.Layer.bias is { requires_grad: true } && l.Layer.weight!.requires_grad).Select(l => l.Layer.weight!).ToList();
+        // Before the forward: a graph built with a weight in it computes that weight's gradient whatever is set later.
+        foreach (var weight in frozen)
+        {
+            weight.requires_grad = false;
+        }
+
+        try
+        {
+            loss().backward();
+        }
+        finally
+        {
+            foreach (var weight in frozen)
+            {
+                weight.requires_grad = true;
+            }
+        }
+    }
+
     private void Release(string name)
     {
         if (_captured.Remove(name, out var old))

@@ -1,4 +1,5 @@
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace DataMarket.Torch.Models;
@@ -57,7 +58,7 @@ public static class ProxyTraining
     private static void Train(nn.Module model, long rows, TrainingOptions options, Func<Tensor, Tensor> loss)
     {
         model.train();
-        using var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+        using var optimizer = new KeptScalarAdamW(model.parameters(), options.LearningRate, options.WeightDecay);
         var random = new Random(unchecked((int)options.Seed));
         var order = Enumerable.Range(0, (int)rows).ToArray();
         var device = model.parameters().First().device;
@@ -68,13 +69,72 @@ public static class ProxyTraining
             {
                 using var scope = NewDisposeScope();
                 var batch = torch.tensor(order.AsSpan(start, Math.Min(options.BatchSize, order.Length - start)).ToArray(), dtype: int64, device: device);
-                optimizer.zero_grad();
+                model.zero_grad();
                 loss(batch).backward();
-                optimizer.step();
+                optimizer.Step();
             }
         }
 
         model.eval();
+    }
+}
+
+/// <summary>
+/// AdamW (decoupled weight decay, PyTorch's defaults β = (0.9, 0.999), ε = 1e-8) with the same ops in the same order
+/// as TorchSharp's <c>optim.AdamW</c>, so the same bits, but every scalar operand held in a variable until the step
+/// ends. TorchSharp's optimizer passes temporaries converted from double; the finalizer thread may free one while
+/// libtorch still reads it, which failed a training now and then with "Expected false to be true" in Scalar::toFloat.
+/// </summary>
+internal sealed class KeptScalarAdamW : IDisposable
+{
+    private const double Beta1 = 0.9, Beta2 = 0.999, Epsilon = 1e-8;
+    private readonly List<(Parameter Parameter, Tensor Mean, Tensor Square)> _state;
+    private readonly double _learningRate;
+    private readonly double _weightDecay;
+    private long _step;
+
+    public KeptScalarAdamW(IEnumerable<Parameter> parameters, double learningRate, double weightDecay)
+    {
+        _learningRate = learningRate;
+        _weightDecay = weightDecay;
+        _state = parameters.Select(p => (p, torch.zeros_like(p).DetachFromDisposeScope(), torch.zeros_like(p).DetachFromDisposeScope())).ToList();
+    }
+
+    public void Step()
+    {
+        _step++;
+        using var noGrad = torch.no_grad();
+        using var scope = NewDisposeScope();
+        using var decay = (1 - _learningRate * _weightDecay).ToScalar();
+        using var beta1 = Beta1.ToScalar();
+        using var beta2 = Beta2.ToScalar();
+        using var oneMinusBeta1 = (1 - Beta1).ToScalar();
+        using var oneMinusBeta2 = (1 - Beta2).ToScalar();
+        using var epsilon = Epsilon.ToScalar();
+        using var correction2 = Math.Sqrt(1 - Math.Pow(Beta2, _step)).ToScalar();
+        using var stepSize = (-_learningRate / (1 - Math.Pow(Beta1, _step))).ToScalar();
+        foreach (var (parameter, mean, square) in _state)
+        {
+            if (parameter.grad is not { } grad)
+            {
+                continue;
+            }
+
+            parameter.mul_(decay);
+            mean.mul_(beta1).add_(grad, oneMinusBeta1);
+            square.mul_(beta2).addcmul_(grad, grad, oneMinusBeta2);
+            var denominator = (square.sqrt() / correction2).add_(epsilon);
+            parameter.addcdiv_(mean, denominator, stepSize);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (_, mean, square) in _state)
+        {
+            mean.Dispose();
+            square.Dispose();
+        }
     }
 }
 
