@@ -47,7 +47,7 @@ public sealed class LograEngine(string? deviceName, ILogger<LograEngine> logger)
         IReadOnlyList<TrainingPart> parts, TabularDataset test, string mode, string? checkpoint, Action<GradientStore> persist, CancellationToken cancellationToken)
     {
         var influence = Check(parts, mode);
-        TorchRuntime.Initialize(deviceName, description => logger.LogInformation("LoGra runs on {TorchDevice}", description));
+        InitializeTorch();
 
         // Classes in sorted order over training and test labels (class indices as they are for a checkpoint).
         var classes = ClassLabels.Indices([.. parts.Select(p => p.Data.Labels), test.Labels], checkpoint is not null,
@@ -82,6 +82,9 @@ public sealed class LograEngine(string? deviceName, ILogger<LograEngine> logger)
         return Valuation(parts, test.Rows, influence, new Lazy<GradientStore>(store));
     }
 
+    private void InitializeTorch() =>
+        TorchRuntime.Initialize(deviceName, description => logger.LogInformation("LoGra runs on {TorchDevice}", description));
+
     /// <summary>
     /// A shard worker's half: the valuation over the store <paramref name="load"/> reads, loaded on the first shard
     /// (a worker that only merges never reads it).
@@ -91,7 +94,7 @@ public sealed class LograEngine(string? deviceName, ILogger<LograEngine> logger)
         var influence = Check(parts, mode);
         return Valuation(parts, test.Rows, influence, new Lazy<GradientStore>(() =>
         {
-            TorchRuntime.Initialize(deviceName, description => logger.LogInformation("LoGra runs on {TorchDevice}", description));
+            InitializeTorch();
             return load();
         }));
     }

@@ -204,9 +204,9 @@ internal sealed class GpuKnnValuation : IDisposable
             {
                 testTargets.SubView(0, inLaunch).CopyFromCPU(_stream, job.TestTargets!.AsSpan(testFirst, inLaunch));
                 _recursion.TargetsByRank(_stream, index, launchKeys, targets!.View, a);
-                Scan(a, b, inLaunch, scanTemp);
+                _recursion.InclusiveSums(_stream, a, b, inLaunch, _n, scanTemp);
                 _recursion.RegressionSuffixTerms(_stream, index, launchKeys, targets.View, _n, job.K, a);
-                Scan(a, c, inLaunch, scanTemp);
+                _recursion.InclusiveSums(_stream, a, c, inLaunch, _n, scanTemp);
                 _recursion.RegressionTerms(_stream, index, launchKeys, targets.View, testTargets, b, c, _n, job.K, a, utility);
             }
             else
@@ -229,7 +229,7 @@ internal sealed class GpuKnnValuation : IDisposable
 
             if (!job.IsAsymmetric && !job.IsSeller)
             {
-                Scan(a, c, inLaunch, scanTemp);
+                _recursion.InclusiveSums(_stream, a, c, inLaunch, _n, scanTemp);
                 _recursion.ScatterReversed(_stream, index, launchKeys, c, _n, values);
             }
 
@@ -276,10 +276,6 @@ internal sealed class GpuKnnValuation : IDisposable
         totals.Utility.Merge(utilityTotals);
         return totals;
     }
-
-    /// <summary>One inclusive scan per test point's segment of N.</summary>
-    private void Scan(ArrayView<double> input, ArrayView<double> output, int tests, ArrayView<double> temp) =>
-        _recursion.InclusiveSums(_stream, input, output, tests, _n, temp);
 
     private ArrayView<T> Allocate<T>(long length)
         where T : unmanaged
