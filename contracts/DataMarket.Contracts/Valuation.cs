@@ -76,7 +76,13 @@ public record ValuationShardCompleted
     public required Guid ValuationId { get; init; }
     public required int ShardIndex { get; init; }
     public required int ShardCount { get; init; }
-    public required int TotalTestPoints { get; init; }
+
+    /// <summary>The units the shards split: test points, or training rows where the valuation runs over those (LoGra's self mode).</summary>
+    public required int TotalUnits { get; init; }
+
+    /// <summary>The valuation's test points: progress is reported in these whatever the shards split.</summary>
+    public required int TestPoints { get; init; }
+
     public required RequestValuation Request { get; init; }
     public required DateTimeOffset CompletedAt { get; init; }
 }

@@ -50,7 +50,8 @@ public sealed class ValueShardConsumer(
             ValuationId = shard.ValuationId,
             ShardIndex = shard.ShardIndex,
             ShardCount = shard.ShardCount,
-            TotalTestPoints = valuation.ShardUnits,
+            TotalUnits = valuation.ShardUnits,
+            TestPoints = valuation.TestPoints,
             Request = shard.Request,
             CompletedAt = DateTimeOffset.UtcNow,
         });
@@ -133,7 +134,15 @@ public sealed class ValuationShardCompletedConsumer(
             }
         }
 
-        await context.Publish(new ValuationProgressed { ValuationId = id, CompletedTestPoints = done, TotalTestPoints = report.TotalTestPoints, At = DateTimeOffset.UtcNow });
+        // Progress is in test points, as ValuationStarted announced: where the shards split training rows, the share done
+        // is carried over to them.
+        var completedTestPoints = report.TotalUnits == report.TestPoints
+            ? done
+            : (int)((long)done * report.TestPoints / Math.Max(1, report.TotalUnits));
+        await context.Publish(new ValuationProgressed
+        {
+            ValuationId = id, CompletedTestPoints = completedTestPoints, TotalTestPoints = report.TestPoints, At = DateTimeOffset.UtcNow,
+        });
         if (missing > 0)
         {
             return;
