@@ -109,11 +109,48 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         await _harness.Bus.Publish(new ValuationCancelled { ValuationId = request.ValuationId, CancelledAt = DateTimeOffset.UtcNow });
         Assert.True(await _harness.Consumed.Any<ValuationCancelled>());
 
-        await _harness.Bus.Publish(request);
+        // A shard already queued when the buyer cancelled.
+        var bus = _provider.GetRequiredService<DataMarket.ServiceDefaults.Messaging.BusOptions>();
+        var queue = DataMarket.ServiceDefaults.Messaging.ValuationQueues.Resolve(bus, DataMarket.ServiceDefaults.Messaging.ValuationQueues.Shards);
+        var endpoint = await _harness.Bus.GetSendEndpoint(new Uri(bus.TemporaryEndpoints ? $"queue:{queue}?durable=false&autodelete=true" : $"queue:{queue}"));
+        await endpoint.Send(new ValueShard { ValuationId = request.ValuationId, ShardIndex = 0, ShardCount = 1, FirstTestPoint = 0, TestPoints = 2, Request = request });
 
         Assert.True(await _harness.Consumed.Any<ValueShard>());
         Assert.False(await _harness.Published.Any<ValuationShardCompleted>());
         Assert.False(await _harness.Published.Any<ValuationCompleted>());
+    }
+
+    [Fact]
+    public async Task Should_not_start_a_valuation_cancelled_while_it_was_queued()
+    {
+        var train = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n");
+        var test = await StoreAsync("x,label\n0.5,a\n9,b\n");
+        var request = Request(test, [("s1", train)], "logra", 2);
+        await _harness.Bus.Publish(new ValuationCancelled { ValuationId = request.ValuationId, CancelledAt = DateTimeOffset.UtcNow });
+        Assert.True(await _harness.Consumed.Any<ValuationCancelled>());
+
+        await _harness.Bus.Publish(request);
+
+        Assert.True(await _harness.Consumed.Any<RequestValuation>(m => m.Context.Message.ValuationId == request.ValuationId));
+        Assert.False(await _harness.Published.Any<ValuationStarted>());
+        Assert.False(await _harness.Sent.Any<ValueShard>());
+        Assert.False(await _harness.Published.Any<ValuationFailed>());
+    }
+
+    [Fact]
+    public async Task A_stop_watcher_trips_when_the_valuation_is_stopped_and_not_before()
+    {
+        var store = _provider.GetRequiredService<DataMarket.ValuationWorker.Infrastructure.ShardStore>();
+        var id = Guid.NewGuid();
+        using var watcher = store.WatchStopped(id, CancellationToken.None, TimeSpan.FromMilliseconds(20));
+        var tripped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = watcher.Token.Register(() => tripped.SetResult());
+        await Task.Delay(100);
+        Assert.False(watcher.Token.IsCancellationRequested);
+
+        store.MarkStopped(id, "cancelled by the buyer");
+
+        await tripped.Task.WaitAsync(TimeSpan.FromMinutes(1));
     }
 
     [Fact]

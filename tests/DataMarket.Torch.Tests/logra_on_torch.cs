@@ -45,6 +45,21 @@ public class logra_on_torch
     }
 
     [Fact]
+    public void Training_stops_at_a_cancelled_token_and_trains_the_same_bits_with_a_live_one()
+    {
+        var (x, y) = Data(80, float32, 11);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.Throws<OperationCanceledException>(() =>
+            ProxyTraining.TrainMlp(ModelConfig.ForMlp(5, [12, 8], 3), x, y, new TrainingOptions(Epochs: 5, BatchSize: 16, Seed: 5), cancelled.Token));
+
+        using var live = new CancellationTokenSource();
+        using var withToken = ProxyTraining.TrainMlp(ModelConfig.ForMlp(5, [12, 8], 3), x, y, new TrainingOptions(Epochs: 5, BatchSize: 16, Seed: 5), live.Token);
+        using var without = ProxyTraining.TrainMlp(ModelConfig.ForMlp(5, [12, 8], 3), x, y, new TrainingOptions(Epochs: 5, BatchSize: 16, Seed: 5));
+        Assert.All(withToken.parameters().Zip(without.parameters()), pair => Assert.True(pair.First.eq(pair.Second).all().item<bool>()));
+    }
+
+    [Fact]
     public void projected_gradients_match_explicit_per_example_gradients_projected_on_both_sides()
     {
         var model = Model(float32);

@@ -30,16 +30,32 @@ public sealed class RequestValuationConsumer(
     private async Task CoordinateAsync(ConsumeContext<RequestValuation> context)
     {
         var request = context.Message;
-        ShardedValuation valuation;
-        try
+        // Cancelled while it waited in the queue: nothing to load, train or shard.
+        if (store.IsStopped(request.ValuationId))
         {
-            valuation = prepared.Get(request, runner.Prepare);
-        }
-        catch (ValuationRejectedException exception)
-        {
-            logger.LogWarning("Valuation {ValuationId} rejected: {Reason}", request.ValuationId, exception.Message);
-            await context.Publish(new ValuationFailed { ValuationId = request.ValuationId, Reason = exception.Message, FailedAt = DateTimeOffset.UtcNow });
+            logger.LogInformation("Valuation {ValuationId} was stopped before it started", request.ValuationId);
             return;
+        }
+
+        ShardedValuation valuation;
+        // LoGra trains and logs here before any shard exists: a cancel must reach that step too, not only the shards.
+        using (var stopped = store.WatchStopped(request.ValuationId, context.CancellationToken))
+        {
+            try
+            {
+                valuation = prepared.Get(request, r => runner.Prepare(r, stopped.Token));
+            }
+            catch (ValuationRejectedException exception)
+            {
+                logger.LogWarning("Valuation {ValuationId} rejected: {Reason}", request.ValuationId, exception.Message);
+                await context.Publish(new ValuationFailed { ValuationId = request.ValuationId, Reason = exception.Message, FailedAt = DateTimeOffset.UtcNow });
+                return;
+            }
+            catch (OperationCanceledException) when (store.IsStopped(request.ValuationId))
+            {
+                logger.LogInformation("Valuation {ValuationId} was stopped while it was being prepared", request.ValuationId);
+                return;
+            }
         }
 
         var startedAt = DateTimeOffset.UtcNow;

@@ -76,6 +76,13 @@ public sealed class ShardStore(ContentAddressedBlobStore blobs)
 
     public bool IsStopped(Guid valuationId) => File.Exists(Path.Combine(Folder(valuationId), "stopped"));
 
+    /// <summary>
+    /// A token that trips once the valuation is stopped or <paramref name="outer"/> is cancelled. The stop marker may be
+    /// written by another worker sharing this store, so it is looked for every <paramref name="period"/>.
+    /// </summary>
+    public StopWatcher WatchStopped(Guid valuationId, CancellationToken outer, TimeSpan? period = null) =>
+        new(() => IsStopped(valuationId), outer, period ?? TimeSpan.FromMilliseconds(500));
+
     public void MarkCompleted(Guid valuationId) => WriteMarker(valuationId, "completed", DateTimeOffset.UtcNow.ToString("O"), overwrite: true);
 
     public bool IsCompleted(Guid valuationId) => File.Exists(Path.Combine(Folder(valuationId), "completed"));
@@ -104,5 +111,42 @@ public sealed class ShardStore(ContentAddressedBlobStore blobs)
     {
         var path = Path.Combine(Folder(valuationId), name);
         return File.Exists(path) ? File.ReadAllText(path) : null;
+    }
+}
+
+/// <summary>Cancels <see cref="Token"/> when the condition it polls turns true (or the outer token is cancelled).</summary>
+public sealed class StopWatcher : IDisposable
+{
+    private readonly CancellationTokenSource _source;
+    private readonly Timer _timer;
+
+    internal StopWatcher(Func<bool> stopped, CancellationToken outer, TimeSpan period)
+    {
+        _source = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        _timer = new Timer(_ =>
+        {
+            if (stopped() && !_source.IsCancellationRequested)
+            {
+                // The token's callbacks run on the thread pool, not in this timer callback: one of them may dispose
+                // this watcher, and Dispose waits for the callback to end.
+                _ = _source.CancelAsync();
+            }
+        }, null, TimeSpan.Zero, period);
+    }
+
+    public CancellationToken Token => _source.Token;
+
+    public void Dispose()
+    {
+        // Wait for a poll in progress, so it never cancels a disposed source.
+        using (var done = new ManualResetEvent(false))
+        {
+            if (_timer.Dispose(done))
+            {
+                done.WaitOne();
+            }
+        }
+
+        _source.Dispose();
     }
 }

@@ -47,12 +47,12 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ShardStore 
     /// The coordinator's preparation: loads and encodes the valuation; a LoGra valuation also trains its proxy (or loads
     /// the buyer's model) and writes its gradient store to the valuation's folder. Bad data is a <see cref="ValuationRejectedException"/>.
     /// </summary>
-    public ShardedValuation Prepare(RequestValuation request) => Prepare(request, coordinator: true);
+    public ShardedValuation Prepare(RequestValuation request, CancellationToken cancellationToken) => Prepare(request, coordinator: true, cancellationToken);
 
     /// <summary>A shard's or merger's preparation: for LoGra, the valuation over the stored gradient store (read on the first shard).</summary>
-    public ShardedValuation Open(RequestValuation request) => Prepare(request, coordinator: false);
+    public ShardedValuation Open(RequestValuation request) => Prepare(request, coordinator: false, CancellationToken.None);
 
-    private ShardedValuation Prepare(RequestValuation request, bool coordinator)
+    private ShardedValuation Prepare(RequestValuation request, bool coordinator, CancellationToken cancellationToken)
     {
         var (parts, test) = LoadInputs(request);
         if (request.Method == ValuationMethods.Logra)
@@ -63,7 +63,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ShardStore 
             }
 
             return coordinator
-                ? LogGradients(request, parts, test)
+                ? LogGradients(request, parts, test, cancellationToken)
                 : logra.Open(parts, test, request.LograMode, () =>
                 {
                     using var file = store.OpenFile(request.ValuationId, ShardStore.GradientStoreName);
@@ -87,12 +87,12 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ShardStore 
     /// out of the blob store to a file of this valuation's, since the loader reads a path), else on a proxy trained
     /// here; the store goes to the valuation's folder under one name, so a coordinator that runs again overwrites it.
     /// </summary>
-    private ShardedValuation LogGradients(RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test)
+    private ShardedValuation LogGradients(RequestValuation request, IReadOnlyList<TrainingPart> parts, TabularDataset test, CancellationToken cancellationToken)
     {
         void Persist(GradientStore gradients) => store.WriteFile(request.ValuationId, ShardStore.GradientStoreName, gradients.Write);
         if (request.Model is not { } model)
         {
-            return logra.Log(parts, test, request.LograMode, checkpoint: null, Persist, CancellationToken.None);
+            return logra.Log(parts, test, request.LograMode, checkpoint: null, Persist, cancellationToken);
         }
 
         var path = Path.Combine(Path.GetTempPath(), $"datamarket-model-{request.ValuationId:N}.safetensors");
@@ -104,7 +104,7 @@ public sealed class ValuationRunner(ContentAddressedBlobStore blobs, ShardStore 
                 source.CopyTo(file);
             }
 
-            return logra.Log(parts, test, request.LograMode, path, Persist, CancellationToken.None);
+            return logra.Log(parts, test, request.LograMode, path, Persist, cancellationToken);
         }
         catch (FileNotFoundException exception)
         {

@@ -43,7 +43,7 @@ public static class TabularInfluence
 {
     public static InfluenceResult Value(TabularData train, TabularData test, TabularInfluenceOptions options,
         InfluenceProgress? progress = null, CancellationToken cancellationToken = default) =>
-        WithModel(train, test, options, progress, (model, trainLoss, testLoss) => InfluenceValues.Compute(
+        WithModel(train, test, options, progress, cancellationToken, (model, trainLoss, testLoss) => InfluenceValues.Compute(
             model, train.Rows, trainLoss, test.Rows, testLoss, options.Logra, options.Mode, options.TestBlock, options.KeepPairwise, train.Groups,
             train.GroupCount, progress, cancellationToken));
 
@@ -53,11 +53,11 @@ public static class TabularInfluence
     /// </summary>
     public static GradientStore LogStore(TabularData train, TabularData test, TabularInfluenceOptions options,
         InfluenceProgress? progress = null, CancellationToken cancellationToken = default) =>
-        WithModel(train, test, options, progress, (model, trainLoss, testLoss) => GradientStore.Log(
+        WithModel(train, test, options, progress, cancellationToken, (model, trainLoss, testLoss) => GradientStore.Log(
             model, train.Rows, trainLoss, test.Rows, testLoss, options.Logra, progress, cancellationToken));
 
     /// <summary>Checks the data, sets up the model (checkpoint or trained proxy) and hands it with its summed losses to <paramref name="run"/>.</summary>
-    private static T WithModel<T>(TabularData train, TabularData test, TabularInfluenceOptions options, InfluenceProgress? progress,
+    private static T WithModel<T>(TabularData train, TabularData test, TabularInfluenceOptions options, InfluenceProgress? progress, CancellationToken cancellationToken,
         Func<nn.Module, Func<Tensor, Tensor>, Func<Tensor, Tensor>, T> run)
     {
         if (train.Rows == 0)
@@ -116,7 +116,7 @@ public static class TabularInfluence
             x = (x - mean) / spread;
             q = (q - mean) / spread;
             progress?.Invoke("training", 0, options.Training.Epochs);
-            model = ProxyTraining.TrainMlp(ModelConfig.ForMlp(train.FeatureCount, options.HiddenWidths, classes), x, y, options.Training);
+            model = ProxyTraining.TrainMlp(ModelConfig.ForMlp(train.FeatureCount, options.HiddenWidths, classes), x, y, options.Training, cancellationToken);
             progress?.Invoke("training", options.Training.Epochs, options.Training.Epochs);
         }
 

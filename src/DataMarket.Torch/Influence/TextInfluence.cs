@@ -69,7 +69,7 @@ public static class TextInfluence
         if (options.CheckpointPath is null)
         {
             progress?.Invoke("training", 0, options.Training.Epochs);
-            model = ProxyTraining.TrainGpt(config, tokens, valid, options.Training);
+            model = ProxyTraining.TrainGpt(config, tokens, valid, options.Training, cancellationToken);
             progress?.Invoke("training", options.Training.Epochs, options.Training.Epochs);
         }
 

@@ -16,13 +16,13 @@ public sealed record TrainingOptions(int Epochs = 20, int BatchSize = 64, double
 public static class ProxyTraining
 {
     /// <summary>Builds an MLP classifier with seeded initial weights and trains it on features [N, d], labels [N].</summary>
-    public static TabularMlp TrainMlp(ModelConfig config, Tensor features, Tensor labels, TrainingOptions options)
+    public static TabularMlp TrainMlp(ModelConfig config, Tensor features, Tensor labels, TrainingOptions options, CancellationToken cancellationToken = default)
     {
         var model = new TabularMlp(config);
         SeededInitialization.Apply(model, options.Seed);
         model.to(features.device);
         Train(model, features.shape[0], options, batch =>
-            nn.functional.cross_entropy(model.forward(features.index(batch)), labels.index(batch)));
+            nn.functional.cross_entropy(model.forward(features.index(batch)), labels.index(batch)), cancellationToken);
         return model;
     }
 
@@ -30,7 +30,7 @@ public static class ProxyTraining
     /// Builds a byte GPT and trains it on next-byte prediction. Tokens [N, T] int64, valid [N, T] bool; targets are
     /// the next token, -100 where the next position is padding or past the end.
     /// </summary>
-    public static ByteGpt TrainGpt(ModelConfig config, Tensor tokens, Tensor valid, TrainingOptions options)
+    public static ByteGpt TrainGpt(ModelConfig config, Tensor tokens, Tensor valid, TrainingOptions options, CancellationToken cancellationToken = default)
     {
         var model = new ByteGpt(config);
         SeededInitialization.Apply(model, options.Seed);
@@ -40,7 +40,7 @@ public static class ProxyTraining
         {
             var logits = model.forward(tokens.index(batch), valid.index(batch));
             return nn.functional.cross_entropy(logits.flatten(0, 1), targets.index(batch).flatten(), ignore_index: -100);
-        });
+        }, cancellationToken);
         return model;
     }
 
@@ -55,7 +55,8 @@ public static class ProxyTraining
         return shifted.MoveToOuterDisposeScope();
     }
 
-    private static void Train(nn.Module model, long rows, TrainingOptions options, Func<Tensor, Tensor> loss)
+    /// <summary>The token is checked before every batch: a cancelled valuation stops training within one batch.</summary>
+    private static void Train(nn.Module model, long rows, TrainingOptions options, Func<Tensor, Tensor> loss, CancellationToken cancellationToken)
     {
         model.train();
         using var optimizer = new KeptScalarAdamW(model.parameters(), options.LearningRate, options.WeightDecay);
@@ -67,6 +68,7 @@ public static class ProxyTraining
             random.Shuffle(order);
             for (var start = 0; start < order.Length; start += options.BatchSize)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 var batch = torch.tensor(order.AsSpan(start, Math.Min(options.BatchSize, order.Length - start)).ToArray(), dtype: int64, device: device);
                 model.zero_grad();
