@@ -118,6 +118,19 @@ public sealed class valuation_end_to_end(MarketFixture market)
             }
         }
 
+        // LoGra over RabbitMQ with the catalog and ledger on PostgreSQL: the coordinator trains and logs the gradient
+        // store, the shards score it. The copier's rows are the original's, so the two sellers' values agree (to rounding:
+        // the rows sit at other places in the gradient batches).
+        var logra = await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId, listingIds, method = "logra", lograMode = "dot" });
+        Assert.Equal(HttpStatusCode.Accepted, logra.StatusCode);
+        var lograValuation = await buyer.WaitForValuationAsync((await logra.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid(), s_timeout);
+        Assert.Equal("Completed", lograValuation.GetProperty("status").GetString());
+        var lograValues = lograValuation.GetProperty("sellers").EnumerateArray()
+            .ToDictionary(v => v.GetProperty("sellerId").GetString()!, v => v.GetProperty("value").GetProperty("value").GetDouble());
+        Assert.Equal(["copier-methods", "original-methods"], lograValues.Keys.Order());
+        Assert.True(double.IsFinite(lograValues["original-methods"]) && lograValues["original-methods"] != 0);
+        Assert.InRange(Math.Abs(lograValues["original-methods"] - lograValues["copier-methods"]), 0, 1e-9 * Math.Abs(lograValues["original-methods"]));
+
         var unknown = await buyer.Http.PostAsJsonAsync("/api/valuations", new { taskId, listingIds, method = "astrology", k = 3 });
         Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
         // Read as JSON: the answer escapes quotes and angle brackets (\u0027) so it is safe to paste into a page.
