@@ -52,10 +52,47 @@ internal sealed class LedgerService : ILedger
     }
 
     public Task<LedgerResult> PostPendingAsync(Guid pendingTransferId, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default) =>
-        RunAsync(options, (work, metadata, ct) => ResolveCoreAsync(work, pendingTransferId, post: true, metadata, options, ct), cancellationToken);
+        ResolveAsync(pendingTransferId, post: true, options, cancellationToken);
 
     public Task<LedgerResult> VoidPendingAsync(Guid pendingTransferId, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default) =>
-        RunAsync(options, (work, metadata, ct) => ResolveCoreAsync(work, pendingTransferId, post: false, metadata, options, ct), cancellationToken);
+        ResolveAsync(pendingTransferId, post: false, options, cancellationToken);
+
+    private async Task<LedgerResult> ResolveAsync(Guid transferId, bool post, LedgerCommandOptions? options, CancellationToken cancellationToken)
+    {
+        if (options?.Inbox is null && _batcher is not null && await _backend.FindTransferAsync(transferId, cancellationToken).ConfigureAwait(false) is { } known)
+        {
+            if (Settled(known, post) is { } settled)
+            {
+                // A resolved transfer never changes again: the answer needs no transaction.
+                return settled;
+            }
+
+            // Payouts all post into one payouts_in_transit account: one transaction each would queue on its row, so
+            // they share group commits with each other and with commits (the group re-reads the transfer and decides).
+            return await _batcher.ResolveAsync(new PendingResolution(transferId, post, known.DebitAccountId, known.CreditAccountId), options, cancellationToken).ConfigureAwait(false);
+        }
+
+        // With an inbox row (checked first, in the same transaction), or a transfer not seen yet: a transaction of its own.
+        return await RunAsync(options, (work, metadata, ct) => ResolveCoreAsync(work, transferId, post, metadata, options, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The answer for a transfer that is not (or no longer) pending; null while it is.</summary>
+    private static LedgerResult? Settled(TransferRecord transfer, bool post)
+    {
+        if (!transfer.Pending)
+        {
+            return LedgerResult.Reject(LedgerRejection.NotPending, $"Transfer {transfer.Id} was not pending.");
+        }
+
+        if (transfer.State == (post ? TransferState.PendingPosted : TransferState.PendingVoided))
+        {
+            return new LedgerResult(LedgerStatus.AlreadyCommitted);
+        }
+
+        return transfer.State != TransferState.Pending
+            ? LedgerResult.Reject(LedgerRejection.PendingAlreadyResolved, $"Transfer {transfer.Id} is already {transfer.State}.")
+            : null;
+    }
 
     private static LedgerResult? Validate(IReadOnlyList<TransferRequest> transfers)
     {
@@ -191,9 +228,10 @@ internal sealed class LedgerService : ILedger
     /// </summary>
     internal async Task<(LedgerResult[] Results, bool Wrote, long LoadTicks)> CommitManyAsync(ILedgerUnitOfWork work, IReadOnlyList<CommitCommand> commands, InboxReceipt? inbox, CancellationToken cancellationToken)
     {
-        var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id)).Distinct().ToArray();
-        var accountIds = commands.SelectMany(c => c.Transfers.SelectMany(t => new[] { t.Debit.Id, t.Credit.Id })).Distinct(StringComparer.Ordinal).ToArray();
-        var statementKeys = commands.SelectMany(c => StatementKeys(c.Transfers.SelectMany(t => new[] { t.Debit, t.Credit }), c.Metadata.Timestamp)).Distinct().ToArray();
+        var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id))
+            .Concat(commands.Where(c => c.Resolution is not null).Select(c => c.Resolution!.TransferId)).Distinct().ToArray();
+        var accountIds = commands.SelectMany(c => AccountsOf(c).Select(a => a.Id)).Distinct(StringComparer.Ordinal).ToArray();
+        var statementKeys = commands.SelectMany(c => StatementKeys(AccountsOf(c), c.Metadata.Timestamp)).Distinct().ToArray();
         var loading = System.Diagnostics.Stopwatch.GetTimestamp();
         var rows = await work.LoadAsync(new LedgerKeys(allIds, accountIds, statementKeys, inbox), cancellationToken).ConfigureAwait(false);
         var loadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - loading;
@@ -212,6 +250,7 @@ internal sealed class LedgerService : ILedger
         var storedStatements = rows.Statements;
         var loadedStatements = new Dictionary<StatementKey, StatementTotals>(storedStatements);
         var committedHere = new Dictionary<Guid, TransferRecord>();
+        var resolvedHere = new Dictionary<Guid, TransferRecord>();
         var touched = new HashSet<string>(StringComparer.Ordinal);
         var statementDeltas = new Dictionary<StatementKey, StatementTotals>();
         var appends = new List<StreamAppend>();
@@ -221,6 +260,47 @@ internal sealed class LedgerService : ILedger
         for (var i = 0; i < commands.Count; i++)
         {
             var (transfers, options, metadata) = commands[i];
+            if (commands[i].Resolution is { } resolution)
+            {
+                // Decided on what this transaction read, after the commands before it in the group.
+                var pending = resolvedHere.GetValueOrDefault(resolution.TransferId) ?? existing.GetValueOrDefault(resolution.TransferId);
+                if (pending is null)
+                {
+                    results[i] = LedgerResult.Reject(LedgerRejection.PendingNotFound, $"No transfer {resolution.TransferId}.");
+                    continue;
+                }
+
+                if (Settled(pending, resolution.Post) is { } settled)
+                {
+                    results[i] = settled;
+                    continue;
+                }
+
+                var resolving = new LedgerProjection { StoredStatements = storedStatements };
+                resolving.Transfers[pending.Id] = pending;
+                foreach (var id in new[] { pending.DebitAccountId, pending.CreditAccountId })
+                {
+                    resolving.Accounts[id] = state.Accounts.TryGetValue(id, out var row)
+                        ? row.Clone()
+                        : throw new InvalidOperationException($"Transfer {pending.Id} names account {id}, which is not stored.");
+                }
+
+                LedgerEvent resolutionEvent = resolution.Post ? new PendingTransferPosted(pending.Id) : new PendingTransferVoided(pending.Id);
+                if (resolving.Apply(resolutionEvent, metadata.Timestamp) is { } refused)
+                {
+                    results[i] = refused;
+                    continue;
+                }
+
+                Merge(resolving);
+                resolvedHere[pending.Id] = resolving.Transfers[pending.Id];
+                // The transfer stream holds exactly its commit; a second resolution would find version 2.
+                appends.Add(new StreamAppend(LedgerEvent.TransferStream(pending.Id), "transfer", ExpectedVersion.Exactly(1), [ToNewEvent(resolutionEvent, metadata)]));
+                outbox.AddRange((options?.Publish ?? []).Select(message => ToOutboxEntry(message, metadata)));
+                results[i] = new LedgerResult(LedgerStatus.Committed);
+                continue;
+            }
+
             Guid? batchId = transfers.Count > 1 ? transfers[0].Id : null;
             var known = transfers.Where(t => existing.ContainsKey(t.Id) || committedHere.ContainsKey(t.Id)).ToList();
             if (known.Count > 0)
@@ -282,22 +362,10 @@ internal sealed class LedgerService : ILedger
                 continue;
             }
 
-            foreach (var id in projection.TouchedAccounts)
-            {
-                state.Accounts[id] = projection.Accounts[id];
-                touched.Add(id);
-            }
-
+            Merge(projection);
             foreach (var id in projection.NewTransfers)
             {
                 committedHere[id] = projection.Transfers[id];
-            }
-
-            foreach (var (key, delta) in projection.Statements)
-            {
-                statementDeltas[key] = statementDeltas.TryGetValue(key, out var sum) ? sum.Add(delta) : delta;
-                // The next command in this group is checked against what will be stored with this one.
-                storedStatements[key] = (storedStatements.GetValueOrDefault(key) ?? StatementTotals.Zero).Add(delta);
             }
 
             appends.AddRange(commandAppends);
@@ -326,6 +394,11 @@ internal sealed class LedgerService : ILedger
             work.InsertTransfer(transfer);
         }
 
+        foreach (var transfer in resolvedHere.Values)
+        {
+            work.UpdateTransfer(transfer);
+        }
+
         WriteStatements(work, statementDeltas, loadedStatements);
         foreach (var entry in outbox)
         {
@@ -333,6 +406,23 @@ internal sealed class LedgerService : ILedger
         }
 
         return (results, true, loadTicks);
+
+        // A command that passed its rules: its accounts and statement deltas become what the next command sees.
+        void Merge(LedgerProjection applied)
+        {
+            foreach (var id in applied.TouchedAccounts)
+            {
+                state.Accounts[id] = applied.Accounts[id];
+                touched.Add(id);
+            }
+
+            foreach (var (key, delta) in applied.Statements)
+            {
+                statementDeltas[key] = statementDeltas.TryGetValue(key, out var sum) ? sum.Add(delta) : delta;
+                // The next command in this group is checked against what will be stored with this one.
+                storedStatements[key] = (storedStatements.GetValueOrDefault(key) ?? StatementTotals.Zero).Add(delta);
+            }
+        }
     }
 
     private static void WriteStatements(ILedgerUnitOfWork work, Dictionary<StatementKey, StatementTotals> deltas, IReadOnlyDictionary<StatementKey, StatementTotals> loaded)
@@ -363,20 +453,9 @@ internal sealed class LedgerService : ILedger
             return LedgerResult.Reject(LedgerRejection.PendingNotFound, $"No transfer {transferId}.");
         }
 
-        if (!transfer.Pending)
+        if (Settled(transfer, post) is { } settled)
         {
-            return LedgerResult.Reject(LedgerRejection.NotPending, $"Transfer {transferId} was not pending.");
-        }
-
-        var wanted = post ? TransferState.PendingPosted : TransferState.PendingVoided;
-        if (transfer.State == wanted)
-        {
-            return new LedgerResult(LedgerStatus.AlreadyCommitted);
-        }
-
-        if (transfer.State != TransferState.Pending)
-        {
-            return LedgerResult.Reject(LedgerRejection.PendingAlreadyResolved, $"Transfer {transferId} is already {transfer.State}.");
+            return settled;
         }
 
         var statementKeys = StatementKeys([AccountRef.Parse(transfer.DebitAccountId), AccountRef.Parse(transfer.CreditAccountId)], metadata.Timestamp).Distinct().ToArray();
@@ -440,9 +519,12 @@ internal sealed class LedgerService : ILedger
 
     /// <summary>The rows a command will write: its accounts and its seller statement rows, named as the key gate names them.</summary>
     internal static IEnumerable<string> RowKeys(CommitCommand command) =>
-        LedgerKeys.GateKeys(
-            command.Transfers.SelectMany(t => new[] { t.Debit.Id, t.Credit.Id }),
-            StatementKeys(command.Transfers.SelectMany(t => new[] { t.Debit, t.Credit }), command.Metadata.Timestamp));
+        LedgerKeys.GateKeys(AccountsOf(command).Select(a => a.Id), StatementKeys(AccountsOf(command), command.Metadata.Timestamp));
+
+    /// <summary>The accounts a command moves: its transfers' sides, or the pending transfer's it resolves.</summary>
+    private static IEnumerable<AccountRef> AccountsOf(CommitCommand command) => command.Resolution is { } resolution
+        ? [AccountRef.Parse(resolution.DebitAccountId), AccountRef.Parse(resolution.CreditAccountId)]
+        : command.Transfers.SelectMany(t => new[] { t.Debit, t.Credit });
 
     /// <summary>The statement rows that transfers between these accounts, committed at <paramref name="timestamp"/>, may add to.</summary>
     private static IEnumerable<StatementKey> StatementKeys(IEnumerable<AccountRef> accounts, DateTimeOffset timestamp)
