@@ -57,23 +57,55 @@ internal sealed class LedgerService : ILedger
     public Task<LedgerResult> VoidPendingAsync(Guid pendingTransferId, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default) =>
         ResolveAsync(pendingTransferId, post: false, options, cancellationToken);
 
-    private async Task<LedgerResult> ResolveAsync(Guid transferId, bool post, LedgerCommandOptions? options, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<LedgerResult>> ResolvePendingAsync(IReadOnlyList<PendingTransferAction> actions, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default)
     {
-        if (options?.Inbox is null && _batcher is not null && await _backend.FindTransferAsync(transferId, cancellationToken).ConfigureAwait(false) is { } known)
+        ArgumentNullException.ThrowIfNull(actions);
+        if (options?.Inbox is not null)
+        {
+            throw new ArgumentException("An inbox receipt stands for one command; resolve a message's pending transfer with PostPendingAsync or VoidPendingAsync.", nameof(options));
+        }
+
+        if (actions.Count == 0)
+        {
+            return [];
+        }
+
+        // One read for all of them (one read each would take as many pooled connections as there are payouts).
+        LedgerRows rows;
+        await using (var work = await _backend.BeginUnitOfWorkAsync(cancellationToken).ConfigureAwait(false))
+        {
+            rows = await work.LoadAsync(LedgerKeys.ForTransfers(actions.Select(a => a.PendingTransferId).Distinct().ToArray()), cancellationToken).ConfigureAwait(false);
+        }
+
+        return await Task.WhenAll(actions.Select(a => ResolveAsync(a.PendingTransferId, a.Post, rows.Transfers.GetValueOrDefault(a.PendingTransferId), options, cancellationToken))).ConfigureAwait(false);
+    }
+
+    private async Task<LedgerResult> ResolveAsync(Guid transferId, bool post, LedgerCommandOptions? options, CancellationToken cancellationToken) =>
+        await ResolveAsync(
+            transferId,
+            post,
+            options?.Inbox is null && _batcher is not null ? await _backend.FindTransferAsync(transferId, cancellationToken).ConfigureAwait(false) : null,
+            options,
+            cancellationToken).ConfigureAwait(false);
+
+    /// <param name="known">The transfer as read before (null when not read, or not found).</param>
+    private Task<LedgerResult> ResolveAsync(Guid transferId, bool post, TransferRecord? known, LedgerCommandOptions? options, CancellationToken cancellationToken)
+    {
+        if (options?.Inbox is null && _batcher is not null && known is not null)
         {
             if (Settled(known, post) is { } settled)
             {
                 // A resolved transfer never changes again: the answer needs no transaction.
-                return settled;
+                return Task.FromResult(settled);
             }
 
             // Payouts all post into one payouts_in_transit account: one transaction each would queue on its row, so
             // they share group commits with each other and with commits (the group re-reads the transfer and decides).
-            return await _batcher.ResolveAsync(new PendingResolution(transferId, post, known.DebitAccountId, known.CreditAccountId), options, cancellationToken).ConfigureAwait(false);
+            return _batcher.ResolveAsync(new PendingResolution(transferId, post, known.DebitAccountId, known.CreditAccountId), options, cancellationToken);
         }
 
         // With an inbox row (checked first, in the same transaction), or a transfer not seen yet: a transaction of its own.
-        return await RunAsync(options, (work, metadata, ct) => ResolveCoreAsync(work, transferId, post, metadata, options, ct), cancellationToken).ConfigureAwait(false);
+        return RunAsync(options, (work, metadata, ct) => ResolveCoreAsync(work, transferId, post, metadata, options, ct), cancellationToken);
     }
 
     /// <summary>The answer for a transfer that is not (or no longer) pending; null while it is.</summary>

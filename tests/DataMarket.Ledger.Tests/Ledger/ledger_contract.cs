@@ -182,6 +182,51 @@ public abstract class ledger_contract<TFixture>(TFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task resolving_many_pending_transfers_in_one_call_answers_each_in_order()
+    {
+        var payouts = await PendingPayoutsAsync(Ledger, 6);
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.VoidPendingAsync(payouts[5].Payout.Id)).Status);
+        var charge = Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(NewParty("buyer"), Usd), 10, TransferCode.Charge);
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.CommitAsync(charge)).Status);
+        var unknown = Guid.NewGuid();
+
+        var results = await Ledger.ResolvePendingAsync(
+        [
+            PendingTransferAction.PostOf(payouts[0].Payout.Id),
+            PendingTransferAction.VoidOf(payouts[1].Payout.Id),
+            PendingTransferAction.PostOf(payouts[2].Payout.Id),
+            PendingTransferAction.PostOf(unknown),
+            PendingTransferAction.PostOf(payouts[3].Payout.Id),
+            PendingTransferAction.PostOf(payouts[5].Payout.Id),
+            PendingTransferAction.PostOf(charge.Id),
+            PendingTransferAction.VoidOf(payouts[4].Payout.Id),
+        ]);
+
+        Assert.Equal(
+            [(LedgerStatus.Committed, (LedgerRejection?)null), (LedgerStatus.Committed, null), (LedgerStatus.Committed, null), (LedgerStatus.Rejected, LedgerRejection.PendingNotFound),
+             (LedgerStatus.Committed, null), (LedgerStatus.Rejected, LedgerRejection.PendingAlreadyResolved), (LedgerStatus.Rejected, LedgerRejection.NotPending), (LedgerStatus.Committed, null)],
+            results.Select(r => (r.Status, r.Rejection)));
+        Assert.Equal(
+            [TransferState.PendingPosted, TransferState.PendingVoided, TransferState.PendingPosted, TransferState.PendingPosted, TransferState.PendingVoided, TransferState.PendingVoided],
+            await Task.WhenAll(payouts.Select(async p => (await Ledger.GetTransferAsync(p.Payout.Id))!.State)));
+        foreach (var (_, payout) in payouts)
+        {
+            var paid = (await Ledger.GetTransferAsync(payout.Id))!.State == TransferState.PendingPosted ? payout.Amount : 0;
+            Assert.Equal((0L, paid), ((await BalanceAsync(payout.Debit)).DebitsPending, (await BalanceAsync(payout.Debit)).DebitsPosted));
+        }
+
+        // A redo answers the same without moving anything; an inbox receipt cannot cover many commands.
+        Assert.All(await Ledger.ResolvePendingAsync([PendingTransferAction.PostOf(payouts[0].Payout.Id), PendingTransferAction.VoidOf(payouts[1].Payout.Id)]),
+            r => Assert.Equal(LedgerStatus.AlreadyCommitted, r.Status));
+        Assert.Equal(payouts[0].Payout.Amount, (await BalanceAsync(payouts[0].Payout.Debit)).DebitsPosted);
+        await Assert.ThrowsAsync<ArgumentException>(() => Ledger.ResolvePendingAsync(
+            [PendingTransferAction.PostOf(payouts[0].Payout.Id)], new LedgerCommandOptions { Inbox = new InboxReceipt("payouts", Guid.NewGuid()) }));
+        Assert.Empty(await Ledger.ResolvePendingAsync([]));
+        var report = await fixture.Database.VerifyAsync();
+        Assert.True(report.Passed, report.ToText());
+    }
+
+    [Fact]
     public async Task a_refused_resolution_in_a_group_leaves_the_others_in_that_group_committed()
     {
         await using var database = await fixture.OpenAnotherAsync();
