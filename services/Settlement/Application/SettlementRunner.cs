@@ -272,9 +272,8 @@ public sealed class SettlementRunner(
             Reference = payout.IdempotencyKey,
         }, actor, cancellationToken)));
         var unsure = Enumerable.Range(0, batch.Count).Where(i => reserved[i].Status != LedgerStatus.Committed).ToArray();
-        var existing = new TransferRecord?[batch.Count];
-        await Parallel.ForEachAsync(unsure, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken },
-            async (i, ct) => existing[i] = await book.GetTransferAsync(batch[i].LedgerTransferId, ct));
+        var earlierAttempts = await book.GetTransfersAsync(unsure.Select(i => batch[i].LedgerTransferId).ToArray(), cancellationToken);
+        var existing = batch.Select(p => earlierAttempts.GetValueOrDefault(p.LedgerTransferId)).ToArray();
         var toSend = new List<PlannedPayout>(batch.Count);
         for (var i = 0; i < batch.Count; i++)
         {
@@ -376,9 +375,8 @@ public sealed class SettlementRunner(
     {
         var provider = await rails.ListTransfersAsync(period, cancellationToken);
         var byKey = provider.GroupBy(t => t.IdempotencyKey, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
-        var transfers = new TransferRecord?[run.Plan.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, run.Plan.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken },
-            async (i, ct) => transfers[i] = await book.GetTransferAsync(run.Plan[i].LedgerTransferId, ct));
+        var stored = await book.GetTransfersAsync(run.Plan.Select(p => p.LedgerTransferId).ToArray(), cancellationToken);
+        var transfers = run.Plan.Select(p => stored.GetValueOrDefault(p.LedgerTransferId)).ToArray();
         var mismatches = new List<string>();
         long ledgerCount = 0, ledgerTotal = 0;
         for (var i = 0; i < run.Plan.Count; i++)

@@ -27,6 +27,9 @@ public interface ILedger
 
     Task<TransferRecord?> GetTransferAsync(Guid transferId, CancellationToken cancellationToken = default);
 
+    /// <summary>The transfers with these ids that exist, read a few thousand per query (a reconciliation's every payout).</summary>
+    Task<IReadOnlyDictionary<Guid, TransferRecord>> GetTransfersAsync(IReadOnlyCollection<Guid> transferIds, CancellationToken cancellationToken = default);
+
     /// <summary>Balances of all accounts, or of those whose id starts with <paramref name="accountIdPrefix"/> (e.g. "seller_payable:" or "buyer:b-1:USD").</summary>
     Task<IReadOnlyList<AccountBalance>> GetBalancesAsync(string? accountIdPrefix = null, CancellationToken cancellationToken = default);
 

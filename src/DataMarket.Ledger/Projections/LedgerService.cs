@@ -71,13 +71,8 @@ internal sealed class LedgerService : ILedger
         }
 
         // One read for all of them (one read each would take as many pooled connections as there are payouts).
-        LedgerRows rows;
-        await using (var work = await _backend.BeginUnitOfWorkAsync(cancellationToken).ConfigureAwait(false))
-        {
-            rows = await work.LoadAsync(LedgerKeys.ForTransfers(actions.Select(a => a.PendingTransferId).Distinct().ToArray()), cancellationToken).ConfigureAwait(false);
-        }
-
-        return await Task.WhenAll(actions.Select(a => ResolveAsync(a.PendingTransferId, a.Post, rows.Transfers.GetValueOrDefault(a.PendingTransferId), options, cancellationToken))).ConfigureAwait(false);
+        var known = await GetTransfersAsync(actions.Select(a => a.PendingTransferId).ToArray(), cancellationToken).ConfigureAwait(false);
+        return await Task.WhenAll(actions.Select(a => ResolveAsync(a.PendingTransferId, a.Post, known.GetValueOrDefault(a.PendingTransferId), options, cancellationToken))).ConfigureAwait(false);
     }
 
     private async Task<LedgerResult> ResolveAsync(Guid transferId, bool post, LedgerCommandOptions? options, CancellationToken cancellationToken) =>
@@ -567,6 +562,25 @@ internal sealed class LedgerService : ILedger
 
     public Task<TransferRecord?> GetTransferAsync(Guid transferId, CancellationToken cancellationToken = default) =>
         _backend.FindTransferAsync(transferId, cancellationToken);
+
+    public async Task<IReadOnlyDictionary<Guid, TransferRecord>> GetTransfersAsync(IReadOnlyCollection<Guid> transferIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transferIds);
+        var found = new Dictionary<Guid, TransferRecord>();
+        foreach (var chunk in transferIds.Distinct().Chunk(TransfersPerRead))
+        {
+            // Transfer rows only: no key gate, no lock; the unit is disposed without writing.
+            await using var work = await _backend.BeginUnitOfWorkAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var (id, transfer) in (await work.LoadAsync(LedgerKeys.ForTransfers(chunk), cancellationToken).ConfigureAwait(false)).Transfers)
+            {
+                found[id] = transfer;
+            }
+        }
+
+        return found;
+    }
+
+    private const int TransfersPerRead = 5_000;
 
     public Task<IReadOnlyList<AccountBalance>> GetBalancesAsync(string? accountIdPrefix = null, CancellationToken cancellationToken = default) =>
         _backend.ReadBalancesAsync(accountIdPrefix ?? string.Empty, cancellationToken);

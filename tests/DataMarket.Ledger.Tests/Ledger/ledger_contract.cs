@@ -215,6 +215,13 @@ public abstract class ledger_contract<TFixture>(TFixture fixture) : IClassFixtur
             Assert.Equal((0L, paid), ((await BalanceAsync(payout.Debit)).DebitsPending, (await BalanceAsync(payout.Debit)).DebitsPosted));
         }
 
+        // Read back together: every transfer that exists (each id once), none for an unknown id.
+        var read = await Ledger.GetTransfersAsync([.. payouts.Select(p => p.Payout.Id), unknown, payouts[0].Payout.Id, charge.Id]);
+        Assert.Equal(payouts.Select(p => p.Payout.Id).Append(charge.Id).Order(), read.Keys.Order());
+        Assert.All(payouts, p => Assert.Equal((p.Payout.Amount, p.Payout.Debit.Id), (read[p.Payout.Id].Amount, read[p.Payout.Id].DebitAccountId)));
+        Assert.Equal(TransferState.PendingVoided, read[payouts[4].Payout.Id].State);
+        Assert.Empty(await Ledger.GetTransfersAsync([]));
+
         // A redo answers the same without moving anything; an inbox receipt cannot cover many commands.
         Assert.All(await Ledger.ResolvePendingAsync([PendingTransferAction.PostOf(payouts[0].Payout.Id), PendingTransferAction.VoidOf(payouts[1].Payout.Id)]),
             r => Assert.Equal(LedgerStatus.AlreadyCommitted, r.Status));
