@@ -87,6 +87,35 @@ public sealed class stripe_exactly_once : IAsyncLifetime
     }
 
     [Fact]
+    public async Task a_batch_with_a_refused_transfer_voids_that_payout_and_posts_the_others_in_the_same_call()
+    {
+        var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));
+        await RegisterAsync("seller-a", "seller-b", "seller-c");
+        // One transfer at a time, in seller order: Stripe refuses a's for good, b's and c's go through; the batch then
+        // voids a's pending payout and posts b's and c's in one ledger call.
+        _site.Options.PayoutConcurrency = 1;
+        _stripe.Inject("/v1/transfers", FakeFault.Decline);
+        var run = await _site.Services.GetRequiredService<SettlementRunner>().RunAsync(Period, "test", CancellationToken.None);
+
+        Assert.Equal("completed", run.Status);
+        Assert.True(run.Reconciliation!.Clean, string.Join("; ", run.Reconciliation.Mismatches));
+        Assert.Equal(["failed", "paid", "paid"], run.Payouts.Select(p => p.Status));
+        var ledger = await _site.LedgerAsync();
+        var states = new List<DataMarket.Ledger.Model.TransferState>();
+        foreach (var payout in run.Payouts)
+        {
+            states.Add((await ledger.GetTransferAsync(payout.LedgerTransferId))!.State);
+        }
+
+        Assert.Equal([DataMarket.Ledger.Model.TransferState.PendingVoided, DataMarket.Ledger.Model.TransferState.PendingPosted, DataMarket.Ledger.Model.TransferState.PendingPosted], states);
+        Assert.Equal(["seller-b", "seller-c"], _stripe.TransfersIn(Period).Select(t => run.Payouts.Single(p => p.IdempotencyKey == (string?)t["metadata"]!["idempotency_key"]).SellerId).Order(StringComparer.Ordinal));
+        // a's share stays payable for a later period.
+        var payable = Assert.Single(await ledger.GetBalancesAsync(DataMarket.Ledger.Model.AccountRef.SellerPayable("seller-a", _site.Options.Currency).Id));
+        Assert.Equal((shares["seller-a"], 0L), (payable.AvailableBalance, payable.DebitsPending));
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    [Fact]
     public async Task a_crash_after_stripe_paid_and_a_restart_pay_each_seller_once()
     {
         var shares = await SellAsync(("seller-a", 0.3), ("seller-b", 0.2), ("seller-c", 0.1));

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using DataMarket.Ledger.Model;
 using DataMarket.Settlement.Postings;
@@ -16,9 +17,9 @@ namespace DataMarket.SettlementService.Application;
 /// crash and a restart, or a re-run pay nobody twice.
 /// <para>
 /// The run's stream is read once per run, not once per seller: the plan is a few events however many sellers it
-/// holds, payouts are paid in batches (<see cref="SettlementOptions.PayoutBatchSize"/>) with many sellers in flight
-/// at once (<see cref="SettlementOptions.PayoutConcurrency"/>; the ledger's group commit shares its transactions
-/// between them), and each batch's statements are appended as one event at the version this run knows. When another
+/// holds, payouts are paid in batches (<see cref="SettlementOptions.PayoutBatchSize"/>), each step for the whole batch
+/// at once (the ledger's group commit carries a step's reserves, posts or settlements hundreds per transaction; provider
+/// calls go <see cref="SettlementOptions.PayoutConcurrency"/> at a time), and each batch's statements are appended as one event at the version this run knows. When another
 /// node appended first, the run re-reads the stream and appends only the statements nobody has recorded.
 /// </para>
 /// </summary>
@@ -27,9 +28,14 @@ public sealed class SettlementRunner(
 {
     private const string StreamType = "settlement-run";
 
-    public async Task<SettlementRunView> RunAsync(string period, string node, CancellationToken cancellationToken)
+    public async Task<SettlementRunView> RunAsync(string period, string node, CancellationToken cancellationToken) =>
+        await RunAsync(period, node, new SettlementStepTimes(), cancellationToken);
+
+    /// <param name="steps">Where this run's time goes, step by step (for <c>bench settlement</c>).</param>
+    public async Task<SettlementRunView> RunAsync(string period, string node, SettlementStepTimes steps, CancellationToken cancellationToken)
     {
         ValidatePeriod(period);
+        var planning = Stopwatch.GetTimestamp();
         var stream = RunStream(period);
         await AppendOnceAsync(stream, e => e.OfType<RunStarted>().Any(), () => Task.FromResult<object[]>([new RunStarted(period, time.GetUtcNow(), node)]), node, cancellationToken);
         var run = await ReadRunAsync(period, cancellationToken);
@@ -45,6 +51,7 @@ public sealed class SettlementRunner(
             run = await ReadRunAsync(period, cancellationToken);
         }
 
+        steps.Add(SettlementStep.Plan, planning);
         // What sellers owe from disputes leaves their payable balance before the rest is paid out.
         foreach (var recovery in run.Recoveries)
         {
@@ -55,20 +62,17 @@ public sealed class SettlementRunner(
         var actor = new LedgerCommandOptions { Actor = $"settlement:{node}" };
         foreach (var batch in run.Plan.Where(p => run.Resolution(p) is null).Chunk(Math.Max(1, options.PayoutBatchSize)))
         {
-            var statements = new System.Collections.Concurrent.ConcurrentBag<StatementWritten>();
-            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken }, async (payout, ct) =>
-            {
-                if (await PayAsync(book, actor, period, payout, ct) is { } statement)
-                {
-                    statements.Add(statement);
-                }
-            });
-            run = await RecordAsync(run, [.. statements], node, cancellationToken);
+            var statements = await PayBatchAsync(book, actor, period, batch, steps, cancellationToken);
+            var recording = Stopwatch.GetTimestamp();
+            run = await RecordAsync(run, statements, node, cancellationToken);
+            steps.Add(SettlementStep.Record, recording);
         }
 
         if (run.Plan.All(p => run.Resolution(p) is not null))
         {
+            var reconciling = Stopwatch.GetTimestamp();
             var reconciliation = await ReconcileAsync(book, period, run, cancellationToken);
+            steps.Add(SettlementStep.Reconcile, reconciling);
             await AppendOnceAsync(stream, e => e.OfType<RunCompleted>().Any(), () => Task.FromResult<object[]>([new RunCompleted(period, reconciliation, time.GetUtcNow())]), node, cancellationToken);
             if (!reconciliation.Clean)
             {
@@ -244,10 +248,20 @@ public sealed class SettlementRunner(
         return bySeller;
     }
 
-    /// <summary>Pays one planned seller; its statement line, or null while the provider's answer is still unknown (the next run sends it again under the same key).</summary>
-    private async Task<StatementWritten?> PayAsync(ILedger book, LedgerCommandOptions actor, string period, PlannedPayout payout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Pays a batch of planned sellers, each step for the whole batch at once: every pending ledger payout, then the
+    /// provider transfers (<see cref="SettlementOptions.PayoutConcurrency"/> at a time), then every post (or void), then
+    /// every settlement transfer. Each seller's steps keep their order (reserved before sent, sent before posted), so a
+    /// crash anywhere leaves what one seller's steps would; the ledger commands of a step are all in flight together,
+    /// so its group commit carries hundreds of them per transaction (all of them write the one payouts_in_transit
+    /// account, which allows one transaction at a time). Returns the statement lines of the sellers resolved now
+    /// (none for a payout whose provider answer is still unknown: the next run sends it again under the same key).
+    /// </summary>
+    private async Task<IReadOnlyList<StatementWritten>> PayBatchAsync(ILedger book, LedgerCommandOptions actor, string period, IReadOnlyList<PlannedPayout> batch, SettlementStepTimes steps, CancellationToken cancellationToken)
     {
-        var reserve = await book.CommitAsync(new TransferRequest
+        var statements = new List<StatementWritten>();
+        var started = Stopwatch.GetTimestamp();
+        var reserved = await Task.WhenAll(batch.Select(payout => book.CommitAsync(new TransferRequest
         {
             Id = payout.LedgerTransferId,
             Debit = AccountRef.SellerPayable(payout.SellerId, payout.Currency),
@@ -256,51 +270,74 @@ public sealed class SettlementRunner(
             Code = TransferCode.Payout,
             Pending = true,
             Reference = payout.IdempotencyKey,
-        }, actor, cancellationToken);
-        if (reserve.Status != LedgerStatus.Committed)
+        }, actor, cancellationToken)));
+        var unsure = Enumerable.Range(0, batch.Count).Where(i => reserved[i].Status != LedgerStatus.Committed).ToArray();
+        var earlierAttempts = await book.GetTransfersAsync(unsure.Select(i => batch[i].LedgerTransferId).ToArray(), cancellationToken);
+        var existing = batch.Select(p => earlierAttempts.GetValueOrDefault(p.LedgerTransferId)).ToArray();
+        var toSend = new List<PlannedPayout>(batch.Count);
+        for (var i = 0; i < batch.Count; i++)
         {
-            // Reserved by an earlier attempt (a restart, another node), or refused: what the ledger holds decides.
-            var existing = await book.GetTransferAsync(payout.LedgerTransferId, cancellationToken);
-            if (existing is null)
+            var payout = batch[i];
+            if (reserved[i].Status != LedgerStatus.Committed)
             {
-                // Nothing was reserved (the balance moved since the plan, e.g. a dispute): nothing is sent either.
-                return Failed(period, payout, $"the ledger refused the payout: {reserve.Rejection} {reserve.Detail}");
-            }
-
-            if (existing.State == TransferState.PendingVoided)
-            {
-                return Failed(period, payout, "the payout was voided earlier");
-            }
-        }
-
-        var sent = await rails.TransferAsync(payout.IdempotencyKey, payout.Destination, payout.Amount, payout.Currency, period, cancellationToken);
-        switch (sent.Outcome)
-        {
-            case RailsOutcome.Succeeded:
-                var posted = await book.PostPendingAsync(payout.LedgerTransferId, actor, cancellationToken);
-                if (!posted.Succeeded)
+                // Reserved by an earlier attempt (a restart, another node), or refused: what the ledger holds decides.
+                if (existing[i] is not { } earlier)
                 {
-                    logger.LogError("Payout {Key} was sent ({Provider}) but the ledger refused to post it: {Rejection} {Detail}", payout.IdempotencyKey, sent.ProviderId, posted.Rejection, posted.Detail);
+                    // Nothing was reserved (the balance moved since the plan, e.g. a dispute): nothing is sent either.
+                    statements.Add(Failed(period, payout, $"the ledger refused the payout: {reserved[i].Rejection} {reserved[i].Detail}"));
+                    continue;
                 }
 
-                await book.CommitAsync(new TransferRequest
+                if (earlier.State == TransferState.PendingVoided)
                 {
-                    Id = PayoutSettlementTransferId(period, payout.SellerId, payout.Currency),
-                    Debit = AccountRef.PayoutsInTransit(payout.Currency),
-                    Credit = AccountRef.PaymentClearing(payout.Currency),
-                    Amount = payout.Amount,
-                    Code = TransferCode.PayoutSettlement,
-                    Reference = sent.ProviderId,
-                }, actor, cancellationToken);
-                return new StatementWritten(payout.SellerId, period, payout.Currency, payout.Amount, "paid", sent.ProviderId, payout.LedgerTransferId);
-            case RailsOutcome.Declined:
-                await book.VoidPendingAsync(payout.LedgerTransferId, actor, cancellationToken);
-                return Failed(period, payout, sent.Reason ?? "the provider refused the transfer");
-            default:
-                // Transient: the pending payout stays reserved and the next run sends it again under the same key.
-                logger.LogWarning("Payout {Key} not confirmed: {Reason}", payout.IdempotencyKey, sent.Reason);
-                return null;
+                    statements.Add(Failed(period, payout, "the payout was voided earlier"));
+                    continue;
+                }
+            }
+
+            toSend.Add(payout);
         }
+
+        started = steps.Add(SettlementStep.Reserve, started);
+        var sent = new RailsResult[toSend.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, toSend.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken },
+            async (i, ct) => sent[i] = await rails.TransferAsync(toSend[i].IdempotencyKey, toSend[i].Destination, toSend[i].Amount, toSend[i].Currency, period, ct));
+
+        var succeeded = toSend.Select((p, i) => (Payout: p, Sent: sent[i])).Where(x => x.Sent.Outcome == RailsOutcome.Succeeded).ToList();
+        var declined = toSend.Select((p, i) => (Payout: p, Sent: sent[i])).Where(x => x.Sent.Outcome == RailsOutcome.Declined).ToList();
+        foreach (var (payout, unknown) in toSend.Select((p, i) => (p, sent[i])).Where(x => x.Item2.Outcome is not (RailsOutcome.Succeeded or RailsOutcome.Declined)))
+        {
+            // Transient: the pending payout stays reserved and the next run sends it again under the same key.
+            logger.LogWarning("Payout {Key} not confirmed: {Reason}", payout.IdempotencyKey, unknown.Reason);
+        }
+
+        started = steps.Add(SettlementStep.Provider, started);
+        // Posts of the paid and voids of the refused, in one call: each is its own command with its own answer.
+        var posted = await book.ResolvePendingAsync(
+            [.. succeeded.Select(x => PendingTransferAction.PostOf(x.Payout.LedgerTransferId)), .. declined.Select(x => PendingTransferAction.VoidOf(x.Payout.LedgerTransferId))],
+            actor, cancellationToken);
+        for (var i = 0; i < succeeded.Count; i++)
+        {
+            if (!posted[i].Succeeded)
+            {
+                logger.LogError("Payout {Key} was sent ({Provider}) but the ledger refused to post it: {Rejection} {Detail}", succeeded[i].Payout.IdempotencyKey, succeeded[i].Sent.ProviderId, posted[i].Rejection, posted[i].Detail);
+            }
+        }
+
+        started = steps.Add(SettlementStep.Post, started);
+        await Task.WhenAll(succeeded.Select(x => book.CommitAsync(new TransferRequest
+        {
+            Id = PayoutSettlementTransferId(period, x.Payout.SellerId, x.Payout.Currency),
+            Debit = AccountRef.PayoutsInTransit(x.Payout.Currency),
+            Credit = AccountRef.PaymentClearing(x.Payout.Currency),
+            Amount = x.Payout.Amount,
+            Code = TransferCode.PayoutSettlement,
+            Reference = x.Sent.ProviderId,
+        }, actor, cancellationToken)));
+        steps.Add(SettlementStep.Settle, started);
+        statements.AddRange(succeeded.Select(x => new StatementWritten(x.Payout.SellerId, period, x.Payout.Currency, x.Payout.Amount, "paid", x.Sent.ProviderId, x.Payout.LedgerTransferId)));
+        statements.AddRange(declined.Select(x => Failed(period, x.Payout, x.Sent.Reason ?? "the provider refused the transfer")));
+        return statements;
     }
 
     private static StatementWritten Failed(string period, PlannedPayout payout, string reason) =>
@@ -338,9 +375,8 @@ public sealed class SettlementRunner(
     {
         var provider = await rails.ListTransfersAsync(period, cancellationToken);
         var byKey = provider.GroupBy(t => t.IdempotencyKey, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
-        var transfers = new TransferRecord?[run.Plan.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, run.Plan.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken },
-            async (i, ct) => transfers[i] = await book.GetTransferAsync(run.Plan[i].LedgerTransferId, ct));
+        var stored = await book.GetTransfersAsync(run.Plan.Select(p => p.LedgerTransferId).ToArray(), cancellationToken);
+        var transfers = run.Plan.Select(p => stored.GetValueOrDefault(p.LedgerTransferId)).ToArray();
         var mismatches = new List<string>();
         long ledgerCount = 0, ledgerTotal = 0;
         for (var i = 0; i < run.Plan.Count; i++)
@@ -493,4 +529,42 @@ public sealed class SettlementRunner(
             }
         }
     }
+}
+
+/// <summary>The steps of a settlement run whose time <see cref="SettlementStepTimes"/> sums.</summary>
+public enum SettlementStep
+{
+    /// <summary>Start, hold releases and the plan (balances, destinations, PayoutsPlanned).</summary>
+    Plan,
+    /// <summary>Pending ledger payouts, and re-reads of those an earlier attempt reserved.</summary>
+    Reserve,
+    /// <summary>Provider transfers.</summary>
+    Provider,
+    /// <summary>Posts (and voids) of the pending payouts.</summary>
+    Post,
+    /// <summary>Settlement transfers out of payouts in transit.</summary>
+    Settle,
+    /// <summary>PayoutsResolved appends.</summary>
+    Record,
+    /// <summary>Reconciliation against the provider's transfers.</summary>
+    Reconcile,
+}
+
+/// <summary>Seconds per step of one run (thread-safe adds; read after the run).</summary>
+public sealed class SettlementStepTimes
+{
+    private readonly long[] _ticks = new long[Enum.GetValues<SettlementStep>().Length];
+
+    /// <summary>Adds the time since <paramref name="since"/> (a <see cref="Stopwatch.GetTimestamp"/>) to the step; returns now.</summary>
+    public long Add(SettlementStep step, long since)
+    {
+        var now = Stopwatch.GetTimestamp();
+        Interlocked.Add(ref _ticks[(int)step], now - since);
+        return now;
+    }
+
+    public double Seconds(SettlementStep step) => (double)Interlocked.Read(ref _ticks[(int)step]) / Stopwatch.Frequency;
+
+    public override string ToString() => string.Join(", ",
+        Enum.GetValues<SettlementStep>().Select(step => string.Create(CultureInfo.InvariantCulture, $"{step.ToString().ToLowerInvariant()} {Seconds(step):F2} s")));
 }

@@ -143,10 +143,11 @@ public static class SettlementBenchmark
 
         var loadBefore = LoadAverage();
         clock.Restart();
-        var run = await runner.RunAsync(options.Period, "bench", cancellationToken);
+        var steps = new SettlementStepTimes();
+        var run = await runner.RunAsync(options.Period, "bench", steps, cancellationToken);
         var seconds = clock.Elapsed.TotalSeconds;
         var loadAfter = LoadAverage();
-        progress(string.Create(CultureInfo.InvariantCulture, $"settlement run {run.Status} in {seconds:F2} s"));
+        progress(string.Create(CultureInfo.InvariantCulture, $"settlement run {run.Status} in {seconds:F2} s ({steps})"));
 
         var problems = new List<string>();
         var balancesBefore = await ledger.Ledger.GetBalancesAsync(cancellationToken: cancellationToken);

@@ -16,7 +16,12 @@ public static class SettlementBenchCommand
             Description = "PostgreSQL connection string (scratch ledger and settlement schemas are created and dropped).",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ConnectionStrings__Ledger") is { Length: > 0 } value ? value : LocalDefaults.PostgresConnectionString,
         };
-        var command = new Command("settlement", "One royalty settlement run over many sellers (sandbox rails, local PostgreSQL): sellers/s, load average, and checks that every seller was paid once, the reconciliation is clean, a re-run changes nothing and the ledger verifies.") { sellers, postgres };
+        var concurrency = new Option<int>("--payout-concurrency")
+        {
+            Description = "Provider transfers in flight at once (Settlement:PayoutConcurrency).",
+            DefaultValueFactory = _ => new SettlementBenchmarkOptions().PayoutConcurrency,
+        };
+        var command = new Command("settlement", "One royalty settlement run over many sellers (sandbox rails, local PostgreSQL): sellers/s, load average, and checks that every seller was paid once, the reconciliation is clean, a re-run changes nothing and the ledger verifies.") { sellers, postgres, concurrency };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (parse.GetValue(sellers) < 1)
@@ -25,10 +30,17 @@ public static class SettlementBenchCommand
                 return ExitCodes.BadInput;
             }
 
+            if (parse.GetValue(concurrency) < 1)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync("error: --payout-concurrency must be at least 1");
+                return ExitCodes.BadInput;
+            }
+
             var progress = parse.InvocationConfiguration.Error;
             var report = await SettlementBenchmark.RunOnScratchPostgresAsync(parse.GetValue(postgres)!, new SettlementBenchmarkOptions
             {
                 Sellers = parse.GetValue(sellers),
+                PayoutConcurrency = parse.GetValue(concurrency),
                 Progress = line => progress.WriteLine(line),
             }, cancellationToken);
             await parse.InvocationConfiguration.Output.WriteAsync(report.ToText());

@@ -4,7 +4,18 @@ using DataMarket.Ledger.Model;
 
 namespace DataMarket.Ledger.Projections;
 
-internal sealed record CommitCommand(IReadOnlyList<TransferRequest> Transfers, LedgerCommandOptions? Options, EventMetadata Metadata);
+internal sealed record CommitCommand(IReadOnlyList<TransferRequest> Transfers, LedgerCommandOptions? Options, EventMetadata Metadata)
+{
+    /// <summary>Set for a post or void of a pending transfer (then <see cref="Transfers"/> is empty).</summary>
+    public PendingResolution? Resolution { get; init; }
+}
+
+/// <summary>
+/// Post (or void) the pending transfer <paramref name="TransferId"/>, whose accounts, read before it was queued, are
+/// <paramref name="DebitAccountId"/> and <paramref name="CreditAccountId"/> (a transfer's accounts never change, so
+/// they name the rows its group will write before the group reads them).
+/// </summary>
+internal sealed record PendingResolution(Guid TransferId, bool Post, string DebitAccountId, string CreditAccountId);
 
 /// <summary>
 /// Group commit, as TigerBeetle batches transfers: commands that arrive while a transaction is in flight
@@ -43,11 +54,17 @@ internal sealed class CommitBatcher : IAsyncDisposable
 
     public CommitStatistics Statistics { get; } = new();
 
-    public Task<LedgerResult> CommitAsync(IReadOnlyList<TransferRequest> transfers, LedgerCommandOptions? options, CancellationToken cancellationToken)
+    public Task<LedgerResult> CommitAsync(IReadOnlyList<TransferRequest> transfers, LedgerCommandOptions? options, CancellationToken cancellationToken) =>
+        Enqueue(new CommitCommand(transfers, options, _ledger.NewMetadata(options)), cancellationToken);
+
+    /// <summary>Posts or voids a pending transfer in the next group that may write its accounts; the caller gets its own result.</summary>
+    public Task<LedgerResult> ResolveAsync(PendingResolution resolution, LedgerCommandOptions? options, CancellationToken cancellationToken) =>
+        Enqueue(new CommitCommand([], options, _ledger.NewMetadata(options)) { Resolution = resolution }, cancellationToken);
+
+    private Task<LedgerResult> Enqueue(CommitCommand command, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var completion = new TaskCompletionSource<LedgerResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var command = new CommitCommand(transfers, options, _ledger.NewMetadata(options));
         var keys = LedgerService.RowKeys(command).ToArray();
         lock (_sync)
         {

@@ -52,10 +52,74 @@ internal sealed class LedgerService : ILedger
     }
 
     public Task<LedgerResult> PostPendingAsync(Guid pendingTransferId, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default) =>
-        RunAsync(options, (work, metadata, ct) => ResolveCoreAsync(work, pendingTransferId, post: true, metadata, options, ct), cancellationToken);
+        ResolveAsync(pendingTransferId, post: true, options, cancellationToken);
 
     public Task<LedgerResult> VoidPendingAsync(Guid pendingTransferId, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default) =>
-        RunAsync(options, (work, metadata, ct) => ResolveCoreAsync(work, pendingTransferId, post: false, metadata, options, ct), cancellationToken);
+        ResolveAsync(pendingTransferId, post: false, options, cancellationToken);
+
+    public async Task<IReadOnlyList<LedgerResult>> ResolvePendingAsync(IReadOnlyList<PendingTransferAction> actions, LedgerCommandOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(actions);
+        if (options?.Inbox is not null)
+        {
+            throw new ArgumentException("An inbox receipt stands for one command; resolve a message's pending transfer with PostPendingAsync or VoidPendingAsync.", nameof(options));
+        }
+
+        if (actions.Count == 0)
+        {
+            return [];
+        }
+
+        // One read for all of them (one read each would take as many pooled connections as there are payouts).
+        var known = await GetTransfersAsync(actions.Select(a => a.PendingTransferId).ToArray(), cancellationToken).ConfigureAwait(false);
+        return await Task.WhenAll(actions.Select(a => ResolveAsync(a.PendingTransferId, a.Post, known.GetValueOrDefault(a.PendingTransferId), options, cancellationToken))).ConfigureAwait(false);
+    }
+
+    private async Task<LedgerResult> ResolveAsync(Guid transferId, bool post, LedgerCommandOptions? options, CancellationToken cancellationToken) =>
+        await ResolveAsync(
+            transferId,
+            post,
+            options?.Inbox is null && _batcher is not null ? await _backend.FindTransferAsync(transferId, cancellationToken).ConfigureAwait(false) : null,
+            options,
+            cancellationToken).ConfigureAwait(false);
+
+    /// <param name="known">The transfer as read before (null when not read, or not found).</param>
+    private Task<LedgerResult> ResolveAsync(Guid transferId, bool post, TransferRecord? known, LedgerCommandOptions? options, CancellationToken cancellationToken)
+    {
+        if (options?.Inbox is null && _batcher is not null && known is not null)
+        {
+            if (Settled(known, post) is { } settled)
+            {
+                // A resolved transfer never changes again: the answer needs no transaction.
+                return Task.FromResult(settled);
+            }
+
+            // Payouts all post into one payouts_in_transit account: one transaction each would queue on its row, so
+            // they share group commits with each other and with commits (the group re-reads the transfer and decides).
+            return _batcher.ResolveAsync(new PendingResolution(transferId, post, known.DebitAccountId, known.CreditAccountId), options, cancellationToken);
+        }
+
+        // With an inbox row (checked first, in the same transaction), or a transfer not seen yet: a transaction of its own.
+        return RunAsync(options, (work, metadata, ct) => ResolveCoreAsync(work, transferId, post, metadata, options, ct), cancellationToken);
+    }
+
+    /// <summary>The answer for a transfer that is not (or no longer) pending; null while it is.</summary>
+    private static LedgerResult? Settled(TransferRecord transfer, bool post)
+    {
+        if (!transfer.Pending)
+        {
+            return LedgerResult.Reject(LedgerRejection.NotPending, $"Transfer {transfer.Id} was not pending.");
+        }
+
+        if (transfer.State == (post ? TransferState.PendingPosted : TransferState.PendingVoided))
+        {
+            return new LedgerResult(LedgerStatus.AlreadyCommitted);
+        }
+
+        return transfer.State != TransferState.Pending
+            ? LedgerResult.Reject(LedgerRejection.PendingAlreadyResolved, $"Transfer {transfer.Id} is already {transfer.State}.")
+            : null;
+    }
 
     private static LedgerResult? Validate(IReadOnlyList<TransferRequest> transfers)
     {
@@ -191,9 +255,10 @@ internal sealed class LedgerService : ILedger
     /// </summary>
     internal async Task<(LedgerResult[] Results, bool Wrote, long LoadTicks)> CommitManyAsync(ILedgerUnitOfWork work, IReadOnlyList<CommitCommand> commands, InboxReceipt? inbox, CancellationToken cancellationToken)
     {
-        var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id)).Distinct().ToArray();
-        var accountIds = commands.SelectMany(c => c.Transfers.SelectMany(t => new[] { t.Debit.Id, t.Credit.Id })).Distinct(StringComparer.Ordinal).ToArray();
-        var statementKeys = commands.SelectMany(c => StatementKeys(c.Transfers.SelectMany(t => new[] { t.Debit, t.Credit }), c.Metadata.Timestamp)).Distinct().ToArray();
+        var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id))
+            .Concat(commands.Where(c => c.Resolution is not null).Select(c => c.Resolution!.TransferId)).Distinct().ToArray();
+        var accountIds = commands.SelectMany(c => AccountsOf(c).Select(a => a.Id)).Distinct(StringComparer.Ordinal).ToArray();
+        var statementKeys = commands.SelectMany(c => StatementKeys(AccountsOf(c), c.Metadata.Timestamp)).Distinct().ToArray();
         var loading = System.Diagnostics.Stopwatch.GetTimestamp();
         var rows = await work.LoadAsync(new LedgerKeys(allIds, accountIds, statementKeys, inbox), cancellationToken).ConfigureAwait(false);
         var loadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - loading;
@@ -212,6 +277,7 @@ internal sealed class LedgerService : ILedger
         var storedStatements = rows.Statements;
         var loadedStatements = new Dictionary<StatementKey, StatementTotals>(storedStatements);
         var committedHere = new Dictionary<Guid, TransferRecord>();
+        var resolvedHere = new Dictionary<Guid, TransferRecord>();
         var touched = new HashSet<string>(StringComparer.Ordinal);
         var statementDeltas = new Dictionary<StatementKey, StatementTotals>();
         var appends = new List<StreamAppend>();
@@ -221,6 +287,47 @@ internal sealed class LedgerService : ILedger
         for (var i = 0; i < commands.Count; i++)
         {
             var (transfers, options, metadata) = commands[i];
+            if (commands[i].Resolution is { } resolution)
+            {
+                // Decided on what this transaction read, after the commands before it in the group.
+                var pending = resolvedHere.GetValueOrDefault(resolution.TransferId) ?? existing.GetValueOrDefault(resolution.TransferId);
+                if (pending is null)
+                {
+                    results[i] = LedgerResult.Reject(LedgerRejection.PendingNotFound, $"No transfer {resolution.TransferId}.");
+                    continue;
+                }
+
+                if (Settled(pending, resolution.Post) is { } settled)
+                {
+                    results[i] = settled;
+                    continue;
+                }
+
+                var resolving = new LedgerProjection { StoredStatements = storedStatements };
+                resolving.Transfers[pending.Id] = pending;
+                foreach (var id in new[] { pending.DebitAccountId, pending.CreditAccountId })
+                {
+                    resolving.Accounts[id] = state.Accounts.TryGetValue(id, out var row)
+                        ? row.Clone()
+                        : throw new InvalidOperationException($"Transfer {pending.Id} names account {id}, which is not stored.");
+                }
+
+                LedgerEvent resolutionEvent = resolution.Post ? new PendingTransferPosted(pending.Id) : new PendingTransferVoided(pending.Id);
+                if (resolving.Apply(resolutionEvent, metadata.Timestamp) is { } refused)
+                {
+                    results[i] = refused;
+                    continue;
+                }
+
+                Merge(resolving);
+                resolvedHere[pending.Id] = resolving.Transfers[pending.Id];
+                // The transfer stream holds exactly its commit; a second resolution would find version 2.
+                appends.Add(new StreamAppend(LedgerEvent.TransferStream(pending.Id), "transfer", ExpectedVersion.Exactly(1), [ToNewEvent(resolutionEvent, metadata)]));
+                outbox.AddRange((options?.Publish ?? []).Select(message => ToOutboxEntry(message, metadata)));
+                results[i] = new LedgerResult(LedgerStatus.Committed);
+                continue;
+            }
+
             Guid? batchId = transfers.Count > 1 ? transfers[0].Id : null;
             var known = transfers.Where(t => existing.ContainsKey(t.Id) || committedHere.ContainsKey(t.Id)).ToList();
             if (known.Count > 0)
@@ -282,22 +389,10 @@ internal sealed class LedgerService : ILedger
                 continue;
             }
 
-            foreach (var id in projection.TouchedAccounts)
-            {
-                state.Accounts[id] = projection.Accounts[id];
-                touched.Add(id);
-            }
-
+            Merge(projection);
             foreach (var id in projection.NewTransfers)
             {
                 committedHere[id] = projection.Transfers[id];
-            }
-
-            foreach (var (key, delta) in projection.Statements)
-            {
-                statementDeltas[key] = statementDeltas.TryGetValue(key, out var sum) ? sum.Add(delta) : delta;
-                // The next command in this group is checked against what will be stored with this one.
-                storedStatements[key] = (storedStatements.GetValueOrDefault(key) ?? StatementTotals.Zero).Add(delta);
             }
 
             appends.AddRange(commandAppends);
@@ -326,6 +421,11 @@ internal sealed class LedgerService : ILedger
             work.InsertTransfer(transfer);
         }
 
+        foreach (var transfer in resolvedHere.Values)
+        {
+            work.UpdateTransfer(transfer);
+        }
+
         WriteStatements(work, statementDeltas, loadedStatements);
         foreach (var entry in outbox)
         {
@@ -333,6 +433,23 @@ internal sealed class LedgerService : ILedger
         }
 
         return (results, true, loadTicks);
+
+        // A command that passed its rules: its accounts and statement deltas become what the next command sees.
+        void Merge(LedgerProjection applied)
+        {
+            foreach (var id in applied.TouchedAccounts)
+            {
+                state.Accounts[id] = applied.Accounts[id];
+                touched.Add(id);
+            }
+
+            foreach (var (key, delta) in applied.Statements)
+            {
+                statementDeltas[key] = statementDeltas.TryGetValue(key, out var sum) ? sum.Add(delta) : delta;
+                // The next command in this group is checked against what will be stored with this one.
+                storedStatements[key] = (storedStatements.GetValueOrDefault(key) ?? StatementTotals.Zero).Add(delta);
+            }
+        }
     }
 
     private static void WriteStatements(ILedgerUnitOfWork work, Dictionary<StatementKey, StatementTotals> deltas, IReadOnlyDictionary<StatementKey, StatementTotals> loaded)
@@ -363,20 +480,9 @@ internal sealed class LedgerService : ILedger
             return LedgerResult.Reject(LedgerRejection.PendingNotFound, $"No transfer {transferId}.");
         }
 
-        if (!transfer.Pending)
+        if (Settled(transfer, post) is { } settled)
         {
-            return LedgerResult.Reject(LedgerRejection.NotPending, $"Transfer {transferId} was not pending.");
-        }
-
-        var wanted = post ? TransferState.PendingPosted : TransferState.PendingVoided;
-        if (transfer.State == wanted)
-        {
-            return new LedgerResult(LedgerStatus.AlreadyCommitted);
-        }
-
-        if (transfer.State != TransferState.Pending)
-        {
-            return LedgerResult.Reject(LedgerRejection.PendingAlreadyResolved, $"Transfer {transferId} is already {transfer.State}.");
+            return settled;
         }
 
         var statementKeys = StatementKeys([AccountRef.Parse(transfer.DebitAccountId), AccountRef.Parse(transfer.CreditAccountId)], metadata.Timestamp).Distinct().ToArray();
@@ -440,9 +546,12 @@ internal sealed class LedgerService : ILedger
 
     /// <summary>The rows a command will write: its accounts and its seller statement rows, named as the key gate names them.</summary>
     internal static IEnumerable<string> RowKeys(CommitCommand command) =>
-        LedgerKeys.GateKeys(
-            command.Transfers.SelectMany(t => new[] { t.Debit.Id, t.Credit.Id }),
-            StatementKeys(command.Transfers.SelectMany(t => new[] { t.Debit, t.Credit }), command.Metadata.Timestamp));
+        LedgerKeys.GateKeys(AccountsOf(command).Select(a => a.Id), StatementKeys(AccountsOf(command), command.Metadata.Timestamp));
+
+    /// <summary>The accounts a command moves: its transfers' sides, or the pending transfer's it resolves.</summary>
+    private static IEnumerable<AccountRef> AccountsOf(CommitCommand command) => command.Resolution is { } resolution
+        ? [AccountRef.Parse(resolution.DebitAccountId), AccountRef.Parse(resolution.CreditAccountId)]
+        : command.Transfers.SelectMany(t => new[] { t.Debit, t.Credit });
 
     /// <summary>The statement rows that transfers between these accounts, committed at <paramref name="timestamp"/>, may add to.</summary>
     private static IEnumerable<StatementKey> StatementKeys(IEnumerable<AccountRef> accounts, DateTimeOffset timestamp)
@@ -453,6 +562,25 @@ internal sealed class LedgerService : ILedger
 
     public Task<TransferRecord?> GetTransferAsync(Guid transferId, CancellationToken cancellationToken = default) =>
         _backend.FindTransferAsync(transferId, cancellationToken);
+
+    public async Task<IReadOnlyDictionary<Guid, TransferRecord>> GetTransfersAsync(IReadOnlyCollection<Guid> transferIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transferIds);
+        var found = new Dictionary<Guid, TransferRecord>();
+        foreach (var chunk in transferIds.Distinct().Chunk(TransfersPerRead))
+        {
+            // Transfer rows only: no key gate, no lock; the unit is disposed without writing.
+            await using var work = await _backend.BeginUnitOfWorkAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var (id, transfer) in (await work.LoadAsync(LedgerKeys.ForTransfers(chunk), cancellationToken).ConfigureAwait(false)).Transfers)
+            {
+                found[id] = transfer;
+            }
+        }
+
+        return found;
+    }
+
+    private const int TransfersPerRead = 5_000;
 
     public Task<IReadOnlyList<AccountBalance>> GetBalancesAsync(string? accountIdPrefix = null, CancellationToken cancellationToken = default) =>
         _backend.ReadBalancesAsync(accountIdPrefix ?? string.Empty, cancellationToken);

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using DataMarket.Ledger.Events;
 using DataMarket.Ledger.Model;
+using DataMarket.Ledger.Projections;
 using DataMarket.Ledger.Tests.Harness;
 
 namespace DataMarket.Ledger.Tests.Ledger;
@@ -117,6 +119,161 @@ public abstract class ledger_contract<TFixture>(TFixture fixture) : IClassFixtur
         Assert.Equal((0L, 3_000L, 2_000L), (balance.DebitsPending, balance.DebitsPosted, balance.PostedBalance));
         Assert.Equal(TransferState.PendingPosted, (await Ledger.GetTransferAsync(payout.Id))!.State);
         Assert.Equal(LedgerRejection.PendingNotFound, (await Ledger.PostPendingAsync(Guid.NewGuid())).Rejection);
+    }
+
+    /// <summary>Sellers with a payable balance and a pending payout each, all into the one payouts_in_transit account.</summary>
+    private async Task<(string Seller, TransferRequest Payout)[]> PendingPayoutsAsync(ILedger ledger, int count)
+    {
+        var payouts = Enumerable.Range(0, count).Select(i =>
+        {
+            var seller = NewParty("seller");
+            return (seller, Transfer(AccountRef.SellerPayable(seller, Usd), AccountRef.PayoutsInTransit(Usd), 100 + i, TransferCode.Payout, pending: true));
+        }).ToArray();
+        Assert.Equal(LedgerStatus.Committed, (await ledger.CommitAsync(payouts.Select(p => Transfer(AccountRef.PaymentClearing(Usd), p.Item2.Debit, 1_000, TransferCode.Correction)).ToList())).Status);
+        Assert.All(await Task.WhenAll(payouts.Select(p => ledger.CommitAsync(p.Item2))), r => Assert.Equal(LedgerStatus.Committed, r.Status));
+        return payouts;
+    }
+
+    [Fact]
+    public async Task posts_and_voids_of_pending_payouts_go_through_group_commit_and_each_caller_gets_its_own_answer()
+    {
+        // A handle of its own, so its group-commit counters see only this test's commands.
+        await using var database = await fixture.OpenAnotherAsync();
+        var ledger = database.Ledger;
+        var payouts = await PendingPayoutsAsync(ledger, 24);
+        var before = database.CommitStatistics.Read();
+
+        // All at once: payout 0 posted and voided (one wins, the other is refused), payout 1 voided, the rest posted,
+        // and a post of a transfer that does not exist.
+        var contested = new[] { ledger.PostPendingAsync(payouts[0].Payout.Id), ledger.VoidPendingAsync(payouts[0].Payout.Id) };
+        var voided = ledger.VoidPendingAsync(payouts[1].Payout.Id);
+        var posted = payouts.Skip(2).Select(p => ledger.PostPendingAsync(p.Payout.Id)).ToArray();
+        var unknown = ledger.PostPendingAsync(Guid.NewGuid());
+        var contestedResults = await Task.WhenAll(contested);
+        var postedResults = await Task.WhenAll(posted);
+
+        Assert.Single(contestedResults, r => r.Status == LedgerStatus.Committed);
+        Assert.Single(contestedResults, r => r.Rejection == LedgerRejection.PendingAlreadyResolved);
+        Assert.Equal(LedgerStatus.Committed, (await voided).Status);
+        Assert.All(postedResults, r => Assert.Equal(LedgerStatus.Committed, r.Status));
+        Assert.Equal(LedgerRejection.PendingNotFound, (await unknown).Rejection);
+        // Every post and void of a pending transfer went through the group-commit queue, the contested loser too unless
+        // the winner was durable before the loser first read the transfer (then it is answered without a transaction).
+        Assert.InRange((database.CommitStatistics.Read() - before).Commands, 1 + 1 + posted.Length, 2 + 1 + posted.Length);
+
+        var winner = contestedResults[0].Status == LedgerStatus.Committed ? TransferState.PendingPosted : TransferState.PendingVoided;
+        Assert.Equal(winner, (await ledger.GetTransferAsync(payouts[0].Payout.Id))!.State);
+        Assert.Equal(TransferState.PendingVoided, (await ledger.GetTransferAsync(payouts[1].Payout.Id))!.State);
+        foreach (var (seller, payout) in payouts)
+        {
+            var state = (await ledger.GetTransferAsync(payout.Id))!.State;
+            var balance = await BalanceAsync(payout.Debit);
+            var paid = state == TransferState.PendingPosted ? payout.Amount : 0;
+            Assert.Equal((0L, paid, 1_000 - paid), (balance.DebitsPending, balance.DebitsPosted, balance.PostedBalance));
+            var statement = await ledger.GetSellerStatementAsync(seller, LedgerProjection.Period(database.TimeProvider.GetUtcNow()));
+            Assert.Equal(paid, statement.Lines.Sum(l => l.Paid));
+        }
+
+        // Answers for resolved transfers are final, and a redo changes nothing.
+        Assert.All(await Task.WhenAll(payouts.Skip(2).Select(p => ledger.PostPendingAsync(p.Payout.Id))), r => Assert.Equal(LedgerStatus.AlreadyCommitted, r.Status));
+        Assert.Equal(LedgerRejection.PendingAlreadyResolved, (await ledger.PostPendingAsync(payouts[1].Payout.Id)).Rejection);
+        var report = await database.VerifyAsync();
+        Assert.True(report.Passed, report.ToText());
+    }
+
+    [Fact]
+    public async Task resolving_many_pending_transfers_in_one_call_answers_each_in_order()
+    {
+        var payouts = await PendingPayoutsAsync(Ledger, 6);
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.VoidPendingAsync(payouts[5].Payout.Id)).Status);
+        var charge = Transfer(AccountRef.PaymentClearing(Usd), AccountRef.Buyer(NewParty("buyer"), Usd), 10, TransferCode.Charge);
+        Assert.Equal(LedgerStatus.Committed, (await Ledger.CommitAsync(charge)).Status);
+        var unknown = Guid.NewGuid();
+
+        var results = await Ledger.ResolvePendingAsync(
+        [
+            PendingTransferAction.PostOf(payouts[0].Payout.Id),
+            PendingTransferAction.VoidOf(payouts[1].Payout.Id),
+            PendingTransferAction.PostOf(payouts[2].Payout.Id),
+            PendingTransferAction.PostOf(unknown),
+            PendingTransferAction.PostOf(payouts[3].Payout.Id),
+            PendingTransferAction.PostOf(payouts[5].Payout.Id),
+            PendingTransferAction.PostOf(charge.Id),
+            PendingTransferAction.VoidOf(payouts[4].Payout.Id),
+        ]);
+
+        Assert.Equal(
+            [(LedgerStatus.Committed, (LedgerRejection?)null), (LedgerStatus.Committed, null), (LedgerStatus.Committed, null), (LedgerStatus.Rejected, LedgerRejection.PendingNotFound),
+             (LedgerStatus.Committed, null), (LedgerStatus.Rejected, LedgerRejection.PendingAlreadyResolved), (LedgerStatus.Rejected, LedgerRejection.NotPending), (LedgerStatus.Committed, null)],
+            results.Select(r => (r.Status, r.Rejection)));
+        Assert.Equal(
+            [TransferState.PendingPosted, TransferState.PendingVoided, TransferState.PendingPosted, TransferState.PendingPosted, TransferState.PendingVoided, TransferState.PendingVoided],
+            await Task.WhenAll(payouts.Select(async p => (await Ledger.GetTransferAsync(p.Payout.Id))!.State)));
+        foreach (var (_, payout) in payouts)
+        {
+            var paid = (await Ledger.GetTransferAsync(payout.Id))!.State == TransferState.PendingPosted ? payout.Amount : 0;
+            Assert.Equal((0L, paid), ((await BalanceAsync(payout.Debit)).DebitsPending, (await BalanceAsync(payout.Debit)).DebitsPosted));
+        }
+
+        // Read back together: every transfer that exists (each id once), none for an unknown id.
+        var read = await Ledger.GetTransfersAsync([.. payouts.Select(p => p.Payout.Id), unknown, payouts[0].Payout.Id, charge.Id]);
+        Assert.Equal(payouts.Select(p => p.Payout.Id).Append(charge.Id).Order(), read.Keys.Order());
+        Assert.All(payouts, p => Assert.Equal((p.Payout.Amount, p.Payout.Debit.Id), (read[p.Payout.Id].Amount, read[p.Payout.Id].DebitAccountId)));
+        Assert.Equal(TransferState.PendingVoided, read[payouts[4].Payout.Id].State);
+        Assert.Empty(await Ledger.GetTransfersAsync([]));
+
+        // A redo answers the same without moving anything; an inbox receipt cannot cover many commands.
+        Assert.All(await Ledger.ResolvePendingAsync([PendingTransferAction.PostOf(payouts[0].Payout.Id), PendingTransferAction.VoidOf(payouts[1].Payout.Id)]),
+            r => Assert.Equal(LedgerStatus.AlreadyCommitted, r.Status));
+        Assert.Equal(payouts[0].Payout.Amount, (await BalanceAsync(payouts[0].Payout.Debit)).DebitsPosted);
+        await Assert.ThrowsAsync<ArgumentException>(() => Ledger.ResolvePendingAsync(
+            [PendingTransferAction.PostOf(payouts[0].Payout.Id)], new LedgerCommandOptions { Inbox = new InboxReceipt("payouts", Guid.NewGuid()) }));
+        Assert.Empty(await Ledger.ResolvePendingAsync([]));
+        var report = await fixture.Database.VerifyAsync();
+        Assert.True(report.Passed, report.ToText());
+    }
+
+    [Fact]
+    public async Task a_refused_resolution_in_a_group_leaves_the_others_in_that_group_committed()
+    {
+        await using var database = await fixture.OpenAnotherAsync();
+        var service = (LedgerService)database.Ledger;
+        var payouts = await PendingPayoutsAsync(database.Ledger, 3);
+        EventMetadata Metadata() => service.NewMetadata(null);
+        PendingResolution Resolution(TransferRequest payout, bool post) => new(payout.Id, post, payout.Debit.Id, payout.Credit.Id);
+        var missing = Transfer(AccountRef.SellerPayable(NewParty("seller"), Usd), AccountRef.PayoutsInTransit(Usd), 5, TransferCode.Payout, pending: true);
+
+        // One group, decided in order: post 0, void 0 (already posted in this group), void 1, a missing transfer, post 2
+        // and post 2 again (an idempotent answer from inside the group).
+        List<CommitCommand> group =
+        [
+            new([], null, Metadata()) { Resolution = Resolution(payouts[0].Payout, post: true) },
+            new([], null, Metadata()) { Resolution = Resolution(payouts[0].Payout, post: false) },
+            new([], null, Metadata()) { Resolution = Resolution(payouts[1].Payout, post: false) },
+            new([], null, Metadata()) { Resolution = Resolution(missing, post: true) },
+            new([], null, Metadata()) { Resolution = Resolution(payouts[2].Payout, post: true) },
+            new([], null, Metadata()) { Resolution = Resolution(payouts[2].Payout, post: true) },
+        ];
+        await using (var work = await service.Backend.BeginUnitOfWorkAsync(CancellationToken.None))
+        {
+            var (results, wrote, _) = await service.CommitManyAsync(work, group, inbox: null, CancellationToken.None);
+            Assert.True(wrote);
+            Assert.Equal(
+                [LedgerStatus.Committed, LedgerStatus.Rejected, LedgerStatus.Committed, LedgerStatus.Rejected, LedgerStatus.Committed, LedgerStatus.AlreadyCommitted],
+                results.Select(r => r.Status));
+            Assert.Equal(LedgerRejection.PendingAlreadyResolved, results[1].Rejection);
+            Assert.Equal(LedgerRejection.PendingNotFound, results[3].Rejection);
+            await work.CommitAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(
+            [TransferState.PendingPosted, TransferState.PendingVoided, TransferState.PendingPosted],
+            await Task.WhenAll(payouts.Select(async p => (await database.Ledger.GetTransferAsync(p.Payout.Id))!.State)));
+        Assert.Equal(payouts[0].Payout.Amount, (await BalanceAsync(payouts[0].Payout.Debit)).DebitsPosted);
+        Assert.Equal(0, (await BalanceAsync(payouts[1].Payout.Debit)).DebitsPosted);
+        Assert.Equal(payouts[2].Payout.Amount, (await BalanceAsync(payouts[2].Payout.Debit)).DebitsPosted);
+        var report = await database.VerifyAsync();
+        Assert.True(report.Passed, report.ToText());
     }
 
     [Fact]
