@@ -93,8 +93,14 @@ internal sealed class MartenEventLog : IAsyncDisposable
             options.Schema.For<TransferDocument>();
             options.Schema.For<InboxDocument>();
             options.Schema.For<OutboxDocument>().Duplicate(x => x.Sequence);
+            // The group commit's set-based document writes (see LedgerDocumentWrites), managed with the schema.
+            options.Storage.ExtendedSchemaObjects.Add(Weasel.Postgresql.Functions.Function.ForSql(LedgerDocumentWrites.PutRevisionedFunction(schema)));
         });
+        Writes = new LedgerDocumentWrites(_store, schema);
     }
+
+    /// <summary>One statement per document table per save, instead of one per document.</summary>
+    public LedgerDocumentWrites Writes { get; }
 
     /// <summary>Queues this process's writers on the rows they are about to write (see <see cref="KeyGate"/>).</summary>
     public KeyGate Gate { get; } = new();

@@ -8,15 +8,21 @@ namespace DataMarket.Ledger.Events.MartenStore;
 /// <summary>
 /// One Marten session: reads in one batched query, then events, account, transfer and statement documents,
 /// inbox receipt and outbox messages all go in one <c>SaveChangesAsync</c>, one transaction.
-/// Concurrency: accounts and statements carry numeric revisions; an update names the revision it read plus
-/// one, so a writer elsewhere that got there first makes the save fail (<c>ConcurrencyException</c>) and the
-/// whole unit is retried from its reads. New documents are inserted, so a lost race to create one fails too.
+/// Accounts, statements and new transfers are written set-based, one statement per table
+/// (<see cref="LedgerDocumentWrites"/>). Concurrency: accounts and statements carry numeric revisions; an
+/// update names the revision it read, so a writer elsewhere that got there first makes the save fail (a
+/// stale-revision error) and the whole unit is retried from its reads. New documents are inserted, so a
+/// lost race to create one fails too.
 /// </summary>
 internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOfWork
 {
     private readonly IDocumentSession _session = log.OpenSession();
     private readonly Dictionary<string, long> _accountRevisions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _statementRevisions = new(StringComparer.Ordinal);
+    private readonly List<(string Id, AccountDocument Document, long Revision)> _accounts = [];
+    private readonly List<(string Id, SellerStatementDocument Document, long Revision)> _statements = [];
+    private readonly List<TransferDocument> _transfers = [];
+    private readonly List<StreamAppend> _newStreams = [];
     private KeyGate.Lease? _lease;
 
     public async Task<LedgerRows> LoadAsync(LedgerKeys keys, CancellationToken cancellationToken)
@@ -65,36 +71,30 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
         return rows;
     }
 
-    public void Append(StreamAppend append) => log.QueueAppend(_session, append);
-
-    public void PutAccount(AccountRow account)
+    public void Append(StreamAppend append)
     {
-        var document = AccountDocument.From(account);
-        if (_accountRevisions.TryGetValue(account.Id, out var revision))
+        if (append.Expected.IsNoStream)
         {
-            _session.UpdateRevision(document, revision + 1);
+            // New streams (the group's transfers and newly named accounts) start together, set-based.
+            _newStreams.Add(append);
         }
         else
         {
-            _session.Insert(document);
+            log.QueueAppend(_session, append);
         }
     }
 
-    public void InsertTransfer(TransferRecord transfer) => _session.Insert(TransferDocument.From(transfer));
+    public void PutAccount(AccountRow account) =>
+        _accounts.Add((account.Id, AccountDocument.From(account), _accountRevisions.GetValueOrDefault(account.Id, LedgerDocumentWrites.New)));
+
+    public void InsertTransfer(TransferRecord transfer) => _transfers.Add(TransferDocument.From(transfer));
 
     public void UpdateTransfer(TransferRecord transfer) => _session.Update(TransferDocument.From(transfer));
 
     public void PutStatement(StatementKey key, StatementTotals delta, StatementTotals total)
     {
         var document = SellerStatementDocument.From(key, total);
-        if (_statementRevisions.TryGetValue(document.Id, out var revision))
-        {
-            _session.UpdateRevision(document, revision + 1);
-        }
-        else
-        {
-            _session.Insert(document);
-        }
+        _statements.Add((document.Id, document, _statementRevisions.GetValueOrDefault(document.Id, LedgerDocumentWrites.New)));
     }
 
     public void AddOutbox(OutboxEntry entry) => _session.Insert(new OutboxDocument
@@ -117,7 +117,15 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
         Detail = rejection?.Detail,
     });
 
-    public Task CommitAsync(CancellationToken cancellationToken) => log.SaveAsync(_session, cancellationToken);
+    public Task CommitAsync(CancellationToken cancellationToken)
+    {
+        // One statement per table for the whole unit (a group commit's many transfers), in the session's batch.
+        log.Writes.QueueStartStreams(_session, _newStreams);
+        log.Writes.QueuePut(_session, _accounts);
+        log.Writes.QueueInsertTransfers(_session, _transfers);
+        log.Writes.QueuePut(_session, _statements, SellerStatementDocument.DuplicatedSeller);
+        return log.SaveAsync(_session, cancellationToken);
+    }
 
     public async ValueTask DisposeAsync()
     {
