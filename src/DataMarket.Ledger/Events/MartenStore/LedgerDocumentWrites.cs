@@ -23,7 +23,6 @@ internal sealed class LedgerDocumentWrites(DocumentStore store, string schema)
     /// <summary>A document that is new where the revision read is this (Marten's revisions start at 1).</summary>
     public const long New = 0;
 
-    private readonly string _putRevisioned = $"select {schema}.dm_put_revisioned(?::regclass, ?, ?::varchar[], ?::jsonb[], ?::bigint[], ?::text, ?::varchar[])";
     private readonly string _insertTransfers = $"insert into {schema}.mt_doc_transferdocument (id, data, mt_dotnet_type, mt_last_modified) select i.id, i.doc, ?, transaction_timestamp() from unnest(?::uuid[], ?::jsonb[]) as i(id, doc)";
 
     private readonly string _insertStreams = $"insert into {schema}.mt_streams (id, type, version, timestamp, tenant_id) select i.id, null, i.version, now(), '{JasperFx.StorageConstants.DefaultTenantId}' from unnest(?::varchar[], ?::bigint[]) as i(id, version)";
@@ -33,37 +32,40 @@ internal sealed class LedgerDocumentWrites(DocumentStore store, string schema)
     private readonly string _insertEvents = $"insert into {schema}.mt_events (seq_id, id, stream_id, version, data, type, tenant_id, timestamp, mt_dotnet_type, is_archived) select nextval('{schema}.mt_events_sequence'), i.id, i.stream_id, i.version, i.body, ?, '{JasperFx.StorageConstants.DefaultTenantId}', (now() at time zone 'utc'), ?, false from unnest(?::varchar[], ?::bigint[], ?::uuid[], ?::jsonb[]) with ordinality as i(stream_id, version, id, body, position) order by i.position";
 
     /// <summary>
-    /// Updates revisioned documents from the revision read to the next, and inserts new ones at revision 1,
-    /// in one call. Dynamic SQL on the table name, planned once per call (one call per table per save).
+    /// Raises <see cref="StaleRevisionState"/> when fewer rows moved than were named (one call at the end of
+    /// each revisioned write; the write itself is plain SQL, so the server keeps its plan).
     /// </summary>
-    public static string PutRevisionedFunction(string schema) => $"""
-        CREATE OR REPLACE FUNCTION {schema}.dm_put_revisioned(doc_table regclass, dotnet_type varchar, ids varchar[], docs jsonb[], revisions bigint[], duplicate_column text, duplicates varchar[]) RETURNS void LANGUAGE plpgsql AS $function$
-        DECLARE
-            expected int;
-            changed int;
-            set_duplicate text := CASE WHEN duplicate_column IS NULL THEN '' ELSE format(', %I = i.duplicate', duplicate_column) END;
-            insert_duplicate text := CASE WHEN duplicate_column IS NULL THEN '' ELSE format(', %I', duplicate_column) END;
-            select_duplicate text := CASE WHEN duplicate_column IS NULL THEN '' ELSE ', i.duplicate' END;
+    public static string RequireRevisionsFunction(string schema) => $"""
+        CREATE OR REPLACE FUNCTION {schema}.dm_require_revisions(expected bigint, moved bigint, doc_table text) RETURNS void LANGUAGE plpgsql AS $function$
         BEGIN
-            SELECT count(*) INTO expected FROM unnest(revisions) AS r WHERE r > 0;
-            IF expected > 0 THEN
-                EXECUTE format('UPDATE %s AS d SET data = i.doc, mt_version = i.revision + 1, mt_dotnet_type = $4, mt_last_modified = transaction_timestamp()%s FROM unnest($1, $2, $3, $5) AS i(id, doc, revision, duplicate) WHERE i.revision > 0 AND d.id = i.id AND d.mt_version = i.revision', doc_table, set_duplicate)
-                    USING ids, docs, revisions, dotnet_type, duplicates;
-                GET DIAGNOSTICS changed = ROW_COUNT;
-                IF changed <> expected THEN
-                    RAISE EXCEPTION 'Stale revision: % of % documents in % were changed by another writer since they were read', expected - changed, expected, doc_table USING ERRCODE = '{StaleRevisionState}';
-                END IF;
-            END IF;
-            IF expected < coalesce(array_length(ids, 1), 0) THEN
-                EXECUTE format('INSERT INTO %s (id, data, mt_version, mt_dotnet_type, mt_last_modified%s) SELECT i.id, i.doc, 1, $4, transaction_timestamp()%s FROM unnest($1, $2, $3, $5) AS i(id, doc, revision, duplicate) WHERE i.revision = 0', doc_table, insert_duplicate, select_duplicate)
-                    USING ids, docs, revisions, dotnet_type, duplicates;
+            IF moved <> expected THEN
+                RAISE EXCEPTION 'Stale revision: % of % documents in % were changed by another writer since they were read', expected - moved, expected, doc_table USING ERRCODE = '{StaleRevisionState}';
             END IF;
         END;
         $function$;
         """;
 
     /// <summary>
-    /// Queues one call for a set of revisioned documents: each with the revision read, or <see cref="New"/>;
+    /// One statement for a set of revisioned documents: rows still at the revision read move to the next,
+    /// new rows are inserted at revision 1, and the count of rows moved is checked against the count named.
+    /// Data-modifying CTEs run to completion whether read or not, all in the statement's one snapshot.
+    /// </summary>
+    private string PutRevisionedSql(string table, string? duplicateColumn)
+    {
+        var setDuplicate = duplicateColumn is null ? "" : $", {duplicateColumn} = i.duplicate";
+        var insertDuplicate = duplicateColumn is null ? "" : $", {duplicateColumn}";
+        var selectDuplicate = duplicateColumn is null ? "" : ", i.duplicate";
+        var input = duplicateColumn is null
+            ? "unnest(?::varchar[], ?::jsonb[], ?::bigint[]) as i(id, doc, revision)"
+            : "unnest(?::varchar[], ?::jsonb[], ?::bigint[], ?::varchar[]) as i(id, doc, revision, duplicate)";
+        return $"with i as (select * from {input}), "
+            + $"moved as (update {table} as d set data = i.doc, mt_version = i.revision + 1, mt_dotnet_type = ?, mt_last_modified = transaction_timestamp(){setDuplicate} from i where i.revision > 0 and d.id = i.id and d.mt_version = i.revision returning d.id), "
+            + $"created as (insert into {table} (id, data, mt_version, mt_dotnet_type, mt_last_modified{insertDuplicate}) select i.id, i.doc, 1, ?, transaction_timestamp(){selectDuplicate} from i where i.revision = 0 returning id) "
+            + $"select {schema}.dm_require_revisions((select count(*) from i where i.revision > 0), (select count(*) from moved), '{table}')";
+    }
+
+    /// <summary>
+    /// Queues one statement for a set of revisioned documents: each with the revision read, or <see cref="New"/>;
     /// <paramref name="duplicate"/> names a field Marten keeps in a column of its own (<c>Duplicate</c>) and gives its value.
     /// </summary>
     public void QueuePut<T>(IDocumentSession session, IReadOnlyList<(string Id, T Document, long Revision)> documents, (string Column, Func<T, string> Value)? duplicate = null)
@@ -75,15 +77,20 @@ internal sealed class LedgerDocumentWrites(DocumentStore store, string schema)
         }
 
         var serializer = store.Options.Serializer();
-        session.QueueSqlCommand(
-            _putRevisioned,
-            $"{schema}.mt_doc_{typeof(T).Name.ToLowerInvariant()}",
-            DotNetType<T>(),
+        var parameters = new List<object>
+        {
             documents.Select(d => d.Id).ToArray(),
             documents.Select(d => serializer.ToJson(d.Document)).ToArray(),
             documents.Select(d => d.Revision).ToArray(),
-            duplicate?.Column ?? (object)DBNull.Value,
-            duplicate is { } column ? documents.Select(d => column.Value(d.Document)).ToArray() : DBNull.Value);
+        };
+        if (duplicate is { } column)
+        {
+            parameters.Add(documents.Select(d => column.Value(d.Document)).ToArray());
+        }
+
+        parameters.Add(DotNetType<T>());
+        parameters.Add(DotNetType<T>());
+        session.QueueSqlCommand(PutRevisionedSql($"{schema}.mt_doc_{typeof(T).Name.ToLowerInvariant()}", duplicate?.Column), parameters.ToArray());
     }
 
     /// <summary>Queues one insert for new transfer documents (an id used before is a unique violation: the save rolls back).</summary>

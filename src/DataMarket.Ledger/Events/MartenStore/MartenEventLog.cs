@@ -94,10 +94,13 @@ internal sealed class MartenEventLog : IAsyncDisposable
             options.Schema.For<InboxDocument>();
             options.Schema.For<OutboxDocument>().Duplicate(x => x.Sequence);
             // The group commit's set-based document writes (see LedgerDocumentWrites), managed with the schema.
-            options.Storage.ExtendedSchemaObjects.Add(Weasel.Postgresql.Functions.Function.ForSql(LedgerDocumentWrites.PutRevisionedFunction(schema)));
+            options.Storage.ExtendedSchemaObjects.Add(Weasel.Postgresql.Functions.Function.ForSql(LedgerDocumentWrites.RequireRevisionsFunction(schema)));
         });
         Writes = new LedgerDocumentWrites(_store, schema);
     }
+
+    /// <summary>Accounts and statement rows as this process last saw them (a group commit's first, optimistic read).</summary>
+    public LedgerRowCache Rows { get; } = new();
 
     /// <summary>One statement per document table per save, instead of one per document.</summary>
     public LedgerDocumentWrites Writes { get; }

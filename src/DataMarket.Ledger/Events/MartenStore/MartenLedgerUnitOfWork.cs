@@ -23,6 +23,7 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
     private readonly List<(string Id, SellerStatementDocument Document, long Revision)> _statements = [];
     private readonly List<TransferDocument> _transfers = [];
     private readonly List<StreamAppend> _newStreams = [];
+    private readonly List<string> _read = [];
     private KeyGate.Lease? _lease;
 
     public async Task<LedgerRows> LoadAsync(LedgerKeys keys, CancellationToken cancellationToken)
@@ -39,10 +40,30 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
         }
 
         var rows = new LedgerRows();
+        var cache = log.Rows;
+        var accountIds = keys.Accounts.Distinct(StringComparer.Ordinal).ToList();
+        var statementIds = keys.Statements.Select(SellerStatementDocument.IdOf).Distinct(StringComparer.Ordinal).ToList();
+        if (keys.Optimistic)
+        {
+            // Rows this process last read or wrote, with their revisions: the save's revision check catches any
+            // that moved since. Transfer ids are not looked up (a used one fails the save on its stream).
+            rows.Optimistic = true;
+            accountIds.RemoveAll(id => cache.TryGetAccount(id, out var row, out var revision) && Use(rows, row, revision));
+            statementIds.RemoveAll(id => cache.TryGetStatement(id, out var key, out var totals, out var revision) && Use(rows, id, key, totals, revision));
+        }
+
+        _read.AddRange(accountIds);
+        _read.AddRange(statementIds);
+        var transferIds = keys.Optimistic ? [] : keys.Transfers.ToArray();
+        if (transferIds.Length == 0 && accountIds.Count == 0 && statementIds.Count == 0 && keys.Inbox is null)
+        {
+            return rows;
+        }
+
         var batch = _session.CreateBatchQuery();
-        var transfers = keys.Transfers.Count > 0 ? batch.LoadMany<TransferDocument>().ById(keys.Transfers.ToArray()) : null;
-        var accounts = keys.Accounts.Count > 0 ? batch.LoadMany<AccountDocument>().ById(keys.Accounts.Distinct(StringComparer.Ordinal).ToArray()) : null;
-        var statements = keys.Statements.Count > 0 ? batch.LoadMany<SellerStatementDocument>().ById(keys.Statements.Select(SellerStatementDocument.IdOf).Distinct(StringComparer.Ordinal).ToArray()) : null;
+        var transfers = transferIds.Length > 0 ? batch.LoadMany<TransferDocument>().ById(transferIds) : null;
+        var accounts = accountIds.Count > 0 ? batch.LoadMany<AccountDocument>().ById(accountIds.ToArray()) : null;
+        var statements = statementIds.Count > 0 ? batch.LoadMany<SellerStatementDocument>().ById(statementIds.ToArray()) : null;
         var inbox = keys.Inbox is { } receipt ? batch.Load<InboxDocument>(InboxDocument.IdOf(receipt)) : null;
         await batch.Execute(cancellationToken).ConfigureAwait(false);
 
@@ -53,14 +74,15 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
 
         foreach (var account in accounts is null ? [] : await accounts.ConfigureAwait(false))
         {
-            rows.Accounts[account.Id] = account.ToRow();
-            _accountRevisions[account.Id] = account.Revision;
+            var row = account.ToRow();
+            cache.PutAccount(row, account.Revision);
+            Use(rows, row, account.Revision);
         }
 
         foreach (var statement in statements is null ? [] : await statements.ConfigureAwait(false))
         {
-            rows.Statements[statement.Key] = statement.Totals;
-            _statementRevisions[statement.Id] = statement.Revision;
+            cache.PutStatement(statement.Id, statement.Key, statement.Totals, statement.Revision);
+            Use(rows, statement.Id, statement.Key, statement.Totals, statement.Revision);
         }
 
         if (inbox is not null && await inbox.ConfigureAwait(false) is { } seen)
@@ -69,6 +91,20 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
         }
 
         return rows;
+    }
+
+    private bool Use(LedgerRows rows, AccountRow row, long revision)
+    {
+        rows.Accounts[row.Id] = row;
+        _accountRevisions[row.Id] = revision;
+        return true;
+    }
+
+    private bool Use(LedgerRows rows, string id, StatementKey key, StatementTotals totals, long revision)
+    {
+        rows.Statements[key] = totals;
+        _statementRevisions[id] = revision;
+        return true;
     }
 
     public void Append(StreamAppend append)
@@ -124,7 +160,32 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
         log.Writes.QueuePut(_session, _accounts);
         log.Writes.QueueInsertTransfers(_session, _transfers);
         log.Writes.QueuePut(_session, _statements, SellerStatementDocument.DuplicatedSeller);
-        return log.SaveAsync(_session, cancellationToken);
+        return SaveAsync(cancellationToken);
+    }
+
+    private async Task SaveAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await log.SaveAsync(_session, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Committed or not, what this unit read may be stale or its writes may have landed: read afresh next time.
+            log.Rows.Forget(_accounts.Select(a => a.Id).Concat(_statements.Select(s => s.Id)).Concat(_read));
+            throw;
+        }
+
+        // Still inside this unit's key gate, so the next writer of these rows in this process sees them.
+        foreach (var (_, document, revision) in _accounts)
+        {
+            log.Rows.PutAccount(document.ToRow(), revision + 1);
+        }
+
+        foreach (var (id, document, revision) in _statements)
+        {
+            log.Rows.PutStatement(id, document.Key, document.Totals, revision + 1);
+        }
     }
 
     public async ValueTask DisposeAsync()
