@@ -155,12 +155,49 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
 
     public Task CommitAsync(CancellationToken cancellationToken)
     {
-        // One statement per table for the whole unit (a group commit's many transfers), in the session's batch.
-        log.Writes.QueueStartStreams(_session, _newStreams);
-        log.Writes.QueuePut(_session, _accounts);
-        log.Writes.QueueInsertTransfers(_session, _transfers);
-        log.Writes.QueuePut(_session, _statements, SellerStatementDocument.DuplicatedSeller);
+        if (_newStreams.Count + _accounts.Count + _transfers.Count + _statements.Count >= log.SetBasedFrom)
+        {
+            // One statement per table for the whole unit (a group commit's many transfers), in the session's batch.
+            log.Writes.QueueStartStreams(_session, _newStreams);
+            log.Writes.QueuePut(_session, _accounts);
+            log.Writes.QueueInsertTransfers(_session, _transfers);
+            log.Writes.QueuePut(_session, _statements, SellerStatementDocument.DuplicatedSeller);
+        }
+        else
+        {
+            // A few rows: Marten's single-row statements cost less than the set-based ones (same checks:
+            // UpdateRevision refuses a moved revision, Insert and StartStream a row or stream that exists).
+            foreach (var append in _newStreams)
+            {
+                log.QueueAppend(_session, append);
+            }
+
+            QueuePerDocument(_accounts);
+            foreach (var transfer in _transfers)
+            {
+                _session.Insert(transfer);
+            }
+
+            QueuePerDocument(_statements);
+        }
+
         return SaveAsync(cancellationToken);
+    }
+
+    private void QueuePerDocument<T>(List<(string Id, T Document, long Revision)> documents)
+        where T : notnull
+    {
+        foreach (var (_, document, revision) in documents)
+        {
+            if (revision == LedgerDocumentWrites.New)
+            {
+                _session.Insert(document);
+            }
+            else
+            {
+                _session.UpdateRevision(document, revision + 1);
+            }
+        }
     }
 
     private async Task SaveAsync(CancellationToken cancellationToken)
