@@ -1,11 +1,16 @@
 using DataMarket.Ledger;
 using DataMarket.Ledger.Benchmarks;
 
-// Usage: dotnet run -c Release --project tests/DataMarket.Ledger.Benchmarks [postgres|sqlite] [seconds]
+// Usage: dotnet run -c Release --project tests/DataMarket.Ledger.Benchmarks [postgres|sqlite] [seconds] [transfers]
+// "transfers" skips the append scenarios and runs transfers with 1 and 16 writers and 16 x 8 in flight (for A/B runs).
 // PostgreSQL: DATAMARKET_TEST_POSTGRES or the loopback default; runs in a scratch schema, dropped afterwards.
 var provider = args.Length > 0 ? args[0] : "postgres";
 var seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3;
 var options = new LedgerBenchmarkOptions { Duration = TimeSpan.FromSeconds(seconds) };
+if (args.Length > 2 && args[2] == "transfers")
+{
+    options = options with { AppendWriters = [], TransferWriters = [1, 16] };
+}
 
 if (provider == "sqlite")
 {

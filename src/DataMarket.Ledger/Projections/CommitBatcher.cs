@@ -217,7 +217,10 @@ internal sealed class CommitBatcher : IAsyncDisposable
             {
                 // One read of everything the group touches, then one save of everything it writes.
                 var started = Stopwatch.GetTimestamp();
-                var (results, wrote, loadTicks) = await _ledger.CommitManyAsync(work, commands, inbox: null, CancellationToken.None).ConfigureAwait(false);
+                // The first attempt reads optimistically (rows this process already holds, transfer ids assumed
+                // new): usually no read round trip at all. A refusal, a used id or a moved row sends the group
+                // round again with a plain read.
+                var (results, wrote, loadTicks) = await _ledger.CommitManyAsync(work, commands, inbox: null, CancellationToken.None, optimistic: attempt == 1).ConfigureAwait(false);
                 var decided = Stopwatch.GetTimestamp();
                 if (wrote)
                 {
@@ -226,6 +229,10 @@ internal sealed class CommitBatcher : IAsyncDisposable
 
                 Statistics.Record(commands.Count, loadTicks, decided - started - loadTicks, Stopwatch.GetTimestamp() - decided);
                 return results;
+            }
+            catch (Storage.OptimisticReadRefusedException)
+            {
+                Statistics.RecordRetry();
             }
             catch (Exception exception) when (attempt < MaxAttempts && backend.IsTransient(exception))
             {

@@ -253,14 +253,14 @@ internal sealed class LedgerService : ILedger
     /// affects another. Commands are applied, and their events appended, in order, so a replay of the log
     /// reaches the same decisions.
     /// </summary>
-    internal async Task<(LedgerResult[] Results, bool Wrote, long LoadTicks)> CommitManyAsync(ILedgerUnitOfWork work, IReadOnlyList<CommitCommand> commands, InboxReceipt? inbox, CancellationToken cancellationToken)
+    internal async Task<(LedgerResult[] Results, bool Wrote, long LoadTicks)> CommitManyAsync(ILedgerUnitOfWork work, IReadOnlyList<CommitCommand> commands, InboxReceipt? inbox, CancellationToken cancellationToken, bool optimistic = false)
     {
         var allIds = commands.SelectMany(c => c.Transfers.Select(t => t.Id))
             .Concat(commands.Where(c => c.Resolution is not null).Select(c => c.Resolution!.TransferId)).Distinct().ToArray();
         var accountIds = commands.SelectMany(c => AccountsOf(c).Select(a => a.Id)).Distinct(StringComparer.Ordinal).ToArray();
         var statementKeys = commands.SelectMany(c => StatementKeys(AccountsOf(c), c.Metadata.Timestamp)).Distinct().ToArray();
         var loading = System.Diagnostics.Stopwatch.GetTimestamp();
-        var rows = await work.LoadAsync(new LedgerKeys(allIds, accountIds, statementKeys, inbox), cancellationToken).ConfigureAwait(false);
+        var rows = await work.LoadAsync(new LedgerKeys(allIds, accountIds, statementKeys, inbox, optimistic && inbox is null), cancellationToken).ConfigureAwait(false);
         var loadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - loading;
         if (rows.Inbox is { } seen)
         {
@@ -398,6 +398,12 @@ internal sealed class LedgerService : ILedger
             appends.AddRange(commandAppends);
             outbox.AddRange((options?.Publish ?? []).Select(message => ToOutboxEntry(message, metadata)));
             results[i] = new LedgerResult(LedgerStatus.Committed);
+        }
+
+        if (rows.Optimistic && results.Any(r => r.Status != LedgerStatus.Committed))
+        {
+            // A refusal (or an id seen as used) must rest on fresh rows, not on this process's cached ones.
+            throw new OptimisticReadRefusedException();
         }
 
         if (appends.Count == 0)

@@ -4,12 +4,19 @@ using DataMarket.Ledger.Projections;
 
 namespace DataMarket.Ledger.Storage;
 
-/// <summary>What a command reads before it decides: existing transfers, accounts, seller statements and its inbox receipt.</summary>
+/// <summary>
+/// What a command reads before it decides: existing transfers, accounts, seller statements and its inbox receipt.
+/// <paramref name="Optimistic"/>: the caller commits only if every command is accepted and otherwise decides
+/// again from a plain read (see <see cref="LedgerRows.Optimistic"/>), so a store may serve accounts and
+/// statements from what this process last read or wrote, and skip looking up transfer ids (a used id makes
+/// the save fail on its stream, and the caller retries with a plain read).
+/// </summary>
 internal sealed record LedgerKeys(
     IReadOnlyCollection<Guid> Transfers,
     IReadOnlyCollection<string> Accounts,
     IReadOnlyCollection<StatementKey> Statements,
-    InboxReceipt? Inbox = null)
+    InboxReceipt? Inbox = null,
+    bool Optimistic = false)
 {
     public static LedgerKeys ForTransfers(IReadOnlyCollection<Guid> transfers) => new(transfers, [], []);
 
@@ -31,7 +38,21 @@ internal sealed class LedgerRows
 
     /// <summary>The receipt's first outcome if the message was seen before; null if it is new.</summary>
     public InboxOutcome? Inbox { get; set; }
+
+    /// <summary>
+    /// True when the store took the optimistic road (cached rows, transfer ids not looked up): a refusal
+    /// decided on these rows may rest on a stale balance or a missed id, so it must be decided again from a
+    /// plain read; an acceptance is safe, since the save's revision checks and stream inserts fail if the
+    /// rows moved or an id was used.
+    /// </summary>
+    public bool Optimistic { get; set; }
 }
+
+/// <summary>
+/// Thrown by a decision made on optimistic rows that refused or skipped a command: nothing was written, and
+/// the caller decides again from a plain read (see <see cref="LedgerRows.Optimistic"/>).
+/// </summary>
+internal sealed class OptimisticReadRefusedException() : Exception("A command decided on cached rows was not accepted; it is decided again from a fresh read.");
 
 /// <summary>An integration event bound for the outbox, serialized when the command committed.</summary>
 internal sealed record OutboxEntry(Guid MessageId, string Type, string Payload, string Headers, long CreatedAtMicros);

@@ -129,6 +129,9 @@ public sealed class SellerStatementDocument
 
     internal StatementKey Key => new(Seller, Currency, Period);
 
+    /// <summary>The seller is duplicated into a column of its own (statements are read by seller); set-based writes fill it too.</summary>
+    internal static readonly (string Column, Func<SellerStatementDocument, string> Value) DuplicatedSeller = ("seller", s => s.Seller);
+
     internal StatementTotals Totals => new(Earned, Held, Paid);
 }
 

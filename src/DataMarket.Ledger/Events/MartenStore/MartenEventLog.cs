@@ -93,8 +93,25 @@ internal sealed class MartenEventLog : IAsyncDisposable
             options.Schema.For<TransferDocument>();
             options.Schema.For<InboxDocument>();
             options.Schema.For<OutboxDocument>().Duplicate(x => x.Sequence);
+            // The group commit's set-based document writes (see LedgerDocumentWrites), managed with the schema.
+            options.Storage.ExtendedSchemaObjects.Add(Weasel.Postgresql.Functions.Function.ForSql(LedgerDocumentWrites.RequireRevisionsFunction(schema)));
         });
+        Writes = new LedgerDocumentWrites(_store, schema);
     }
+
+    /// <summary>
+    /// From how many rows (new streams, accounts, transfer documents, statement rows) a save writes them
+    /// set-based (<see cref="LedgerDocumentWrites"/>); below it, Marten's single-row statements, which cost
+    /// less for a handful (measured: a one-transfer save about 0.9 ms faster, a 30-transfer one about half the
+    /// time set-based). Tests set it to 1 to run the set-based path on small units.
+    /// </summary>
+    internal int SetBasedFrom { get; set; } = 40;
+
+    /// <summary>Accounts and statement rows as this process last saw them (a group commit's first, optimistic read).</summary>
+    public LedgerRowCache Rows { get; } = new();
+
+    /// <summary>One statement per document table per save, instead of one per document.</summary>
+    public LedgerDocumentWrites Writes { get; }
 
     /// <summary>Queues this process's writers on the rows they are about to write (see <see cref="KeyGate"/>).</summary>
     public KeyGate Gate { get; } = new();

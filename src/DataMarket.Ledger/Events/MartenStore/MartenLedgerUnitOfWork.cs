@@ -8,15 +8,22 @@ namespace DataMarket.Ledger.Events.MartenStore;
 /// <summary>
 /// One Marten session: reads in one batched query, then events, account, transfer and statement documents,
 /// inbox receipt and outbox messages all go in one <c>SaveChangesAsync</c>, one transaction.
-/// Concurrency: accounts and statements carry numeric revisions; an update names the revision it read plus
-/// one, so a writer elsewhere that got there first makes the save fail (<c>ConcurrencyException</c>) and the
-/// whole unit is retried from its reads. New documents are inserted, so a lost race to create one fails too.
+/// Accounts, statements and new transfers are written set-based, one statement per table
+/// (<see cref="LedgerDocumentWrites"/>). Concurrency: accounts and statements carry numeric revisions; an
+/// update names the revision it read, so a writer elsewhere that got there first makes the save fail (a
+/// stale-revision error) and the whole unit is retried from its reads. New documents are inserted, so a
+/// lost race to create one fails too.
 /// </summary>
 internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOfWork
 {
     private readonly IDocumentSession _session = log.OpenSession();
     private readonly Dictionary<string, long> _accountRevisions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _statementRevisions = new(StringComparer.Ordinal);
+    private readonly List<(string Id, AccountDocument Document, long Revision)> _accounts = [];
+    private readonly List<(string Id, SellerStatementDocument Document, long Revision)> _statements = [];
+    private readonly List<TransferDocument> _transfers = [];
+    private readonly List<StreamAppend> _newStreams = [];
+    private readonly List<string> _read = [];
     private KeyGate.Lease? _lease;
 
     public async Task<LedgerRows> LoadAsync(LedgerKeys keys, CancellationToken cancellationToken)
@@ -33,10 +40,30 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
         }
 
         var rows = new LedgerRows();
+        var cache = log.Rows;
+        var accountIds = keys.Accounts.Distinct(StringComparer.Ordinal).ToList();
+        var statementIds = keys.Statements.Select(SellerStatementDocument.IdOf).Distinct(StringComparer.Ordinal).ToList();
+        if (keys.Optimistic)
+        {
+            // Rows this process last read or wrote, with their revisions: the save's revision check catches any
+            // that moved since. Transfer ids are not looked up (a used one fails the save on its stream).
+            rows.Optimistic = true;
+            accountIds.RemoveAll(id => cache.TryGetAccount(id, out var row, out var revision) && Use(rows, row, revision));
+            statementIds.RemoveAll(id => cache.TryGetStatement(id, out var key, out var totals, out var revision) && Use(rows, id, key, totals, revision));
+        }
+
+        _read.AddRange(accountIds);
+        _read.AddRange(statementIds);
+        var transferIds = keys.Optimistic ? [] : keys.Transfers.ToArray();
+        if (transferIds.Length == 0 && accountIds.Count == 0 && statementIds.Count == 0 && keys.Inbox is null)
+        {
+            return rows;
+        }
+
         var batch = _session.CreateBatchQuery();
-        var transfers = keys.Transfers.Count > 0 ? batch.LoadMany<TransferDocument>().ById(keys.Transfers.ToArray()) : null;
-        var accounts = keys.Accounts.Count > 0 ? batch.LoadMany<AccountDocument>().ById(keys.Accounts.Distinct(StringComparer.Ordinal).ToArray()) : null;
-        var statements = keys.Statements.Count > 0 ? batch.LoadMany<SellerStatementDocument>().ById(keys.Statements.Select(SellerStatementDocument.IdOf).Distinct(StringComparer.Ordinal).ToArray()) : null;
+        var transfers = transferIds.Length > 0 ? batch.LoadMany<TransferDocument>().ById(transferIds) : null;
+        var accounts = accountIds.Count > 0 ? batch.LoadMany<AccountDocument>().ById(accountIds.ToArray()) : null;
+        var statements = statementIds.Count > 0 ? batch.LoadMany<SellerStatementDocument>().ById(statementIds.ToArray()) : null;
         var inbox = keys.Inbox is { } receipt ? batch.Load<InboxDocument>(InboxDocument.IdOf(receipt)) : null;
         await batch.Execute(cancellationToken).ConfigureAwait(false);
 
@@ -47,14 +74,15 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
 
         foreach (var account in accounts is null ? [] : await accounts.ConfigureAwait(false))
         {
-            rows.Accounts[account.Id] = account.ToRow();
-            _accountRevisions[account.Id] = account.Revision;
+            var row = account.ToRow();
+            cache.PutAccount(row, account.Revision);
+            Use(rows, row, account.Revision);
         }
 
         foreach (var statement in statements is null ? [] : await statements.ConfigureAwait(false))
         {
-            rows.Statements[statement.Key] = statement.Totals;
-            _statementRevisions[statement.Id] = statement.Revision;
+            cache.PutStatement(statement.Id, statement.Key, statement.Totals, statement.Revision);
+            Use(rows, statement.Id, statement.Key, statement.Totals, statement.Revision);
         }
 
         if (inbox is not null && await inbox.ConfigureAwait(false) is { } seen)
@@ -65,36 +93,44 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
         return rows;
     }
 
-    public void Append(StreamAppend append) => log.QueueAppend(_session, append);
-
-    public void PutAccount(AccountRow account)
+    private bool Use(LedgerRows rows, AccountRow row, long revision)
     {
-        var document = AccountDocument.From(account);
-        if (_accountRevisions.TryGetValue(account.Id, out var revision))
+        rows.Accounts[row.Id] = row;
+        _accountRevisions[row.Id] = revision;
+        return true;
+    }
+
+    private bool Use(LedgerRows rows, string id, StatementKey key, StatementTotals totals, long revision)
+    {
+        rows.Statements[key] = totals;
+        _statementRevisions[id] = revision;
+        return true;
+    }
+
+    public void Append(StreamAppend append)
+    {
+        if (append.Expected.IsNoStream)
         {
-            _session.UpdateRevision(document, revision + 1);
+            // New streams (the group's transfers and newly named accounts) start together, set-based.
+            _newStreams.Add(append);
         }
         else
         {
-            _session.Insert(document);
+            log.QueueAppend(_session, append);
         }
     }
 
-    public void InsertTransfer(TransferRecord transfer) => _session.Insert(TransferDocument.From(transfer));
+    public void PutAccount(AccountRow account) =>
+        _accounts.Add((account.Id, AccountDocument.From(account), _accountRevisions.GetValueOrDefault(account.Id, LedgerDocumentWrites.New)));
+
+    public void InsertTransfer(TransferRecord transfer) => _transfers.Add(TransferDocument.From(transfer));
 
     public void UpdateTransfer(TransferRecord transfer) => _session.Update(TransferDocument.From(transfer));
 
     public void PutStatement(StatementKey key, StatementTotals delta, StatementTotals total)
     {
         var document = SellerStatementDocument.From(key, total);
-        if (_statementRevisions.TryGetValue(document.Id, out var revision))
-        {
-            _session.UpdateRevision(document, revision + 1);
-        }
-        else
-        {
-            _session.Insert(document);
-        }
+        _statements.Add((document.Id, document, _statementRevisions.GetValueOrDefault(document.Id, LedgerDocumentWrites.New)));
     }
 
     public void AddOutbox(OutboxEntry entry) => _session.Insert(new OutboxDocument
@@ -117,7 +153,77 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
         Detail = rejection?.Detail,
     });
 
-    public Task CommitAsync(CancellationToken cancellationToken) => log.SaveAsync(_session, cancellationToken);
+    public Task CommitAsync(CancellationToken cancellationToken)
+    {
+        if (_newStreams.Count + _accounts.Count + _transfers.Count + _statements.Count >= log.SetBasedFrom)
+        {
+            // One statement per table for the whole unit (a group commit's many transfers), in the session's batch.
+            log.Writes.QueueStartStreams(_session, _newStreams);
+            log.Writes.QueuePut(_session, _accounts);
+            log.Writes.QueueInsertTransfers(_session, _transfers);
+            log.Writes.QueuePut(_session, _statements, SellerStatementDocument.DuplicatedSeller);
+        }
+        else
+        {
+            // A few rows: Marten's single-row statements cost less than the set-based ones (same checks:
+            // UpdateRevision refuses a moved revision, Insert and StartStream a row or stream that exists).
+            foreach (var append in _newStreams)
+            {
+                log.QueueAppend(_session, append);
+            }
+
+            QueuePerDocument(_accounts);
+            foreach (var transfer in _transfers)
+            {
+                _session.Insert(transfer);
+            }
+
+            QueuePerDocument(_statements);
+        }
+
+        return SaveAsync(cancellationToken);
+    }
+
+    private void QueuePerDocument<T>(List<(string Id, T Document, long Revision)> documents)
+        where T : notnull
+    {
+        foreach (var (_, document, revision) in documents)
+        {
+            if (revision == LedgerDocumentWrites.New)
+            {
+                _session.Insert(document);
+            }
+            else
+            {
+                _session.UpdateRevision(document, revision + 1);
+            }
+        }
+    }
+
+    private async Task SaveAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await log.SaveAsync(_session, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Committed or not, what this unit read may be stale or its writes may have landed: read afresh next time.
+            log.Rows.Forget(_accounts.Select(a => a.Id).Concat(_statements.Select(s => s.Id)).Concat(_read));
+            throw;
+        }
+
+        // Still inside this unit's key gate, so the next writer of these rows in this process sees them.
+        foreach (var (_, document, revision) in _accounts)
+        {
+            log.Rows.PutAccount(document.ToRow(), revision + 1);
+        }
+
+        foreach (var (id, document, revision) in _statements)
+        {
+            log.Rows.PutStatement(id, document.Key, document.Totals, revision + 1);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -119,6 +119,8 @@ internal sealed class PostgresBackend : StorageBackend
         // A stale revision, a document or stream created concurrently.
         _ when MartenEventLog.IsStreamConflict(exception) => true,
         Marten.Exceptions.MartenCommandException { InnerException: { } inner } => IsTransient(inner),
+        // A revision read before another writer moved it (our set-based document writes).
+        PostgresException { SqlState: LedgerDocumentWrites.StaleRevisionState } => true,
         PostgresException { SqlState: PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.UniqueViolation } => true,
         NpgsqlException { IsTransient: true } => true,
         _ => false,
