@@ -260,7 +260,9 @@ internal sealed class LedgerService : ILedger
         var accountIds = commands.SelectMany(c => AccountsOf(c).Select(a => a.Id)).Distinct(StringComparer.Ordinal).ToArray();
         var statementKeys = commands.SelectMany(c => StatementKeys(AccountsOf(c), c.Metadata.Timestamp)).Distinct().ToArray();
         var loading = System.Diagnostics.Stopwatch.GetTimestamp();
-        var rows = await work.LoadAsync(new LedgerKeys(allIds, accountIds, statementKeys, inbox, optimistic && inbox is null), cancellationToken).ConfigureAwait(false);
+        // Posts and voids decide on the pending transfer as stored, which an optimistic read does not look up.
+        optimistic = optimistic && inbox is null && commands.All(c => c.Resolution is null);
+        var rows = await work.LoadAsync(new LedgerKeys(allIds, accountIds, statementKeys, inbox, optimistic), cancellationToken).ConfigureAwait(false);
         var loadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - loading;
         if (rows.Inbox is { } seen)
         {
