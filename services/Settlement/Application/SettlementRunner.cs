@@ -303,9 +303,10 @@ public sealed class SettlementRunner(
         await Parallel.ForEachAsync(Enumerable.Range(0, toSend.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken },
             async (i, ct) => sent[i] = await rails.TransferAsync(toSend[i].IdempotencyKey, toSend[i].Destination, toSend[i].Amount, toSend[i].Currency, period, ct));
 
-        var succeeded = toSend.Select((p, i) => (Payout: p, Sent: sent[i])).Where(x => x.Sent.Outcome == RailsOutcome.Succeeded).ToList();
-        var declined = toSend.Select((p, i) => (Payout: p, Sent: sent[i])).Where(x => x.Sent.Outcome == RailsOutcome.Declined).ToList();
-        foreach (var (payout, unknown) in toSend.Select((p, i) => (p, sent[i])).Where(x => x.Item2.Outcome is not (RailsOutcome.Succeeded or RailsOutcome.Declined)))
+        var outcomes = toSend.Zip(sent, (payout, answer) => (Payout: payout, Sent: answer)).ToList();
+        var succeeded = outcomes.Where(x => x.Sent.Outcome == RailsOutcome.Succeeded).ToList();
+        var declined = outcomes.Where(x => x.Sent.Outcome == RailsOutcome.Declined).ToList();
+        foreach (var (payout, unknown) in outcomes.Where(x => x.Sent.Outcome is not (RailsOutcome.Succeeded or RailsOutcome.Declined)))
         {
             // Transient: the pending payout stays reserved and the next run sends it again under the same key.
             logger.LogWarning("Payout {Key} not confirmed: {Reason}", payout.IdempotencyKey, unknown.Reason);
