@@ -113,6 +113,9 @@ internal sealed class KeptScalarAdamW : IDisposable
         using var oneMinusBeta1 = (1 - Beta1).ToScalar();
         using var oneMinusBeta2 = (1 - Beta2).ToScalar();
         using var epsilon = Epsilon.ToScalar();
+        // Tensor.add_(Scalar) passes an alpha of 1 that it converts on the spot; under GC pressure that temporary was
+        // finalized while libtorch read it (toFloat: "Expected false to be true"), so the alpha is held here too.
+        using var one = 1.0.ToScalar();
         using var correction2 = Math.Sqrt(1 - Math.Pow(Beta2, _step)).ToScalar();
         using var stepSize = (-_learningRate / (1 - Math.Pow(Beta1, _step))).ToScalar();
         foreach (var (parameter, mean, square) in _state)
@@ -125,7 +128,7 @@ internal sealed class KeptScalarAdamW : IDisposable
             parameter.mul_(decay);
             mean.mul_(beta1).add_(grad, oneMinusBeta1);
             square.mul_(beta2).addcmul_(grad, grad, oneMinusBeta2);
-            var denominator = (square.sqrt() / correction2).add_(epsilon);
+            var denominator = (square.sqrt() / correction2).add_(epsilon, one);
             parameter.addcdiv_(mean, denominator, stepSize);
         }
     }
