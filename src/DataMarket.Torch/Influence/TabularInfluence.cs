@@ -112,7 +112,8 @@ public static class TabularInfluence
         {
             // Standardise with the training rows' mean and spread, so the proxy trains the same whatever the units.
             var mean = x.mean([0L]);
-            var spread = x.std(0L).clamp_min(1e-6f);
+            using var floor = 1e-6f.ToScalar();
+            var spread = x.std(0L).clamp_min(floor);
             x = (x - mean) / spread;
             q = (q - mean) / spread;
             progress?.Invoke("training", 0, options.Training.Epochs);

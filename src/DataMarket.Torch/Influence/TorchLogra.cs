@@ -192,12 +192,13 @@ public sealed class TorchLogra : IDisposable
             foreach (var chunk in Chunks(store))
             {
                 var block = chunk.narrow(1, projection.Offset, projection.Size).to(float64);
-                covariance.add_(block.t().matmul(block));
+                covariance.add_(block.t().matmul(block), HeldScalars.One);
             }
 
-            covariance.div_(rows);
-            var damping = _options.Damping ?? _options.RelativeDamping * covariance.trace().item<double>() / projection.Size;
-            covariance.add_(torch.eye(projection.Size, dtype: float64).mul(damping));
+            using var count = rows.ToScalar();
+            covariance.div_(count);
+            using var damping = (_options.Damping ?? _options.RelativeDamping * covariance.trace().item<double>() / projection.Size).ToScalar();
+            covariance.add_(torch.eye(projection.Size, dtype: float64).mul(damping), HeldScalars.One);
             _factors.Add(torch.linalg.cholesky(covariance).MoveToOuterDisposeScope());
         }
     }
@@ -270,7 +271,8 @@ public sealed class TorchLogra : IDisposable
                     norms = (g * Precondition(g)).sum(1L);
                 }
 
-                columns.div_(norms.clamp_min(1e-300).sqrt().unsqueeze(0));
+                using var floor = 1e-300.ToScalar();
+                columns.div_(norms.clamp_min(floor).sqrt().unsqueeze(0));
             }
 
             done += chunk.shape[0];
@@ -306,8 +308,8 @@ public sealed class TorchLogra : IDisposable
             {
                 // LogIX's default: kaiming-uniform rows, U(±1/√n), drawn in a fixed order from one seeded generator.
                 long kin = Math.Min(options.Rank, inputs), kout = Math.Min(options.Rank, outputs);
-                pin = (torch.rand(kin, inputs, dtype: float64, generator: generator) * 2 - 1).div_(Math.Sqrt(inputs)).to(dtype);
-                pout = (torch.rand(kout, outputs, dtype: float64, generator: generator) * 2 - 1).div_(Math.Sqrt(outputs)).to(dtype);
+                pin = Uniform(kin, inputs, generator).to(dtype);
+                pout = Uniform(kout, outputs, generator).to(dtype);
             }
 
             var projection = new LayerProjection(name, pin.to(device), pout.to(device), offset);
@@ -316,6 +318,15 @@ public sealed class TorchLogra : IDisposable
         }
 
         return result;
+    }
+
+    /// <summary>[k, n] float64 drawn from U(±1/√n) in the generator's order (scalars held across each call: see <see cref="HeldScalars"/>).</summary>
+    private static Tensor Uniform(long k, long n, Generator generator)
+    {
+        using var two = 2.ToScalar();
+        using var minusOne = (-1).ToScalar();
+        using var scale = Math.Sqrt(n).ToScalar();
+        return torch.rand(k, n, dtype: float64, generator: generator).mul_(two).add_(minusOne, HeldScalars.One).div_(scale);
     }
 
     // P_in and P_out are the top-k eigenvectors of E[x xᵀ] and E[dy dyᵀ] (uncentred, over tokens), as LogIX's PCA init.
@@ -335,8 +346,8 @@ public sealed class TorchLogra : IDisposable
                     var (x, dy) = capture.Get(capture.Layers[i].Name);
                     var x2 = x.reshape(-1, x.shape[^1]).to(float64).cpu();
                     var dy2 = dy.reshape(-1, dy.shape[^1]).to(float64).cpu();
-                    inputs[i].add_(x2.t().matmul(x2));
-                    outputs[i].add_(dy2.t().matmul(dy2));
+                    inputs[i].add_(x2.t().matmul(x2), HeldScalars.One);
+                    outputs[i].add_(dy2.t().matmul(dy2), HeldScalars.One);
                 }
             }
 

@@ -75,7 +75,7 @@ public sealed class ByteGpt : Module<Tensor, Tensor, Tensor>
 
         using var scope = NewDisposeScope();
         var positions = arange(length, dtype: int64, device: tokens.device);
-        var hidden = wte.call(tokens) + wpe.call(positions);
+        var hidden = wte.call(tokens).add(wpe.call(positions), HeldScalars.One);
 
         // [B, 1, T, T]: query t may see key s when s <= t and s is not padding. Every query keeps key 0 (right
         // padding), so no row is fully masked.
@@ -111,8 +111,9 @@ public sealed class GptBlock : Module<Tensor, Tensor, Tensor>
 
     public override Tensor forward(Tensor hidden, Tensor mask)
     {
-        var attended = hidden + attn.call(ln1.call(hidden), mask);
-        return attended + proj.call(functional.gelu(fc.call(ln2.call(attended))));
+        // Additions pass a held alpha (HeldScalars): they run for every block of every batch.
+        var attended = hidden.add(attn.call(ln1.call(hidden), mask), HeldScalars.One);
+        return attended.add(proj.call(functional.gelu(fc.call(ln2.call(attended)))), HeldScalars.One);
     }
 }
 

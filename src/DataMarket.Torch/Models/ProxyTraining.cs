@@ -49,9 +49,10 @@ public static class ProxyTraining
     {
         using var scope = NewDisposeScope();
         var length = tokens.shape[1];
-        var shifted = torch.full_like(tokens, -100);
+        using var ignored = (-100).ToScalar();
+        var shifted = torch.full_like(tokens, ignored);
         var nextValid = valid[.., 1..];
-        shifted[.., ..(int)(length - 1)] = torch.where(nextValid, tokens[.., 1..], torch.full_like(tokens[.., 1..], -100));
+        shifted[.., ..(int)(length - 1)] = torch.where(nextValid, tokens[.., 1..], torch.full_like(tokens[.., 1..], ignored));
         return shifted.MoveToOuterDisposeScope();
     }
 
