@@ -62,11 +62,15 @@ public sealed class DisputeBook(SettlementStore store, LedgerAccess ledger, Time
         return record;
     }
 
-    /// <summary>What each seller still owes from disputes, by (seller, currency): owed shares less what runs have planned to take.</summary>
+    /// <summary>
+    /// What each seller still owes from disputes, by (seller, currency): owed shares less what runs have planned to
+    /// take from payable balances and to reverse from transfers (a reversal the provider refused counts again).
+    /// </summary>
     public async Task<IReadOnlyDictionary<(string Seller, string Currency), long>> OwedAsync(CancellationToken cancellationToken)
     {
         var owed = new Dictionary<(string, string), long>();
-        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(DisputeOpened), nameof(PayoutsPlanned) }, cancellationToken))
+        var resolved = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(DisputeOpened), nameof(PayoutsPlanned), nameof(ReversalsResolved) }, cancellationToken))
         {
             switch (recorded)
             {
@@ -83,12 +87,163 @@ public sealed class DisputeBook(SettlementStore store, LedgerAccess ledger, Time
                         owed[(recovery.SellerId, recovery.Currency)] = owed.GetValueOrDefault((recovery.SellerId, recovery.Currency)) - recovery.Amount;
                     }
 
+                    foreach (var reversal in p.Reversals ?? [])
+                    {
+                        owed[(reversal.SellerId, reversal.Currency)] = owed.GetValueOrDefault((reversal.SellerId, reversal.Currency)) - reversal.Amount;
+                    }
+
+                    break;
+                case ReversalsResolved r:
+                    // The first recorded outcome of a key stands; a refused reversal took nothing back.
+                    foreach (var reversal in r.Reversals.Where(x => resolved.Add(x.IdempotencyKey) && x.Status == "refused"))
+                    {
+                        owed[(reversal.SellerId, reversal.Currency)] = checked(owed.GetValueOrDefault((reversal.SellerId, reversal.Currency)) + reversal.Amount);
+                    }
+
                     break;
             }
         }
 
         return owed.Where(o => o.Value > 0).ToDictionary(o => o.Key, o => o.Value);
     }
+
+    /// <summary>
+    /// Plans, for each seller whose payable balance cannot cover what it owes, reversals of its paid transfers of
+    /// periods before <paramref name="period"/>, the latest first, each up to what is left of it (paid less the
+    /// reversals planned on it that were not refused), until the shortfall is covered or nothing is left; what no
+    /// transfer covers stays owed (logged) and the next run nets it again.
+    /// </summary>
+    public async Task<IReadOnlyList<PlannedReversal>> PlanReversalsAsync(string period, IReadOnlyList<((string Seller, string Currency) Debtor, long Shortfall)> shortfalls, CancellationToken cancellationToken)
+    {
+        var debtors = shortfalls.Select(s => s.Debtor).ToHashSet();
+        var paid = new Dictionary<string, StatementWritten>(StringComparer.Ordinal);
+        var reversedOn = new Dictionary<string, long>(StringComparer.Ordinal);
+        var resolved = new Dictionary<string, ReversalResolved>(StringComparer.Ordinal);
+        void Paid(StatementWritten s)
+        {
+            if (s is { Status: "paid", ProviderTransferId: { } id } && string.CompareOrdinal(s.Period, period) < 0 && debtors.Contains((s.SellerId, s.Currency)))
+            {
+                paid.TryAdd(id, s);
+            }
+        }
+
+        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(PayoutsResolved), nameof(StatementWritten), nameof(PayoutsPlanned), nameof(ReversalsResolved) }, cancellationToken))
+        {
+            switch (recorded)
+            {
+                case PayoutsResolved r:
+                    r.Statements.ToList().ForEach(Paid);
+                    break;
+                case StatementWritten s:
+                    Paid(s);
+                    break;
+                case PayoutsPlanned p:
+                    foreach (var reversal in p.Reversals ?? [])
+                    {
+                        reversedOn[reversal.TransferId] = checked(reversedOn.GetValueOrDefault(reversal.TransferId) + reversal.Amount);
+                    }
+
+                    break;
+                case ReversalsResolved r:
+                    foreach (var reversal in r.Reversals)
+                    {
+                        resolved.TryAdd(reversal.IdempotencyKey, reversal);
+                    }
+
+                    break;
+            }
+        }
+
+        foreach (var refused in resolved.Values.Where(r => r.Status == "refused"))
+        {
+            reversedOn[refused.TransferId] = reversedOn.GetValueOrDefault(refused.TransferId) - refused.Amount;
+        }
+
+        var planned = new List<PlannedReversal>();
+        foreach (var ((seller, currency), shortfall) in shortfalls.OrderBy(s => s.Debtor.Seller, StringComparer.Ordinal).ThenBy(s => s.Debtor.Currency, StringComparer.Ordinal))
+        {
+            var left = shortfall;
+            foreach (var transfer in paid.Values.Where(s => s.SellerId == seller && s.Currency == currency)
+                         .OrderByDescending(s => s.Period, StringComparer.Ordinal).ThenBy(s => s.ProviderTransferId, StringComparer.Ordinal))
+            {
+                var take = Math.Min(left, transfer.Paid - reversedOn.GetValueOrDefault(transfer.ProviderTransferId!));
+                if (take <= 0)
+                {
+                    continue;
+                }
+
+                var key = $"reversal:{period}:{seller}:{currency}:{transfer.ProviderTransferId}";
+                planned.Add(new PlannedReversal(seller, currency, take, transfer.ProviderTransferId!, transfer.Period, key, ReversalLedgerId(key)));
+                left -= take;
+                if (left == 0)
+                {
+                    break;
+                }
+            }
+
+            if (left > 0)
+            {
+                logger.LogWarning("Seller {Seller} owes {Left} {Currency} from disputes that neither its payable balance nor its earlier transfers cover; it stays owed", seller, left, currency);
+            }
+        }
+
+        return planned;
+    }
+
+    /// <summary>
+    /// Carries out a planned reversal: the provider takes the amount back from the seller's account, then the ledger
+    /// records it (<c>payment_clearing -> refunds</c>: the money is back in the platform's balance and the seller's
+    /// debt in <c>refunds</c> shrinks by it). Null while the provider's answer is unknown (the next run sends the same key).
+    /// </summary>
+    public async Task<ReversalResolved?> ReverseAsync(IPaymentRails rails, PlannedReversal reversal, string actor, CancellationToken cancellationToken)
+    {
+        var answer = await rails.ReverseTransferAsync(reversal.IdempotencyKey, reversal.TransferId, reversal.Amount, reversal.Currency, cancellationToken);
+        switch (answer.Outcome)
+        {
+            case RailsOutcome.Succeeded:
+                var book = await ledger.GetAsync(cancellationToken);
+                var result = await book.CommitAsync(new TransferRequest
+                {
+                    Id = reversal.LedgerTransferId,
+                    Debit = AccountRef.PaymentClearing(reversal.Currency),
+                    Credit = AccountRef.Refunds(reversal.Currency),
+                    Amount = reversal.Amount,
+                    Code = TransferCode.Correction,
+                    Reference = reversal.IdempotencyKey,
+                }, new LedgerCommandOptions { Actor = actor }, cancellationToken);
+                if (!result.Succeeded && await book.GetTransferAsync(reversal.LedgerTransferId, cancellationToken) is null)
+                {
+                    throw new InvalidOperationException($"the ledger refused transfer reversal {reversal.IdempotencyKey}: {result.Rejection} {result.Detail}");
+                }
+
+                return new ReversalResolved(reversal.SellerId, reversal.Currency, reversal.Amount, reversal.TransferId, reversal.IdempotencyKey, "reversed", answer.ProviderId);
+            case RailsOutcome.Declined:
+                logger.LogWarning("Reversal {Key} of {Amount} from transfer {Transfer} was refused ({Reason}); the seller's debt stays and the next run nets it again",
+                    reversal.IdempotencyKey, reversal.Amount, reversal.TransferId, answer.Reason);
+                return new ReversalResolved(reversal.SellerId, reversal.Currency, reversal.Amount, reversal.TransferId, reversal.IdempotencyKey, "refused", null, answer.Reason);
+            default:
+                logger.LogWarning("Reversal {Key} not confirmed: {Reason}", reversal.IdempotencyKey, answer.Reason);
+                return null;
+        }
+    }
+
+    /// <summary>What the ledger recorded as reversed, by provider transfer id (for reconciliation).</summary>
+    public async Task<IReadOnlyDictionary<string, long>> ReversedByTransferAsync(CancellationToken cancellationToken)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var reversed = new Dictionary<string, long>(StringComparer.Ordinal);
+        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(ReversalsResolved) }, cancellationToken))
+        {
+            foreach (var reversal in ((ReversalsResolved)recorded).Reversals.Where(r => seen.Add(r.IdempotencyKey) && r.Status == "reversed"))
+            {
+                reversed[reversal.TransferId] = checked(reversed.GetValueOrDefault(reversal.TransferId) + reversal.Amount);
+            }
+        }
+
+        return reversed;
+    }
+
+    public static Guid ReversalLedgerId(string idempotencyKey) => PurchasePostings.TransferId(Guid.Empty, $"transfer-reversal:{idempotencyKey}");
 
     /// <summary>Takes a planned recovery from the seller's payable balance (idempotent by its id).</summary>
     public async Task<bool> RecoverAsync(PlannedRecovery recovery, string period, string actor, CancellationToken cancellationToken)
