@@ -8,7 +8,8 @@ namespace DataMarket.SettlementService.Application;
 
 /// <summary>
 /// Disputes (chargebacks): the buyer's bank takes the payment back, or part of it. While the sellers' shares are still held the
-/// ledger reverses the sale exactly like a refund. After release (the shares may already be paid out) the disputed
+/// ledger reverses the sale exactly like a refund, or, for a dispute of part of the sale, reverses that part (pro rata
+/// from the fee and each held share) and leaves the rest held for the release. After release (the shares may already be paid out) the disputed
 /// amount leaves payment clearing against the platform's <c>refunds</c> account, the platform gives up its fee (for a
 /// dispute of part of the sale, its pro rata part, by largest remainder) into it, and each seller owes its share (or
 /// its pro rata part): the next settlement runs take what it owes from its payable balance (into <c>refunds</c>)
@@ -34,27 +35,33 @@ public sealed class DisputeBook(SettlementStore store, LedgerAccess ledger, Time
             return null;
         }
 
+        if (events.OfType<PurchaseDisputed>().FirstOrDefault() is { } marked && marked.DisputeId != disputeId)
+        {
+            // A charge is disputed once; another dispute id for the same purchase would take the money back twice.
+            logger.LogWarning("Dispute {Dispute} names purchase {Purchase}, already disputed by {Earlier}: nothing recorded", disputeId, purchaseId, marked.DisputeId);
+            return null;
+        }
+
         var released = completed.Released || events.OfType<HoldsReleased>().Any();
         var now = time.GetUtcNow();
-        // The purchase is marked first, so a settlement run no longer releases its holds while the ledger is reversed.
-        await AppendOnceAsync(MarketService.PurchaseStream(purchaseId), e => e.OfType<PurchaseDisputed>().Any(), new PurchaseDisputed(purchaseId, disputeId, now), cancellationToken);
+        var split = MarketService.SplitOf(completed);
+        var amount = providerAmount is { } named && named > 0 && named < completed.Gross ? named : completed.Gross;
+        // The dispute takes its amount pro rata from the fee and each share (largest remainder, to the cent).
+        var parts = DataMarket.Settlement.Split.DisputeSplit.ProRata(amount, split);
+        // While held, a dispute of part of the sale leaves the rest of each share held, released when the window ends.
+        var heldLeft = !released && amount < completed.Gross
+            ? completed.Shares.Select(s => s with { Amount = s.Amount - parts.Shares.Single(p => p.SellerId == s.SellerId).Amount }).ToList()
+            : null;
+        // The purchase is marked first, so a settlement run no longer releases its holds (all of them, or more than is left) while the ledger is reversed.
+        await AppendOnceAsync(MarketService.PurchaseStream(purchaseId), e => e.OfType<PurchaseDisputed>().Any(), new PurchaseDisputed(purchaseId, disputeId, now, amount, heldLeft), cancellationToken);
         (events, _) = await store.ReadAsync(MarketService.PurchaseStream(purchaseId), cancellationToken);
         released = released || events.OfType<HoldsReleased>().Any();
 
-        var split = MarketService.SplitOf(completed);
-        var amount = providerAmount is { } named && named > 0 && named < completed.Gross ? named : completed.Gross;
-        if (amount < completed.Gross && !released)
-        {
-            // Not built yet: the held remainder would have to be released later. The whole sale goes back instead.
-            logger.LogWarning("Dispute {Dispute} is for {Amount} of purchase {Purchase}'s {Gross} while its shares are held; the whole purchase is taken back", disputeId, amount, purchaseId, completed.Gross);
-            amount = completed.Gross;
-        }
-
-        // After release a dispute for part of the sale takes that part pro rata from the fee and each share (largest remainder, to the cent).
-        var parts = DataMarket.Settlement.Split.DisputeSplit.ProRata(amount, split);
         var lines = released
             ? Chargeback(purchaseId, disputeId, completed.Currency, amount, parts.Fee)
-            : PurchasePostings.Refund(purchaseId, completed.BuyerId, completed.Currency, split);
+            : amount < completed.Gross
+                ? PurchasePostings.HeldDispute(purchaseId, disputeId, completed.BuyerId, completed.Currency, parts)
+                : PurchasePostings.Refund(purchaseId, completed.BuyerId, completed.Currency, split);
         await ledger.CommitAsync(lines, "settlement:dispute", cancellationToken);
         var record = new DisputeOpened(disputeId, purchaseId, completed.Currency, amount, released,
             released ? parts.Shares.Where(s => s.Amount > 0).Select(s => completed.Shares.Single(p => p.SellerId == s.SellerId) with { Amount = s.Amount }).ToList() : [], now);

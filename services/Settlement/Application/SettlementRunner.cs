@@ -152,7 +152,7 @@ public sealed class SettlementRunner(
 
     private static string RunStream(string period) => $"settlement-run:{period}";
 
-    /// <summary>Holds of purchases whose refund window has ended (and that were not refunded) become payable.</summary>
+    /// <summary>Holds of purchases whose refund window has ended (and that were not refunded or wholly disputed) become payable.</summary>
     private async Task ReleaseMaturedHoldsAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
@@ -169,6 +169,10 @@ public sealed class SettlementRunner(
                     break;
                 case HoldsReleased h:
                     due.Remove(h.PurchaseId);
+                    break;
+                case PurchaseDisputed { HeldLeft: { } left } d when due.TryGetValue(d.PurchaseId, out var held):
+                    // A dispute of part of the sale while held: only what it left is released.
+                    due[d.PurchaseId] = held with { Shares = left };
                     break;
                 case PurchaseDisputed d:
                     due.Remove(d.PurchaseId);

@@ -53,6 +53,23 @@ public static class PurchasePostings
         return lines.Where(l => l.Amount > 0).ToList();
     }
 
+    /// <summary>
+    /// A dispute for part of the sale while the shares are held: the disputed parts of the fee and of each held share
+    /// go back to the buyer (<c>seller_held:S -> buyer</c>, <c>platform_fees -> buyer</c>) and the disputed amount
+    /// leaves (<c>buyer -> payment_clearing</c>); the rest of each share stays held. Ids derive from the dispute.
+    /// </summary>
+    public static IReadOnlyList<TransferLine> HeldDispute(Guid purchaseId, string disputeId, string buyerId, string currency, DisputedParts parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        var buyer = AccountRef.Buyer(buyerId, currency).Id;
+        var lines = parts.Shares
+            .Select(s => Line(purchaseId, $"dispute:{disputeId}:held:{s.SellerId}", AccountRef.SellerHeld(s.SellerId, currency).Id, buyer, s.Amount, "refund"))
+            .ToList();
+        lines.Add(Line(purchaseId, $"dispute:{disputeId}:held-fee", AccountRef.PlatformFees(currency).Id, buyer, parts.Fee, "refund"));
+        lines.Add(Line(purchaseId, $"dispute:{disputeId}:held-charge", buyer, AccountRef.PaymentClearing(currency).Id, parts.Amount, "refund"));
+        return lines.Where(l => l.Amount > 0).ToList();
+    }
+
     /// <summary>A name-based (version 5 style, SHA-1) id: the same purchase and role always give the same transfer id.</summary>
     public static Guid TransferId(Guid purchaseId, string role)
     {
