@@ -312,6 +312,29 @@ public sealed class stripe_exactly_once : IAsyncLifetime
         await AssertDebtsSettledAsync();
     }
 
+    [Fact]
+    public async Task a_reversal_carried_out_whose_answer_was_lost_is_recorded_once_by_the_next_attempt_under_the_same_key()
+    {
+        var (first, second) = await DisputeAfterPayoutAsync();
+        var transferB = (string)_stripe.TransfersIn("2026-10").Single(t => (string?)t["metadata"]!["idempotency_key"] == "payout:2026-10:seller-b:USD")["id"]!;
+        _stripe.Inject($"/v1/transfers/{transferB}/reversals", FakeFault.LoseAnswer);
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+
+        // Stripe reversed, the run never heard: the reversal stays pending and the run unfinished (the debt is not owed twice meanwhile).
+        var lost = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal(("in_progress", "pending"), (lost.Status, Assert.Single(lost.Reversals!).Status));
+        Assert.Single(_stripe.Reversals);
+        Assert.Empty(await _site.Services.GetRequiredService<DisputeBook>().OwedAsync(CancellationToken.None));
+
+        var resumed = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal(("completed", "reversed", first["seller-b"] - second["seller-b"]), (resumed.Status, resumed.Reversals![0].Status, resumed.Reversals[0].Amount));
+        Assert.True(resumed.Reconciliation!.Clean, string.Join("; ", resumed.Reconciliation.Mismatches));
+        Assert.Single(_stripe.Reversals);
+        Assert.Equal(2, _stripe.RequestsByKey[resumed.Reversals[0].IdempotencyKey]);
+        Assert.Equal((string?)_stripe.Reversals[0]["id"], resumed.Reversals[0].ProviderReversalId);
+        await AssertDebtsSettledAsync();
+    }
+
     private string _disputeId = string.Empty;
     private string _disputedIntent = string.Empty;
     private long _firstFee;
