@@ -14,6 +14,8 @@ namespace DataMarket.Settlement.Postings;
 /// seller's share to its held account until the refund window ends.</item>
 /// <item>Release: held shares become payable.</item>
 /// <item>Refund (inside the window): every line of the sale reversed exactly, and the money leaves to the buyer's card.</item>
+/// <item>Dispute of part of the sale while held: the disputed parts of the fee and of each share reversed, the rest stays held
+/// (the release then releases what is left).</item>
 /// </list>
 /// </summary>
 public static class PurchasePostings
