@@ -151,6 +151,30 @@ public sealed class settlement_runs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task a_sandbox_dispute_debt_no_payable_balance_covers_is_reversed_from_the_earlier_transfer_once()
+    {
+        var disputed = await SellAsync(("seller-a", 0.3));
+        await RegisterAsync("seller-a");
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+        var paid = Assert.Single((await runner.RunAsync("2026-10", "test", CancellationToken.None)).Payouts);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{disputed.Id}/dispute", "operator-1", DataMarket.ServiceDefaults.Security.Roles.Operator)).StatusCode);
+
+        // Nothing payable in November: the whole debt comes back from October's transfer, and a re-run sends nothing new.
+        var run = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Empty(run.Payouts);
+        var reversal = Assert.Single(run.Reversals!);
+        Assert.Equal(("seller-a", paid.Amount, paid.ProviderTransferId, "reversed"), (reversal.SellerId, reversal.Amount, reversal.TransferId, reversal.Status));
+        Assert.True(run.Reconciliation!.Clean, string.Join("; ", run.Reconciliation.Mismatches));
+        Assert.Equal(run.Reversals, (await runner.RunAsync(Period, "test", CancellationToken.None)).Reversals);
+        var october = Assert.Single(await _site.Services.GetRequiredService<IPaymentRails>().ListTransfersAsync("2026-10", CancellationToken.None));
+        Assert.Equal((paid.Amount, paid.Amount), (october.Amount, october.Reversed));
+        var balances = await _site.BalancesAsync();
+        Assert.Equal(0, balances.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+        Assert.Empty(await _site.Services.GetRequiredService<DisputeBook>().OwedAsync(CancellationToken.None));
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    [Fact]
     public async Task a_sandbox_reversal_answers_a_reused_key_as_it_first_did_and_refuses_other_parameters_or_more_than_is_left()
     {
         var rails = _site.Services.GetRequiredService<IPaymentRails>();
