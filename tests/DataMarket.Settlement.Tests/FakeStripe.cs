@@ -34,7 +34,7 @@ public enum FakeFault
 
 /// <summary>
 /// A stateful fake of the parts of Stripe's API the rails use, on a loopback Kestrel that Stripe.net reaches through
-/// <c>StripeClientOptions.ApiBase</c>. It keeps PaymentIntents, refunds, Express accounts, transfers and balances (the
+/// <c>StripeClientOptions.ApiBase</c>. It keeps PaymentIntents, refunds, Express accounts, transfers, transfer reversals and balances (the
 /// platform's and each connected account's); a reused idempotency key replays the first answer, and with other
 /// parameters gets 400 <c>idempotency_error</c>, as Stripe does. Faults are queued per path. Webhook events are
 /// signed with <see cref="WebhookSecret"/> in Stripe's <c>t=...,v1=...</c> scheme.
@@ -65,6 +65,9 @@ public sealed class FakeStripe : IAsyncDisposable
     public Dictionary<string, JsonObject> Accounts { get; } = new(StringComparer.Ordinal);
 
     public List<JsonObject> Refunds { get; } = [];
+
+    /// <summary>Transfer reversals carried out (a replayed key adds none).</summary>
+    public List<JsonObject> Reversals { get; } = [];
 
     /// <summary>The platform's available balance: charges in, refunds, disputes and transfers out.</summary>
     public long PlatformBalance { get; set; }
@@ -378,7 +381,7 @@ public sealed class FakeStripe : IAsyncDisposable
                 var id = NewId("tr");
                 var transfer = new JsonObject
                 {
-                    ["id"] = id, ["object"] = "transfer", ["amount"] = amount, ["amount_reversed"] = 0, ["currency"] = form["currency"],
+                    ["id"] = id, ["object"] = "transfer", ["amount"] = amount, ["amount_reversed"] = 0L, ["currency"] = form["currency"],
                     ["destination"] = destination, ["transfer_group"] = form.GetValueOrDefault("transfer_group"), ["metadata"] = Metadata(form),
                     ["reversed"] = false, ["created"] = Now(), ["livemode"] = false,
                 };
@@ -414,12 +417,47 @@ public sealed class FakeStripe : IAsyncDisposable
                 });
         }
 
+        if (method == "POST" && path.StartsWith("/v1/transfers/", StringComparison.Ordinal) && path.EndsWith("/reversals", StringComparison.Ordinal))
+        {
+            return Reverse(path["/v1/transfers/".Length..^"/reversals".Length], form);
+        }
+
         if (method == "GET" && path.StartsWith("/v1/accounts/", StringComparison.Ordinal) && Accounts.TryGetValue(path["/v1/accounts/".Length..], out var found))
         {
             return (200, found);
         }
 
         return (404, ErrorObject("invalid_request_error", "resource_missing", $"Unrecognized request URL ({method}: {path})"));
+    }
+
+    /// <summary>A transfer reversal: the amount goes back from the connected account to the platform, up to what is not yet reversed.</summary>
+    private (int Status, JsonObject? Body) Reverse(string transferId, Dictionary<string, string> form)
+    {
+        if (!Transfers.TryGetValue(transferId, out var transfer))
+        {
+            return (404, ErrorObject("invalid_request_error", "resource_missing", $"No such transfer: '{transferId}'"));
+        }
+
+        var left = (long)transfer["amount"]! - (long)transfer["amount_reversed"]!;
+        var amount = form.TryGetValue("amount", out var a) ? long.Parse(a, CultureInfo.InvariantCulture) : left;
+        if (amount <= 0 || amount > left)
+        {
+            return (400, ErrorObject("invalid_request_error", "parameter_invalid_integer",
+                $"Reversal amount {amount} exceeds what is left of transfer {transferId} ({left})."));
+        }
+
+        var destination = (string)transfer["destination"]!;
+        AccountBalances[destination] = AccountBalances.GetValueOrDefault(destination) - amount;
+        PlatformBalance += amount;
+        transfer["amount_reversed"] = (long)transfer["amount_reversed"]! + amount;
+        transfer["reversed"] = (long)transfer["amount_reversed"]! == (long)transfer["amount"]!;
+        var reversal = new JsonObject
+        {
+            ["id"] = NewId("trr"), ["object"] = "transfer_reversal", ["amount"] = amount, ["currency"] = (string?)transfer["currency"],
+            ["transfer"] = transferId, ["metadata"] = Metadata(form), ["created"] = Now(),
+        };
+        Reversals.Add(reversal);
+        return (200, reversal);
     }
 
     private (int Status, JsonObject Body) Decline(string path, Dictionary<string, string> form) =>

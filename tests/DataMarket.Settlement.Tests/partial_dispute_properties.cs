@@ -1,4 +1,5 @@
 using System.Numerics;
+using DataMarket.Settlement.Postings;
 using DataMarket.Settlement.Split;
 using FsCheck;
 using FsCheck.Fluent;
@@ -50,6 +51,33 @@ public class partial_dispute_properties
             // |taken x gross - amount x part| < gross, in exact integers.
             bool Close(long taken, long part) => BigInteger.Abs((BigInteger)taken * c.Sale.Gross - (BigInteger)c.Amount * part) < c.Sale.Gross;
             return Close(parts.Fee, c.Sale.Fee) && parts.Shares.Zip(c.Sale.Shares).All(p => Close(p.First.Amount, p.Second.Amount));
+        }).Check(Config);
+    }
+
+    [Fact]
+    public void a_dispute_while_held_then_the_release_of_what_it_left_pays_each_seller_its_share_less_its_disputed_part()
+    {
+        Prop.ForAll(Cases(), c =>
+        {
+            var purchase = Guid.NewGuid();
+            var parts = DisputeSplit.ProRata(c.Amount, c.Sale);
+            var left = c.Sale with { Shares = c.Sale.Shares.Zip(parts.Shares, (s, p) => s with { Amount = s.Amount - p.Amount }).ToList() };
+            var balances = new Dictionary<string, BigInteger>(StringComparer.Ordinal);
+            foreach (var line in PurchasePostings.Sale(purchase, "b1", "USD", c.Sale)
+                         .Concat(PurchasePostings.HeldDispute(purchase, "dp_1", "b1", "USD", parts))
+                         .Concat(PurchasePostings.Release(purchase, "USD", left)))
+            {
+                balances[line.DebitAccount] = balances.GetValueOrDefault(line.DebitAccount) - line.Amount;
+                balances[line.CreditAccount] = balances.GetValueOrDefault(line.CreditAccount) + line.Amount;
+            }
+
+            BigInteger Of(string account) => balances.GetValueOrDefault(account);
+            return Of("buyer:b1:USD") == 0
+                && Of("payment_clearing:platform:USD") == -(BigInteger)(c.Sale.Gross - c.Amount)
+                && Of("platform_fees:platform:USD") == c.Sale.Fee - parts.Fee
+                && c.Sale.Shares.Zip(parts.Shares).All(p =>
+                    Of($"seller_held:{p.First.SellerId}:USD") == 0
+                    && Of($"seller_payable:{p.First.SellerId}:USD") + p.Second.Amount == p.First.Amount);
         }).Check(Config);
     }
 

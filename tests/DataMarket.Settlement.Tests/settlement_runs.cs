@@ -150,6 +150,109 @@ public sealed class settlement_runs : IAsyncLifetime
         Assert.True(await _site.LedgerVerifiesAsync());
     }
 
+    [Fact]
+    public async Task a_sandbox_dispute_debt_no_payable_balance_covers_is_reversed_from_the_earlier_transfer_once()
+    {
+        var disputed = await SellAsync(("seller-a", 0.3));
+        await RegisterAsync("seller-a");
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+        var paid = Assert.Single((await runner.RunAsync("2026-10", "test", CancellationToken.None)).Payouts);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{disputed.Id}/dispute", "operator-1", DataMarket.ServiceDefaults.Security.Roles.Operator)).StatusCode);
+
+        // Nothing payable in November: the whole debt comes back from October's transfer, and a re-run sends nothing new.
+        var run = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Empty(run.Payouts);
+        var reversal = Assert.Single(run.Reversals!);
+        Assert.Equal(("seller-a", paid.Amount, paid.ProviderTransferId, "reversed"), (reversal.SellerId, reversal.Amount, reversal.TransferId, reversal.Status));
+        Assert.True(run.Reconciliation!.Clean, string.Join("; ", run.Reconciliation.Mismatches));
+        Assert.Equal(run.Reversals, (await runner.RunAsync(Period, "test", CancellationToken.None)).Reversals);
+        var october = Assert.Single(await _site.Services.GetRequiredService<IPaymentRails>().ListTransfersAsync("2026-10", CancellationToken.None));
+        Assert.Equal((paid.Amount, paid.Amount), (october.Amount, october.Reversed));
+        var balances = await _site.BalancesAsync();
+        Assert.Equal(0, balances.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+        Assert.Empty(await _site.Services.GetRequiredService<DisputeBook>().OwedAsync(CancellationToken.None));
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    [Fact]
+    public async Task a_sandbox_reversal_answers_a_reused_key_as_it_first_did_and_refuses_other_parameters_or_more_than_is_left()
+    {
+        var rails = _site.Services.GetRequiredService<IPaymentRails>();
+        var transfer = await rails.TransferAsync("payout:2026-10:seller-r:USD", "acct_sandbox_r", 1_000, "USD", "2026-10", CancellationToken.None);
+        Assert.Equal(RailsOutcome.Succeeded, transfer.Outcome);
+
+        var first = await rails.ReverseTransferAsync("reversal:k1", transfer.ProviderId!, 300, "USD", CancellationToken.None);
+        Assert.Equal(RailsOutcome.Succeeded, first.Outcome);
+        Assert.Equal(first, await rails.ReverseTransferAsync("reversal:k1", transfer.ProviderId!, 300, "USD", CancellationToken.None));
+        var changed = await rails.ReverseTransferAsync("reversal:k1", transfer.ProviderId!, 400, "USD", CancellationToken.None);
+        Assert.Equal(RailsOutcome.Declined, changed.Outcome);
+        Assert.Contains("other parameters", changed.Reason, StringComparison.Ordinal);
+        var tooMuch = await rails.ReverseTransferAsync("reversal:k2", transfer.ProviderId!, 701, "USD", CancellationToken.None);
+        Assert.Equal(RailsOutcome.Declined, tooMuch.Outcome);
+        Assert.Contains("700 left", tooMuch.Reason, StringComparison.Ordinal);
+        Assert.Equal(RailsOutcome.Declined, (await rails.ReverseTransferAsync("reversal:k3", "tr_sandbox_none", 1, "USD", CancellationToken.None)).Outcome);
+        var rest = await rails.ReverseTransferAsync("reversal:k2b", transfer.ProviderId!, 700, "USD", CancellationToken.None);
+        Assert.Equal(RailsOutcome.Succeeded, rest.Outcome);
+        Assert.NotEqual(first.ProviderId, rest.ProviderId);
+
+        var listed = Assert.Single(await rails.ListTransfersAsync("2026-10", CancellationToken.None));
+        Assert.Equal((1_000L, 1_000L), (listed.Amount, listed.Reversed));
+    }
+
+    [Fact]
+    public async Task a_dispute_of_part_of_a_held_sale_takes_that_part_and_the_release_pays_exactly_the_rest()
+    {
+        _site.Options.RefundWindow = TimeSpan.FromDays(14);
+        var partly = await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
+        var whole = await SellAsync(("seller-a", 0.2), ("seller-b", 0.2));
+        Assert.Equal("held", partly.Status);
+        var amount = partly.Gross / 3 + 1;
+        async Task<System.Net.HttpStatusCode> DisputeAsync(Guid id, string query = "") =>
+            (await _site.SendAsync(HttpMethod.Post, $"/api/purchases/{id}/dispute{query}", "operator-1", DataMarket.ServiceDefaults.Security.Roles.Operator)).StatusCode;
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, await DisputeAsync(partly.Id, "?amount=0"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, await DisputeAsync(partly.Id, $"?amount={amount}"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, await DisputeAsync(partly.Id, $"?amount={amount}"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, await DisputeAsync(whole.Id));
+
+        // The disputed part leaves: pro rata from the fee and each held share, the rest stays held.
+        await using var scope = _site.Services.CreateAsyncScope();
+        var market = scope.ServiceProvider.GetRequiredService<MarketService>();
+        var view = (await market.GetPurchaseAsync(partly.BuyerId, partly.Id, CancellationToken.None))!;
+        Assert.Equal("partly_disputed", view.Status);
+        var dispute = view.Dispute!;
+        Assert.Equal((amount, true, true), (dispute.Amount, dispute.Partial, dispute.WhileHeld));
+        Assert.Equal(amount, dispute.Fee + dispute.Shares.Sum(s => s.Amount));
+        Assert.All(dispute.Shares, s => Assert.True(Math.Abs((decimal)s.Amount * partly.Gross - (decimal)amount * partly.Shares.Single(p => p.SellerId == s.SellerId).Amount) < partly.Gross));
+        var wholeView = (await market.GetPurchaseAsync(whole.BuyerId, whole.Id, CancellationToken.None))!;
+        Assert.Equal(("disputed", whole.Gross, false), (wholeView.Status, wholeView.Dispute!.Amount, wholeView.Dispute.Partial));
+        var left = partly.Shares.ToDictionary(s => s.SellerId, s => s.Amount - dispute.Shares.Single(d => d.SellerId == s.SellerId).Amount);
+        var balances = await _site.BalancesAsync();
+        long Balance(string account) => balances.SingleOrDefault(b => b.AccountId == account)?.PostedBalance ?? 0;
+        Assert.Equal(left["seller-a"], Balance("seller_held:seller-a:USD"));
+        Assert.Equal(left["seller-b"], Balance("seller_held:seller-b:USD"));
+        Assert.Equal(partly.Fee - dispute.Fee, Balance("platform_fees:platform:USD"));
+        Assert.Equal(-(partly.Gross - amount), Balance("payment_clearing:platform:USD"));
+        Assert.Equal(0, Balance("refunds:platform:USD"));
+        Assert.All(balances.Where(b => b.AccountId.StartsWith("buyer:", StringComparison.Ordinal)), b => Assert.Equal(0, b.PostedBalance));
+
+        // A refund afterwards is refused: the bank already returned part, and the rest is not the buyer's to take back.
+        var refund = await Assert.ThrowsAsync<SettlementException>(() => market.RefundAsync(partly.BuyerId, partly.Id, CancellationToken.None));
+        Assert.Equal(SettlementErrorKind.Conflict, refund.Kind);
+
+        // After the window the run releases only what is left and pays it out; the whole dispute releases nothing.
+        _site.Clock.Advance(TimeSpan.FromDays(15));
+        await RegisterAsync("seller-a", "seller-b");
+        var run = await _site.Services.GetRequiredService<SettlementRunner>().RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal(left.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => (l.Key, l.Value, "paid")), run.Payouts.Select(p => (p.SellerId, p.Amount, p.Status)));
+        Assert.True(run.Reconciliation!.Clean, string.Join("; ", run.Reconciliation.Mismatches));
+        balances = await _site.BalancesAsync();
+        Assert.All(balances.Where(b => b.AccountId.StartsWith("seller_", StringComparison.Ordinal)), b => Assert.Equal(0, b.PostedBalance));
+        Assert.Equal(partly.Fee - dispute.Fee, Balance("platform_fees:platform:USD"));
+        Assert.Equal(-(partly.Gross - amount - left.Values.Sum()), Balance("payment_clearing:platform:USD"));
+        Assert.Equal("partly_disputed", (await market.GetPurchaseAsync(partly.BuyerId, partly.Id, CancellationToken.None))!.Status);
+        Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
     private Task<PurchaseView> SellAsync(params (string Seller, double Value)[] values) => _site.SellAsync(values);
 
     private Task RegisterAsync(params string[] sellers) => _site.RegisterDestinationsAsync(sellers);

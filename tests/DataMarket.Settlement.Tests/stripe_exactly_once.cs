@@ -243,34 +243,146 @@ public sealed class stripe_exactly_once : IAsyncLifetime
     }
 
     [Fact]
-    public async Task a_dispute_after_payout_is_netted_from_the_next_payout()
+    public async Task a_dispute_after_payout_is_netted_from_the_next_payout_and_the_shortfall_reversed_from_the_earlier_transfer_once()
+    {
+        var (first, second) = await DisputeAfterPayoutAsync();
+        var shortfall = first["seller-b"] - second["seller-b"];
+        var transferB = _stripe.TransfersIn("2026-10").Single(t => (string?)t["metadata"]!["idempotency_key"] == "payout:2026-10:seller-b:USD");
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+        var run = await runner.RunAsync(Period, "test", CancellationToken.None);
+
+        // a is paid what its new share leaves after its debt; b's new share nets part of its debt, the rest comes back from its October transfer.
+        var paidA = Assert.Single(run.Payouts);
+        Assert.Equal(("seller-a", second["seller-a"] - first["seller-a"]), (paidA.SellerId, paidA.Amount));
+        var reversal = Assert.Single(run.Reversals!);
+        Assert.Equal(("seller-b", shortfall, (string)transferB["id"]!, "2026-10", "reversed"), (reversal.SellerId, reversal.Amount, reversal.TransferId, reversal.TransferPeriod, reversal.Status));
+        Assert.Equal("reversal:2026-11:seller-b:USD:" + (string)transferB["id"]!, reversal.IdempotencyKey);
+        var atStripe = Assert.Single(_stripe.Reversals);
+        Assert.Equal((shortfall, reversal.IdempotencyKey, reversal.ProviderReversalId), ((long)atStripe["amount"]!, (string?)atStripe["metadata"]!["idempotency_key"], (string?)atStripe["id"]));
+        Assert.Equal(shortfall, (long)transferB["amount_reversed"]!);
+        Assert.Equal(second["seller-b"], _stripe.AccountBalances[(string)transferB["destination"]!]);
+        Assert.True(run.Reconciliation!.Clean, string.Join("; ", run.Reconciliation.Mismatches));
+        await AssertDebtsSettledAsync();
+        var statement = await runner.StatementAsync("seller-b", Period, CancellationToken.None);
+        Assert.Equal(reversal, Assert.Single(statement.Reversals!));
+
+        // The dispute's webhook again, the same period again and the next period: no second reversal.
+        var (json, signature) = _stripe.Event("charge.dispute.created", new System.Text.Json.Nodes.JsonObject
+        {
+            ["id"] = _disputeId, ["object"] = "dispute", ["amount"] = first.Values.Sum() + _firstFee, ["currency"] = "usd",
+            ["payment_intent"] = _disputedIntent, ["status"] = "needs_response", ["reason"] = "fraudulent", ["created"] = 0, ["livemode"] = false,
+            ["metadata"] = new System.Text.Json.Nodes.JsonObject(),
+        });
+        Assert.Equal("dispute recorded", await WebhookOutcomeAsync(json, signature));
+        Assert.Equal(run, await runner.RunAsync(Period, "test", CancellationToken.None), new RunViewComparer());
+        var next = await runner.RunAsync("2026-12", "test", CancellationToken.None);
+        Assert.Empty(next.Reversals!);
+        Assert.True(next.Reconciliation!.Clean, string.Join("; ", next.Reconciliation.Mismatches));
+        Assert.Single(_stripe.Reversals);
+        Assert.Equal(1, _stripe.Requests[$"POST /v1/transfers/{(string)transferB["id"]!}/reversals"]);
+        await AssertDebtsSettledAsync();
+    }
+
+    [Fact]
+    public async Task a_reversal_the_provider_refuses_leaves_the_debt_recorded_and_the_next_run_tries_again()
+    {
+        var (first, second) = await DisputeAfterPayoutAsync();
+        var shortfall = first["seller-b"] - second["seller-b"];
+        var transferB = (string)_stripe.TransfersIn("2026-10").Single(t => (string?)t["metadata"]!["idempotency_key"] == "payout:2026-10:seller-b:USD")["id"]!;
+        _stripe.Inject($"/v1/transfers/{transferB}/reversals", FakeFault.Decline);
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+        var disputes = _site.Services.GetRequiredService<DisputeBook>();
+
+        var refused = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal("completed", refused.Status);
+        var reversal = Assert.Single(refused.Reversals!);
+        Assert.Equal(("refused", shortfall), (reversal.Status, reversal.Amount));
+        Assert.Contains("cannot receive transfers", reversal.Reason, StringComparison.Ordinal);
+        Assert.True(refused.Reconciliation!.Clean, string.Join("; ", refused.Reconciliation.Mismatches));
+        Assert.Empty(_stripe.Reversals);
+        Assert.Equal(shortfall, (await disputes.OwedAsync(CancellationToken.None))[("seller-b", "USD")]);
+        Assert.Equal(-shortfall, (await _site.BalancesAsync()).Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+        Assert.True(await _site.LedgerVerifiesAsync());
+
+        // The next period nets again (nothing payable) and reverses under its own key.
+        var retried = await runner.RunAsync("2026-12", "test", CancellationToken.None);
+        Assert.Equal(("reversed", shortfall, "reversal:2026-12:seller-b:USD:" + transferB), (retried.Reversals![0].Status, retried.Reversals[0].Amount, retried.Reversals[0].IdempotencyKey));
+        Assert.True(retried.Reconciliation!.Clean, string.Join("; ", retried.Reconciliation.Mismatches));
+        Assert.Single(_stripe.Reversals);
+        await AssertDebtsSettledAsync();
+    }
+
+    [Fact]
+    public async Task a_reversal_carried_out_whose_answer_was_lost_is_recorded_once_by_the_next_attempt_under_the_same_key()
+    {
+        var (first, second) = await DisputeAfterPayoutAsync();
+        var transferB = (string)_stripe.TransfersIn("2026-10").Single(t => (string?)t["metadata"]!["idempotency_key"] == "payout:2026-10:seller-b:USD")["id"]!;
+        _stripe.Inject($"/v1/transfers/{transferB}/reversals", FakeFault.LoseAnswer);
+        var runner = _site.Services.GetRequiredService<SettlementRunner>();
+
+        // Stripe reversed, the run never heard: the reversal stays pending and the run unfinished (the debt is not owed twice meanwhile).
+        var lost = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal(("in_progress", "pending"), (lost.Status, Assert.Single(lost.Reversals!).Status));
+        Assert.Single(_stripe.Reversals);
+        Assert.Empty(await _site.Services.GetRequiredService<DisputeBook>().OwedAsync(CancellationToken.None));
+
+        var resumed = await runner.RunAsync(Period, "test", CancellationToken.None);
+        Assert.Equal(("completed", "reversed", first["seller-b"] - second["seller-b"]), (resumed.Status, resumed.Reversals![0].Status, resumed.Reversals[0].Amount));
+        Assert.True(resumed.Reconciliation!.Clean, string.Join("; ", resumed.Reconciliation.Mismatches));
+        Assert.Single(_stripe.Reversals);
+        Assert.Equal(2, _stripe.RequestsByKey[resumed.Reversals[0].IdempotencyKey]);
+        Assert.Equal((string?)_stripe.Reversals[0]["id"], resumed.Reversals[0].ProviderReversalId);
+        await AssertDebtsSettledAsync();
+    }
+
+    private string _disputeId = string.Empty;
+    private string _disputedIntent = string.Empty;
+    private long _firstFee;
+
+    /// <summary>
+    /// A sale to a and b paid out in October, then wholly disputed; a second sale pays a more than it owes and b less
+    /// (b's shortfall is what a reversal must bring back). Returns each sale's shares.
+    /// </summary>
+    private async Task<(Dictionary<string, long> First, Dictionary<string, long> Second)> DisputeAfterPayoutAsync()
     {
         var first = await SellAsync(("seller-a", 0.3), ("seller-b", 0.1));
         var disputedIntent = _stripe.PaymentIntents.Values.Single();
+        _disputedIntent = (string)disputedIntent["id"]!;
+        _firstFee = (long)disputedIntent["amount"]! - first.Values.Sum();
         await RegisterAsync("seller-a", "seller-b");
         var runner = _site.Services.GetRequiredService<SettlementRunner>();
         await AssertPaidOnceAsync(await runner.RunAsync("2026-10", "test", CancellationToken.None), first, "2026-10");
 
-        var (json, signature) = _stripe.Dispute((string)disputedIntent["id"]!);
+        var (json, signature) = _stripe.Dispute(_disputedIntent);
+        _disputeId = (string)System.Text.Json.Nodes.JsonNode.Parse(json)!["data"]!["object"]!["id"]!;
         Assert.Equal("dispute recorded", await WebhookOutcomeAsync(json, signature));
         Assert.Equal("duplicate", await WebhookOutcomeAsync(json, signature));
-        var owed = await _site.BalancesAsync();
-        Assert.Equal(first.Values.Sum(), -owed.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
-
-        // The next sale pays seller-a more than it owes and seller-b less: a is paid the difference, b is paid nothing and owes the rest.
+        Assert.Equal(first.Values.Sum(), -(await _site.BalancesAsync()).Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
         var second = await SellAsync(("seller-a", 0.9), ("seller-b", 0.01));
-        var run = await runner.RunAsync(Period, "test", CancellationToken.None);
-        var paidA = Assert.Single(run.Payouts);
-        Assert.Equal("seller-a", paidA.SellerId);
-        Assert.Equal(second["seller-a"] - first["seller-a"], paidA.Amount);
-        Assert.True(run.Reconciliation!.Clean, string.Join("; ", run.Reconciliation.Mismatches));
+        Assert.True(second["seller-a"] > first["seller-a"] && second["seller-b"] < first["seller-b"]);
+        return (first, second);
+    }
+
+    /// <summary>Nobody owes anything, refunds and the sellers' payables are back at zero, and the ledger verifies.</summary>
+    private async Task AssertDebtsSettledAsync()
+    {
+        Assert.Empty(await _site.Services.GetRequiredService<DisputeBook>().OwedAsync(CancellationToken.None));
         var balances = await _site.BalancesAsync();
-        Assert.Equal(0, balances.Single(b => b.AccountId == "seller_payable:seller-a:USD").PostedBalance);
-        Assert.Equal(0, balances.Single(b => b.AccountId == "seller_payable:seller-b:USD").PostedBalance);
-        Assert.Equal(first["seller-b"] - second["seller-b"], -balances.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
-        Assert.Equal(first["seller-b"] - second["seller-b"], (await _site.Services.GetRequiredService<DisputeBook>().OwedAsync(CancellationToken.None))[("seller-b", "USD")]);
-        Assert.Single(_stripe.TransfersIn(Period));
+        Assert.Equal(0, balances.Single(b => b.AccountId == "refunds:platform:USD").PostedBalance);
+        Assert.All(balances.Where(b => b.AccountId.StartsWith("seller_", StringComparison.Ordinal)), b => Assert.Equal(0, b.PostedBalance));
+        // The platform's clearing balance is what Stripe holds for it: what came in, less what left.
+        Assert.Equal(_stripe.PlatformBalance, -balances.Single(b => b.AccountId == "payment_clearing:platform:USD").PostedBalance);
         Assert.True(await _site.LedgerVerifiesAsync());
+    }
+
+    /// <summary>Two views of a run are the same run: same payouts, reversals and reconciliation (lists compared by content).</summary>
+    private sealed class RunViewComparer : IEqualityComparer<SettlementRunView>
+    {
+        public bool Equals(SettlementRunView? x, SettlementRunView? y) =>
+            x is not null && y is not null && x.Status == y.Status && x.Payouts.SequenceEqual(y.Payouts) && x.Reversals!.SequenceEqual(y.Reversals!)
+            && x.Reconciliation!.Mismatches.SequenceEqual(y.Reconciliation!.Mismatches) && x.Reconciliation.ProviderTotal == y.Reconciliation.ProviderTotal;
+
+        public int GetHashCode(SettlementRunView obj) => obj.Period.GetHashCode(StringComparison.Ordinal);
     }
 
     [Fact]

@@ -79,9 +79,12 @@ public static class SettlementApi
             }));
 
         // The sandbox's way to a dispute (with Stripe, charge.dispute.created arrives by webhook): operators only.
-        api.MapPost("/purchases/{id:guid}/dispute", (Guid id, DisputeBook disputes, SettlementOptions options, CancellationToken ct) =>
-            Run(async () => options.Rails == RailsKind.Sandbox
-                ? Results.Ok(await disputes.OpenAsync($"dp_sandbox_{id:N}", id, null, ct) ?? throw new SettlementException(SettlementErrorKind.Conflict, "id", $"purchase {id} is not paid or was refunded: nothing to dispute"))
+        // ?amount= disputes part of the sale (as Stripe's dispute.amount); none, or the gross or more, disputes all of it.
+        api.MapPost("/purchases/{id:guid}/dispute", (Guid id, long? amount, DisputeBook disputes, SettlementOptions options, CancellationToken ct) =>
+            Run(async () => amount is <= 0
+                ? throw new SettlementException(SettlementErrorKind.Invalid, "amount", $"a dispute takes at least 1 cent, got {amount}")
+                : options.Rails == RailsKind.Sandbox
+                ? Results.Ok(await disputes.OpenAsync($"dp_sandbox_{id:N}", id, amount, ct) ?? throw new SettlementException(SettlementErrorKind.Conflict, "id", $"purchase {id} is not paid or was refunded: nothing to dispute"))
                 : throw new SettlementException(SettlementErrorKind.Conflict, "id", "disputes arrive from Stripe by webhook (charge.dispute.created) when the rails are Stripe")))
             .RequireAuthorization(Roles.Operator);
 

@@ -565,9 +565,19 @@ public sealed class MarketService(
         var c = events.OfType<PurchaseCompleted>().First();
         var refunded = events.OfType<PurchaseRefunded>().FirstOrDefault();
         var released = c.Released || events.OfType<HoldsReleased>().Any();
-        var disputed = events.OfType<PurchaseDisputed>().Any();
-        var status = disputed ? "disputed" : refunded is not null ? "refunded" : released ? "released" : "held";
-        return new PurchaseView(c.PurchaseId, c.QuoteId, c.BuyerId, status, c.Currency, c.Gross, c.Fee, c.Shares, c.Listings, c.PurchasedAt, c.RefundableUntil, refunded?.RefundedAt);
+        var disputed = events.OfType<PurchaseDisputed>().FirstOrDefault();
+        var dispute = disputed is null ? null : DisputeOf(c, disputed, whileHeld: !c.Released && !events.TakeWhile(e => e is not PurchaseDisputed).OfType<HoldsReleased>().Any());
+        var status = dispute is { Partial: true } ? "partly_disputed" : dispute is not null ? "disputed" : refunded is not null ? "refunded" : released ? "released" : "held";
+        return new PurchaseView(c.PurchaseId, c.QuoteId, c.BuyerId, status, c.Currency, c.Gross, c.Fee, c.Shares, c.Listings, c.PurchasedAt, c.RefundableUntil, refunded?.RefundedAt,
+            Dispute: dispute);
+    }
+
+    /// <summary>What the dispute took, recomputed from the sale and its amount (the split is deterministic).</summary>
+    private static DisputeView DisputeOf(PurchaseCompleted c, PurchaseDisputed d, bool whileHeld)
+    {
+        var amount = d.Amount ?? c.Gross;
+        var parts = DataMarket.Settlement.Split.DisputeSplit.ProRata(amount, SplitOf(c));
+        return new DisputeView(d.DisputeId, amount, amount < c.Gross, whileHeld, parts.Fee, parts.Shares.Select(s => new PurchaseShare(s.SellerId, s.Amount, s.Weight)).ToList());
     }
 
     internal static SplitResult SplitOf(PurchaseCompleted c) =>

@@ -26,7 +26,13 @@ public sealed record PurchasePending(Guid PurchaseId, Guid QuoteId, string Buyer
 public sealed record PurchaseFailed(Guid PurchaseId, string Reason, DateTimeOffset FailedAt);
 
 /// <summary>The buyer's bank took the payment back (a dispute) after the purchase completed.</summary>
-public sealed record PurchaseDisputed(Guid PurchaseId, string DisputeId, DateTimeOffset DisputedAt);
+/// <param name="HeldLeft">
+/// For a dispute of part of the sale while the shares were held: each seller's share less what the dispute took,
+/// which stays held and is released when the refund window ends. Null when the dispute took the whole sale back or
+/// came after release.
+/// </param>
+/// <param name="Amount">What the dispute is for (null in events written before partial disputes while held were built).</param>
+public sealed record PurchaseDisputed(Guid PurchaseId, string DisputeId, DateTimeOffset DisputedAt, long? Amount = null, IReadOnlyList<PurchaseShare>? HeldLeft = null);
 
 /// <summary>
 /// A dispute's effect, one stream per dispute: the gross left through payment clearing; while the shares were still
@@ -64,7 +70,22 @@ public sealed record RunStarted(string Period, DateTimeOffset StartedAt, string 
 /// their payouts in order.
 /// </summary>
 /// <param name="Recoveries">What sellers owed from disputes, taken from their payable balance before the payout.</param>
-public sealed record PayoutsPlanned(string Period, IReadOnlyList<PlannedPayout> Payouts, IReadOnlyList<string> WaitingForDestination, IReadOnlyList<PlannedRecovery>? Recoveries = null);
+/// <param name="Reversals">What sellers owed beyond their payable balance, taken back from their latest earlier transfers.</param>
+public sealed record PayoutsPlanned(string Period, IReadOnlyList<PlannedPayout> Payouts, IReadOnlyList<string> WaitingForDestination, IReadOnlyList<PlannedRecovery>? Recoveries = null, IReadOnlyList<PlannedReversal>? Reversals = null);
+
+/// <summary>
+/// A reversal of (part of) a seller's transfer of an earlier period (<paramref name="TransferPeriod"/>), for what the
+/// seller owes from disputes and its payable balance could not cover. The key derives from this period's recovery of
+/// the seller's debt and the transfer (<c>reversal:{period}:{seller}:{currency}:{transfer}</c>), fixed in the plan
+/// before the call; the ledger id derives from the key.
+/// </summary>
+public sealed record PlannedReversal(string SellerId, string Currency, long Amount, string TransferId, string TransferPeriod, string IdempotencyKey, Guid LedgerTransferId);
+
+/// <summary>How a planned reversal ended: <c>reversed</c> (the money is back, the ledger recorded it) or <c>refused</c> (the debt stays).</summary>
+public sealed record ReversalResolved(string SellerId, string Currency, long Amount, string TransferId, string IdempotencyKey, string Status, string? ProviderReversalId, string? Reason = null);
+
+/// <summary>The reversals of a run resolved in one attempt, appended once (the first recorded outcome of a key stands).</summary>
+public sealed record ReversalsResolved(string Period, IReadOnlyList<ReversalResolved> Reversals, DateTimeOffset ResolvedAt);
 
 public sealed record PlannedRecovery(string SellerId, string Currency, long Amount, Guid LedgerTransferId);
 

@@ -58,6 +58,9 @@ public sealed class SettlementRunner(
             await disputes.RecoverAsync(recovery, period, $"settlement:{node}", cancellationToken);
         }
 
+        // What they owe beyond it comes back from their earlier transfers (once per key; a re-run resends only the unresolved).
+        run = await ReverseAsync(run, node, cancellationToken);
+
         var book = await ledger.GetAsync(cancellationToken);
         var actor = new LedgerCommandOptions { Actor = $"settlement:{node}" };
         foreach (var batch in run.Plan.Where(p => run.Resolution(p) is null).Chunk(Math.Max(1, options.PayoutBatchSize)))
@@ -68,7 +71,7 @@ public sealed class SettlementRunner(
             steps.Add(SettlementStep.Record, recording);
         }
 
-        if (run.Plan.All(p => run.Resolution(p) is not null))
+        if (run.Plan.All(p => run.Resolution(p) is not null) && run.ReversalPlan.All(r => run.Reversal(r) is not null))
         {
             var reconciling = Stopwatch.GetTimestamp();
             var reconciliation = await ReconcileAsync(book, period, run, cancellationToken);
@@ -120,7 +123,8 @@ public sealed class SettlementRunner(
         var run = await ReadRunAsync(period, cancellationToken);
         return new SellerStatementView(sellerId, period,
             statement.Lines.Select(l => new LedgerStatementLineView(l.Currency, l.Earned, l.Held, l.Paid)).ToList(),
-            run.Statements.Where(s => s.SellerId == sellerId).ToList());
+            run.Statements.Where(s => s.SellerId == sellerId).ToList(),
+            run.ReversalViews().Where(r => r.SellerId == sellerId).ToList());
     }
 
     /// <summary>The month before <paramref name="at"/>: what a run fired on the first of a month settles.</summary>
@@ -148,7 +152,7 @@ public sealed class SettlementRunner(
 
     private static string RunStream(string period) => $"settlement-run:{period}";
 
-    /// <summary>Holds of purchases whose refund window has ended (and that were not refunded) become payable.</summary>
+    /// <summary>Holds of purchases whose refund window has ended (and that were not refunded or wholly disputed) become payable.</summary>
     private async Task ReleaseMaturedHoldsAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
@@ -165,6 +169,10 @@ public sealed class SettlementRunner(
                     break;
                 case HoldsReleased h:
                     due.Remove(h.PurchaseId);
+                    break;
+                case PurchaseDisputed { HeldLeft: { } left } d when due.TryGetValue(d.PurchaseId, out var held):
+                    // A dispute of part of the sale while held: only what it left is released.
+                    due[d.PurchaseId] = held with { Shares = left };
                     break;
                 case PurchaseDisputed d:
                     due.Remove(d.PurchaseId);
@@ -221,10 +229,14 @@ public sealed class SettlementRunner(
                 $"payout:{period}:{balance.Owner}:{balance.Currency}", destination.AccountId));
         }
 
+        // Debts the payable balance does not cover (sellers with no balance at all included) come back by reversal.
+        var available = balances.Where(b => b.AvailableBalance > 0).ToDictionary(b => (b.Owner, b.Currency), b => b.AvailableBalance);
+        var shortfalls = owed.Select(o => (Debtor: o.Key, Shortfall: o.Value - Math.Min(o.Value, available.GetValueOrDefault(o.Key)))).Where(o => o.Shortfall > 0).ToList();
+        IReadOnlyList<PlannedReversal> reversals = shortfalls.Count == 0 ? [] : await disputes.PlanReversalsAsync(period, shortfalls, cancellationToken);
         var parts = payouts.Chunk(PayoutsPerPlanEvent).ToList();
         return parts.Count == 0
-            ? [new PayoutsPlanned(period, [], waiting, recoveries)]
-            : parts.Select((part, i) => i == 0 ? new PayoutsPlanned(period, part, waiting, recoveries) : new PayoutsPlanned(period, part, [])).ToList();
+            ? [new PayoutsPlanned(period, [], waiting, recoveries, reversals)]
+            : parts.Select((part, i) => i == 0 ? new PayoutsPlanned(period, part, waiting, recoveries, reversals) : new PayoutsPlanned(period, part, [])).ToList();
     }
 
     /// <summary>Every seller's destination events, in one pass over the store (one stream read per seller was the slowest part of planning).</summary>
@@ -417,7 +429,86 @@ public sealed class SettlementRunner(
             mismatches.Add($"provider transfer {stray.ProviderId} ({stray.IdempotencyKey}, {stray.Amount}) belongs to no planned payout");
         }
 
+        mismatches.AddRange(await ReversalMismatchesAsync(book, period, run, provider, cancellationToken));
+
         return new Reconciliation(ledgerCount, ledgerTotal, provider.Count, provider.Sum(t => t.Amount), mismatches);
+    }
+
+    /// <summary>
+    /// Sends the plan's unresolved reversals (one at a time: there are few) and records how they ended in one
+    /// <see cref="ReversalsResolved"/>; a transient answer leaves its reversal unresolved for the next run, under the same key.
+    /// </summary>
+    private async Task<RunState> ReverseAsync(RunState run, string node, CancellationToken cancellationToken)
+    {
+        var resolved = new List<ReversalResolved>();
+        foreach (var reversal in run.ReversalPlan.Where(r => run.Reversal(r) is null))
+        {
+            if (await disputes.ReverseAsync(rails, reversal, $"settlement:{node}", cancellationToken) is { } outcome)
+            {
+                resolved.Add(outcome);
+            }
+        }
+
+        var period = run.Started!.Period;
+        while (resolved.Count > 0)
+        {
+            var fresh = resolved.Where(r => run.Reversal(r.IdempotencyKey) is null).ToList();
+            if (fresh.Count == 0)
+            {
+                break;
+            }
+
+            var recorded = new ReversalsResolved(period, fresh, time.GetUtcNow());
+            if (await store.TryAppendAsync(RunStream(period), StreamType, run.Version, $"settlement:{node}", cancellationToken, recorded))
+            {
+                run.Apply(recorded);
+                run.Version++;
+                break;
+            }
+
+            run = await ReadRunAsync(period, cancellationToken);
+        }
+
+        return run;
+    }
+
+    /// <summary>
+    /// Reversals in the reconciliation: every reversed amount the provider shows on this period's transfers, and on the
+    /// earlier transfers this run reversed, must be what the ledger recorded as reversed (each reversal's ledger
+    /// transfer committed). Skipped, store scan included, when neither this run nor the provider shows a reversal.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> ReversalMismatchesAsync(ILedger book, string period, RunState run, IReadOnlyList<ProviderTransfer> provider, CancellationToken cancellationToken)
+    {
+        if (run.ReversalPlan.Count == 0 && provider.All(t => t.Reversed == 0))
+        {
+            return [];
+        }
+
+        var mismatches = new List<string>();
+        var recorded = await disputes.ReversedByTransferAsync(cancellationToken);
+        var transfers = provider.ToList();
+        foreach (var group in run.ReversalPlan.Select(r => r.TransferPeriod).Distinct(StringComparer.Ordinal).Where(g => g != period))
+        {
+            transfers.AddRange(await rails.ListTransfersAsync(group, cancellationToken));
+        }
+
+        foreach (var transfer in transfers.Where(t => t.Reversed != 0 || recorded.ContainsKey(t.ProviderId)))
+        {
+            var inLedger = recorded.GetValueOrDefault(transfer.ProviderId);
+            if (inLedger != transfer.Reversed)
+            {
+                mismatches.Add($"provider transfer {transfer.ProviderId} ({transfer.IdempotencyKey}): the provider reversed {transfer.Reversed}, the ledger recorded {inLedger}");
+            }
+        }
+
+        var done = run.ReversalPlan.Where(r => run.Reversal(r) is { Status: "reversed" }).ToList();
+        var stored = await book.GetTransfersAsync(done.Select(r => r.LedgerTransferId).ToArray(), cancellationToken);
+        foreach (var reversal in done.Where(r => stored.GetValueOrDefault(r.LedgerTransferId) is not { Amount: var amount } || amount != r.Amount))
+        {
+            mismatches.Add($"{reversal.SellerId}: reversal {reversal.IdempotencyKey} of {reversal.Amount} has no ledger transfer of that amount");
+        }
+
+        return mismatches;
     }
 
     private async Task<RunState> ReadRunAsync(string period, CancellationToken cancellationToken)
@@ -456,6 +547,7 @@ public sealed class SettlementRunner(
     {
         private readonly Dictionary<(string Seller, string Currency), StatementWritten> _resolved = [];
         private readonly Dictionary<(string Seller, string Currency), string> _reasons = [];
+        private readonly Dictionary<string, ReversalResolved> _reversals = new(StringComparer.Ordinal);
 
         public RunStarted? Started { get; private set; }
 
@@ -471,6 +563,8 @@ public sealed class SettlementRunner(
 
         public List<PlannedRecovery> Recoveries { get; } = [];
 
+        public List<PlannedReversal> ReversalPlan { get; } = [];
+
         public List<StatementWritten> Statements { get; } = [];
 
         public void Apply(object recorded)
@@ -485,6 +579,14 @@ public sealed class SettlementRunner(
                     Plan.AddRange(planned.Payouts);
                     Waiting.AddRange(planned.WaitingForDestination);
                     Recoveries.AddRange(planned.Recoveries ?? []);
+                    ReversalPlan.AddRange(planned.Reversals ?? []);
+                    break;
+                case ReversalsResolved reversals:
+                    foreach (var reversal in reversals.Reversals)
+                    {
+                        _reversals.TryAdd(reversal.IdempotencyKey, reversal);
+                    }
+
                     break;
                 case PayoutFailed failed:
                     // Written by earlier runs beside their StatementWritten, which did not carry the reason.
@@ -510,6 +612,14 @@ public sealed class SettlementRunner(
 
         public StatementWritten? Resolution(string sellerId, string currency) => _resolved.GetValueOrDefault((sellerId, currency));
 
+        public ReversalResolved? Reversal(PlannedReversal reversal) => Reversal(reversal.IdempotencyKey);
+
+        public ReversalResolved? Reversal(string idempotencyKey) => _reversals.GetValueOrDefault(idempotencyKey);
+
+        public List<ReversalView> ReversalViews() => ReversalPlan.Select(r => Reversal(r) is { } done
+            ? new ReversalView(r.SellerId, r.Currency, r.Amount, r.TransferId, r.TransferPeriod, r.IdempotencyKey, done.Status, done.ProviderReversalId, done.Reason)
+            : new ReversalView(r.SellerId, r.Currency, r.Amount, r.TransferId, r.TransferPeriod, r.IdempotencyKey, "pending", null, null)).ToList();
+
         public SettlementRunView View()
         {
             var payouts = Plan.Select(p => Resolution(p) switch
@@ -519,7 +629,7 @@ public sealed class SettlementRunner(
                 null => new PayoutView(p.SellerId, p.Currency, p.Amount, "pending", p.LedgerTransferId, p.IdempotencyKey, null, null),
             }).ToList();
             return new SettlementRunView(Started!.Period, Completed is null ? "in_progress" : "completed", Started.StartedAt, Completed?.CompletedAt, payouts,
-                Waiting, Completed?.Reconciliation);
+                Waiting, Completed?.Reconciliation, ReversalViews());
         }
 
         private void Add(StatementWritten statement)

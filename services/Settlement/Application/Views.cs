@@ -32,7 +32,14 @@ public sealed record TermsLineView(string ListingId, string SellerId, long Reser
 public sealed record PurchaseView(
     Guid Id, Guid QuoteId, string BuyerId, string Status, string Currency, long Gross, long Fee, IReadOnlyList<PurchaseShare> Shares,
     IReadOnlyList<PurchasedListing> Listings, DateTimeOffset PurchasedAt, DateTimeOffset RefundableUntil, DateTimeOffset? RefundedAt,
-    string? ClientSecret = null, string? FailureReason = null);
+    string? ClientSecret = null, string? FailureReason = null, DisputeView? Dispute = null);
+
+/// <summary>
+/// What a dispute took: <paramref name="Amount"/> of the sale, <paramref name="Fee"/> of it from the platform's fee and
+/// <paramref name="Shares"/> from the sellers (taken from their held shares when <paramref name="WhileHeld"/>, owed by
+/// them otherwise); <paramref name="Partial"/> when it is for less than the gross.
+/// </summary>
+public sealed record DisputeView(string DisputeId, long Amount, bool Partial, bool WhileHeld, long Fee, IReadOnlyList<PurchaseShare> Shares);
 
 /// <param name="Ready">Payouts can go to the account; otherwise the seller finishes onboarding at <paramref name="OnboardingUrl"/>.</param>
 public sealed record DestinationView(string SellerId, string Provider, string AccountId, DateTimeOffset RegisteredAt, bool Ready = true, string? OnboardingUrl = null);
@@ -41,9 +48,13 @@ public sealed record PayoutView(string SellerId, string Currency, long Amount, s
 
 public sealed record SettlementRunView(
     string Period, string Status, DateTimeOffset StartedAt, DateTimeOffset? CompletedAt, IReadOnlyList<PayoutView> Payouts,
-    IReadOnlyList<string> WaitingForDestination, Reconciliation? Reconciliation);
+    IReadOnlyList<string> WaitingForDestination, Reconciliation? Reconciliation, IReadOnlyList<ReversalView>? Reversals = null);
 
-public sealed record SellerStatementView(string SellerId, string Period, IReadOnlyList<LedgerStatementLineView> Ledger, IReadOnlyList<StatementWritten> Payouts);
+/// <param name="Reversals">Transfers of earlier periods this period's run took (part of) back for the seller's dispute debt.</param>
+public sealed record SellerStatementView(string SellerId, string Period, IReadOnlyList<LedgerStatementLineView> Ledger, IReadOnlyList<StatementWritten> Payouts, IReadOnlyList<ReversalView>? Reversals = null);
+
+/// <summary>A run's reversal of an earlier transfer: <c>pending</c> (provider answer unknown; the next run resends the key), <c>reversed</c> or <c>refused</c>.</summary>
+public sealed record ReversalView(string SellerId, string Currency, long Amount, string TransferId, string TransferPeriod, string IdempotencyKey, string Status, string? ProviderReversalId, string? Reason);
 
 public sealed record LedgerStatementLineView(string Currency, long Earned, long Held, long Paid);
 

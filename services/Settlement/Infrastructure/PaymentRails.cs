@@ -31,7 +31,9 @@ public sealed record RailsResult(RailsOutcome Outcome, string? ProviderId, strin
 public sealed record DestinationResult(string AccountId, bool Ready, string? OnboardingUrl);
 
 /// <summary>A transfer the provider holds, for reconciling a run against the ledger.</summary>
-public sealed record ProviderTransfer(string ProviderId, string IdempotencyKey, string Destination, long Amount, string Currency, string Group);
+/// <param name="Amount">What was transferred (before any reversal).</param>
+/// <param name="Reversed">How much of it has been reversed back to the platform since.</param>
+public sealed record ProviderTransfer(string ProviderId, string IdempotencyKey, string Destination, long Amount, string Currency, string Group, long Reversed = 0);
 
 /// <summary>
 /// The payment provider. Every call carries an idempotency key derived from the business operation (purchase id,
@@ -47,6 +49,13 @@ public interface IPaymentRails
     Task<RailsResult> RefundAsync(string idempotencyKey, string chargeId, long amount, string currency, CancellationToken cancellationToken);
 
     Task<RailsResult> TransferAsync(string idempotencyKey, string destination, long amount, string currency, string group, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Takes <paramref name="amount"/> of an earlier transfer back from the connected account into the platform's
+    /// balance (Stripe: a transfer reversal). Refused (<see cref="RailsOutcome.Declined"/>) when more is asked than
+    /// was transferred and not yet reversed.
+    /// </summary>
+    Task<RailsResult> ReverseTransferAsync(string idempotencyKey, string transferId, long amount, string currency, CancellationToken cancellationToken);
 
     /// <summary>Creates (once per seller: the key derives from the seller) the seller's payout account.</summary>
     Task<DestinationResult> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken);
@@ -77,6 +86,40 @@ public sealed class SandboxRails(SettlementStore store, SettlementOptions option
     public Task<RailsResult> TransferAsync(string idempotencyKey, string destination, long amount, string currency, string group, CancellationToken cancellationToken) =>
         RecordAsync(idempotencyKey, "transfer", amount, currency, destination, group, "tr_sandbox_", cancellationToken);
 
+    public async Task<RailsResult> ReverseTransferAsync(string idempotencyKey, string transferId, long amount, string currency, CancellationToken cancellationToken)
+    {
+        var stream = $"sandbox:reversal:{idempotencyKey}";
+        var (existing, _) = await store.ReadAsync(stream, cancellationToken);
+        if (!existing.OfType<SandboxOperationRecorded>().Any())
+        {
+            // A new key: what is left to reverse is the transfer less its earlier reversals (reversals are rare, so one
+            // pass over the sandbox's books is affordable). A used key skips this and answers as it first did.
+            long transferred = 0, reversed = 0;
+            var found = false;
+            await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(SandboxOperationRecorded) }, cancellationToken))
+            {
+                switch (recorded)
+                {
+                    case SandboxOperationRecorded { Kind: "transfer" } t when t.ProviderId == transferId:
+                        (found, transferred) = (true, t.Amount);
+                        break;
+                    case SandboxOperationRecorded { Kind: "reversal" } r when r.Destination == transferId:
+                        reversed = checked(reversed + r.Amount);
+                        break;
+                }
+            }
+
+            if (!found || amount <= 0 || amount > transferred - reversed)
+            {
+                return new RailsResult(RailsOutcome.Declined, null, found
+                    ? $"transfer {transferId} has {transferred - reversed} left to reverse, {amount} was asked (sandbox)"
+                    : $"no transfer {transferId} (sandbox)");
+            }
+        }
+
+        return await RecordAsync(idempotencyKey, "reversal", amount, currency, transferId, null, "trr_sandbox_", cancellationToken);
+    }
+
     public Task<DestinationResult> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken) =>
         Task.FromResult(new DestinationResult($"acct_sandbox_{Hash(sellerId)[..16]}", Ready: true, OnboardingUrl: null));
 
@@ -86,15 +129,20 @@ public sealed class SandboxRails(SettlementStore store, SettlementOptions option
     public async Task<IReadOnlyList<ProviderTransfer>> ListTransfersAsync(string group, CancellationToken cancellationToken)
     {
         var transfers = new List<ProviderTransfer>();
+        var reversed = new Dictionary<string, long>(StringComparer.Ordinal);
         await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(SandboxOperationRecorded) }, cancellationToken))
         {
             if (recorded is SandboxOperationRecorded { Kind: "transfer" } op && op.Group == group)
             {
                 transfers.Add(new ProviderTransfer(op.ProviderId, op.Key, op.Destination!, op.Amount, op.Currency, op.Group));
             }
+            else if (recorded is SandboxOperationRecorded { Kind: "reversal" } reversal)
+            {
+                reversed[reversal.Destination!] = checked(reversed.GetValueOrDefault(reversal.Destination!) + reversal.Amount);
+            }
         }
 
-        return transfers;
+        return transfers.Select(t => t with { Reversed = reversed.GetValueOrDefault(t.ProviderId) }).ToList();
     }
 
     private async Task<RailsResult> RecordAsync(string key, string kind, long amount, string currency, string? counterparty, string? group, string prefix, CancellationToken cancellationToken)

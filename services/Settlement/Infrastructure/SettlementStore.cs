@@ -25,6 +25,7 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
         typeof(PayoutFailed), typeof(StatementWritten), typeof(RunCompleted), typeof(SandboxOperationRecorded),
         typeof(ChargeRequested), typeof(PurchasePending), typeof(PurchaseFailed), typeof(PurchaseDisputed), typeof(DisputeOpened),
         typeof(StripeEventReceived), typeof(DestinationReady), typeof(RefundRequested), typeof(PayoutsResolved),
+        typeof(ReversalsResolved),
     }.ToDictionary(t => t.Name, StringComparer.Ordinal);
 
     private readonly SemaphoreSlim _opening = new(1, 1);

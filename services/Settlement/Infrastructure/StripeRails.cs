@@ -7,7 +7,8 @@ namespace DataMarket.SettlementService.Infrastructure;
 /// <summary>
 /// Stripe through Stripe.net, "separate charges and transfers": a purchase is a PaymentIntent on the platform with a
 /// transfer group, a payout is a Transfer to the seller's Express connected account in the period's transfer group,
-/// and a refund refunds the PaymentIntent. Every call carries the caller's idempotency key (derived from the purchase,
+/// a refund refunds the PaymentIntent, and what a seller owes from a dispute that its payouts cannot cover comes back
+/// as a reversal of its earlier transfer. Every call carries the caller's idempotency key (derived from the purchase,
 /// or the period and seller), which is also written into the object's metadata so reconciliation can match
 /// Stripe's transfers to planned payouts by key. Stripe.net retries 5xx and network errors itself under the same key
 /// (<see cref="StripeOptions.MaxNetworkRetries"/>); what still fails is reported transient and retried by the next
@@ -85,6 +86,17 @@ public sealed class StripeRails : IPaymentRails
             return RailsResult.Ok(transfer.Id);
         }, cancellationToken);
 
+    public Task<RailsResult> ReverseTransferAsync(string idempotencyKey, string transferId, long amount, string currency, CancellationToken cancellationToken) =>
+        CallAsync(async () =>
+        {
+            var reversal = await new TransferReversalService(_client).CreateAsync(transferId, new TransferReversalCreateOptions
+            {
+                Amount = amount,
+                Metadata = new Dictionary<string, string> { [KeyMetadata] = idempotencyKey },
+            }, Request(idempotencyKey), cancellationToken);
+            return RailsResult.Ok(reversal.Id);
+        }, cancellationToken);
+
     public Task<DestinationResult> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken) =>
         AccountCallAsync(async () => await DestinationAsync(await _client.V1.Accounts.CreateAsync(new AccountCreateOptions
         {
@@ -114,7 +126,7 @@ public sealed class StripeRails : IPaymentRails
         await foreach (var t in _client.V1.Transfers.ListAutoPagingAsync(new TransferListOptions { TransferGroup = group, Limit = 100 }, cancellationToken: cancellationToken))
         {
             transfers.Add(new ProviderTransfer(
-                t.Id, t.Metadata?.GetValueOrDefault(KeyMetadata) ?? string.Empty, t.DestinationId, t.Amount - t.AmountReversed, t.Currency.ToUpperInvariant(), t.TransferGroup));
+                t.Id, t.Metadata?.GetValueOrDefault(KeyMetadata) ?? string.Empty, t.DestinationId, t.Amount, t.Currency.ToUpperInvariant(), t.TransferGroup, t.AmountReversed));
         }
 
         return transfers;

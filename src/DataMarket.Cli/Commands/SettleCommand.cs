@@ -71,6 +71,13 @@ public static class SettleCommand
             console.WriteLine($"Waiting for a payout destination: {string.Join(", ", run.WaitingForDestination)}");
         }
 
+        foreach (var reversal in run.Reversals ?? [])
+        {
+            // Dispute debts the seller's payable balance could not cover, taken back from an earlier transfer.
+            console.WriteLine(Markup.Escape($"Reversal {reversal.Status}: {reversal.Amount} {reversal.Currency} cents of {reversal.SellerId}'s {reversal.TransferPeriod} transfer {reversal.TransferId}"
+                + (reversal.Reason is { } why ? $" ({why})" : "")));
+        }
+
         if (run.Reconciliation is { } r)
         {
             console.WriteLine(r.Clean

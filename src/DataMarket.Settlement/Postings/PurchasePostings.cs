@@ -14,6 +14,8 @@ namespace DataMarket.Settlement.Postings;
 /// seller's share to its held account until the refund window ends.</item>
 /// <item>Release: held shares become payable.</item>
 /// <item>Refund (inside the window): every line of the sale reversed exactly, and the money leaves to the buyer's card.</item>
+/// <item>Dispute of part of the sale while held: the disputed parts of the fee and of each share reversed, the rest stays held
+/// (the release then releases what is left).</item>
 /// </list>
 /// </summary>
 public static class PurchasePostings
@@ -50,6 +52,23 @@ public static class PurchasePostings
             .ToList();
         lines.Add(Line(purchaseId, "refund:fee", AccountRef.PlatformFees(currency).Id, buyer, split.Fee, "refund"));
         lines.Add(Line(purchaseId, "refund:charge", buyer, AccountRef.PaymentClearing(currency).Id, split.Gross, "refund"));
+        return lines.Where(l => l.Amount > 0).ToList();
+    }
+
+    /// <summary>
+    /// A dispute for part of the sale while the shares are held: the disputed parts of the fee and of each held share
+    /// go back to the buyer (<c>seller_held:S -> buyer</c>, <c>platform_fees -> buyer</c>) and the disputed amount
+    /// leaves (<c>buyer -> payment_clearing</c>); the rest of each share stays held. Ids derive from the dispute.
+    /// </summary>
+    public static IReadOnlyList<TransferLine> HeldDispute(Guid purchaseId, string disputeId, string buyerId, string currency, DisputedParts parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        var buyer = AccountRef.Buyer(buyerId, currency).Id;
+        var lines = parts.Shares
+            .Select(s => Line(purchaseId, $"dispute:{disputeId}:held:{s.SellerId}", AccountRef.SellerHeld(s.SellerId, currency).Id, buyer, s.Amount, "refund"))
+            .ToList();
+        lines.Add(Line(purchaseId, $"dispute:{disputeId}:held-fee", AccountRef.PlatformFees(currency).Id, buyer, parts.Fee, "refund"));
+        lines.Add(Line(purchaseId, $"dispute:{disputeId}:held-charge", buyer, AccountRef.PaymentClearing(currency).Id, parts.Amount, "refund"));
         return lines.Where(l => l.Amount > 0).ToList();
     }
 
