@@ -171,18 +171,7 @@ public static class LedgerBenchmark
         var currency = Currencies.TestCurrency;
         var buyers = Enumerable.Range(0, options.Accounts).Select(i => AccountRef.Buyer($"bench-{run}-{i}", currency)).ToArray();
         var sellers = Enumerable.Range(0, options.Accounts).Select(i => AccountRef.SellerHeld($"bench-{run}-{i}", currency)).ToArray();
-        foreach (var chunk in buyers.Chunk(100))
-        {
-            var funding = chunk.Select(buyer => new TransferRequest
-            {
-                Id = Guid.NewGuid(),
-                Debit = AccountRef.PaymentClearing(currency),
-                Credit = buyer,
-                Amount = 1_000_000_000,
-                Code = TransferCode.Charge,
-            }).ToArray();
-            await database.Ledger.CommitAsync(funding, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
+        await FundAsync(database, buyers, TransferCode.Charge, cancellationToken).ConfigureAwait(false);
 
         var scenarios = options.TransferWriters.Select(w => (LedgerBenchmarkReport.TransfersScenario, w, 1)).ToList();
         if (options.PipelinedInFlightPerWriter > 1 && options.TransferWriters.Count > 0)
@@ -251,22 +240,7 @@ public static class LedgerBenchmark
     {
         var currency = Currencies.TestCurrency;
         var sellers = Enumerable.Range(0, options.Burst).Select(i => AccountRef.SellerPayable($"burst-{run}-{i}", currency)).ToArray();
-        foreach (var chunk in sellers.Chunk(100))
-        {
-            var funding = chunk.Select(seller => new TransferRequest
-            {
-                Id = Guid.NewGuid(),
-                Debit = AccountRef.PaymentClearing(currency),
-                Credit = seller,
-                Amount = 1_000_000_000,
-                Code = TransferCode.Allocation,
-            }).ToArray();
-            var funded = await database.Ledger.CommitAsync(funding, cancellationToken: cancellationToken).ConfigureAwait(false);
-            if (funded.Status != LedgerStatus.Committed)
-            {
-                throw new InvalidOperationException($"Benchmark funding failed: {funded}");
-            }
-        }
+        await FundAsync(database, sellers, TransferCode.Allocation, cancellationToken).ConfigureAwait(false);
 
         var reserve = new BurstTotals();
         var post = new BurstTotals();
@@ -299,6 +273,27 @@ public static class LedgerBenchmark
         }
 
         return [reserve.Result(LedgerBenchmarkReport.BurstReserveScenario, options.Burst), post.Result(LedgerBenchmarkReport.BurstPostScenario, options.Burst)];
+    }
+
+    /// <summary>Credits each account a billion from payment clearing, a hundred accounts per linked batch.</summary>
+    private static async Task FundAsync(LedgerDatabase database, IReadOnlyList<AccountRef> accounts, TransferCode code, CancellationToken cancellationToken)
+    {
+        foreach (var chunk in accounts.Chunk(100))
+        {
+            var funding = chunk.Select(account => new TransferRequest
+            {
+                Id = Guid.NewGuid(),
+                Debit = AccountRef.PaymentClearing(account.Currency),
+                Credit = account,
+                Amount = 1_000_000_000,
+                Code = code,
+            }).ToArray();
+            var funded = await database.Ledger.CommitAsync(funding, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (funded.Status != LedgerStatus.Committed)
+            {
+                throw new InvalidOperationException($"Benchmark funding failed: {funded}");
+            }
+        }
     }
 
     private sealed class BurstTotals

@@ -101,23 +101,12 @@ internal sealed class LedgerDocumentWrites(DocumentStore store, string schema)
     }
 
     /// <summary>Queues one insert for new transfer documents (an id used before is a unique violation: the save rolls back).</summary>
-    public void QueueInsertTransfers(IDocumentSession session, IReadOnlyList<TransferDocument> transfers)
-    {
-        if (transfers.Count == 0)
-        {
-            return;
-        }
-
-        var serializer = store.Options.Serializer();
-        session.QueueSqlCommand(
-            _insertTransfers,
-            DotNetType<TransferDocument>(),
-            transfers.Select(t => t.Id).ToArray(),
-            transfers.Select(t => serializer.ToJson(t)).ToArray());
-    }
+    public void QueueInsertTransfers(IDocumentSession session, IReadOnlyList<TransferDocument> transfers) => QueueTransfers(session, _insertTransfers, transfers);
 
     /// <summary>Queues one update for transfer documents that exist (a post or void; its stream's expected version guards it).</summary>
-    public void QueueUpdateTransfers(IDocumentSession session, IReadOnlyList<TransferDocument> transfers)
+    public void QueueUpdateTransfers(IDocumentSession session, IReadOnlyList<TransferDocument> transfers) => QueueTransfers(session, _updateTransfers, transfers);
+
+    private void QueueTransfers(IDocumentSession session, string sql, IReadOnlyList<TransferDocument> transfers)
     {
         if (transfers.Count == 0)
         {
@@ -126,7 +115,7 @@ internal sealed class LedgerDocumentWrites(DocumentStore store, string schema)
 
         var serializer = store.Options.Serializer();
         session.QueueSqlCommand(
-            _updateTransfers,
+            sql,
             DotNetType<TransferDocument>(),
             transfers.Select(t => t.Id).ToArray(),
             transfers.Select(t => serializer.ToJson(t)).ToArray());
