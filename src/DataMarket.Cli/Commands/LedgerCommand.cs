@@ -80,7 +80,7 @@ public static class LedgerCommand
     {
         var postgres = new Option<string>("--postgres") { Description = "PostgreSQL connection string (a scratch schema is created and dropped).", DefaultValueFactory = _ => PostgresFromEnvironment() };
         var seconds = new Option<double>("--seconds") { Description = "Measured seconds per scenario.", DefaultValueFactory = _ => 3 };
-        var command = new Command("ledger", "Sustained appends/s (1- and 10-event transactions) and transfers/s with 1, 4 and 16 writers (one transfer in flight each) and 16 writers x 8 in flight, on the Marten store on PostgreSQL.") { postgres, seconds };
+        var command = new Command("ledger", "Sustained appends/s (1- and 10-event transactions) and transfers/s with 1, 4 and 16 writers (one transfer in flight each) and 16 writers x 8 in flight, then a settlement-shaped burst (1,000 pending payouts queued at once into one shared account, and their posts), on the Marten store on PostgreSQL.") { postgres, seconds };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var output = parse.InvocationConfiguration.Output;

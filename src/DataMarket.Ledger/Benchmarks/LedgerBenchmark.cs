@@ -24,6 +24,15 @@ public sealed record LedgerBenchmarkOptions
     /// </summary>
     public int PipelinedInFlightPerWriter { get; init; } = 8;
 
+    /// <summary>
+    /// Burst scenarios in the shape of a settlement run's batch: this many independent commands queued at once
+    /// (each caller awaits its own answer), all writing one shared account: pending payouts, each from its own
+    /// seller's payable account into payouts in transit, then the posts of all of them through
+    /// <see cref="ILedger.ResolvePendingAsync"/>. Repeated (a fresh batch each round) until
+    /// <see cref="Duration"/> has been measured, after one unmeasured round. 0 skips them.
+    /// </summary>
+    public int Burst { get; init; } = 1_000;
+
     /// <summary>Transfers pick a random buyer and seller from this many of each, so writers rarely queue on one row.</summary>
     public int Accounts { get; init; } = 1_000;
 
@@ -49,11 +58,16 @@ public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<Ledger
 {
     internal const string TransfersScenario = "transfers";
     internal const string PipelinedScenario = "transfers, 8 in flight/writer";
+    internal const string BurstReserveScenario = "burst: payouts into 1 shared account";
+    internal const string BurstPostScenario = "burst: posts (ResolvePendingAsync)";
     private const int TargetWriters = 16;
 
     /// <summary>Issue 11's targets on the 2-core development machine: 16 writers with one transfer in flight each, and with 8 (a settlement run's shape).</summary>
     private const double TargetOneInFlight = 2_500;
     private const double TargetEightInFlight = 5_000;
+
+    /// <summary>A settlement run's batch (a thousand commands queued at once, all on one shared account).</summary>
+    private const double TargetBurst = 10_000;
 
     public string ToText()
     {
@@ -83,6 +97,11 @@ public sealed record LedgerBenchmarkReport(string Provider, IReadOnlyList<Ledger
         if (Results.FirstOrDefault(r => r.Scenario == PipelinedScenario && r.Writers == TargetWriters) is { } pipelined)
         {
             AppendTarget(text, "16 writers x 8 in flight", TargetEightInFlight, pipelined.OperationsPerSecond);
+        }
+
+        foreach (var burst in Results.Where(r => r.Scenario is BurstReserveScenario or BurstPostScenario))
+        {
+            AppendTarget(text, $"{burst.Writers:N0} queued at once ({burst.Scenario})", TargetBurst, burst.OperationsPerSecond);
         }
 
         return text.ToString();
@@ -152,18 +171,7 @@ public static class LedgerBenchmark
         var currency = Currencies.TestCurrency;
         var buyers = Enumerable.Range(0, options.Accounts).Select(i => AccountRef.Buyer($"bench-{run}-{i}", currency)).ToArray();
         var sellers = Enumerable.Range(0, options.Accounts).Select(i => AccountRef.SellerHeld($"bench-{run}-{i}", currency)).ToArray();
-        foreach (var chunk in buyers.Chunk(100))
-        {
-            var funding = chunk.Select(buyer => new TransferRequest
-            {
-                Id = Guid.NewGuid(),
-                Debit = AccountRef.PaymentClearing(currency),
-                Credit = buyer,
-                Amount = 1_000_000_000,
-                Code = TransferCode.Charge,
-            }).ToArray();
-            await database.Ledger.CommitAsync(funding, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
+        await FundAsync(database, buyers, TransferCode.Charge, cancellationToken).ConfigureAwait(false);
 
         var scenarios = options.TransferWriters.Select(w => (LedgerBenchmarkReport.TransfersScenario, w, 1)).ToList();
         if (options.PipelinedInFlightPerWriter > 1 && options.TransferWriters.Count > 0)
@@ -210,7 +218,127 @@ public static class LedgerBenchmark
             options.Progress?.Invoke(measured);
         }
 
+        if (options.Burst > 0)
+        {
+            foreach (var measured in await MeasureBurstAsync(database, options, run, cancellationToken).ConfigureAwait(false))
+            {
+                results.Add(measured);
+                options.Progress?.Invoke(measured);
+            }
+        }
+
         return new LedgerBenchmarkReport(database.Provider, results);
+    }
+
+    /// <summary>
+    /// A settlement run's batch: <see cref="LedgerBenchmarkOptions.Burst"/> pending payouts queued at once, each
+    /// debiting its own seller and crediting the one payouts-in-transit account, then all their posts in one
+    /// <see cref="ILedger.ResolvePendingAsync"/>. Every command must commit; the figures are commands per second
+    /// of the burst's wall time (from queuing the first to the last answer).
+    /// </summary>
+    private static async Task<LedgerBenchmarkResult[]> MeasureBurstAsync(LedgerDatabase database, LedgerBenchmarkOptions options, string run, CancellationToken cancellationToken)
+    {
+        var currency = Currencies.TestCurrency;
+        var sellers = Enumerable.Range(0, options.Burst).Select(i => AccountRef.SellerPayable($"burst-{run}-{i}", currency)).ToArray();
+        await FundAsync(database, sellers, TransferCode.Allocation, cancellationToken).ConfigureAwait(false);
+
+        var reserve = new BurstTotals();
+        var post = new BurstTotals();
+        var calls = 0L;
+        using var listener = CountDatabaseCalls(() => Interlocked.Increment(ref calls));
+        for (var round = 0; round == 0 || reserve.Elapsed + post.Elapsed < options.Duration; round++)
+        {
+            // Round 0 warms up and is not counted.
+            var measure = round > 0;
+            var payouts = sellers.Select(seller => new TransferRequest
+            {
+                Id = Guid.NewGuid(),
+                Debit = seller,
+                Credit = AccountRef.PayoutsInTransit(currency),
+                Amount = 1,
+                Code = TransferCode.Payout,
+                Pending = true,
+                Reference = "bench-payout",
+            }).ToArray();
+            await reserve.MeasureAsync(database, payouts.Length, measure, () => calls, async () =>
+            {
+                var answers = await Task.WhenAll(payouts.Select(p => database.Ledger.CommitAsync(p, cancellationToken: cancellationToken))).ConfigureAwait(false);
+                return answers.Count(a => a.Status == LedgerStatus.Committed);
+            }).ConfigureAwait(false);
+            await post.MeasureAsync(database, payouts.Length, measure, () => calls, async () =>
+            {
+                var answers = await database.Ledger.ResolvePendingAsync(payouts.Select(p => PendingTransferAction.PostOf(p.Id)).ToArray(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                return answers.Count(a => a.Status == LedgerStatus.Committed);
+            }).ConfigureAwait(false);
+        }
+
+        return [reserve.Result(LedgerBenchmarkReport.BurstReserveScenario, options.Burst), post.Result(LedgerBenchmarkReport.BurstPostScenario, options.Burst)];
+    }
+
+    /// <summary>Credits each account a billion from payment clearing, a hundred accounts per linked batch.</summary>
+    private static async Task FundAsync(LedgerDatabase database, IReadOnlyList<AccountRef> accounts, TransferCode code, CancellationToken cancellationToken)
+    {
+        foreach (var chunk in accounts.Chunk(100))
+        {
+            var funding = chunk.Select(account => new TransferRequest
+            {
+                Id = Guid.NewGuid(),
+                Debit = AccountRef.PaymentClearing(account.Currency),
+                Credit = account,
+                Amount = 1_000_000_000,
+                Code = code,
+            }).ToArray();
+            var funded = await database.Ledger.CommitAsync(funding, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (funded.Status != LedgerStatus.Committed)
+            {
+                throw new InvalidOperationException($"Benchmark funding failed: {funded}");
+            }
+        }
+    }
+
+    private sealed class BurstTotals
+    {
+        private long _commands;
+        private long _calls;
+        private CommitTotals _spent;
+
+        public TimeSpan Elapsed { get; private set; }
+
+        public async Task MeasureAsync(LedgerDatabase database, int expected, bool measure, Func<long> calls, Func<Task<int>> burst)
+        {
+            var before = database.CommitStatistics.Read();
+            var callsBefore = calls();
+            var stopwatch = Stopwatch.StartNew();
+            var committed = await burst().ConfigureAwait(false);
+            stopwatch.Stop();
+            if (committed != expected)
+            {
+                throw new InvalidOperationException($"Benchmark burst: {expected - committed} of {expected} commands did not commit.");
+            }
+
+            if (!measure)
+            {
+                return;
+            }
+
+            Elapsed += stopwatch.Elapsed;
+            _commands += committed;
+            _calls += calls() - callsBefore;
+            _spent += database.CommitStatistics.Read() - before;
+        }
+
+        public LedgerBenchmarkResult Result(string scenario, int callers)
+        {
+            var groups = Math.Max(1, _spent.Groups);
+            var profile = new LedgerCommitProfile(
+                (double)_spent.Commands / groups,
+                (double)_calls / groups,
+                CommitTotals.Milliseconds(_spent.LoadTicks) / groups,
+                CommitTotals.Milliseconds(_spent.DecideTicks) / groups,
+                CommitTotals.Milliseconds(_spent.SaveTicks) / groups,
+                _spent.Retries);
+            return new LedgerBenchmarkResult(scenario, callers, _commands, _commands, Elapsed, profile);
+        }
     }
 
     /// <summary>Counts the commands and batches Npgsql sends (its activity source reports each one), warm-up included, like the group counts.</summary>

@@ -11,11 +11,18 @@ internal sealed record CommitCommand(IReadOnlyList<TransferRequest> Transfers, L
 }
 
 /// <summary>
-/// Post (or void) the pending transfer <paramref name="TransferId"/>, whose accounts, read before it was queued, are
-/// <paramref name="DebitAccountId"/> and <paramref name="CreditAccountId"/> (a transfer's accounts never change, so
-/// they name the rows its group will write before the group reads them).
+/// Post (or void) the pending transfer <paramref name="Known"/>, as read before it was queued: its accounts never
+/// change, so they name the rows its group will write before the group reads them, and a group's optimistic first
+/// attempt decides on it as read (the save's expected stream version refuses it if it was resolved meanwhile).
 /// </summary>
-internal sealed record PendingResolution(Guid TransferId, bool Post, string DebitAccountId, string CreditAccountId);
+internal sealed record PendingResolution(TransferRecord Known, bool Post)
+{
+    public Guid TransferId => Known.Id;
+
+    public string DebitAccountId => Known.DebitAccountId;
+
+    public string CreditAccountId => Known.CreditAccountId;
+}
 
 /// <summary>
 /// Group commit, as TigerBeetle batches transfers: commands that arrive while a transaction is in flight
@@ -29,7 +36,11 @@ internal sealed record PendingResolution(Guid TransferId, bool Post, string Debi
 /// </summary>
 internal sealed class CommitBatcher : IAsyncDisposable
 {
-    private const int MaxCommandsPerTransaction = 256;
+    /// <summary>
+    /// A settlement run queues a thousand commands at once, all on one shared account, so its groups run one after
+    /// another: the larger each, the fewer saves and commits (1,024 against 256 measured about a third faster).
+    /// </summary>
+    private const int MaxCommandsPerTransaction = 1_024;
     private const int MaxAttempts = 25;
 
     private sealed record Queued(CommitCommand Command, string[] Keys, TaskCompletionSource<LedgerResult> Completion);

@@ -37,5 +37,8 @@ internal readonly record struct CommitTotals(long Groups, long Commands, long Re
     public static CommitTotals operator -(CommitTotals a, CommitTotals b) => new(
         a.Groups - b.Groups, a.Commands - b.Commands, a.Retries - b.Retries, a.LoadTicks - b.LoadTicks, a.DecideTicks - b.DecideTicks, a.SaveTicks - b.SaveTicks);
 
+    public static CommitTotals operator +(CommitTotals a, CommitTotals b) => new(
+        a.Groups + b.Groups, a.Commands + b.Commands, a.Retries + b.Retries, a.LoadTicks + b.LoadTicks, a.DecideTicks + b.DecideTicks, a.SaveTicks + b.SaveTicks);
+
     public static double Milliseconds(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 }

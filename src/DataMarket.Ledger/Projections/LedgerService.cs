@@ -96,7 +96,7 @@ internal sealed class LedgerService : ILedger
 
             // Payouts all post into one payouts_in_transit account: one transaction each would queue on its row, so
             // they share group commits with each other and with commits (the group re-reads the transfer and decides).
-            return _batcher.ResolveAsync(new PendingResolution(transferId, post, known.DebitAccountId, known.CreditAccountId), options, cancellationToken);
+            return _batcher.ResolveAsync(new PendingResolution(known, post), options, cancellationToken);
         }
 
         // With an inbox row (checked first, in the same transaction), or a transfer not seen yet: a transaction of its own.
@@ -260,8 +260,9 @@ internal sealed class LedgerService : ILedger
         var accountIds = commands.SelectMany(c => AccountsOf(c).Select(a => a.Id)).Distinct(StringComparer.Ordinal).ToArray();
         var statementKeys = commands.SelectMany(c => StatementKeys(AccountsOf(c), c.Metadata.Timestamp)).Distinct().ToArray();
         var loading = System.Diagnostics.Stopwatch.GetTimestamp();
-        // Posts and voids decide on the pending transfer as stored, which an optimistic read does not look up.
-        optimistic = optimistic && inbox is null && commands.All(c => c.Resolution is null);
+        // Posts and voids decide optimistically on the pending transfer as read before they were queued; the save's
+        // expected stream version (1: committed, not yet resolved) refuses one that was resolved meanwhile.
+        optimistic = optimistic && inbox is null;
         var rows = await work.LoadAsync(new LedgerKeys(allIds, accountIds, statementKeys, inbox, optimistic), cancellationToken).ConfigureAwait(false);
         var loadTicks = System.Diagnostics.Stopwatch.GetTimestamp() - loading;
         if (rows.Inbox is { } seen)
@@ -292,7 +293,9 @@ internal sealed class LedgerService : ILedger
             if (commands[i].Resolution is { } resolution)
             {
                 // Decided on what this transaction read, after the commands before it in the group.
-                var pending = resolvedHere.GetValueOrDefault(resolution.TransferId) ?? existing.GetValueOrDefault(resolution.TransferId);
+                var pending = resolvedHere.GetValueOrDefault(resolution.TransferId)
+                    ?? existing.GetValueOrDefault(resolution.TransferId)
+                    ?? (rows.Optimistic ? resolution.Known : null);
                 if (pending is null)
                 {
                     results[i] = LedgerResult.Reject(LedgerRejection.PendingNotFound, $"No transfer {resolution.TransferId}.");

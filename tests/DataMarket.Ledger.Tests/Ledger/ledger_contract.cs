@@ -240,7 +240,9 @@ public abstract class ledger_contract<TFixture>(TFixture fixture) : IClassFixtur
         var service = (LedgerService)database.Ledger;
         var payouts = await PendingPayoutsAsync(database.Ledger, 3);
         EventMetadata Metadata() => service.NewMetadata(null);
-        PendingResolution Resolution(TransferRequest payout, bool post) => new(payout.Id, post, payout.Debit.Id, payout.Credit.Id);
+        PendingResolution Resolution(TransferRequest payout, bool post) => new(
+            new TransferRecord(payout.Id, payout.Debit.Id, payout.Credit.Id, payout.Amount, payout.Debit.Currency, payout.Code, true, TransferState.Pending, null, payout.Reference, DateTimeOffset.UnixEpoch, null),
+            post);
         var missing = Transfer(AccountRef.SellerPayable(NewParty("seller"), Usd), AccountRef.PayoutsInTransit(Usd), 5, TransferCode.Payout, pending: true);
 
         // One group, decided in order: post 0, void 0 (already posted in this group), void 1, a missing transfer, post 2

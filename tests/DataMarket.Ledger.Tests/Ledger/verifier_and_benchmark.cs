@@ -156,6 +156,7 @@ public sealed class benchmark_runner(SqliteFixture fixture) : IClassFixture<Sqli
             TransferWriters = [1, 2],
             PipelinedInFlightPerWriter = 2,
             Accounts = 5,
+            Burst = 20,
             Progress = r => progressed.Add($"{r.Scenario}/{r.Writers}"),
         };
 
@@ -164,7 +165,8 @@ public sealed class benchmark_runner(SqliteFixture fixture) : IClassFixture<Sqli
         Assert.Equal(report.Results.Select(r => $"{r.Scenario}/{r.Writers}"), progressed);
 
         Assert.Equal(
-            ["append 1-event transactions/1", "append 10-event transactions/1", "transfers/1", "transfers/2", "transfers, 2 in flight/writer/2"],
+            ["append 1-event transactions/1", "append 10-event transactions/1", "transfers/1", "transfers/2", "transfers, 2 in flight/writer/2",
+             "burst: payouts into 1 shared account/20", "burst: posts (ResolvePendingAsync)/20"],
             report.Results.Select(r => $"{r.Scenario}/{r.Writers}"));
         Assert.All(report.Results, r => Assert.True(r.Operations > 0, r.ToString()));
         Assert.Contains("transfers", report.ToText(), StringComparison.Ordinal);

@@ -25,6 +25,13 @@ internal sealed class LedgerDocumentWrites(DocumentStore store, string schema)
 
     private readonly string _insertTransfers = $"insert into {schema}.mt_doc_transferdocument (id, data, mt_dotnet_type, mt_last_modified) select i.id, i.doc, ?, transaction_timestamp() from unnest(?::uuid[], ?::jsonb[]) as i(id, doc)";
 
+    private readonly string _updateTransfers = $"update {schema}.mt_doc_transferdocument as d set data = i.doc, mt_dotnet_type = ?, mt_last_modified = transaction_timestamp() from unnest(?::uuid[], ?::jsonb[]) as i(id, doc) where d.id = i.id";
+
+    // Existing streams move from the version expected to that plus their new events, only where they still have it.
+    private readonly string _advanceStreams = $"with i as (select * from unnest(?::varchar[], ?::bigint[], ?::bigint[]) as i(id, expected, count)), "
+        + $"moved as (update {schema}.mt_streams as s set version = i.expected + i.count, timestamp = now() from i where s.id = i.id and s.version = i.expected and not s.is_archived returning s.id) "
+        + $"select {schema}.dm_require_revisions((select count(*) from i), (select count(*) from moved), '{schema}.mt_streams')";
+
     private readonly string _insertStreams = $"insert into {schema}.mt_streams (id, type, version, timestamp, tenant_id) select i.id, null, i.version, now(), '{JasperFx.StorageConstants.DefaultTenantId}' from unnest(?::varchar[], ?::bigint[]) as i(id, version)";
 
     // ORDER BY the position: volatile nextval in the target list is evaluated after the sort, so sequence
@@ -94,7 +101,12 @@ internal sealed class LedgerDocumentWrites(DocumentStore store, string schema)
     }
 
     /// <summary>Queues one insert for new transfer documents (an id used before is a unique violation: the save rolls back).</summary>
-    public void QueueInsertTransfers(IDocumentSession session, IReadOnlyList<TransferDocument> transfers)
+    public void QueueInsertTransfers(IDocumentSession session, IReadOnlyList<TransferDocument> transfers) => QueueTransfers(session, _insertTransfers, transfers);
+
+    /// <summary>Queues one update for transfer documents that exist (a post or void; its stream's expected version guards it).</summary>
+    public void QueueUpdateTransfers(IDocumentSession session, IReadOnlyList<TransferDocument> transfers) => QueueTransfers(session, _updateTransfers, transfers);
+
+    private void QueueTransfers(IDocumentSession session, string sql, IReadOnlyList<TransferDocument> transfers)
     {
         if (transfers.Count == 0)
         {
@@ -103,20 +115,22 @@ internal sealed class LedgerDocumentWrites(DocumentStore store, string schema)
 
         var serializer = store.Options.Serializer();
         session.QueueSqlCommand(
-            _insertTransfers,
+            sql,
             DotNetType<TransferDocument>(),
             transfers.Select(t => t.Id).ToArray(),
             transfers.Select(t => serializer.ToJson(t)).ToArray());
     }
 
     /// <summary>
-    /// Queues the start of new streams (expected version: none) as two statements for all of them: the stream
-    /// rows, then their events in the order given, each taking the next number of Marten's event sequence, as
-    /// Marten's quick append does per stream (same columns and values, so Marten reads them as its own). A
-    /// stream that exists already is a unique violation on mt_streams: the save rolls back, like a
-    /// <c>StartStream</c> that lost the race.
+    /// Queues appends at an expected version (none: a new stream; or exactly n) as at most three statements for
+    /// all of them: the new stream rows, the existing streams moved from n to n plus their events (where they
+    /// are still at n; otherwise <see cref="StaleRevisionState"/> rolls the save back, as Marten's stale
+    /// version would), then every event in the order given, each taking the next number of Marten's event
+    /// sequence, as Marten's quick append does per stream (same columns and values, so Marten reads them as
+    /// its own). A new stream that exists already is a unique violation on mt_streams: the save rolls back,
+    /// like a <c>StartStream</c> that lost the race.
     /// </summary>
-    public void QueueStartStreams(IDocumentSession session, IReadOnlyList<StreamAppend> appends)
+    public void QueueAppends(IDocumentSession session, IReadOnlyList<StreamAppend> appends)
     {
         if (appends.Count == 0)
         {
@@ -125,27 +139,52 @@ internal sealed class LedgerDocumentWrites(DocumentStore store, string schema)
 
         var serializer = store.Options.Serializer();
         var mapping = ((Marten.Events.EventGraph)store.Options.Events).EventMappingFor(typeof(StoredEvent));
-        var streamIds = new string[appends.Count];
-        var versions = new long[appends.Count];
+        var newStreams = new List<string>();
+        var newVersions = new List<long>();
+        var movedStreams = new List<string>();
+        var movedFrom = new List<long>();
+        var movedBy = new List<long>();
         var eventStreams = new List<string>();
         var eventVersions = new List<long>();
         var eventIds = new List<Guid>();
         var bodies = new List<string>();
-        for (var i = 0; i < appends.Count; i++)
+        foreach (var append in appends)
         {
-            streamIds[i] = appends[i].StreamId;
-            versions[i] = appends[i].Events.Count;
-            for (var e = 0; e < appends[i].Events.Count; e++)
+            long from;
+            if (append.Expected.IsNoStream)
             {
-                var newEvent = appends[i].Events[e];
-                eventStreams.Add(appends[i].StreamId);
-                eventVersions.Add(e + 1);
+                from = 0;
+                newStreams.Add(append.StreamId);
+                newVersions.Add(append.Events.Count);
+            }
+            else
+            {
+                from = append.Expected.Value;
+                movedStreams.Add(append.StreamId);
+                movedFrom.Add(from);
+                movedBy.Add(append.Events.Count);
+            }
+
+            for (var e = 0; e < append.Events.Count; e++)
+            {
+                var newEvent = append.Events[e];
+                eventStreams.Add(append.StreamId);
+                eventVersions.Add(from + e + 1);
                 eventIds.Add(newEvent.EventId);
-                bodies.Add(serializer.ToJson(StoredEvent.From(appends[i].StreamType, newEvent)));
+                bodies.Add(serializer.ToJson(StoredEvent.From(append.StreamType, newEvent)));
             }
         }
 
-        session.QueueSqlCommand(_insertStreams, streamIds, versions);
+        if (newStreams.Count > 0)
+        {
+            session.QueueSqlCommand(_insertStreams, newStreams.ToArray(), newVersions.ToArray());
+        }
+
+        if (movedStreams.Count > 0)
+        {
+            session.QueueSqlCommand(_advanceStreams, movedStreams.ToArray(), movedFrom.ToArray(), movedBy.ToArray());
+        }
+
         session.QueueSqlCommand(
             _insertEvents,
             mapping.EventTypeName,

@@ -22,7 +22,8 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
     private readonly List<(string Id, AccountDocument Document, long Revision)> _accounts = [];
     private readonly List<(string Id, SellerStatementDocument Document, long Revision)> _statements = [];
     private readonly List<TransferDocument> _transfers = [];
-    private readonly List<StreamAppend> _newStreams = [];
+    private readonly List<TransferDocument> _transferUpdates = [];
+    private readonly List<StreamAppend> _appends = [];
     private readonly List<string> _read = [];
     private KeyGate.Lease? _lease;
 
@@ -109,14 +110,15 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
 
     public void Append(StreamAppend append)
     {
-        if (append.Expected.IsNoStream)
+        if (append.Expected.IsAny)
         {
-            // New streams (the group's transfers and newly named accounts) start together, set-based.
-            _newStreams.Add(append);
+            log.QueueAppend(_session, append);
         }
         else
         {
-            log.QueueAppend(_session, append);
+            // New streams (the group's transfers and newly named accounts) and appends at an expected version (posts
+            // and voids) go together at the save, in the order decided, set-based where the save is large.
+            _appends.Add(append);
         }
     }
 
@@ -125,7 +127,7 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
 
     public void InsertTransfer(TransferRecord transfer) => _transfers.Add(TransferDocument.From(transfer));
 
-    public void UpdateTransfer(TransferRecord transfer) => _session.Update(TransferDocument.From(transfer));
+    public void UpdateTransfer(TransferRecord transfer) => _transferUpdates.Add(TransferDocument.From(transfer));
 
     public void PutStatement(StatementKey key, StatementTotals delta, StatementTotals total)
     {
@@ -155,27 +157,43 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
 
     public Task CommitAsync(CancellationToken cancellationToken)
     {
-        if (_newStreams.Count + _accounts.Count + _transfers.Count + _statements.Count >= log.SetBasedFrom)
+        if (_appends.Count + _accounts.Count + _transfers.Count + _transferUpdates.Count + _statements.Count >= log.SetBasedFrom)
         {
             // One statement per table for the whole unit (a group commit's many transfers), in the session's batch.
-            log.Writes.QueueStartStreams(_session, _newStreams);
+            log.Writes.QueueAppends(_session, _appends);
             log.Writes.QueuePut(_session, _accounts);
             log.Writes.QueueInsertTransfers(_session, _transfers);
+            log.Writes.QueueUpdateTransfers(_session, _transferUpdates);
             log.Writes.QueuePut(_session, _statements, SellerStatementDocument.DuplicatedSeller);
         }
         else
         {
             // A few rows: Marten's single-row statements cost less than the set-based ones (same checks:
-            // UpdateRevision refuses a moved revision, Insert and StartStream a row or stream that exists).
-            foreach (var append in _newStreams)
+            // UpdateRevision refuses a moved revision, Insert and StartStream a row or stream that exists,
+            // Append a stream not at the expected version). New streams are the exception from two on: Marten's
+            // quick append is a function call per stream, ours two inserts for all. (Not appends at an expected
+            // version: their check answers a row, which Marten would read as the answer of its next operation.)
+            if (_appends.Count >= 2 && _appends.All(a => a.Expected.IsNoStream))
             {
-                log.QueueAppend(_session, append);
+                log.Writes.QueueAppends(_session, _appends);
+            }
+            else
+            {
+                foreach (var append in _appends)
+                {
+                    log.QueueAppend(_session, append);
+                }
             }
 
             QueuePerDocument(_accounts);
             foreach (var transfer in _transfers)
             {
                 _session.Insert(transfer);
+            }
+
+            foreach (var transfer in _transferUpdates)
+            {
+                _session.Update(transfer);
             }
 
             QueuePerDocument(_statements);
