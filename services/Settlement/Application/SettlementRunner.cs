@@ -299,9 +299,8 @@ public sealed class SettlementRunner(
         }
 
         started = steps.Add(SettlementStep.Reserve, started);
-        var sent = new RailsResult[toSend.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, toSend.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken },
-            async (i, ct) => sent[i] = await rails.TransferAsync(toSend[i].IdempotencyKey, toSend[i].Destination, toSend[i].Amount, toSend[i].Currency, period, ct));
+        var sent = await rails.TransferManyAsync(
+            toSend.Select(p => new RailsTransfer(p.IdempotencyKey, p.Destination, p.Amount, p.Currency, period)).ToList(), Math.Max(1, options.PayoutConcurrency), cancellationToken);
 
         var outcomes = toSend.Zip(sent, (payout, answer) => (Payout: payout, Sent: answer)).ToList();
         var succeeded = outcomes.Where(x => x.Sent.Outcome == RailsOutcome.Succeeded).ToList();
