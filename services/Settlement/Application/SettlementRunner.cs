@@ -189,9 +189,15 @@ public sealed class SettlementRunner(
 
     private async Task<IReadOnlyList<PayoutsPlanned>> PlanAsync(string period, CancellationToken cancellationToken)
     {
-        var balances = await (await ledger.GetAsync(cancellationToken)).GetBalancesAsync("seller_payable:", cancellationToken);
-        var owed = await disputes.OwedAsync(cancellationToken);
-        var destinations = await DestinationsAsync(cancellationToken);
+        async Task<IReadOnlyList<AccountBalance>> ReadBalancesAsync() =>
+            await (await ledger.GetAsync(cancellationToken)).GetBalancesAsync("seller_payable:", cancellationToken);
+
+        // Three independent reads (the ledger's balances, two scans of the settlement store), at once.
+        var balancesRead = ReadBalancesAsync();
+        var owedRead = disputes.OwedAsync(cancellationToken);
+        var destinationsRead = DestinationsAsync(cancellationToken);
+        await Task.WhenAll(balancesRead, owedRead, destinationsRead);
+        var (balances, owed, destinations) = (await balancesRead, await owedRead, await destinationsRead);
         var payouts = new List<PlannedPayout>();
         var recoveries = new List<PlannedRecovery>();
         var waiting = new List<string>();
@@ -373,9 +379,12 @@ public sealed class SettlementRunner(
 
     private async Task<Reconciliation> ReconcileAsync(ILedger book, string period, RunState run, CancellationToken cancellationToken)
     {
-        var provider = await rails.ListTransfersAsync(period, cancellationToken);
+        // The provider's side and the ledger's side are independent reads: both at once.
+        var providerRead = rails.ListTransfersAsync(period, cancellationToken);
+        var storedRead = book.GetTransfersAsync(run.Plan.Select(p => p.LedgerTransferId).ToArray(), cancellationToken);
+        await Task.WhenAll(providerRead, storedRead);
+        var (provider, stored) = (await providerRead, await storedRead);
         var byKey = provider.GroupBy(t => t.IdempotencyKey, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
-        var stored = await book.GetTransfersAsync(run.Plan.Select(p => p.LedgerTransferId).ToArray(), cancellationToken);
         var transfers = run.Plan.Select(p => stored.GetValueOrDefault(p.LedgerTransferId)).ToArray();
         var mismatches = new List<string>();
         long ledgerCount = 0, ledgerTotal = 0;

@@ -99,6 +99,9 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
         }
     }
 
+    /// <summary>Events per page of a scan: a 100,000-seller store holds a few hundred thousand events, and each page is a round trip.</summary>
+    private const int ScanPage = 5_000;
+
     /// <summary>Every event of the given types in the whole store, in commit order (reports and scans that are not hot paths).</summary>
     public async IAsyncEnumerable<object> ScanAsync(IReadOnlySet<string> types, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -106,7 +109,7 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
         var after = 0L;
         while (true)
         {
-            var page = await store.ReadAllAsync(after, 1000, cancellationToken);
+            var page = await store.ReadAllAsync(after, ScanPage, cancellationToken);
             if (page.Count == 0)
             {
                 yield break;
