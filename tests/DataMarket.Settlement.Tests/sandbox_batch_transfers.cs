@@ -1,3 +1,4 @@
+using DataMarket.Ledger.Events;
 using DataMarket.SettlementService.Infrastructure;
 using Npgsql;
 
@@ -91,6 +92,25 @@ public sealed class sandbox_batch_transfers : IAsyncLifetime
         var held = await rails.ListTransfersAsync(Period, CancellationToken.None);
         Assert.Equal(keys.Select(Key), held.Select(t => t.IdempotencyKey).Order(StringComparer.Ordinal));
         Assert.All(held, t => Assert.Equal(providerIds[t.IdempotencyKey], t.ProviderId));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task a_multi_stream_append_writes_all_of_its_streams_or_none(string kind)
+    {
+        await using var store = Open(kind);
+        var events = await store.EventsAsync(CancellationToken.None);
+        static StreamAppendRequest New(string id) => new(id, "test", ExpectedVersion.NoStream,
+            [new NewEvent(Guid.NewGuid(), "Test", "{}", new EventMetadata { Timestamp = DateTimeOffset.UtcNow })]);
+
+        await events.AppendManyAsync([New("s-1"), New("s-2")]);
+        Assert.Equal(1, (await events.GetStreamAsync("s-1"))!.Version);
+        Assert.Equal(1, (await events.GetStreamAsync("s-2"))!.Version);
+
+        // s-2 exists: the whole append fails and s-3 is not created.
+        await Assert.ThrowsAsync<EventStreamConcurrencyException>(() => events.AppendManyAsync([New("s-3"), New("s-2")]));
+        Assert.Null(await events.GetStreamAsync("s-3"));
+        Assert.Single(await events.ReadStreamAsync("s-2"));
     }
 
     private static string Key(string seller) => $"payout:{Period}:{seller}";
