@@ -197,9 +197,15 @@ public sealed class SettlementRunner(
 
     private async Task<IReadOnlyList<PayoutsPlanned>> PlanAsync(string period, CancellationToken cancellationToken)
     {
-        var balances = await (await ledger.GetAsync(cancellationToken)).GetBalancesAsync("seller_payable:", cancellationToken);
-        var owed = await disputes.OwedAsync(cancellationToken);
-        var destinations = await DestinationsAsync(cancellationToken);
+        async Task<IReadOnlyList<AccountBalance>> ReadBalancesAsync() =>
+            await (await ledger.GetAsync(cancellationToken)).GetBalancesAsync("seller_payable:", cancellationToken);
+
+        // Three independent reads (the ledger's balances, two scans of the settlement store), at once.
+        var balancesRead = ReadBalancesAsync();
+        var owedRead = disputes.OwedAsync(cancellationToken);
+        var destinationsRead = DestinationsAsync(cancellationToken);
+        await Task.WhenAll(balancesRead, owedRead, destinationsRead);
+        var (balances, owed, destinations) = (await balancesRead, await owedRead, await destinationsRead);
         var payouts = new List<PlannedPayout>();
         var recoveries = new List<PlannedRecovery>();
         var waiting = new List<string>();
@@ -311,9 +317,8 @@ public sealed class SettlementRunner(
         }
 
         started = steps.Add(SettlementStep.Reserve, started);
-        var sent = new RailsResult[toSend.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, toSend.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.PayoutConcurrency), CancellationToken = cancellationToken },
-            async (i, ct) => sent[i] = await rails.TransferAsync(toSend[i].IdempotencyKey, toSend[i].Destination, toSend[i].Amount, toSend[i].Currency, period, ct));
+        var sent = await rails.TransferManyAsync(
+            toSend.Select(p => new RailsTransfer(p.IdempotencyKey, p.Destination, p.Amount, p.Currency, period)).ToList(), Math.Max(1, options.PayoutConcurrency), cancellationToken);
 
         var outcomes = toSend.Zip(sent, (payout, answer) => (Payout: payout, Sent: answer)).ToList();
         var succeeded = outcomes.Where(x => x.Sent.Outcome == RailsOutcome.Succeeded).ToList();
@@ -386,9 +391,12 @@ public sealed class SettlementRunner(
 
     private async Task<Reconciliation> ReconcileAsync(ILedger book, string period, RunState run, CancellationToken cancellationToken)
     {
-        var provider = await rails.ListTransfersAsync(period, cancellationToken);
+        // The provider's side and the ledger's side are independent reads: both at once.
+        var providerRead = rails.ListTransfersAsync(period, cancellationToken);
+        var storedRead = book.GetTransfersAsync(run.Plan.Select(p => p.LedgerTransferId).ToArray(), cancellationToken);
+        await Task.WhenAll(providerRead, storedRead);
+        var (provider, stored) = (await providerRead, await storedRead);
         var byKey = provider.GroupBy(t => t.IdempotencyKey, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
-        var stored = await book.GetTransfersAsync(run.Plan.Select(p => p.LedgerTransferId).ToArray(), cancellationToken);
         var transfers = run.Plan.Select(p => stored.GetValueOrDefault(p.LedgerTransferId)).ToArray();
         var mismatches = new List<string>();
         long ledgerCount = 0, ledgerTotal = 0;

@@ -35,6 +35,19 @@ public sealed record DestinationResult(string AccountId, bool Ready, string? Onb
 /// <param name="Reversed">How much of it has been reversed back to the platform since.</param>
 public sealed record ProviderTransfer(string ProviderId, string IdempotencyKey, string Destination, long Amount, string Currency, string Group, long Reversed = 0);
 
+/// <summary>One transfer of <see cref="IPaymentRails.TransferManyAsync"/>: <see cref="IPaymentRails.TransferAsync"/>'s parameters.</summary>
+public sealed record RailsTransfer(string IdempotencyKey, string Destination, long Amount, string Currency, string Group)
+{
+    /// <summary>Each transfer through <see cref="IPaymentRails.TransferAsync"/>, <paramref name="concurrency"/> at a time.</summary>
+    public static async Task<IReadOnlyList<RailsResult>> EachAsync(IPaymentRails rails, IReadOnlyList<RailsTransfer> transfers, int concurrency, CancellationToken cancellationToken)
+    {
+        var results = new RailsResult[transfers.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, transfers.Count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency), CancellationToken = cancellationToken },
+            async (i, ct) => results[i] = await rails.TransferAsync(transfers[i].IdempotencyKey, transfers[i].Destination, transfers[i].Amount, transfers[i].Currency, transfers[i].Group, ct));
+        return results;
+    }
+}
+
 /// <summary>
 /// The payment provider. Every call carries an idempotency key derived from the business operation (purchase id,
 /// period + seller), stored by the caller before the call: the same key and parameters give the first answer again,
@@ -56,6 +69,14 @@ public interface IPaymentRails
     /// was transferred and not yet reversed.
     /// </summary>
     Task<RailsResult> ReverseTransferAsync(string idempotencyKey, string transferId, long amount, string currency, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Many transfers (a settlement batch), answered in the order given, each exactly as <see cref="TransferAsync"/>
+    /// would answer it. By default <paramref name="concurrency"/> single calls at a time; a provider that can record
+    /// many at once (the sandbox) does.
+    /// </summary>
+    Task<IReadOnlyList<RailsResult>> TransferManyAsync(IReadOnlyList<RailsTransfer> transfers, int concurrency, CancellationToken cancellationToken) =>
+        RailsTransfer.EachAsync(this, transfers, concurrency, cancellationToken);
 
     /// <summary>Creates (once per seller: the key derives from the seller) the seller's payout account.</summary>
     Task<DestinationResult> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken);
@@ -120,6 +141,28 @@ public sealed class SandboxRails(SettlementStore store, SettlementOptions option
         return await RecordAsync(idempotencyKey, "reversal", amount, currency, transferId, null, "trr_sandbox_", cancellationToken);
     }
 
+    /// <summary>
+    /// A batch of new keys is recorded in one transaction (one stream per key, all created together); when any key
+    /// was used before (a restart, another node running the same period) nothing of the batch is written and each
+    /// transfer goes through <see cref="TransferAsync"/> alone, which answers a used key as it answered first. Two
+    /// batches sharing keys cannot both create a stream: the loser's transaction fails whole.
+    /// </summary>
+    public async Task<IReadOnlyList<RailsResult>> TransferManyAsync(IReadOnlyList<RailsTransfer> transfers, int concurrency, CancellationToken cancellationToken)
+    {
+        if (options.Sandbox.Behaviour == SandboxBehaviour.Succeed && transfers.Count > 1
+            && transfers.Select(t => t.IdempotencyKey).Distinct(StringComparer.Ordinal).Count() == transfers.Count)
+        {
+            var now = DateTimeOffset.UtcNow;
+            var records = transfers.Select(t => Operation(t.IdempotencyKey, "transfer", t.Amount, t.Currency, t.Destination, t.Group, "tr_sandbox_", now)).ToList();
+            if (await store.TryAppendManyAsync(records.Select(r => (r.Stream, StreamType, (object)r.Recorded)).ToList(), "sandbox", cancellationToken))
+            {
+                return records.Select(r => RailsResult.Ok(r.Recorded.ProviderId)).ToList();
+            }
+        }
+
+        return await RailsTransfer.EachAsync(this, transfers, concurrency, cancellationToken);
+    }
+
     public Task<DestinationResult> CreateDestinationAsync(string sellerId, CancellationToken cancellationToken) =>
         Task.FromResult(new DestinationResult($"acct_sandbox_{Hash(sellerId)[..16]}", Ready: true, OnboardingUrl: null));
 
@@ -145,14 +188,19 @@ public sealed class SandboxRails(SettlementStore store, SettlementOptions option
         return transfers.Select(t => t with { Reversed = reversed.GetValueOrDefault(t.ProviderId) }).ToList();
     }
 
+    /// <summary>An operation's stream (one per kind and key) and what recording it writes; the provider id derives from the stream.</summary>
+    private static (string Stream, SandboxOperationRecorded Recorded) Operation(string key, string kind, long amount, string currency, string? counterparty, string? group, string prefix, DateTimeOffset at)
+    {
+        var stream = $"sandbox:{kind}:{key}";
+        return (stream, new SandboxOperationRecorded(key, kind, amount, currency, counterparty, group, Hash($"{kind}|{amount}|{currency}|{counterparty}|{group}"), prefix + Hash(stream)[..24], at));
+    }
+
     private async Task<RailsResult> RecordAsync(string key, string kind, long amount, string currency, string? counterparty, string? group, string prefix, CancellationToken cancellationToken)
     {
-        var parameters = Hash($"{kind}|{amount}|{currency}|{counterparty}|{group}");
-        var stream = $"sandbox:{kind}:{key}";
-        var providerId = prefix + Hash(stream)[..24];
+        var (stream, recorded) = Operation(key, kind, amount, currency, counterparty, group, prefix, DateTimeOffset.UtcNow);
+        var (parameters, providerId) = (recorded.ParametersHash, recorded.ProviderId);
         if (options.Sandbox.Behaviour == SandboxBehaviour.Succeed
-            && await store.TryAppendAsync(stream, StreamType, 0, "sandbox", cancellationToken,
-                new SandboxOperationRecorded(key, kind, amount, currency, counterparty, group, parameters, providerId, DateTimeOffset.UtcNow)))
+            && await store.TryAppendAsync(stream, StreamType, 0, "sandbox", cancellationToken, recorded))
         {
             // A new key: recorded in one round trip (a settlement run makes one per seller). A used key falls through.
             return RailsResult.Ok(providerId);
@@ -177,7 +225,6 @@ public sealed class SandboxRails(SettlementStore store, SettlementOptions option
                 return new RailsResult(RailsOutcome.Transient, null, "the provider did not answer in time (sandbox)");
         }
 
-        var recorded = new SandboxOperationRecorded(key, kind, amount, currency, counterparty, group, parameters, providerId, DateTimeOffset.UtcNow);
         if (!await store.TryAppendAsync(stream, StreamType, 0, "sandbox", cancellationToken, recorded))
         {
             // Another caller with the same key won; answer what it got.

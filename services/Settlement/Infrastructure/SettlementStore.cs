@@ -79,6 +79,30 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
         }
     }
 
+    /// <summary>
+    /// Creates each stream with its one event, all in one transaction; false (nothing written) when any of them
+    /// exists already or another writer won a race for one.
+    /// </summary>
+    public async Task<bool> TryAppendManyAsync(IReadOnlyList<(string StreamId, string StreamType, object Event)> streams, string actor, CancellationToken cancellationToken)
+    {
+        var store = await EventsAsync(cancellationToken);
+        var metadata = new EventMetadata { Actor = actor, Timestamp = DateTimeOffset.UtcNow };
+        var appends = streams.Select(s => new StreamAppendRequest(s.StreamId, s.StreamType, ExpectedVersion.NoStream,
+            [new NewEvent(Guid.NewGuid(), s.Event.GetType().Name, JsonSerializer.Serialize(s.Event, s.Event.GetType(), Json), metadata)])).ToList();
+        try
+        {
+            await store.AppendManyAsync(appends, cancellationToken);
+            return true;
+        }
+        catch (EventStreamConcurrencyException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Events per page of a scan: a 100,000-seller store holds a few hundred thousand events, and each page is a round trip.</summary>
+    private const int ScanPage = 5_000;
+
     /// <summary>Every event of the given types in the whole store, in commit order (reports and scans that are not hot paths).</summary>
     public async IAsyncEnumerable<object> ScanAsync(IReadOnlySet<string> types, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -86,7 +110,7 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
         var after = 0L;
         while (true)
         {
-            var page = await store.ReadAllAsync(after, 1000, cancellationToken);
+            var page = await store.ReadAllAsync(after, ScanPage, cancellationToken);
             if (page.Count == 0)
             {
                 yield break;

@@ -26,6 +26,30 @@ internal abstract class BackendEventStore(StorageBackend backend) : IEventStore
         return await backend.AppendAsync(streamId, streamType, expected, events, cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task AppendManyAsync(IReadOnlyList<StreamAppendRequest> appends, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(appends);
+        foreach (var append in appends)
+        {
+            ArgumentException.ThrowIfNullOrEmpty(append.StreamId);
+            ArgumentException.ThrowIfNullOrEmpty(append.StreamType);
+            if (append.Events is not { Count: > 0 })
+            {
+                throw new ArgumentException($"Stream '{append.StreamId}': at least one event is required.", nameof(appends));
+            }
+        }
+
+        if (appends.Select(a => a.StreamId).Distinct(StringComparer.Ordinal).Count() != appends.Count)
+        {
+            throw new ArgumentException("Each stream may appear once.", nameof(appends));
+        }
+
+        if (appends.Count > 0)
+        {
+            await backend.AppendManyAsync(appends.Select(a => new StreamAppend(a.StreamId, a.StreamType, a.Expected, a.Events)).ToList(), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken = default) =>
         backend.GetHighWaterMarkAsync(cancellationToken);
 

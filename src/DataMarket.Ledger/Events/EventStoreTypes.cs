@@ -57,6 +57,9 @@ public sealed record EventMetadata
 /// <summary>An event to append: its type name and JSON payload.</summary>
 public sealed record NewEvent(Guid EventId, string Type, string Data, EventMetadata Metadata);
 
+/// <summary>One stream's part of <see cref="IEventStore.AppendManyAsync"/>.</summary>
+public sealed record StreamAppendRequest(string StreamId, string StreamType, ExpectedVersion Expected, IReadOnlyList<NewEvent> Events);
+
 /// <summary>An event as stored: global sequence, stream version, type, JSON payload, metadata.</summary>
 public sealed record RecordedEvent(
     long Sequence,

@@ -15,6 +15,14 @@ public interface IEventStore
         IReadOnlyList<NewEvent> events,
         CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Appends to several streams in one transaction: all of them or none. For a writer that records many small
+    /// streams at once (the settlement sandbox's transfers, one stream per idempotency key), where one transaction per
+    /// stream is what costs.
+    /// </summary>
+    /// <exception cref="EventStreamConcurrencyException">A stream is not at its expected version, or another writer won a race for one (a deadlock between two such writers counts as a lost race); nothing was written, safe to retry after re-reading.</exception>
+    Task AppendManyAsync(IReadOnlyList<StreamAppendRequest> appends, CancellationToken cancellationToken = default);
+
     Task<StreamInfo?> GetStreamAsync(string streamId, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a stream's events in version order, starting at <paramref name="fromVersion"/>.</summary>

@@ -34,6 +34,9 @@ internal abstract class StorageBackend : IAsyncDisposable
         IReadOnlyList<NewEvent> events,
         CancellationToken cancellationToken);
 
+    /// <summary>Appends to several streams in one transaction of their own (the event store port's multi-stream append).</summary>
+    public abstract Task AppendManyAsync(IReadOnlyList<StreamAppend> appends, CancellationToken cancellationToken);
+
     public abstract Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken);
 
     /// <summary>Errors after which a whole command may be retried: lost races, stale revisions, deadlocks, a busy database.</summary>

@@ -110,6 +110,41 @@ internal sealed class PostgresBackend : StorageBackend
         CancellationToken cancellationToken) =>
         _marten.AppendOneAsync(new StreamAppend(streamId, streamType, expected, events), cancellationToken);
 
+    /// <summary>
+    /// One Marten session, one save. Streams are queued in id order so two writers whose sets overlap wait for each
+    /// other rather than deadlock; a deadlock or a lost creation race still surfaces as a concurrency exception.
+    /// </summary>
+    public override async Task AppendManyAsync(IReadOnlyList<StreamAppend> appends, CancellationToken cancellationToken)
+    {
+        await using var session = _marten.OpenSession();
+        foreach (var append in appends.OrderBy(a => a.StreamId, StringComparer.Ordinal))
+        {
+            _marten.QueueAppend(session, append);
+        }
+
+        try
+        {
+            await session.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (MartenEventLog.IsStreamConflict(exception) || IsDeadlock(exception))
+        {
+            throw new EventStreamConcurrencyException(appends.Count == 1 ? appends[0].StreamId : $"{appends.Count} streams", appends[0].Expected, null, exception);
+        }
+    }
+
+    private static bool IsDeadlock(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public override Task<long> GetHighWaterMarkAsync(CancellationToken cancellationToken) =>
         _marten.GetHighWaterMarkAsync(cancellationToken);
 

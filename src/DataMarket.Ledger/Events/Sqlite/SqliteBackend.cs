@@ -99,6 +99,19 @@ internal sealed class SqliteBackend : StorageBackend
         return result;
     }
 
+    /// <summary>Every stream in one write transaction (SQLite holds one writer at a time, so overlapping writers queue).</summary>
+    public override async Task AppendManyAsync(IReadOnlyList<StreamAppend> appends, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await BeginAsync(connection, cancellationToken).ConfigureAwait(false);
+        foreach (var append in appends)
+        {
+            await AppendAsync(transaction, append.StreamId, append.StreamType, append.Expected, append.Events, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<AppendResult> AppendAsync(
         DbTransaction transaction,
         string streamId,
