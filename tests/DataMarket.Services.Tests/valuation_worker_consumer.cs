@@ -103,11 +103,7 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
     [Fact]
     public async Task Should_drop_the_shards_of_a_cancelled_valuation()
     {
-        var train = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n");
-        var test = await StoreAsync("x,label\n0.5,a\n9,b\n");
-        var request = Request(test, [("s1", train)], "knn-shapley", 2);
-        await _harness.Bus.Publish(new ValuationCancelled { ValuationId = request.ValuationId, CancelledAt = DateTimeOffset.UtcNow });
-        Assert.True(await _harness.Consumed.Any<ValuationCancelled>());
+        var request = await CancelledRequestAsync("knn-shapley");
 
         // A shard already queued when the buyer cancelled.
         var bus = _provider.GetRequiredService<DataMarket.ServiceDefaults.Messaging.BusOptions>();
@@ -123,11 +119,7 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
     [Fact]
     public async Task Should_not_start_a_valuation_cancelled_while_it_was_queued()
     {
-        var train = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n");
-        var test = await StoreAsync("x,label\n0.5,a\n9,b\n");
-        var request = Request(test, [("s1", train)], "logra", 2);
-        await _harness.Bus.Publish(new ValuationCancelled { ValuationId = request.ValuationId, CancelledAt = DateTimeOffset.UtcNow });
-        Assert.True(await _harness.Consumed.Any<ValuationCancelled>());
+        var request = await CancelledRequestAsync("logra");
 
         await _harness.Bus.Publish(request);
 
@@ -329,6 +321,17 @@ public sealed class valuation_worker_consumer : IAsyncLifetime
         var store = _provider.GetRequiredService<ContentAddressedBlobStore>();
         using var staged = await store.StageAsync(new MemoryStream(Encoding.UTF8.GetBytes(csv)));
         return staged.Commit();
+    }
+
+    /// <summary>A small valuation request whose cancellation the worker has already consumed.</summary>
+    private async Task<RequestValuation> CancelledRequestAsync(string method)
+    {
+        var train = await StoreAsync("x,label\n0,a\n1,a\n2,b\n10,b\n");
+        var test = await StoreAsync("x,label\n0.5,a\n9,b\n");
+        var request = Request(test, [("s1", train)], method, 2);
+        await _harness.Bus.Publish(new ValuationCancelled { ValuationId = request.ValuationId, CancelledAt = DateTimeOffset.UtcNow });
+        Assert.True(await _harness.Consumed.Any<ValuationCancelled>());
+        return request;
     }
 
     private static RequestValuation Request(string testBlob, IEnumerable<(string Seller, string Blob)> listings, string method, int k) => new()

@@ -66,8 +66,8 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
     public async Task<bool> TryAppendAsync(string streamId, string streamType, long expectedVersion, string actor, CancellationToken cancellationToken, params object[] events)
     {
         var store = await EventsAsync(cancellationToken);
-        var now = DateTimeOffset.UtcNow;
-        var batch = events.Select(e => new NewEvent(Guid.NewGuid(), e.GetType().Name, JsonSerializer.Serialize(e, e.GetType(), Json), new EventMetadata { Actor = actor, Timestamp = now })).ToList();
+        var metadata = new EventMetadata { Actor = actor, Timestamp = DateTimeOffset.UtcNow };
+        var batch = events.Select(e => ToNewEvent(e, metadata)).ToList();
         try
         {
             await store.AppendAsync(streamId, streamType, expectedVersion == 0 ? ExpectedVersion.NoStream : ExpectedVersion.Exactly(expectedVersion), batch, cancellationToken);
@@ -88,7 +88,7 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
         var store = await EventsAsync(cancellationToken);
         var metadata = new EventMetadata { Actor = actor, Timestamp = DateTimeOffset.UtcNow };
         var appends = streams.Select(s => new StreamAppendRequest(s.StreamId, s.StreamType, ExpectedVersion.NoStream,
-            [new NewEvent(Guid.NewGuid(), s.Event.GetType().Name, JsonSerializer.Serialize(s.Event, s.Event.GetType(), Json), metadata)])).ToList();
+            [ToNewEvent(s.Event, metadata)])).ToList();
         try
         {
             await store.AppendManyAsync(appends, cancellationToken);
@@ -127,6 +127,9 @@ public sealed class SettlementStore(SettlementOptions options) : IAsyncDisposabl
             after = page[^1].Sequence;
         }
     }
+
+    private static NewEvent ToNewEvent(object @event, EventMetadata metadata) =>
+        new(Guid.NewGuid(), @event.GetType().Name, JsonSerializer.Serialize(@event, @event.GetType(), Json), metadata);
 
     private static object Deserialize(RecordedEvent recorded) =>
         EventTypes.TryGetValue(recorded.Type, out var type)
