@@ -2,7 +2,8 @@ using DataMarket.Ledger;
 using DataMarket.Ledger.Benchmarks;
 
 // Usage: dotnet run -c Release --project tests/DataMarket.Ledger.Benchmarks [postgres|sqlite] [seconds] [transfers]
-// "transfers" skips the append scenarios and runs transfers with 1 and 16 writers and 16 x 8 in flight (for A/B runs).
+// "transfers" skips the append scenarios and runs transfers with 1 and 16 writers and 16 x 8 in flight (for A/B runs);
+// "16x1" runs only 16 writers x 1 in flight, "16x8" that and then 16 x 8, "burst" only the bursts (for profiling).
 // PostgreSQL: DATAMARKET_TEST_POSTGRES or the loopback default; runs in a scratch schema, dropped afterwards.
 var provider = args.Length > 0 ? args[0] : "postgres";
 var seconds = args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3;
@@ -10,6 +11,18 @@ var options = new LedgerBenchmarkOptions { Duration = TimeSpan.FromSeconds(secon
 if (args.Length > 2 && args[2] == "transfers")
 {
     options = options with { AppendWriters = [], TransferWriters = [1, 16] };
+}
+else if (args.Length > 2 && args[2] == "16x1")
+{
+    options = options with { AppendWriters = [], TransferWriters = [16], PipelinedInFlightPerWriter = 0, Burst = 0 };
+}
+else if (args.Length > 2 && args[2] == "burst")
+{
+    options = options with { AppendWriters = [], TransferWriters = [] };
+}
+else if (args.Length > 2 && args[2] == "16x8")
+{
+    options = options with { AppendWriters = [], TransferWriters = [16], Burst = 0 };
 }
 
 if (provider == "sqlite")

@@ -151,6 +151,7 @@ public sealed class benchmark_runner(SqliteFixture fixture) : IClassFixture<Sqli
         var options = new LedgerBenchmarkOptions
         {
             WarmUp = TimeSpan.FromMilliseconds(50),
+            MaxWarmUp = TimeSpan.FromMilliseconds(300),
             Duration = TimeSpan.FromSeconds(1),
             AppendWriters = [1],
             TransferWriters = [1, 2],
@@ -169,6 +170,7 @@ public sealed class benchmark_runner(SqliteFixture fixture) : IClassFixture<Sqli
              "burst: payouts into 1 shared account/20", "burst: posts (ResolvePendingAsync)/20"],
             report.Results.Select(r => $"{r.Scenario}/{r.Writers}"));
         Assert.All(report.Results, r => Assert.True(r.Operations > 0, r.ToString()));
+        Assert.All(report.Results, r => Assert.InRange(r.WarmedUp, options.WarmUp, options.MaxWarmUp + TimeSpan.FromSeconds(5)));
         Assert.Contains("transfers", report.ToText(), StringComparison.Ordinal);
         var verification = await fixture.Database.VerifyAsync();
         Assert.True(verification.Passed, verification.ToText());
