@@ -624,9 +624,10 @@ public sealed class SettlementRunner(
 
         public ReversalResolved? Reversal(string idempotencyKey) => _reversals.GetValueOrDefault(idempotencyKey);
 
-        public List<ReversalView> ReversalViews() => ReversalPlan.Select(r => Reversal(r) is { } done
-            ? new ReversalView(r.SellerId, r.Currency, r.Amount, r.TransferId, r.TransferPeriod, r.IdempotencyKey, done.Status, done.ProviderReversalId, done.Reason)
-            : new ReversalView(r.SellerId, r.Currency, r.Amount, r.TransferId, r.TransferPeriod, r.IdempotencyKey, "pending", null, null)).ToList();
+        public List<ReversalView> ReversalViews() => ReversalPlan.Select(r => (Plan: r, Done: Reversal(r)))
+            .Select(x => new ReversalView(x.Plan.SellerId, x.Plan.Currency, x.Plan.Amount, x.Plan.TransferId, x.Plan.TransferPeriod, x.Plan.IdempotencyKey,
+                x.Done?.Status ?? "pending", x.Done?.ProviderReversalId, x.Done?.Reason))
+            .ToList();
 
         public SettlementRunView View()
         {

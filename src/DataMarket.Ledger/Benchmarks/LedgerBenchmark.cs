@@ -37,7 +37,7 @@ public sealed record LedgerBenchmarkOptions
     /// (each caller awaits its own answer), all writing one shared account: pending payouts, each from its own
     /// seller's payable account into payouts in transit, then the posts of all of them through
     /// <see cref="ILedger.ResolvePendingAsync"/>. Repeated (a fresh batch each round) until
-    /// <see cref="Duration"/> has been measured, after one unmeasured round. 0 skips them.
+    /// <see cref="Duration"/> has been measured, after unmeasured rounds until the JIT has settled. 0 skips them.
     /// </summary>
     public int Burst { get; init; } = 1_000;
 
@@ -51,6 +51,19 @@ public sealed record LedgerBenchmarkOptions
 /// <summary>Where a scenario's group commits spent their time: per group, transfers, database calls and milliseconds reading, deciding and saving.</summary>
 public sealed record LedgerCommitProfile(double TransfersPerGroup, double DatabaseCallsPerGroup, double LoadMilliseconds, double DecideMilliseconds, double SaveMilliseconds, long Retries)
 {
+    /// <summary>The per-group averages of what a scenario's group commits spent, and of its database calls.</summary>
+    internal static LedgerCommitProfile Of(CommitTotals spent, long calls)
+    {
+        var groups = Math.Max(1, spent.Groups);
+        return new LedgerCommitProfile(
+            (double)spent.Commands / groups,
+            (double)calls / groups,
+            CommitTotals.Milliseconds(spent.LoadTicks) / groups,
+            CommitTotals.Milliseconds(spent.DecideTicks) / groups,
+            CommitTotals.Milliseconds(spent.SaveTicks) / groups,
+            spent.Retries);
+    }
+
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
         $"per group: {TransfersPerGroup:F1} transfers, {DatabaseCallsPerGroup:F1} database calls, read {LoadMilliseconds:F1} ms, decide {DecideMilliseconds:F1} ms, save+commit {SaveMilliseconds:F1} ms; {Retries} retries");
@@ -207,15 +220,7 @@ public static class LedgerBenchmark
 
                 return 1;
             }, cancellationToken).ConfigureAwait(false);
-            var spent = database.CommitStatistics.Read() - before;
-            var groups = Math.Max(1, spent.Groups);
-            var profile = new LedgerCommitProfile(
-                (double)spent.Commands / groups,
-                (double)Interlocked.Read(ref calls) / groups,
-                CommitTotals.Milliseconds(spent.LoadTicks) / groups,
-                CommitTotals.Milliseconds(spent.DecideTicks) / groups,
-                CommitTotals.Milliseconds(spent.SaveTicks) / groups,
-                spent.Retries);
+            var profile = LedgerCommitProfile.Of(database.CommitStatistics.Read() - before, Interlocked.Read(ref calls));
             var measured = result with { Writers = writers, Profile = profile };
             results.Add(measured);
             options.Progress?.Invoke(measured);
@@ -257,9 +262,7 @@ public static class LedgerBenchmark
         {
             if (!measure && warming.Elapsed >= options.WarmUp)
             {
-                var now = System.Runtime.JitInfo.GetCompiledMethodCount();
-                measure = now - compiled < 4 || warming.Elapsed >= options.MaxWarmUp;
-                compiled = now;
+                measure = JitSettled(ref compiled) || warming.Elapsed >= options.MaxWarmUp;
                 warmedUp = warming.Elapsed;
             }
 
@@ -285,7 +288,7 @@ public static class LedgerBenchmark
             }).ConfigureAwait(false);
         }
 
-        return [reserve.Result(LedgerBenchmarkReport.BurstReserveScenario, options.Burst) with { WarmedUp = warmedUp }, post.Result(LedgerBenchmarkReport.BurstPostScenario, options.Burst) with { WarmedUp = warmedUp }];
+        return [reserve.Result(LedgerBenchmarkReport.BurstReserveScenario, options.Burst, warmedUp), post.Result(LedgerBenchmarkReport.BurstPostScenario, options.Burst, warmedUp)];
     }
 
     /// <summary>Credits each account a billion from payment clearing, a hundred accounts per linked batch.</summary>
@@ -340,18 +343,8 @@ public static class LedgerBenchmark
             _spent += database.CommitStatistics.Read() - before;
         }
 
-        public LedgerBenchmarkResult Result(string scenario, int callers)
-        {
-            var groups = Math.Max(1, _spent.Groups);
-            var profile = new LedgerCommitProfile(
-                (double)_spent.Commands / groups,
-                (double)_calls / groups,
-                CommitTotals.Milliseconds(_spent.LoadTicks) / groups,
-                CommitTotals.Milliseconds(_spent.DecideTicks) / groups,
-                CommitTotals.Milliseconds(_spent.SaveTicks) / groups,
-                _spent.Retries);
-            return new LedgerBenchmarkResult(scenario, callers, _commands, _commands, Elapsed, profile);
-        }
+        public LedgerBenchmarkResult Result(string scenario, int callers, TimeSpan warmedUp) =>
+            new(scenario, callers, _commands, _commands, Elapsed, LedgerCommitProfile.Of(_spent, _calls)) { WarmedUp = warmedUp };
     }
 
     /// <summary>Counts the commands and batches Npgsql sends (its activity source reports each one), warm-up included, like the group counts.</summary>
@@ -416,15 +409,21 @@ public static class LedgerBenchmark
         while (started.Elapsed < options.MaxWarmUp)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
-            var now = System.Runtime.JitInfo.GetCompiledMethodCount();
-            if (now - compiled < 4)
+            if (JitSettled(ref compiled))
             {
                 break;
             }
-
-            compiled = now;
         }
 
         return started.Elapsed;
+    }
+
+    /// <summary>Whether fewer than four methods were compiled since <paramref name="compiled"/> was counted (which it counts again).</summary>
+    private static bool JitSettled(ref long compiled)
+    {
+        var now = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var settled = now - compiled < 4;
+        compiled = now;
+        return settled;
     }
 }

@@ -95,7 +95,8 @@ internal sealed class LedgerService : ILedger
             }
 
             // Payouts all post into one payouts_in_transit account: one transaction each would queue on its row, so
-            // they share group commits with each other and with commits (the group re-reads the transfer and decides).
+            // they share group commits with each other and with commits (the group decides on the transfer as read here,
+            // and reads it again only if the save finds it resolved meanwhile).
             return _batcher.ResolveAsync(new PendingResolution(known, post), options, cancellationToken);
         }
 
