@@ -75,43 +75,58 @@ public sealed class DisputeBook(SettlementStore store, LedgerAccess ledger, Time
     /// </summary>
     public async Task<IReadOnlyDictionary<(string Seller, string Currency), long>> OwedAsync(CancellationToken cancellationToken)
     {
-        var owed = new Dictionary<(string, string), long>();
-        var resolved = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(DisputeOpened), nameof(PayoutsPlanned), nameof(ReversalsResolved) }, cancellationToken))
+        var tally = new OwedTally();
+        await foreach (var recorded in store.ScanAsync(OwedTally.Types, cancellationToken))
+        {
+            tally.Apply(recorded);
+        }
+
+        return tally.Owed();
+    }
+
+    /// <summary><see cref="OwedAsync"/>'s fold over the store's events, for a reader that folds other things in the same pass (a run's plan).</summary>
+    public sealed class OwedTally
+    {
+        public static readonly IReadOnlySet<string> Types = new HashSet<string>(StringComparer.Ordinal) { nameof(DisputeOpened), nameof(PayoutsPlanned), nameof(ReversalsResolved) };
+
+        private readonly Dictionary<(string, string), long> _owed = [];
+        private readonly HashSet<string> _resolved = new(StringComparer.Ordinal);
+
+        public void Apply(object recorded)
         {
             switch (recorded)
             {
                 case DisputeOpened d:
                     foreach (var share in d.Owed)
                     {
-                        owed[(share.SellerId, d.Currency)] = checked(owed.GetValueOrDefault((share.SellerId, d.Currency)) + share.Amount);
+                        _owed[(share.SellerId, d.Currency)] = checked(_owed.GetValueOrDefault((share.SellerId, d.Currency)) + share.Amount);
                     }
 
                     break;
                 case PayoutsPlanned p:
                     foreach (var recovery in p.Recoveries ?? [])
                     {
-                        owed[(recovery.SellerId, recovery.Currency)] = owed.GetValueOrDefault((recovery.SellerId, recovery.Currency)) - recovery.Amount;
+                        _owed[(recovery.SellerId, recovery.Currency)] = _owed.GetValueOrDefault((recovery.SellerId, recovery.Currency)) - recovery.Amount;
                     }
 
                     foreach (var reversal in p.Reversals ?? [])
                     {
-                        owed[(reversal.SellerId, reversal.Currency)] = owed.GetValueOrDefault((reversal.SellerId, reversal.Currency)) - reversal.Amount;
+                        _owed[(reversal.SellerId, reversal.Currency)] = _owed.GetValueOrDefault((reversal.SellerId, reversal.Currency)) - reversal.Amount;
                     }
 
                     break;
                 case ReversalsResolved r:
                     // The first recorded outcome of a key stands; a refused reversal took nothing back.
-                    foreach (var reversal in r.Reversals.Where(x => resolved.Add(x.IdempotencyKey) && x.Status == "refused"))
+                    foreach (var reversal in r.Reversals.Where(x => _resolved.Add(x.IdempotencyKey) && x.Status == "refused"))
                     {
-                        owed[(reversal.SellerId, reversal.Currency)] = checked(owed.GetValueOrDefault((reversal.SellerId, reversal.Currency)) + reversal.Amount);
+                        _owed[(reversal.SellerId, reversal.Currency)] = checked(_owed.GetValueOrDefault((reversal.SellerId, reversal.Currency)) + reversal.Amount);
                     }
 
                     break;
             }
         }
 
-        return owed.Where(o => o.Value > 0).ToDictionary(o => o.Key, o => o.Value);
+        public IReadOnlyDictionary<(string Seller, string Currency), long> Owed() => _owed.Where(o => o.Value > 0).ToDictionary(o => o.Key, o => o.Value);
     }
 
     /// <summary>

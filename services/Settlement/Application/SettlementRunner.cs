@@ -46,7 +46,6 @@ public sealed class SettlementRunner(
 
         if (run.Plan.Count == 0 && run.PlanEvents == 0)
         {
-            await ReleaseMaturedHoldsAsync(cancellationToken);
             await AppendOnceAsync(stream, e => e.OfType<PayoutsPlanned>().Any(), async () => [.. await PlanAsync(period, cancellationToken)], node, cancellationToken);
             run = await ReadRunAsync(period, cancellationToken);
         }
@@ -152,35 +151,63 @@ public sealed class SettlementRunner(
 
     private static string RunStream(string period) => $"settlement-run:{period}";
 
-    /// <summary>Holds of purchases whose refund window has ended (and that were not refunded or wholly disputed) become payable.</summary>
-    private async Task ReleaseMaturedHoldsAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The store's events a plan needs, folded in one pass: purchases whose holds are due (their refund window has
+    /// ended and they were not refunded, released or wholly disputed), what sellers owe from disputes, and each
+    /// seller's destination events. One scan instead of three: each scan reads every event of the store.
+    /// </summary>
+    private sealed class PlanFold(DateTimeOffset now)
     {
-        var now = time.GetUtcNow();
-        var due = new Dictionary<Guid, PurchaseCompleted>();
-        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(PurchaseCompleted), nameof(PurchaseRefunded), nameof(HoldsReleased), nameof(PurchaseDisputed) }, cancellationToken))
+        private static readonly IReadOnlySet<string> HoldTypes = new HashSet<string>(StringComparer.Ordinal)
+            { nameof(PurchaseCompleted), nameof(PurchaseRefunded), nameof(HoldsReleased), nameof(PurchaseDisputed) };
+
+        public static readonly IReadOnlySet<string> Types = new HashSet<string>(
+            [.. HoldTypes, .. DisputeBook.OwedTally.Types, nameof(DestinationRegistered), nameof(DestinationReady)], StringComparer.Ordinal);
+
+        public Dictionary<Guid, PurchaseCompleted> Due { get; } = [];
+
+        public DisputeBook.OwedTally Owed { get; } = new();
+
+        public Dictionary<string, List<object>> Destinations { get; } = new(StringComparer.Ordinal);
+
+        public void Apply(object recorded)
         {
+            Owed.Apply(recorded);
             switch (recorded)
             {
                 case PurchaseCompleted c when !c.Released && c.RefundableUntil <= now:
-                    due[c.PurchaseId] = c;
+                    Due[c.PurchaseId] = c;
                     break;
                 case PurchaseRefunded r:
-                    due.Remove(r.PurchaseId);
+                    Due.Remove(r.PurchaseId);
                     break;
                 case HoldsReleased h:
-                    due.Remove(h.PurchaseId);
+                    Due.Remove(h.PurchaseId);
                     break;
-                case PurchaseDisputed { HeldLeft: { } left } d when due.TryGetValue(d.PurchaseId, out var held):
+                case PurchaseDisputed { HeldLeft: { } left } d when Due.TryGetValue(d.PurchaseId, out var held):
                     // A dispute of part of the sale while held: only what it left is released.
-                    due[d.PurchaseId] = held with { Shares = left };
+                    Due[d.PurchaseId] = held with { Shares = left };
                     break;
                 case PurchaseDisputed d:
-                    due.Remove(d.PurchaseId);
+                    Due.Remove(d.PurchaseId);
+                    break;
+                case DestinationRegistered r:
+                    AddDestination(r.SellerId, r);
+                    break;
+                case DestinationReady r:
+                    AddDestination(r.SellerId, r);
                     break;
             }
         }
 
-        foreach (var purchase in due.Values)
+        private void AddDestination(string seller, object recorded) =>
+            (Destinations.TryGetValue(seller, out var list) ? list : Destinations[seller] = []).Add(recorded);
+    }
+
+    /// <summary>Releases the holds <see cref="PlanFold"/> found due: they become payable.</summary>
+    private async Task ReleaseHoldsAsync(IEnumerable<PurchaseCompleted> due, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        foreach (var purchase in due)
         {
             await ledger.CommitAsync(PurchasePostings.Release(purchase.PurchaseId, purchase.Currency, MarketService.SplitOf(purchase)), "settlement", cancellationToken);
             var stream = MarketService.PurchaseStream(purchase.PurchaseId);
@@ -200,12 +227,31 @@ public sealed class SettlementRunner(
         async Task<IReadOnlyList<AccountBalance>> ReadBalancesAsync() =>
             await (await ledger.GetAsync(cancellationToken)).GetBalancesAsync("seller_payable:", cancellationToken);
 
-        // Three independent reads (the ledger's balances, two scans of the settlement store), at once.
+        async Task<PlanFold> ScanAsync(DateTimeOffset now)
+        {
+            var fold = new PlanFold(now);
+            await foreach (var recorded in store.ScanAsync(PlanFold.Types, cancellationToken))
+            {
+                fold.Apply(recorded);
+            }
+
+            return fold;
+        }
+
+        // The ledger's balances and one scan of the settlement store, at once. Releasing due holds changes balances,
+        // so when the scan finds any, they are released and the balances read again (a bench or a quiet month has none).
+        var now = time.GetUtcNow();
         var balancesRead = ReadBalancesAsync();
-        var owedRead = disputes.OwedAsync(cancellationToken);
-        var destinationsRead = DestinationsAsync(cancellationToken);
-        await Task.WhenAll(balancesRead, owedRead, destinationsRead);
-        var (balances, owed, destinations) = (await balancesRead, await owedRead, await destinationsRead);
+        var scan = ScanAsync(now);
+        await Task.WhenAll(balancesRead, scan);
+        var (balances, fold) = (await balancesRead, await scan);
+        if (fold.Due.Count > 0)
+        {
+            await ReleaseHoldsAsync(fold.Due.Values, now, cancellationToken);
+            balances = await ReadBalancesAsync();
+        }
+
+        var (owed, destinations) = (fold.Owed.Owed(), fold.Destinations);
         var payouts = new List<PlannedPayout>();
         var recoveries = new List<PlannedRecovery>();
         var waiting = new List<string>();
@@ -243,27 +289,6 @@ public sealed class SettlementRunner(
         return parts.Count == 0
             ? [new PayoutsPlanned(period, [], waiting, recoveries, reversals)]
             : parts.Select((part, i) => i == 0 ? new PayoutsPlanned(period, part, waiting, recoveries, reversals) : new PayoutsPlanned(period, part, [])).ToList();
-    }
-
-    /// <summary>Every seller's destination events, in one pass over the store (one stream read per seller was the slowest part of planning).</summary>
-    private async Task<Dictionary<string, List<object>>> DestinationsAsync(CancellationToken cancellationToken)
-    {
-        var bySeller = new Dictionary<string, List<object>>(StringComparer.Ordinal);
-        await foreach (var recorded in store.ScanAsync(new HashSet<string> { nameof(DestinationRegistered), nameof(DestinationReady) }, cancellationToken))
-        {
-            var seller = recorded switch
-            {
-                DestinationRegistered r => r.SellerId,
-                DestinationReady r => r.SellerId,
-                _ => null,
-            };
-            if (seller is not null)
-            {
-                (bySeller.TryGetValue(seller, out var list) ? list : bySeller[seller] = []).Add(recorded);
-            }
-        }
-
-        return bySeller;
     }
 
     /// <summary>
