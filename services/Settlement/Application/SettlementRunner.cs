@@ -239,7 +239,7 @@ public sealed class SettlementRunner(
         }
 
         // The ledger's balances and one scan of the settlement store, at once. Releasing due holds changes balances,
-        // so when the scan finds any, they are released and the balances read again (a bench or a quiet month has none).
+        // so when the scan finds any, they are released and the balances read again.
         var now = time.GetUtcNow();
         var balancesRead = ReadBalancesAsync();
         var scan = ScanAsync(now);

@@ -113,7 +113,7 @@ public static class SettlementBenchmark
         await vacuum.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private static async Task<SettlementBenchmarkReport> RunAsync(LedgerDatabase ledger, IServiceProvider services, SettlementBenchmarkOptions options, Func<CancellationToken, Task> settle, CancellationToken cancellationToken)
+    private static async Task<SettlementBenchmarkReport> RunAsync(LedgerDatabase ledger, IServiceProvider services, SettlementBenchmarkOptions options, Func<CancellationToken, Task> vacuum, CancellationToken cancellationToken)
     {
         if (options.Sellers < 1 || options.SellersPerSale < 1 || options.PayoutConcurrency < 1)
         {
@@ -163,7 +163,7 @@ public static class SettlementBenchmark
         });
         var seedSeconds = clock.Elapsed.TotalSeconds;
         progress($"registered {sellers.Length:N0} sandbox destinations ({seedSeconds:F1} s)");
-        await settle(cancellationToken);
+        await vacuum(cancellationToken);
         seedSeconds = clock.Elapsed.TotalSeconds;
         progress($"vacuumed and analyzed the seeded tables ({seedSeconds:F1} s)");
 
