@@ -40,7 +40,7 @@ public sealed record SettlementBenchmarkReport(
     public string ToText() => string.Create(CultureInfo.InvariantCulture,
         $"""
         sellers {Sellers:N0}: run {Seconds:F2} s = {SellersPerSecond:N0} sellers/s (re-run {RerunSeconds:F2} s; seeding {SeedSeconds:F1} s, not timed)
-        load average (1 min) {LoadBefore:F2} before the run, {LoadAfter:F2} after
+        load average (1 min) {LoadBefore:F2} before the run, {LoadAfter:F2} after; {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC
         paid {Paid:N0} sellers, {PaidTotal:N0} cents of {SeededTotal:N0} seeded; reconciliation {(Reconciliation is { Clean: true } r ? $"clean ({r.LedgerPayouts:N0} ledger payouts = {r.ProviderTransfers:N0} provider transfers)" : "NOT clean")}; ledger verify {(LedgerVerified ? "passed" : "FAILED")}
         {(Problems.Count == 0 ? "checks passed" : "PROBLEMS: " + string.Join("; ", Problems))}
 
