@@ -168,21 +168,12 @@ internal sealed class MartenLedgerUnitOfWork(MartenEventLog log) : ILedgerUnitOf
         }
         else
         {
-            // A few rows: Marten's single-row statements cost less than the set-based ones (same checks:
-            // UpdateRevision refuses a moved revision, Insert and StartStream a row or stream that exists,
-            // Append a stream not at the expected version). New streams are the exception from two on: Marten's
-            // quick append is a function call per stream, ours two inserts for all. (Not appends at an expected
-            // version: their check answers a row, which Marten would read as the answer of its next operation.)
-            if (_appends.Count >= 2 && _appends.All(a => a.Expected.IsNoStream))
+            // One transfer (or post or void): Marten's single-row statements cost less than the set-based ones
+            // (same checks: UpdateRevision refuses a moved revision, Insert and StartStream a row or stream that
+            // exists, Append a stream not at the expected version).
+            foreach (var append in _appends)
             {
-                log.Writes.QueueAppends(_session, _appends);
-            }
-            else
-            {
-                foreach (var append in _appends)
-                {
-                    log.QueueAppend(_session, append);
-                }
+                log.QueueAppend(_session, append);
             }
 
             QueuePerDocument(_accounts);
