@@ -104,8 +104,8 @@ internal sealed class MartenEventLog : IAsyncDisposable
     /// set-based (<see cref="LedgerDocumentWrites"/>); below it, Marten's single-row statements. A transfer, or a
     /// post or void, is about five rows, so a save of one stays on Marten's statements (measured about 0.9 ms
     /// faster) and a group of two or more goes set-based (16 writers x 1 in flight, about five transfers per
-    /// group: save + commit 2.7 ms against 3.05 ms, medians of six alternating runs, faster in five of the six pairs). Tests set it to 1
-    /// or to <see cref="int.MaxValue"/> to run either path on any unit.
+    /// group: save + commit 2.7 ms against 3.05 ms, medians of six alternating runs, faster in five of the six
+    /// pairs). Tests set it to 1 or to <see cref="int.MaxValue"/> to run either path on any unit.
     /// </summary>
     internal int SetBasedFrom { get; set; } = 6;
 
